@@ -1,0 +1,52 @@
+#!/bin/sh
+# install-deps.sh build|check|demo|bench - install the Debian packages vine
+# needs for building, for its tests, for the demo or for the benchmarks.
+# Installs as root or through passwordless sudo; otherwise prints the exact
+# apt-get line and fails.
+set -eu
+
+build="build-essential pkg-config libarchive-dev libssh2-1-dev zlib1g-dev
+	libsqlite3-dev libssl-dev libjansson-dev libdeflate-dev"
+check="$build bats bats-assert bats-support bats-file python3 python3-venv
+	openssh-server openssh-client mandoc parallel"
+demo="$build python3 python3-venv"
+bench="$check pigz hyperfine python3-numpy python3-scipy python3-pandas
+	python3-matplotlib python3-sklearn"
+
+case "${1:-build}" in
+build) want=$build ;;
+check) want=$check ;;
+demo) want=$demo ;;
+bench) want=$bench ;;
+*) echo "usage: install-deps.sh build|check|demo|bench" >&2; exit 2 ;;
+esac
+
+if ! command -v dpkg-query >/dev/null 2>&1; then
+	echo "install-deps: not a Debian system; make sure these are installed:" $want >&2
+	exit 0
+fi
+
+missing=
+for p in $want; do
+	s=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+	case "$s" in
+	*" installed") ;;
+	*) missing="$missing $p" ;;
+	esac
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then
+	sudo=
+elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+	sudo="sudo -n"
+else
+	echo "install-deps: missing packages; run as root:" >&2
+	echo "  apt-get update && apt-get install -y$missing" >&2
+	exit 1
+fi
+echo "install-deps: installing$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+# shellcheck disable=SC2086
+$sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
