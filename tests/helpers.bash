@@ -38,7 +38,7 @@ fixture_venv() {
 	# a venv embeds its own path: make the copy look like it was made at DIR
 	cp -a "$master" "$1" || return 1
 	rm -f "$1/.complete"
-	grep -rlF "$master" "$1" 2>/dev/null | while IFS= read -r f; do
+	grep -rlIF "$master" "$1" 2>/dev/null | while IFS= read -r f; do
 		sed -i "s|$master|$1|g" "$f"
 	done
 }
