@@ -140,7 +140,7 @@ def spec_entries(spec):
         data = None
         if kind == "file":
             if "size" in e:
-                data = bytes(rnd.getrandbits(8) for _ in range(e["size"]))
+                data = rnd.randbytes(e["size"])
             else:
                 data = e.get("data", "").encode()
             ti = tarinfo(e["path"], tarfile.REGTYPE, mode, mtime, size=len(data))
