@@ -469,7 +469,9 @@ static int make_links(struct writer *w, struct linkrec *l, size_t n)
 		int tfd = open_dir(w->root, tdir, NULL, NULL), rc = 0;
 		free(tdir);
 		tname = slash ? slash + 1 : l[i].target;
-		if (tfd < 0 || fstatat(tfd, tname, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		if (tfd < 0)
+			rc = vine_error_prefix("hard link '%s'", l[i].path);
+		else if (fstatat(tfd, tname, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			rc = vine_error("hard link '%s': target '%s' is not in the archive", l[i].path, l[i].target);
 		else if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode))
 			rc = vine_error("hard link '%s': target '%s' is not a file", l[i].path, l[i].target);

@@ -156,6 +156,13 @@ static int unpack(struct seed *s, int fd, uint64_t size, int hash, int copy, con
 	return 0;
 }
 
+static int same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+	       a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
 /* The id is known: under locks/<id>, make env/<short> ready. */
 static int seed_known(struct seed *s, const char *id, int from_record, char **env)
 {
@@ -217,6 +224,11 @@ static int seed_known(struct seed *s, const char *id, int from_record, char **en
 	if (publish_dir(staging, *env) < 0)
 		goto out;
 	note(s, "ready: %s", *env);
+	/* we hashed the archive file: remember it, as seed_unknown would */
+	struct stat now;
+	if (copy >= 0 && !from_record && fstat(s->fd, &now) == 0 && same_file(&s->st, &now) &&
+	    vine_cache_source_put(&s->c, s->key, s->real, &s->st, id) < 0)
+		goto out;
 	rc = 0;
 out:
 	vine_tree_free(t);
@@ -234,13 +246,6 @@ out:
 	free(partial);
 	free(obj);
 	return rc;
-}
-
-static int same_file(const struct stat *a, const struct stat *b)
-{
-	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
-	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
-	       a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
 }
 
 /* The id is not known: hash while unpacking, under locks/src-<key>. */

@@ -109,6 +109,34 @@ static int check(const unsigned char *d, size_t len, uint64_t x0off, struct vine
 	return 0;
 }
 
+/*
+ * No footer.  If an index member starts in the last 64 KiB (the most one
+ * can hold), the file is a vine archive cut short, not a foreign one.
+ */
+static int truncated_index(int fd, uint64_t size)
+{
+	static const unsigned char hdr[10] = { 0x1f, 0x8b, 8, 4, 0, 0, 0, 0, 0, 3 };
+	size_t len = size < 12 + 4 + VINE_IDX_SUB_MAX + 10 ? (size_t)size : 12 + 4 + VINE_IDX_SUB_MAX + 10;
+	unsigned char *buf = vine_xmalloc(len);
+	ssize_t got = vine_pread_full(fd, buf, len, (off_t)(size - len));
+	int rc = 0;
+
+	if (got < 0)
+		rc = vine_error_errno("cannot read archive");
+	for (size_t i = 0; got > 0 && i + 14 <= (size_t)got; i++) {
+		unsigned char *p = memmem(buf + i, (size_t)got - i, hdr, sizeof(hdr));
+		if (!p)
+			break;
+		i = (size_t)(p - buf);
+		if (i + 14 <= (size_t)got && p[12] == 'V' && p[13] == 'X') {
+			rc = vine_error("invalid archive index: the archive is truncated");
+			break;
+		}
+	}
+	free(buf);
+	return rc;
+}
+
 int vine_index_read(int fd, uint64_t size, struct vine_index *idx)
 {
 	static const unsigned char end[10] = { 3, 0, 0, 0, 0, 0, 0, 0, 0, 0 };
@@ -126,7 +154,7 @@ int vine_index_read(int fd, uint64_t size, struct vine_index *idx)
 	if ((size_t)got != sizeof(tail))
 		return vine_error("cannot read archive: file shrank while reading");
 	if (memcmp(tail + 8, VINE_IDX_END, 8))
-		return 0;
+		return truncated_index(fd, size);
 	if (memcmp(tail + 16, end, sizeof(end)))
 		return vine_error("invalid archive index: bad final index member");
 	uint64_t x0off = le64(tail);
