@@ -189,9 +189,15 @@ def build(entries, manifest, args):
         for m in members:
             idx += struct.pack("<QQQQII", *m, 0)
         idx += struct.pack("<Q", x0) + b"VINEEND1"
-        step = args.index_chunk
-        for i in range(0, len(idx), step):
-            out += index_member(idx[i:i + step])
+        # the footer must be whole in the last index member's subfield
+        step, body = args.index_chunk, idx[:-16]
+        chunks = [body[i:i + step] for i in range(0, len(body), step)]
+        if len(chunks[-1]) + 16 <= SUB_MAX:
+            chunks[-1] += idx[-16:]
+        else:
+            chunks.append(idx[-16:])
+        for c in chunks:
+            out += index_member(c)
     layout = {"size": len(out), "x0off": x0, "total": len(stream),
               "members": [list(m[:4]) for m in members]}
     return bytes(out), layout
