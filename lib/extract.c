@@ -619,20 +619,27 @@ static int hash_range(struct job *j, uint64_t from, uint64_t to, char *buf)
 	return 0;
 }
 
-/* Wait until the hash has passed upto, advancing it ourselves when nobody is. */
-static int hash_until(struct job *j, uint64_t upto, char **buf)
+/*
+ * Wait until the hash has passed need, advancing it ourselves when nobody
+ * is; then, if nobody is hashing, keep it ahead up to ahead, so that the
+ * others rarely wait for it.
+ */
+static int hash_until(struct job *j, uint64_t need, uint64_t ahead, char **buf)
 {
 	int rc = 0;
 
 	if (!j->o->hash)
 		return 0;
 	pthread_mutex_lock(&j->mu);
-	while (j->hashed < upto && !j->failed) {
-		if (j->hashing) {
+	while (!j->failed) {
+		if (j->hashed >= need) {
+			if (j->hashing || j->hashed >= ahead || j->hashed >= j->size)
+				break;
+		} else if (j->hashing) {
 			pthread_cond_wait(&j->cv, &j->mu);
 			continue;
 		}
-		uint64_t from = j->hashed, to = upto > from + HASH_STEP ? upto : from + HASH_STEP;
+		uint64_t from = j->hashed, to = need > from + HASH_STEP ? need : from + HASH_STEP;
 		if (to > j->size)
 			to = j->size;
 		j->hashing = 1;
@@ -840,7 +847,7 @@ static void *worker(void *arg)
 		uint32_t i = j->next++;
 		pthread_mutex_unlock(&j->mu);
 		const struct vine_member *m = &j->idx.m[i];
-		if (hash_until(j, m->coff + m->clen, &b.h) < 0)
+		if (hash_until(j, m->coff + m->clen, m->coff + m->clen + 2 * HASH_STEP, &b.h) < 0)
 			break;
 		uint64_t e0 = w->entries;
 		w->seq = (uint64_t)i << 32;
@@ -854,7 +861,7 @@ static void *worker(void *arg)
 		}
 	}
 	/* the rest of the hash (the index members, or what is left) */
-	hash_until(j, j->size, &b.h);
+	hash_until(j, j->size, j->size, &b.h);
 	libdeflate_free_decompressor(b.d);
 	free(b.c);
 	free(b.u);
@@ -869,11 +876,13 @@ static void *worker(void *arg)
 static void merge(struct writer *to, struct writer *from)
 {
 	to->dirs = vine_xrealloc(to->dirs, (to->nd + from->nd + 1) * sizeof(*to->dirs));
-	memcpy(to->dirs + to->nd, from->dirs, from->nd * sizeof(*from->dirs));
+	if (from->nd)
+		memcpy(to->dirs + to->nd, from->dirs, from->nd * sizeof(*from->dirs));
 	to->nd += from->nd;
 	to->ad = to->nd + 1;
 	to->links = vine_xrealloc(to->links, (to->nl + from->nl + 1) * sizeof(*to->links));
-	memcpy(to->links + to->nl, from->links, from->nl * sizeof(*from->links));
+	if (from->nl)
+		memcpy(to->links + to->nl, from->links, from->nl * sizeof(*from->links));
 	to->nl += from->nl;
 	to->al = to->nl + 1;
 	to->entries += from->entries;
@@ -1017,7 +1026,7 @@ static int extract_seq(struct job *j, struct vine_tree *t, struct vine_extract_s
 		goto out;
 	}
 	/* the hash covers the whole file, past the end-of-archive blocks */
-	if (j->o->hash && hash_until(j, j->size, &s.buf) < 0)
+	if (j->o->hash && hash_until(j, j->size, j->size, &s.buf) < 0)
 		goto out;
 	st->manifest_at = t->w.manifest_at;
 	rc = 0;

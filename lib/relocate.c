@@ -156,7 +156,8 @@ long vine_relocate_binary(char *buf, size_t len, const char *from, const char *t
 			vine_buf_add(&seg, to, tl);
 			count++;
 		}
-		memcpy(hit, seg.data, seg.len);
+		if (seg.len)
+			memcpy(hit, seg.data, seg.len);
 		memset(hit + seg.len, 0, (size_t)(z - hit) - seg.len);
 		p = z;
 	}
