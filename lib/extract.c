@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -175,6 +176,27 @@ int vine_open_beneath(int dirfd, const char *path, int flags, mode_t mode)
 	return fd;
 }
 
+mode_t vine_umask(void)
+{
+	char line[256];
+	FILE *f = fopen("/proc/self/status", "re");
+	unsigned um;
+	mode_t m;
+
+	/* read it where the kernel shows it: setting it to read it races with other threads */
+	while (f && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "Umask: %o", &um) == 1) {
+			fclose(f);
+			return (mode_t)um & 0777;
+		}
+	}
+	if (f)
+		fclose(f);
+	m = umask(022);
+	umask(m);
+	return m;
+}
+
 /* ---- the entry writer: one per thread ---- */
 
 struct dirrec {
@@ -295,7 +317,8 @@ static int write_data(struct writer *w, struct archive *a, int fd, const char *p
 		if ((int64_t)(off + (la_int64_t)len) > end)
 			end = off + (la_int64_t)len;
 		w->bytes += len;
-		__atomic_add_fetch(w->progress, len, __ATOMIC_RELAXED);
+		if (w->progress)
+			__atomic_add_fetch(w->progress, len, __ATOMIC_RELAXED);
 	}
 	if (r != ARCHIVE_EOF)
 		return vine_error("cannot read '%s' from the archive: %s", path, archive_error_string(a));
@@ -451,7 +474,8 @@ static int cmp_link(const void *a, const void *b)
 
 static int make_links(struct writer *w, struct linkrec *l, size_t n)
 {
-	qsort(l, n, sizeof(*l), cmp_link);
+	if (n)
+		qsort(l, n, sizeof(*l), cmp_link);
 	for (size_t i = 0; i < n; i++) {
 		const char *name, *tname;
 		int pfd = parent_fd(w, l[i].path, &name);
@@ -546,7 +570,8 @@ int vine_tree_finish(struct vine_tree *t)
 		close(w->cfd);
 		w->cfd = -1;
 	}
-	qsort(w->dirs, w->nd, sizeof(*w->dirs), cmp_dir);
+	if (w->nd)
+		qsort(w->dirs, w->nd, sizeof(*w->dirs), cmp_dir);
 	/* deepest first, so a read-only parent does not stop its children */
 	for (size_t i = w->nd; i-- > 0;) {
 		struct dirrec *d = &w->dirs[i];
@@ -854,6 +879,7 @@ static void *worker(void *arg)
 		w->manifest_at = -1;
 		int rc = m->ulen >= smin ? member_stream(j, w, i) : member_whole(j, w, &b, i);
 		j->counts[i] = w->entries - e0;
+		__atomic_add_fetch(&j->progress, m->ulen, __ATOMIC_RELAXED);
 		j->manifest[i] = w->manifest_at < 0 ? -1 : (int64_t)(w->manifest_at & 0xffffffff);
 		if (rc < 0) {
 			job_fail(j);
@@ -906,7 +932,8 @@ static int extract_indexed(struct job *j, struct vine_tree *t, struct vine_extra
 	vine_progress_init(&p, "unpacking", j->idx.total, j->o->quiet);
 	pthread_mutex_lock(&j->mu);
 	for (int k = 0; k < jobs; k++) {
-		writer_init(&j->w[k], j->root, t->w.umask, &j->progress, &j->failed);
+		/* progress counts whole members here, so it reaches the index's total */
+		writer_init(&j->w[k], j->root, t->w.umask, NULL, &j->failed);
 		j->w[k].job = j;
 		if (pthread_create(&tid[k], NULL, worker, &j->w[k]) != 0) {
 			vine_error_errno("cannot start a thread");
@@ -1062,8 +1089,7 @@ int vine_extract(const struct vine_extract_opts *o, int fd, uint64_t size, const
 	pthread_cond_init(&j.cv_main, NULL);
 	if (o->hash)
 		vine_sha256_init(&j.sha);
-	um = umask(022);
-	umask(um);
+	um = vine_umask();
 	t = vine_xcalloc(1, sizeof(*t));
 	writer_init(&t->w, root, um, &j.progress, &j.failed);
 

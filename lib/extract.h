@@ -85,6 +85,9 @@ int vine_open_beneath(int dirfd, const char *path, int flags, mode_t mode);
  */
 char *vine_path_clean(const char *path);
 
+/* The process's umask, read without changing it. */
+mode_t vine_umask(void);
+
 /* For tests: never use openat2(), always walk component by component. */
 extern int vine_extract_no_openat2;
 

@@ -99,9 +99,7 @@ static int finish_env(struct seed *s, struct vine_tree *t, const struct vine_ext
 	snprintf(line, sizeof(line), "%s\n", id);
 	if (vine_tree_put(t, ".vine/id", line, VINE_ID_LEN + 1, 0444) < 0)
 		return -1;
-	mode_t um = umask(022);
-	umask(um);
-	if (fchmod(root, 0755 & ~um) < 0)
+	if (fchmod(root, 0755 & ~vine_umask()) < 0)
 		return vine_error_errno("cannot set the mode of '%s'", env);
 	return vine_tree_finish(t);
 }
