@@ -79,6 +79,7 @@ int main(void)
 	free(env);
 	CHECK(vine_seed(&o, "origin:a.tgz", &env, got) == 0);
 	CHECK(fetches == 1 && notes == 1);
+	free(env);
 
 	/* what a fetcher brings must hash to the id; a failing fetcher's message comes through */
 	char other[] = "1111111111111111111111111111111111111111111111111111111111111111";
