@@ -64,30 +64,14 @@ void vine_cache_close(struct vine_cache *c)
 	c->fd = -1;
 }
 
-char *vine_cache_path(const struct vine_cache *c, const char *fmt, ...)
+char *vine_cache_path(const struct vine_cache *c, const char *sub, const char *name, const char *suffix)
 {
-	struct vine_buf b = VINE_BUF_INIT;
-	char *name;
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		abort();
-	name = vine_xmalloc((size_t)n + 1);
-	va_start(ap, fmt);
-	vsnprintf(name, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	vine_buf_addf(&b, "%s/%s", c->dir, name);
-	free(name);
-	return vine_buf_detach(&b, NULL);
+	return vine_xasprintf("%s/%s/%s%s", c->dir, sub, name, suffix ? suffix : "");
 }
 
 int vine_cache_lock(const struct vine_cache *c, const char *name, void (*waiting)(void *), void *ctx)
 {
-	char *path = vine_cache_path(c, "locks/%s", name);
+	char *path = vine_cache_path(c, "locks", name, NULL);
 	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 
 	if (fd < 0) {
@@ -129,7 +113,7 @@ int vine_cache_sweep(const struct vine_cache *c, const char *name)
 	while ((de = readdir(d))) {
 		if (strncmp(de->d_name, name, n) || de->d_name[n] != '.')
 			continue;
-		char *p = vine_cache_path(c, "tmp/%s", de->d_name);
+		char *p = vine_cache_path(c, "tmp", de->d_name, NULL);
 		if (vine_rm_rf(p) < 0)
 			rc = -1;
 		free(p);
@@ -140,7 +124,10 @@ int vine_cache_sweep(const struct vine_cache *c, const char *name)
 
 char *vine_cache_env_path(const struct vine_cache *c, const char *id)
 {
-	return vine_cache_path(c, "env/%.*s", VINE_SHORT_LEN, id);
+	char shortid[VINE_SHORT_LEN + 1];
+
+	snprintf(shortid, sizeof(shortid), "%s", id);
+	return vine_cache_path(c, "env", shortid, NULL);
 }
 
 int vine_cache_env_ready(const struct vine_cache *c, const char *id)
@@ -230,7 +217,7 @@ int vine_cache_source_put(const struct vine_cache *c, const char *key, const cha
 			  const struct stat *st, const char *id)
 {
 	struct vine_buf b = VINE_BUF_INIT;
-	char *path = vine_cache_path(c, "sources/%s", key);
+	char *path = vine_cache_path(c, "sources", key, NULL);
 	int rc;
 
 	source_record(&b, realpath, st, id);

@@ -25,8 +25,8 @@ struct vine_cache {
 int vine_cache_open(struct vine_cache *c, const char *path);
 void vine_cache_close(struct vine_cache *c);
 
-/* dir + "/" + the formatted name (malloc'd). */
-char *vine_cache_path(const struct vine_cache *c, const char *fmt, ...) VINE_PRINTF(2, 3);
+/* dir/sub/name + suffix (suffix may be NULL), malloc'd. */
+char *vine_cache_path(const struct vine_cache *c, const char *sub, const char *name, const char *suffix);
 
 /*
  * Take the lock locks/<name>, blocking; returns its fd (close it to

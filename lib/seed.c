@@ -113,7 +113,7 @@ static int publish_dir(const char *from, const char *to)
 
 static int publish_object(struct seed *s, const char *from, const char *id)
 {
-	char *obj = vine_cache_path(&s->c, "objects/%s", id);
+	char *obj = vine_cache_path(&s->c, "objects", id, NULL);
 	int rc = 0;
 
 	if (chmod(from, 0444) < 0 || rename(from, obj) < 0)
@@ -124,7 +124,7 @@ static int publish_object(struct seed *s, const char *from, const char *id)
 
 static char *make_staging(struct seed *s, const char *lock)
 {
-	char *dir = vine_cache_path(&s->c, "tmp/%s.XXXXXX", lock);
+	char *dir = vine_cache_path(&s->c, "tmp", lock, ".XXXXXX");
 
 	if (!mkdtemp(dir)) {
 		vine_error_errno("cannot create '%s'", dir);
@@ -164,7 +164,7 @@ static int same_file(const struct stat *a, const struct stat *b)
 /* The id is known: under locks/<id>, make env/<short> ready. */
 static int seed_known(struct seed *s, const char *id, int from_record, char **env)
 {
-	char *staging = NULL, *partial = NULL, *obj = vine_cache_path(&s->c, "objects/%s", id);
+	char *staging = NULL, *partial = NULL, *obj = vine_cache_path(&s->c, "objects", id, NULL);
 	struct vine_tree *t = NULL;
 	struct vine_extract_stats xs;
 	int lk, fd = -1, copy = -1, hash = 1, rc = -1, r;
@@ -180,7 +180,7 @@ static int seed_known(struct seed *s, const char *id, int from_record, char **en
 	}
 	if (vine_cache_sweep(&s->c, id) < 0)
 		goto out;
-	partial = vine_cache_path(&s->c, "partial/%s", id);
+	partial = vine_cache_path(&s->c, "partial", id, NULL);
 	if ((fd = open(obj, O_RDONLY | O_CLOEXEC)) >= 0) {
 		hash = 0; /* verified when it was stored */
 	} else if (s->o->fetcher) {
@@ -265,7 +265,7 @@ static int seed_unknown(struct seed *s, char **env, char id[VINE_ID_LEN + 1])
 	}
 	if (vine_cache_sweep(&s->c, lockname) < 0 || !(staging = make_staging(s, lockname)))
 		goto out;
-	copy_path = vine_cache_path(&s->c, "tmp/%s.XXXXXX", lockname);
+	copy_path = vine_cache_path(&s->c, "tmp", lockname, ".XXXXXX");
 	if ((copy = mkostemp(copy_path, O_CLOEXEC)) < 0) {
 		vine_error_errno("cannot create '%s'", copy_path);
 		goto out;
@@ -284,7 +284,7 @@ static int seed_unknown(struct seed *s, char **env, char id[VINE_ID_LEN + 1])
 		goto out;
 	if (r == 0 && (vine_cache_sweep(&s->c, id) < 0 || finish_env(s, t, &xs, id, *env) < 0))
 		goto out;
-	char *obj = vine_cache_path(&s->c, "objects/%s", id);
+	char *obj = vine_cache_path(&s->c, "objects", id, NULL);
 	int have = access(obj, F_OK) == 0;
 	free(obj);
 	if (!have && publish_object(s, copy_path, id) < 0)
@@ -313,11 +313,24 @@ out:
 	return rc;
 }
 
+/* The warm path: no lock, no reading the archive. */
+static int ready_or_seed(struct seed *s, const char *id, int from_record, char **env)
+{
+	int r = vine_cache_env_ready(&s->c, id);
+
+	if (r < 0)
+		return -1;
+	if (r == 0)
+		return seed_known(s, id, from_record, env);
+	*env = vine_cache_env_path(&s->c, id);
+	return 0;
+}
+
 int vine_seed(const struct vine_seed_opts *o, const char *archive, char **env,
 	      char id[VINE_ID_LEN + 1])
 {
 	struct seed s = { .o = o, .archive = archive, .fd = -1 };
-	int rc = -1, r;
+	int rc = -1;
 
 	*env = NULL;
 	if (o->expect_id && !vine_id_valid(o->expect_id))
@@ -328,31 +341,13 @@ int vine_seed(const struct vine_seed_opts *o, const char *archive, char **env,
 		return -1;
 	if (o->expect_id) {
 		memcpy(id, o->expect_id, VINE_ID_LEN + 1);
-		if ((r = vine_cache_env_ready(&s.c, id)) < 0)
-			goto out;
-		if (r == 1) {
-			*env = vine_cache_env_path(&s.c, id);
-			rc = 0;
-		} else {
-			rc = seed_known(&s, id, 0, env);
-		}
-		goto out;
+		rc = ready_or_seed(&s, id, 0, env);
+	} else if (open_archive(&s) == 0) {
+		if (vine_cache_source_get(&s.c, s.key, s.real, &s.st, id) == 1)
+			rc = ready_or_seed(&s, id, 1, env);
+		else
+			rc = seed_unknown(&s, env, id);
 	}
-	if (open_archive(&s) < 0)
-		goto out;
-	if (vine_cache_source_get(&s.c, s.key, s.real, &s.st, id) == 1) {
-		if ((r = vine_cache_env_ready(&s.c, id)) < 0)
-			goto out;
-		if (r == 1) {
-			*env = vine_cache_env_path(&s.c, id);
-			rc = 0;
-		} else {
-			rc = seed_known(&s, id, 1, env);
-		}
-		goto out;
-	}
-	rc = seed_unknown(&s, env, id);
-out:
 	if (rc < 0) {
 		free(*env);
 		*env = NULL;
