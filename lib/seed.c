@@ -106,7 +106,11 @@ static int finish_env(struct seed *s, struct vine_tree *t, const struct vine_ext
 
 static int publish_dir(const char *from, const char *to)
 {
-	if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) < 0)
+	/* under the lock nothing else publishes to; RENAME_NOREPLACE is a second
+	 * guard, and where the file system lacks it, rename(2) will not replace a
+	 * non-empty directory either */
+	if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) < 0 &&
+	    (errno != EINVAL || rename(from, to) < 0))
 		return vine_error_errno("cannot rename '%s' to '%s'", from, to);
 	return 0;
 }
