@@ -208,6 +208,17 @@ int vine_cache_source_get(const struct vine_cache *c, const char *key, const cha
 	if (want.len == (size_t)n && !memcmp(want.data, buf, want.len)) {
 		memcpy(id, got, sizeof(got));
 		rc = 1;
+	} else {
+		/* this path, this size, other times: perhaps the same bytes written again */
+		unsigned long long dev, ino;
+		long long size;
+		size_t rl = strlen(realpath);
+		if (sscanf(strchr(buf, '\n') + 1, "%llu %llu %lld", &dev, &ino, &size) == 3 &&
+		    size == (long long)st->st_size && (size_t)(buf + n - (sp + 1)) == rl + 1 &&
+		    !memcmp(sp + 1, realpath, rl)) {
+			memcpy(id, got, sizeof(got));
+			rc = 2;
+		}
 	}
 	vine_buf_release(&want);
 	return rc;

@@ -52,7 +52,11 @@ char *vine_cache_env_path(const struct vine_cache *c, const char *id);
  * decide a file is unchanged).  key is derived from the real path.
  */
 void vine_cache_source_key(const char *realpath, char key[33]);
-/* 1 with id when the record matches st, 0 when there is none or it is stale. */
+/*
+ * 1 with id when the record matches st; 2 with the recorded id when it is
+ * for the same path and size but its times changed (perhaps rewritten with
+ * the same bytes); 0 when there is none or it is stale.
+ */
 int vine_cache_source_get(const struct vine_cache *c, const char *key, const char *realpath,
 			  const struct stat *st, char id[VINE_ID_LEN + 1]);
 int vine_cache_source_put(const struct vine_cache *c, const char *key, const char *realpath,

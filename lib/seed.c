@@ -13,6 +13,7 @@
 
 #include "cache.h"
 #include "extract.h"
+#include "progress.h"
 #include "relocate.h"
 #include "seed.h"
 #include "util.h"
@@ -166,7 +167,7 @@ static int same_file(const struct stat *a, const struct stat *b)
 }
 
 /* The id is known: under locks/<id>, make env/<short> ready. */
-static int seed_known(struct seed *s, const char *id, int from_record, char **env)
+static int seed_known(struct seed *s, const char *id, int from_record, const char *verified, char **env)
 {
 	char *staging = NULL, *partial = NULL, *obj = vine_cache_path(&s->c, "objects", id, NULL);
 	struct vine_tree *t = NULL;
@@ -187,6 +188,12 @@ static int seed_known(struct seed *s, const char *id, int from_record, char **en
 	partial = vine_cache_path(&s->c, "partial", id, NULL);
 	if ((fd = open(obj, O_RDONLY | O_CLOEXEC)) >= 0) {
 		hash = 0; /* verified when it was stored */
+	} else if (verified) {
+		if ((fd = open(verified, O_RDONLY | O_CLOEXEC)) < 0) {
+			vine_error_errno("cannot open '%s'", verified);
+			goto out;
+		}
+		hash = 0;
 	} else if (s->o->fetcher) {
 		note(s, "fetching object %s", id);
 		if (s->o->fetcher->fetch(s->o->fetcher->ctx, id, s->archive, partial) < 0)
@@ -223,6 +230,8 @@ static int seed_known(struct seed *s, const char *id, int from_record, char **en
 		goto out;
 	if (hash && publish_object(s, partial, id) < 0)
 		goto out;
+	if (verified && !hash && access(obj, F_OK) < 0 && publish_object(s, verified, id) < 0)
+		goto out;
 	if (publish_dir(staging, *env) < 0)
 		goto out;
 	note(s, "ready: %s", *env);
@@ -250,6 +259,83 @@ out:
 	return rc;
 }
 
+/* The warm path: no lock, no reading the archive. */
+static int ready_or_seed(struct seed *s, const char *id, int from_record, const char *verified, char **env)
+{
+	int r = vine_cache_env_ready(&s->c, id);
+
+	if (r < 0)
+		return -1;
+	if (r == 0)
+		return seed_known(s, id, from_record, verified, env);
+	*env = vine_cache_env_path(&s->c, id);
+	return 0;
+}
+
+/*
+ * Under locks/src-<key>: copy the archive into tmp/ while hashing it, and
+ * record it; *copied is the verified copy.  For an archive that was
+ * probably rewritten unchanged, so that it is not unpacked for nothing.
+ */
+static int hash_first(struct seed *s, const char *lockname, char id[VINE_ID_LEN + 1], char **copied)
+{
+	char *copy_path = vine_cache_path(&s->c, "tmp", lockname, ".XXXXXX"), *buf = NULL;
+	struct vine_sha256 h;
+	struct vine_progress p;
+	struct stat after;
+	uint64_t off = 0, size = (uint64_t)s->st.st_size;
+	int copy = -1, rc = -1;
+
+	vine_sha256_init(&h);
+	vine_progress_init(&p, "hashing", size, s->o->quiet);
+	if (vine_cache_sweep(&s->c, lockname) < 0)
+		goto out;
+	if ((copy = mkostemp(copy_path, O_CLOEXEC)) < 0) {
+		vine_error_errno("cannot create '%s'", copy_path);
+		goto out;
+	}
+	note(s, "hashing '%s', changed since it was last seen", s->archive);
+	buf = vine_xmalloc(1 << 20);
+	while (off < size) {
+		size_t n = size - off < (1 << 20) ? (size_t)(size - off) : (1 << 20);
+		ssize_t got = vine_pread_full(s->fd, buf, n, (off_t)off);
+		if (got != (ssize_t)n) {
+			got < 0 ? vine_error_errno("cannot read '%s'", s->archive)
+				: vine_error("'%s' changed while being read", s->archive);
+			goto out;
+		}
+		vine_sha256_update(&h, buf, n);
+		if (vine_write_full(copy, buf, n) < 0) {
+			vine_error_errno("cannot write '%s'", copy_path);
+			goto out;
+		}
+		off += n;
+		vine_progress_update(&p, off, "B");
+	}
+	if (fstat(s->fd, &after) < 0 || !same_file(&s->st, &after)) {
+		vine_error("'%s' changed while being read", s->archive);
+		goto out;
+	}
+	vine_sha256_final(&h, id);
+	rc = vine_cache_source_put(&s->c, s->key, s->real, &s->st, id);
+out:
+	vine_progress_end(&p);
+	if (h.ctx) {
+		char unused[VINE_ID_LEN + 1];
+		vine_sha256_final(&h, unused);
+	}
+	if (copy >= 0)
+		close(copy);
+	if (rc < 0) {
+		unlink(copy_path);
+		free(copy_path);
+	} else {
+		*copied = copy_path;
+	}
+	free(buf);
+	return rc;
+}
+
 /* The id is not known: hash while unpacking, under locks/src-<key>. */
 static int seed_unknown(struct seed *s, char **env, char id[VINE_ID_LEN + 1])
 {
@@ -263,9 +349,23 @@ static int seed_unknown(struct seed *s, char **env, char id[VINE_ID_LEN + 1])
 	slk = vine_cache_lock(&s->c, lockname, waiting, s);
 	if (slk < 0)
 		return -1;
-	if (vine_cache_source_get(&s->c, s->key, s->real, &s->st, id) == 1) {
+	r = vine_cache_source_get(&s->c, s->key, s->real, &s->st, id);
+	if (r == 1) {
 		close(slk); /* another seeder hashed it meanwhile */
-		return seed_known(s, id, 1, env);
+		return seed_known(s, id, 1, NULL, env);
+	}
+	if (r == 2) {
+		/* likely unchanged bytes: hash first rather than unpack for nothing;
+		 * the lock stays held, as it guards the copy in tmp/ */
+		char *copied = NULL;
+		rc = hash_first(s, lockname, id, &copied);
+		if (rc == 0) {
+			rc = ready_or_seed(s, id, 1, copied, env);
+			unlink(copied); /* gone already if it was published */
+		}
+		free(copied);
+		close(slk);
+		return rc;
 	}
 	if (vine_cache_sweep(&s->c, lockname) < 0 || !(staging = make_staging(s, lockname)))
 		goto out;
@@ -317,19 +417,6 @@ out:
 	return rc;
 }
 
-/* The warm path: no lock, no reading the archive. */
-static int ready_or_seed(struct seed *s, const char *id, int from_record, char **env)
-{
-	int r = vine_cache_env_ready(&s->c, id);
-
-	if (r < 0)
-		return -1;
-	if (r == 0)
-		return seed_known(s, id, from_record, env);
-	*env = vine_cache_env_path(&s->c, id);
-	return 0;
-}
-
 int vine_seed(const struct vine_seed_opts *o, const char *archive, char **env,
 	      char id[VINE_ID_LEN + 1])
 {
@@ -345,10 +432,10 @@ int vine_seed(const struct vine_seed_opts *o, const char *archive, char **env,
 		return -1;
 	if (o->expect_id) {
 		memcpy(id, o->expect_id, VINE_ID_LEN + 1);
-		rc = ready_or_seed(&s, id, 0, env);
+		rc = ready_or_seed(&s, id, 0, NULL, env);
 	} else if (open_archive(&s) == 0) {
 		if (vine_cache_source_get(&s.c, s.key, s.real, &s.st, id) == 1)
-			rc = ready_or_seed(&s, id, 1, env);
+			rc = ready_or_seed(&s, id, 1, NULL, env);
 		else
 			rc = seed_unknown(&s, env, id);
 	}

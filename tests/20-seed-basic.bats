@@ -98,11 +98,22 @@ packed_venv() {
 	echo "5 warm seeds: $(( (end - start) / 1000000 )) ms" >&3
 	# (sanitized builds start too slowly to time)
 	[[ $VINE_BIN == */build-san/* ]] || [ $(( (end - start) / 5000000 )) -lt 50 ]
-	# a changed archive (new ctime) is hashed again and still found ready
-	touch venv.tgz
+	# rewritten with the same bytes (new times): hashed again, found ready, not unpacked
+	cp venv.tgz copy.tgz && mv copy.tgz venv.tgz
 	run -0 vine-seed -v venv.tgz
+	assert_line --partial "hashing 'venv.tgz'"
+	refute_output --partial "unpacking"
 	assert_line "$env"
+	run -0 vine-seed -v venv.tgz
+	assert_output "$env"
 	assert_no_debris
+	# rewritten with other bytes of the same size: unpacked anew
+	python3 -c 'import sys; f = open(sys.argv[1], "r+b"); f.seek(20); b = f.read(1); f.seek(20); f.write(bytes([b[0] ^ 1]))' venv.tgz
+	run -1 vine-seed -v venv.tgz
+	assert_output --partial "hashing 'venv.tgz'"
+	assert_output --partial "member 0 is corrupt"
+	assert_no_debris
+	[ ! -e "cache/objects/$(sha256sum venv.tgz | cut -d' ' -f1)" ]
 }
 
 @test "vine-seed: -i ID verifies the archive and finds a ready env without it" {
