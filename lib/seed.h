@@ -34,8 +34,11 @@
  *    just have recorded it), remove tmp/src-<key>.*, copy, hash and unpack
  *    into tmp/src-<key>.*, then take locks/<id> and publish as above (or
  *    drop the work if the environment became ready meanwhile), and write
- *    sources/<key>.  Locks are taken in that order only, so they cannot
- *    deadlock.
+ *    sources/<key>.  When sources/<key> is for the same path and size but
+ *    its times changed (the archive was perhaps rewritten unchanged), the
+ *    archive is hashed first into tmp/src-<key>.*, recorded, and then
+ *    handled as with a known id, from that copy, not unpacked for nothing.
+ *    Locks are taken in that order only, so they cannot deadlock.
  * env/<short> appears by one rename(2) of a complete directory, so nothing
  * half-unpacked is ever seen as ready, and a seeder killed at any moment
  * leaves only debris that the next holder of its lock removes.
