@@ -163,16 +163,18 @@ int vine_open_beneath(int dirfd, const char *path, int flags, mode_t mode)
 	const char *slash = strrchr(path, '/');
 	char *parent = slash ? vine_xstrndup(path, (size_t)(slash - path)) : vine_xstrdup("");
 	const char *name = slash ? slash + 1 : path;
-	int pfd = open_dir(dirfd, parent, NULL, NULL), fd = -1;
+	int pfd = open_dir(dirfd, parent, NULL, NULL), fd = -1, err = errno;
 
 	if (pfd >= 0) {
 		fd = openat(pfd, name, flags | O_NOFOLLOW | O_CLOEXEC, mode);
+		err = errno;
 		if (fd < 0)
 			errno == ELOOP ? vine_error("'%s' is a symlink", path)
 				       : vine_error_errno("cannot open '%s'", path);
 		close(pfd);
 	}
 	free(parent);
+	errno = err; /* callers tell a missing file by ENOENT */
 	return fd;
 }
 
