@@ -1,0 +1,565 @@
+/*
+ * peer-fetch.c - the peer client: brings an object into the node cache
+ * from peers (protocol in vine(7), PEER PROTOCOL; cache layout in peer.h).
+ *
+ * Locking: the process that writes partial/<id> holds an exclusive flock
+ * on it for as long as it writes, so a second fetch of the same object on
+ * the node waits, and the peer server can tell a partial copy that is
+ * still growing from one whose writer died.  Taking the lock is the usual
+ * lock-file dance: open, flock, then check that the name still refers to
+ * the locked file (it may have been published or discarded meanwhile).
+ *
+ * Every byte received is written and hashed as it arrives, so a transfer
+ * cut anywhere resumes at the exact offset, from any source.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "peer.h"
+#include "peer-wire.h"
+#include "util.h"
+
+#define BUF_SIZE (4u << 20)
+
+struct vine_fetch {
+	char *cache, *path;
+	char id[VINE_ID_LEN + 1];
+	int objfd, partfd;
+	int fd;                  /* partial/<id>, locked; -1: not held */
+	int complete;
+	uint64_t off;            /* bytes in the partial file, all hashed */
+	struct vine_sha256 h;
+	int hashing;
+	struct vine_buf sources; /* who gave bytes to this copy, for messages */
+	unsigned char *buf;
+};
+
+static void hash_reset(struct vine_fetch *f)
+{
+	char hex[VINE_ID_LEN + 1];
+
+	if (f->hashing)
+		vine_sha256_final(&f->h, hex);
+	f->hashing = 0;
+}
+
+/* Take the lock on partial/<id> and hash what it holds; or find the object
+ * complete.  -1 on a local error. */
+static int acquire(struct vine_fetch *f)
+{
+	struct stat a, b;
+	int fd;
+
+	for (;;) {
+		if (faccessat(f->objfd, f->id, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+			f->complete = 1;
+			return 0;
+		}
+		fd = openat(f->partfd, f->id, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
+		if (fd < 0)
+			return vine_error_errno("cannot open '%s/partial/%s'", f->cache, f->id);
+		while (flock(fd, LOCK_EX) < 0) {
+			if (errno != EINTR) {
+				vine_error_errno("cannot lock '%s/partial/%s'", f->cache, f->id);
+				close(fd);
+				return -1;
+			}
+		}
+		if (fstat(fd, &a) < 0) {
+			vine_error_errno("cannot stat '%s/partial/%s'", f->cache, f->id);
+			close(fd);
+			return -1;
+		}
+		if (fstatat(f->partfd, f->id, &b, AT_SYMLINK_NOFOLLOW) == 0 && a.st_ino == b.st_ino &&
+		    a.st_dev == b.st_dev)
+			break;
+		close(fd); /* published or discarded while we waited: look again */
+	}
+	if (!S_ISREG(a.st_mode)) {
+		close(fd);
+		return vine_error("'%s/partial/%s' is not a regular file", f->cache, f->id);
+	}
+	if (faccessat(f->objfd, f->id, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+		/* complete already: this partial copy is a leftover */
+		unlinkat(f->partfd, f->id, 0);
+		close(fd);
+		f->complete = 1;
+		return 0;
+	}
+	f->fd = fd;
+	f->off = 0;
+	vine_sha256_init(&f->h);
+	f->hashing = 1;
+	for (;;) {
+		ssize_t n = vine_pread_full(fd, f->buf, BUF_SIZE, (off_t)f->off);
+		if (n < 0)
+			return vine_error_errno("cannot read '%s/partial/%s'", f->cache, f->id);
+		if (n == 0)
+			break;
+		vine_sha256_update(&f->h, f->buf, (size_t)n);
+		f->off += (uint64_t)n;
+	}
+	return 0;
+}
+
+/* Throw the partial copy away and let go of it. */
+static void discard(struct vine_fetch *f)
+{
+	if (f->fd >= 0) {
+		unlinkat(f->partfd, f->id, 0);
+		close(f->fd);
+		f->fd = -1;
+	}
+	hash_reset(f);
+	f->off = 0;
+	vine_buf_reset(&f->sources);
+}
+
+static int open_dir(const char *cache, const char *sub)
+{
+	char *p = vine_xasprintf("%s/%s", cache, sub);
+	int fd = -1;
+
+	if (vine_mkdir_p(p, 0700) == 0) {
+		fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0)
+			vine_error_errno("cannot open directory '%s'", p);
+	}
+	free(p);
+	return fd;
+}
+
+struct vine_fetch *vine_fetch_open(const char *cache, const char *id)
+{
+	struct vine_fetch *f;
+
+	if (!vine_id_valid(id)) {
+		vine_error("'%s' is not an object id", id);
+		return NULL;
+	}
+	f = vine_xcalloc(1, sizeof(*f));
+	f->fd = f->objfd = f->partfd = -1;
+	f->cache = vine_xstrdup(cache);
+	memcpy(f->id, id, sizeof(f->id));
+	f->path = vine_xasprintf("%s/objects/%s", cache, id);
+	f->buf = vine_xmalloc(BUF_SIZE);
+	if ((f->objfd = open_dir(cache, "objects")) < 0 || (f->partfd = open_dir(cache, "partial")) < 0 ||
+	    acquire(f) < 0) {
+		vine_fetch_close(f);
+		return NULL;
+	}
+	return f;
+}
+
+int vine_fetch_complete(const struct vine_fetch *f)
+{
+	return f->complete;
+}
+
+uint64_t vine_fetch_offset(const struct vine_fetch *f)
+{
+	return f->off;
+}
+
+const char *vine_fetch_path(const struct vine_fetch *f)
+{
+	return f->path;
+}
+
+void vine_fetch_close(struct vine_fetch *f)
+{
+	if (!f)
+		return;
+	hash_reset(f);
+	if (f->fd >= 0) {
+		/* an empty partial copy helps nobody: do not leave it behind */
+		if (f->off == 0)
+			unlinkat(f->partfd, f->id, 0);
+		close(f->fd);
+	}
+	if (f->objfd >= 0)
+		close(f->objfd);
+	if (f->partfd >= 0)
+		close(f->partfd);
+	vine_buf_release(&f->sources);
+	free(f->buf);
+	free(f->path);
+	free(f->cache);
+	free(f);
+}
+
+/* Connect with a timeout; the socket is blocking afterwards. */
+static int dial(const char *addr, double timeout)
+{
+	struct addrinfo hints = { 0 }, *res = NULL, *ai;
+	char *host = NULL, *port = NULL;
+	int fd = -1, rc;
+
+	if (vine_peer_addr_split(addr, 1, &host, &port) < 0)
+		return -1;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV;
+	rc = getaddrinfo(host, port, &hints, &res);
+	if (rc) {
+		vine_error("cannot resolve '%s': %s", host, gai_strerror(rc));
+		goto out;
+	}
+	for (ai = res; ai; ai = ai->ai_next) {
+		struct pollfd p;
+		int err = 0;
+		socklen_t len = sizeof(err);
+
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
+		if (fd < 0) {
+			vine_error_errno("cannot connect");
+			continue;
+		}
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+			if (errno != EINPROGRESS) {
+				vine_error_errno("cannot connect");
+				goto next;
+			}
+			p.fd = fd;
+			p.events = POLLOUT;
+			rc = poll(&p, 1, (int)(timeout * 1000));
+			if (rc == 0) {
+				errno = ETIMEDOUT;
+				vine_error("cannot connect: timed out");
+				goto next;
+			}
+			if (rc < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) {
+				vine_error_errno("cannot connect");
+				goto next;
+			}
+			if (err) {
+				errno = err;
+				vine_error_errno("cannot connect");
+				goto next;
+			}
+		}
+		if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0) {
+			vine_error_errno("cannot connect");
+			goto next;
+		}
+		break;
+next:
+		close(fd);
+		fd = -1;
+	}
+out:
+	if (res)
+		freeaddrinfo(res);
+	free(host);
+	free(port);
+	return fd;
+}
+
+/* Status for a failed socket operation. */
+static int io_status(void)
+{
+	return errno == ETIMEDOUT ? VINE_PEER_ETIMEOUT : errno == EPROTO ? VINE_PEER_EPROTO : VINE_PEER_ECONNECT;
+}
+
+static int proto(const char *fmt, ...) VINE_PRINTF(1, 2);
+static int proto(const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	vine_error("protocol error: %s", msg);
+	return VINE_PEER_EPROTO;
+}
+
+/* The status for an ERROR frame; its text (from the network) made printable. */
+static int peer_error(const unsigned char *p, size_t n)
+{
+	char msg[VP_MSG_MAX + 1];
+	size_t i, m = 0;
+	int code;
+
+	if (n < 2)
+		return proto("short ERROR frame");
+	code = vp_get16(p);
+	for (i = 2; i < n && m < VP_MSG_MAX; i++)
+		msg[m++] = p[i] >= 0x20 && p[i] < 0x7f ? (char)p[i] : '?';
+	msg[m] = '\0';
+	vine_error("%s", msg);
+	switch (code) {
+	case VP_E_AUTH: return VINE_PEER_EAUTH;
+	case VP_E_VERSION: return VINE_PEER_EVERSION;
+	case VP_E_BUSY: return VINE_PEER_EBUSY;
+	case VP_E_NOTFOUND: return VINE_PEER_ENOTFOUND;
+	case VP_E_STALLED: return VINE_PEER_ESTALLED;
+	case VP_E_GONE: return VINE_PEER_ESTALLED;
+	case VP_E_IO: return VINE_PEER_EREMOTE;
+	default: return VINE_PEER_EPROTO;
+	}
+}
+
+static int client_handshake(int fd, const unsigned char *secret)
+{
+	unsigned char buf[VP_CTRL_MAX], cn[VP_NONCE_LEN], sn[VP_NONCE_LEN], mac[VP_MAC_LEN];
+	size_t n;
+	int type;
+
+	if (vp_random(cn, sizeof(cn)) < 0)
+		return VINE_PEER_ELOCAL;
+	memcpy(buf, VP_MAGIC, VP_MAGIC_LEN);
+	vp_put16(buf + VP_MAGIC_LEN, VP_VERSION);
+	vp_put16(buf + VP_MAGIC_LEN + 2, VP_VERSION);
+	memcpy(buf + VP_MAGIC_LEN + 4, cn, VP_NONCE_LEN);
+	if (vp_send_frame(fd, VP_HELLO, buf, VP_HELLO_LEN, 0) < 0 || vp_recv_ctrl(fd, &type, buf, &n, 0) < 0)
+		return io_status();
+	if (type == VP_ERROR)
+		return peer_error(buf, n);
+	if (type != VP_CHALLENGE || n != VP_CHALLENGE_LEN)
+		return proto("expected CHALLENGE, got frame type %d", type);
+	if (vp_get16(buf) != VP_VERSION) {
+		vine_error("the peer chose protocol version %d, not %d", vp_get16(buf), VP_VERSION);
+		return VINE_PEER_EVERSION;
+	}
+	memcpy(sn, buf + 2, VP_NONCE_LEN);
+	vp_mac(secret, VP_LABEL_CLIENT, VP_VERSION, cn, sn, mac);
+	if (vp_send_frame(fd, VP_AUTH, mac, sizeof(mac), 0) < 0 || vp_recv_ctrl(fd, &type, buf, &n, 0) < 0)
+		return io_status();
+	if (type == VP_ERROR)
+		return peer_error(buf, n);
+	if (type != VP_WELCOME || n < VP_MAC_LEN || n > VP_MAC_LEN + VP_NODE_MAX)
+		return proto("expected WELCOME, got frame type %d", type);
+	vp_mac(secret, VP_LABEL_SERVER, VP_VERSION, cn, sn, mac);
+	if (CRYPTO_memcmp(buf, mac, VP_MAC_LEN) != 0) {
+		vine_error("the peer does not know the secret");
+		return VINE_PEER_EAUTH;
+	}
+	return VINE_PEER_OK;
+}
+
+/* Write and hash the n bytes at the front of f->buf. */
+static int flush(struct vine_fetch *f, size_t n, const struct vine_peer_client_opts *o, uint64_t total)
+{
+	if (!n)
+		return VINE_PEER_OK;
+	if (vine_pwrite_full(f->fd, f->buf, n, (off_t)f->off) < 0) {
+		vine_error_errno("cannot write '%s/partial/%s'", f->cache, f->id);
+		return VINE_PEER_ELOCAL;
+	}
+	vine_sha256_update(&f->h, f->buf, n);
+	f->off += n;
+	if (o->progress)
+		o->progress(o->ctx, f->off, total);
+	return VINE_PEER_OK;
+}
+
+/* Receive one DATA payload of n bytes. */
+static int recv_data(struct vine_fetch *f, int fd, uint32_t n, const struct vine_peer_client_opts *o,
+		     uint64_t total)
+{
+	size_t fill = 0;
+
+	while (n) {
+		size_t want = BUF_SIZE - fill < n ? BUF_SIZE - fill : n;
+		ssize_t k = recv(fd, f->buf + fill, want, 0);
+		if (k <= 0) {
+			if (k < 0 && errno == EINTR)
+				continue;
+			int st = k == 0 ? VINE_PEER_ECONNECT : errno == EAGAIN ? VINE_PEER_ETIMEOUT : VINE_PEER_ECONNECT;
+			int err = errno;
+			/* keep what did arrive: the next source resumes after it */
+			if (flush(f, fill, o, total) != VINE_PEER_OK)
+				return VINE_PEER_ELOCAL;
+			if (k == 0)
+				vine_error("connection closed in the middle of the data");
+			else if (st == VINE_PEER_ETIMEOUT)
+				vine_error("stalled: nothing received for %.0f s", o->stall_timeout > 0 ? o->stall_timeout : 30);
+			else {
+				errno = err;
+				vine_error_errno("receive");
+			}
+			return st;
+		}
+		fill += (size_t)k;
+		n -= (uint32_t)k;
+		if (fill == BUF_SIZE || n == 0) {
+			if (flush(f, fill, o, total) != VINE_PEER_OK)
+				return VINE_PEER_ELOCAL;
+			fill = 0;
+		}
+	}
+	return VINE_PEER_OK;
+}
+
+/* The whole object is here: verify it and publish it. */
+static int finish(struct vine_fetch *f)
+{
+	char hex[VINE_ID_LEN + 1];
+
+	vine_sha256_final(&f->h, hex);
+	f->hashing = 0;
+	if (strcmp(hex, f->id)) {
+		char *who = vine_xstrdup(f->sources.len ? f->sources.data : "an earlier partial copy");
+		discard(f);
+		vine_error("object %s from %s: hash mismatch (got %s): discarded", f->id, who, hex);
+		free(who);
+		return VINE_PEER_ECORRUPT;
+	}
+	if (fdatasync(f->fd) < 0 || renameat(f->partfd, f->id, f->objfd, f->id) < 0 || fsync(f->objfd) < 0) {
+		vine_error_errno("cannot publish '%s'", f->path);
+		return VINE_PEER_ELOCAL;
+	}
+	close(f->fd);
+	f->fd = -1;
+	f->complete = 1;
+	return VINE_PEER_OK;
+}
+
+static void add_source(struct vine_fetch *f, const char *addr)
+{
+	const char *p = f->sources.data;
+	size_t n = strlen(addr);
+
+	/* each address once, in order */
+	while (p && *p) {
+		if (!strncmp(p, addr, n) && (p[n] == ',' || p[n] == '\0'))
+			return;
+		p = strchr(p, ',');
+		p = p ? p + 2 : NULL;
+	}
+	if (f->sources.len)
+		vine_buf_addstr(&f->sources, ", ");
+	vine_buf_addstr(&f->sources, addr);
+}
+
+/* One GET for the rest of the object on an authenticated connection. */
+static int get_rest(struct vine_fetch *f, int fd, const char *addr, const struct vine_peer_client_opts *o)
+{
+	unsigned char buf[VP_CTRL_MAX];
+	uint64_t size, total;
+	size_t n;
+	uint32_t len;
+	int type, st, complete, resent = 0;
+
+again:
+	memcpy(buf, f->id, VINE_ID_LEN);
+	vp_put64(buf + VINE_ID_LEN, f->off);
+	vp_put64(buf + VINE_ID_LEN + 8, 0);
+	if (vp_send_frame(fd, VP_GET, buf, VP_GET_LEN, 0) < 0 || vp_recv_ctrl(fd, &type, buf, &n, 0) < 0)
+		return io_status();
+	if (type == VP_ERROR) {
+		if (n >= 2 && vp_get16(buf) == VP_E_RANGE && !resent) {
+			/* our partial copy is longer than the object: it is wrong */
+			discard(f);
+			if (acquire(f) < 0)
+				return VINE_PEER_ELOCAL;
+			if (f->complete)
+				return VINE_PEER_OK;
+			resent = 1;
+			goto again;
+		}
+		return peer_error(buf, n);
+	}
+	if (type != VP_OBJECT || n != VP_OBJECT_LEN)
+		return proto("expected OBJECT, got frame type %d", type);
+	complete = buf[0] & VP_COMPLETE;
+	size = vp_get64(buf + 1);
+	if (complete && size < f->off)
+		return proto("object of %llu bytes, asked from %llu", (unsigned long long)size,
+			     (unsigned long long)f->off);
+	if (o->max_size && complete && size > o->max_size) {
+		vine_error("the object is %llu bytes, more than the limit of %llu", (unsigned long long)size,
+			   (unsigned long long)o->max_size);
+		return VINE_PEER_EPROTO;
+	}
+	total = complete ? size : 0;
+	for (;;) {
+		if (vp_recv_hdr(fd, &type, &len, 0) < 0)
+			return io_status();
+		if (type == VP_DATA) {
+			if (len == 0 || len > VP_DATA_MAX)
+				return proto("DATA frame of %u bytes", len);
+			if ((total && f->off + len > total) || (o->max_size && f->off + len > o->max_size))
+				return proto("more data than the object holds");
+			add_source(f, addr);
+			if ((st = recv_data(f, fd, len, o, total)) != VINE_PEER_OK)
+				return st;
+			continue;
+		}
+		if (len > VP_CTRL_MAX)
+			return proto("frame type %d of %u bytes", type, len);
+		if (vp_recv_all(fd, buf, len, 0) < 0)
+			return io_status();
+		if (type == VP_ERROR)
+			return peer_error(buf, len);
+		if (type != VP_END || len != VP_END_LEN)
+			return proto("unexpected frame type %d", type);
+		size = vp_get64(buf + 1);
+		if (!(buf[0] & VP_COMPLETE) || size != f->off)
+			return proto("the object ended at byte %llu of %llu", (unsigned long long)f->off,
+				     (unsigned long long)size);
+		return finish(f);
+	}
+}
+
+int vine_fetch_from(struct vine_fetch *f, const char *addr, const struct vine_peer_client_opts *o)
+{
+	double stall = o->stall_timeout > 0 ? o->stall_timeout : 30;
+	int fd, st;
+
+	if (!f->complete && f->fd < 0 && acquire(f) < 0)
+		return VINE_PEER_ELOCAL;
+	if (f->complete)
+		return VINE_PEER_OK;
+	fd = dial(addr, o->connect_timeout > 0 ? o->connect_timeout : 10);
+	if (fd < 0) {
+		st = VINE_PEER_ECONNECT;
+		goto out;
+	}
+	if (vp_sock_setup(fd, stall) < 0)
+		st = VINE_PEER_ELOCAL;
+	else if ((st = client_handshake(fd, o->secret)) == VINE_PEER_OK)
+		st = get_rest(f, fd, addr, o);
+	close(fd);
+out:
+	if (st != VINE_PEER_OK)
+		vine_error_prefix("%s", addr);
+	return st;
+}
+
+int vine_peer_fetch(const char *cache, const char *id, const char *const *sources, size_t nsources,
+		    const struct vine_peer_client_opts *o)
+{
+	struct vine_fetch *f = vine_fetch_open(cache, id);
+	char last[1024] = "no sources";
+	int st = VINE_PEER_ECONNECT;
+
+	if (!f)
+		return VINE_PEER_ELOCAL;
+	if (f->complete)
+		st = VINE_PEER_OK;
+	for (size_t i = 0; i < nsources && st != VINE_PEER_OK; i++) {
+		st = vine_fetch_from(f, sources[i], o);
+		if (st == VINE_PEER_OK || st == VINE_PEER_ELOCAL)
+			break;
+		snprintf(last, sizeof(last), "%s", vine_errmsg());
+		if (o->source_failed)
+			o->source_failed(o->ctx, sources[i], st, last);
+	}
+	vine_fetch_close(f);
+	if (st != VINE_PEER_OK && st != VINE_PEER_ELOCAL)
+		vine_error("%s", last);
+	return st;
+}
