@@ -42,6 +42,19 @@ struct run {
 	const char *id;
 };
 
+static int check_addr(const char *opt, const char *addr, int need_port)
+{
+	char *host, *port;
+
+	if (vine_peer_addr_split(addr, need_port, &host, &port) < 0) {
+		vine_warn("%s: %s", opt, vine_errmsg());
+		return -1;
+	}
+	free(host);
+	free(port);
+	return 0;
+}
+
 static void log_line(void *ctx, const char *line)
 {
 	vine_warn("%s", line);
@@ -199,6 +212,11 @@ int main(int argc, char **argv)
 			vine_warn("no source: give --from HOST:PORT");
 		usage(VINE_EXIT_USAGE);
 	}
+	if (listen && check_addr("-l", listen, 0) < 0)
+		usage(VINE_EXIT_USAGE);
+	for (size_t i = 0; i < nfrom; i++)
+		if (check_addr("--from", from[i], 1) < 0)
+			usage(VINE_EXIT_USAGE);
 	for (int i = 0; i < argc; i++)
 		if (!vine_id_valid(argv[i])) {
 			vine_warn("'%s' is not an object id (64 lowercase hex digits)", argv[i]);

@@ -384,9 +384,7 @@ static int recv_data(struct vine_fetch *f, int fd, uint32_t n, const struct vine
 				return VINE_PEER_ELOCAL;
 			if (k == 0)
 				vine_error("connection closed in the middle of the data");
-			else if (st == VINE_PEER_ETIMEOUT)
-				vine_error("stalled: nothing received for %.0f s", o->stall_timeout > 0 ? o->stall_timeout : 30);
-			else {
+			else if (st != VINE_PEER_ETIMEOUT) {
 				errno = err;
 				vine_error_errno("receive");
 			}
@@ -533,6 +531,8 @@ int vine_fetch_from(struct vine_fetch *f, const char *addr, const struct vine_pe
 	else if ((st = client_handshake(fd, o->secret)) == VINE_PEER_OK)
 		st = get_rest(f, fd, addr, o);
 	close(fd);
+	if (st == VINE_PEER_ETIMEOUT)
+		vine_error("stalled: nothing received for %g s", stall);
 out:
 	if (st != VINE_PEER_OK)
 		vine_error_prefix("%s", addr);

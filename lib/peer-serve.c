@@ -205,7 +205,7 @@ static int serve_get(struct conn *c, const char *id, uint64_t off, uint64_t len)
 	struct stat st, opened;
 	uint64_t size, end, pos = off, limit;
 	double last_growth, orphan_since = 0;
-	int complete, fd, rc = -1;
+	int complete, relayed, fd, rc = -1;
 
 	fd = open_object(s, id, &complete, &st);
 	if (fd < 0) {
@@ -219,6 +219,7 @@ static int serve_get(struct conn *c, const char *id, uint64_t off, uint64_t len)
 		return 0;
 	}
 	opened = st;
+	relayed = !complete;
 	size = (uint64_t)st.st_size;
 	if (len && off + len < off) {
 		vp_send_error(c->fd, VP_E_BADREQ, "bad range");
@@ -283,8 +284,8 @@ static int serve_get(struct conn *c, const char *id, uint64_t off, uint64_t len)
 	vp_put64(msg + 1, size);
 	if (vp_send_frame(c->fd, VP_END, msg, sizeof(msg), 0) < 0)
 		goto fail;
-	slog(s, "%s: %.12s: sent bytes %llu-%llu%s", c->peer, id, (unsigned long long)off,
-	     (unsigned long long)pos, complete ? " (complete)" : "");
+	slog(s, "%s: %.12s: sent bytes %llu-%llu%s%s", c->peer, id, (unsigned long long)off,
+	     (unsigned long long)pos, complete ? " (complete)" : "", relayed ? " relayed from a partial copy" : "");
 	rc = 0;
 	goto out;
 fail:
