@@ -10,12 +10,16 @@
  * the locked file (it may have been published or discarded meanwhile).
  *
  * Every byte received is written and hashed as it arrives, so a transfer
- * cut anywhere resumes at the exact offset, from any source.
+ * cut anywhere resumes at the exact offset, from any source.  Hashing costs
+ * more than receiving and writing together, so it runs in a thread of its
+ * own, a few buffers behind the receiver (in order: SHA-256 is sequential).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +36,7 @@
 #include "util.h"
 
 #define BUF_SIZE (4u << 20)
+#define NBUF 4
 
 struct vine_fetch {
 	char *cache, *path;
@@ -39,20 +44,101 @@ struct vine_fetch {
 	int objfd, partfd;
 	int fd;                  /* partial/<id>, locked; -1: not held */
 	int complete;
-	uint64_t off;            /* bytes in the partial file, all hashed */
-	struct vine_sha256 h;
-	int hashing;
+	uint64_t off;            /* bytes in the partial file, all handed to the hasher */
 	struct vine_buf sources; /* who gave bytes to this copy, for messages */
-	unsigned char *buf;
+
+	/* the hasher: buffers [tail, head) wait to be hashed, in order */
+	struct vine_sha256 h;
+	int hashing, started, quit;
+	unsigned char *buf[NBUF];
+	size_t len[NBUF];
+	unsigned head, tail;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
 };
+
+static void *hasher_main(void *arg)
+{
+	struct vine_fetch *f = arg;
+
+	pthread_mutex_lock(&f->mu);
+	for (;;) {
+		while (f->tail == f->head && !f->quit)
+			pthread_cond_wait(&f->cv, &f->mu);
+		if (f->tail == f->head)
+			break;
+		unsigned i = f->tail % NBUF;
+		pthread_mutex_unlock(&f->mu);
+		vine_sha256_update(&f->h, f->buf[i], f->len[i]);
+		pthread_mutex_lock(&f->mu);
+		f->tail++;
+		pthread_cond_broadcast(&f->cv);
+	}
+	pthread_mutex_unlock(&f->mu);
+	return NULL;
+}
+
+/* The buffer to fill next (waits while every buffer is queued). */
+static unsigned char *next_buf(struct vine_fetch *f)
+{
+	pthread_mutex_lock(&f->mu);
+	while (f->head - f->tail == NBUF)
+		pthread_cond_wait(&f->cv, &f->mu);
+	pthread_mutex_unlock(&f->mu);
+	return f->buf[f->head % NBUF];
+}
+
+/* Queue the n bytes in the buffer next_buf gave for hashing. */
+static void submit(struct vine_fetch *f, size_t n)
+{
+	if (!f->started) {
+		sigset_t all, old;
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		int err = pthread_create(&f->thread, NULL, hasher_main, f);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		if (err) {
+			/* no thread: hash right here */
+			vine_sha256_update(&f->h, f->buf[f->head % NBUF], n);
+			return;
+		}
+		f->started = 1;
+	}
+	pthread_mutex_lock(&f->mu);
+	f->len[f->head % NBUF] = n;
+	f->head++;
+	pthread_cond_broadcast(&f->cv);
+	pthread_mutex_unlock(&f->mu);
+}
+
+static void drain(struct vine_fetch *f)
+{
+	pthread_mutex_lock(&f->mu);
+	while (f->tail != f->head)
+		pthread_cond_wait(&f->cv, &f->mu);
+	pthread_mutex_unlock(&f->mu);
+}
+
+static void hash_start(struct vine_fetch *f)
+{
+	vine_sha256_init(&f->h);
+	f->hashing = 1;
+}
+
+static void hash_final(struct vine_fetch *f, char hex[VINE_ID_LEN + 1])
+{
+	drain(f);
+	vine_sha256_final(&f->h, hex);
+	f->hashing = 0;
+}
 
 static void hash_reset(struct vine_fetch *f)
 {
 	char hex[VINE_ID_LEN + 1];
 
 	if (f->hashing)
-		vine_sha256_final(&f->h, hex);
-	f->hashing = 0;
+		hash_final(f, hex);
 }
 
 /* Take the lock on partial/<id> and hash what it holds; or find the object
@@ -100,15 +186,15 @@ static int acquire(struct vine_fetch *f)
 	}
 	f->fd = fd;
 	f->off = 0;
-	vine_sha256_init(&f->h);
-	f->hashing = 1;
+	hash_start(f);
 	for (;;) {
-		ssize_t n = vine_pread_full(fd, f->buf, BUF_SIZE, (off_t)f->off);
+		unsigned char *buf = next_buf(f);
+		ssize_t n = vine_pread_full(fd, buf, BUF_SIZE, (off_t)f->off);
 		if (n < 0)
 			return vine_error_errno("cannot read '%s/partial/%s'", f->cache, f->id);
 		if (n == 0)
 			break;
-		vine_sha256_update(&f->h, f->buf, (size_t)n);
+		submit(f, (size_t)n);
 		f->off += (uint64_t)n;
 	}
 	return 0;
@@ -154,7 +240,10 @@ struct vine_fetch *vine_fetch_open(const char *cache, const char *id)
 	f->cache = vine_xstrdup(cache);
 	memcpy(f->id, id, sizeof(f->id));
 	f->path = vine_xasprintf("%s/objects/%s", cache, id);
-	f->buf = vine_xmalloc(BUF_SIZE);
+	for (int i = 0; i < NBUF; i++)
+		f->buf[i] = vine_xmalloc(BUF_SIZE);
+	pthread_mutex_init(&f->mu, NULL);
+	pthread_cond_init(&f->cv, NULL);
 	if ((f->objfd = open_dir(cache, "objects")) < 0 || (f->partfd = open_dir(cache, "partial")) < 0 ||
 	    acquire(f) < 0) {
 		vine_fetch_close(f);
@@ -193,8 +282,18 @@ void vine_fetch_close(struct vine_fetch *f)
 		close(f->objfd);
 	if (f->partfd >= 0)
 		close(f->partfd);
+	if (f->started) {
+		pthread_mutex_lock(&f->mu);
+		f->quit = 1;
+		pthread_cond_broadcast(&f->cv);
+		pthread_mutex_unlock(&f->mu);
+		pthread_join(f->thread, NULL);
+	}
+	pthread_mutex_destroy(&f->mu);
+	pthread_cond_destroy(&f->cv);
 	vine_buf_release(&f->sources);
-	free(f->buf);
+	for (int i = 0; i < NBUF; i++)
+		free(f->buf[i]);
 	free(f->path);
 	free(f->cache);
 	free(f);
@@ -349,16 +448,17 @@ static int client_handshake(int fd, const unsigned char *secret)
 	return VINE_PEER_OK;
 }
 
-/* Write and hash the n bytes at the front of f->buf. */
-static int flush(struct vine_fetch *f, size_t n, const struct vine_peer_client_opts *o, uint64_t total)
+/* Write the n bytes in buf (from next_buf) and queue them for hashing. */
+static int flush(struct vine_fetch *f, unsigned char *buf, size_t n, const struct vine_peer_client_opts *o,
+		 uint64_t total)
 {
 	if (!n)
 		return VINE_PEER_OK;
-	if (vine_pwrite_full(f->fd, f->buf, n, (off_t)f->off) < 0) {
+	if (vine_pwrite_full(f->fd, buf, n, (off_t)f->off) < 0) {
 		vine_error_errno("cannot write '%s/partial/%s'", f->cache, f->id);
 		return VINE_PEER_ELOCAL;
 	}
-	vine_sha256_update(&f->h, f->buf, n);
+	submit(f, n);
 	f->off += n;
 	if (o->progress)
 		o->progress(o->ctx, f->off, total);
@@ -369,18 +469,19 @@ static int flush(struct vine_fetch *f, size_t n, const struct vine_peer_client_o
 static int recv_data(struct vine_fetch *f, int fd, uint32_t n, const struct vine_peer_client_opts *o,
 		     uint64_t total)
 {
+	unsigned char *buf = next_buf(f);
 	size_t fill = 0;
 
 	while (n) {
 		size_t want = BUF_SIZE - fill < n ? BUF_SIZE - fill : n;
-		ssize_t k = recv(fd, f->buf + fill, want, 0);
+		ssize_t k = recv(fd, buf + fill, want, 0);
 		if (k <= 0) {
 			if (k < 0 && errno == EINTR)
 				continue;
 			int st = k == 0 ? VINE_PEER_ECONNECT : errno == EAGAIN ? VINE_PEER_ETIMEOUT : VINE_PEER_ECONNECT;
 			int err = errno;
 			/* keep what did arrive: the next source resumes after it */
-			if (flush(f, fill, o, total) != VINE_PEER_OK)
+			if (flush(f, buf, fill, o, total) != VINE_PEER_OK)
 				return VINE_PEER_ELOCAL;
 			if (k == 0)
 				vine_error("connection closed in the middle of the data");
@@ -393,8 +494,9 @@ static int recv_data(struct vine_fetch *f, int fd, uint32_t n, const struct vine
 		fill += (size_t)k;
 		n -= (uint32_t)k;
 		if (fill == BUF_SIZE || n == 0) {
-			if (flush(f, fill, o, total) != VINE_PEER_OK)
+			if (flush(f, buf, fill, o, total) != VINE_PEER_OK)
 				return VINE_PEER_ELOCAL;
+			buf = next_buf(f);
 			fill = 0;
 		}
 	}
@@ -406,8 +508,7 @@ static int finish(struct vine_fetch *f)
 {
 	char hex[VINE_ID_LEN + 1];
 
-	vine_sha256_final(&f->h, hex);
-	f->hashing = 0;
+	hash_final(f, hex);
 	if (strcmp(hex, f->id)) {
 		char *who = vine_xstrdup(f->sources.len ? f->sources.data : "an earlier partial copy");
 		discard(f);

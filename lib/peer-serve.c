@@ -42,7 +42,7 @@
 #include "util.h"
 
 #define MAX_HANDSHAKING 16     /* connections not yet authenticated */
-#define HANDSHAKE_TIMEOUT 10.0 /* seconds, at most */
+#define HANDSHAKE_TIMEOUT 10.0 /* seconds for a whole handshake, at most */
 #define RELAY_POLL_MS 10       /* how often a waiting upload looks at a partial object */
 #define ORPHAN_GRACE 1.0       /* seconds a partial object may have no writer before giving up */
 
@@ -51,6 +51,8 @@ struct conn {
 	int fd;
 	pthread_t tid;
 	char peer[80];
+	double started;   /* when accepted */
+	int authed;       /* handshake done (under mu) */
 	struct conn *next;
 };
 
@@ -58,7 +60,7 @@ struct vine_peer_server {
 	char *cache, *node, *addr;
 	unsigned char secret[VINE_PEER_SECRET_LEN];
 	int max_uploads;
-	double io_timeout, relay_wait;
+	double io_timeout, relay_wait, hs_timeout;
 	void (*log)(void *ctx, const char *line);
 	void *log_ctx;
 
@@ -342,6 +344,7 @@ static int handshake(struct conn *c)
 	}
 	s->st.uploads++;
 	s->st.sessions++;
+	c->authed = 1;
 	pthread_mutex_unlock(&s->mu);
 	vp_mac(s->secret, VP_LABEL_SERVER, VP_VERSION, cn, sn, out);
 	nodelen = s->node ? strlen(s->node) : 0;
@@ -390,10 +393,9 @@ static void *conn_main(void *arg)
 {
 	struct conn *c = arg, **pp;
 	struct vine_peer_server *s = c->s;
-	double hs = s->io_timeout < HANDSHAKE_TIMEOUT ? s->io_timeout : HANDSHAKE_TIMEOUT;
 	int rc = -1;
 
-	if (vp_sock_setup(c->fd, hs) == 0)
+	if (vp_sock_setup(c->fd, s->hs_timeout) == 0)
 		rc = handshake(c);
 	if (rc == 0)
 		serve_session(c);
@@ -415,11 +417,17 @@ static void *conn_main(void *arg)
 	return NULL;
 }
 
+/* Join finished connection threads; cut handshakes that take too long
+ * (the socket timeouts bound each receive, this bounds the whole). */
 static void reap(struct vine_peer_server *s)
 {
+	double now = vine_now_mono();
 	struct conn *d;
 
 	pthread_mutex_lock(&s->mu);
+	for (struct conn *c = s->live; c; c = c->next)
+		if (!c->authed && now - c->started > s->hs_timeout)
+			shutdown(c->fd, SHUT_RDWR);
 	d = s->dead;
 	s->dead = NULL;
 	pthread_mutex_unlock(&s->mu);
@@ -467,6 +475,7 @@ static void *acceptor_main(void *arg)
 		c = vine_xcalloc(1, sizeof(*c));
 		c->s = s;
 		c->fd = fd;
+		c->started = vine_now_mono();
 		format_addr((struct sockaddr *)&sa, salen, c->peer, sizeof(c->peer));
 		c->next = s->live;
 		s->live = c;
@@ -600,6 +609,7 @@ struct vine_peer_server *vine_peer_server_start(const struct vine_peer_server_op
 	s->max_uploads = o->max_uploads > 0 ? o->max_uploads : 8;
 	s->io_timeout = o->io_timeout > 0 ? o->io_timeout : 30;
 	s->relay_wait = o->relay_wait > 0 ? o->relay_wait : s->io_timeout * 2 / 3;
+	s->hs_timeout = s->io_timeout < HANDSHAKE_TIMEOUT ? s->io_timeout : HANDSHAKE_TIMEOUT;
 	s->log = o->log;
 	s->log_ctx = o->log_ctx;
 	if ((s->objfd = open_dir(o->cache, "objects")) < 0 || (s->partfd = open_dir(o->cache, "partial")) < 0)

@@ -561,6 +561,36 @@ static void test_requests(void)
 	free(link), free(outside), free(data), free(got), free(a);
 }
 
+/* A client that dribbles its handshake is cut off after the handshake
+ * timeout (here 1 s, the I/O timeout) even though no single receive times out. */
+static void test_slow_handshake(void)
+{
+	char *a = cache_dir("h-a");
+	struct vine_peer_server_opts o = {
+		.cache = a, .listen = "127.0.0.2:0", .secret = secret, .io_timeout = 1,
+	};
+	struct vine_peer_server *s = vine_peer_server_start(&o);
+	unsigned char h[49] = { VP_HELLO, 0, 0, 0, 44 }, cn[32] = { 0 };
+	double t0 = vine_now_mono();
+	int fd = raw_connect(vine_peer_server_addr(s)), cut = 0;
+
+	hello(h + 5, 1, 1, cn);
+	for (size_t i = 0; i < sizeof(h) - 1; i++) {
+		if (send(fd, h + i, 1, MSG_NOSIGNAL) != 1) {
+			cut = 1;
+			break;
+		}
+		usleep(300000);
+		if (vine_now_mono() - t0 > 5)
+			break;
+	}
+	CHECK(cut);
+	CHECK(vine_now_mono() - t0 < 4);
+	close(fd);
+	vine_peer_server_stop(s);
+	free(a);
+}
+
 static void test_busy(void)
 {
 	unsigned char buf[VP_CTRL_MAX];
@@ -933,6 +963,7 @@ int main(void)
 	test_auth();
 	test_requests();
 	test_busy();
+	test_slow_handshake();
 	test_relay();
 	test_vanishing_client();
 	test_concurrent();
