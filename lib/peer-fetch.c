@@ -2,12 +2,11 @@
  * peer-fetch.c - the peer client: brings an object into the node cache
  * from peers (protocol in vine(7), PEER PROTOCOL; cache layout in peer.h).
  *
- * Locking: the process that writes partial/<id> holds an exclusive flock
- * on it for as long as it writes, so a second fetch of the same object on
- * the node waits, and the peer server can tell a partial copy that is
- * still growing from one whose writer died.  Taking the lock is the usual
- * lock-file dance: open, flock, then check that the name still refers to
- * the locked file (it may have been published or discarded meanwhile).
+ * Locking (the node cache's, see seed.h): the process that writes
+ * partial/<id> holds an exclusive flock on locks/<id> for as long as it
+ * works on the object, so a second fetch of the same object on the node
+ * waits for the first, and the peer server can tell a partial copy that is
+ * still growing from one whose writer died.
  *
  * Every byte received is written and hashed as it arrives, so a transfer
  * cut anywhere resumes at the exact offset, from any source.  Hashing costs
@@ -42,8 +41,9 @@ struct vine_fetch {
 	char *cache, *path;
 	char id[VINE_ID_LEN + 1];
 	int objfd, partfd;
-	int fd;                  /* partial/<id>, locked; -1: not held */
-	int complete;
+	int lockfd;              /* locks/<id>, flocked; -1: the caller holds it */
+	int fd;                  /* partial/<id>; -1: not open */
+	int flags, complete;
 	uint64_t off;            /* bytes in the partial file, all handed to the hasher */
 	struct vine_buf sources; /* who gave bytes to this copy, for messages */
 
@@ -141,48 +141,17 @@ static void hash_reset(struct vine_fetch *f)
 		hash_final(f, hex);
 }
 
-/* Take the lock on partial/<id> and hash what it holds; or find the object
- * complete.  -1 on a local error. */
-static int acquire(struct vine_fetch *f)
+/* Open partial/<id> (creating it) and hash what it holds. */
+static int open_partial(struct vine_fetch *f)
 {
-	struct stat a, b;
-	int fd;
+	struct stat st;
+	int fd = openat(f->partfd, f->id, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
 
-	for (;;) {
-		if (faccessat(f->objfd, f->id, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
-			f->complete = 1;
-			return 0;
-		}
-		fd = openat(f->partfd, f->id, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
-		if (fd < 0)
-			return vine_error_errno("cannot open '%s/partial/%s'", f->cache, f->id);
-		while (flock(fd, LOCK_EX) < 0) {
-			if (errno != EINTR) {
-				vine_error_errno("cannot lock '%s/partial/%s'", f->cache, f->id);
-				close(fd);
-				return -1;
-			}
-		}
-		if (fstat(fd, &a) < 0) {
-			vine_error_errno("cannot stat '%s/partial/%s'", f->cache, f->id);
-			close(fd);
-			return -1;
-		}
-		if (fstatat(f->partfd, f->id, &b, AT_SYMLINK_NOFOLLOW) == 0 && a.st_ino == b.st_ino &&
-		    a.st_dev == b.st_dev)
-			break;
-		close(fd); /* published or discarded while we waited: look again */
-	}
-	if (!S_ISREG(a.st_mode)) {
+	if (fd < 0)
+		return vine_error_errno("cannot open '%s/partial/%s'", f->cache, f->id);
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
 		return vine_error("'%s/partial/%s' is not a regular file", f->cache, f->id);
-	}
-	if (faccessat(f->objfd, f->id, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
-		/* complete already: this partial copy is a leftover */
-		unlinkat(f->partfd, f->id, 0);
-		close(fd);
-		f->complete = 1;
-		return 0;
 	}
 	f->fd = fd;
 	f->off = 0;
@@ -200,7 +169,7 @@ static int acquire(struct vine_fetch *f)
 	return 0;
 }
 
-/* Throw the partial copy away and let go of it. */
+/* Throw the partial copy away (the lock stays held). */
 static void discard(struct vine_fetch *f)
 {
 	if (f->fd >= 0) {
@@ -213,21 +182,7 @@ static void discard(struct vine_fetch *f)
 	vine_buf_reset(&f->sources);
 }
 
-static int open_dir(const char *cache, const char *sub)
-{
-	char *p = vine_xasprintf("%s/%s", cache, sub);
-	int fd = -1;
-
-	if (vine_mkdir_p(p, 0700) == 0) {
-		fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (fd < 0)
-			vine_error_errno("cannot open directory '%s'", p);
-	}
-	free(p);
-	return fd;
-}
-
-struct vine_fetch *vine_fetch_open(const char *cache, const char *id)
+struct vine_fetch *vine_fetch_open(const char *cache, const char *id, int flags)
 {
 	struct vine_fetch *f;
 
@@ -236,20 +191,51 @@ struct vine_fetch *vine_fetch_open(const char *cache, const char *id)
 		return NULL;
 	}
 	f = vine_xcalloc(1, sizeof(*f));
-	f->fd = f->objfd = f->partfd = -1;
+	f->fd = f->objfd = f->partfd = f->lockfd = -1;
+	f->flags = flags;
 	f->cache = vine_xstrdup(cache);
 	memcpy(f->id, id, sizeof(f->id));
-	f->path = vine_xasprintf("%s/objects/%s", cache, id);
+	f->path = vine_xasprintf("%s/%s/%s", cache, flags & VINE_FETCH_KEEP ? "partial" : "objects", id);
 	for (int i = 0; i < NBUF; i++)
 		f->buf[i] = vine_xmalloc(BUF_SIZE);
 	pthread_mutex_init(&f->mu, NULL);
 	pthread_cond_init(&f->cv, NULL);
-	if ((f->objfd = open_dir(cache, "objects")) < 0 || (f->partfd = open_dir(cache, "partial")) < 0 ||
-	    acquire(f) < 0) {
-		vine_fetch_close(f);
-		return NULL;
+	if ((f->objfd = vp_cache_dir(cache, "objects")) < 0 || (f->partfd = vp_cache_dir(cache, "partial")) < 0)
+		goto fail;
+	if (!(flags & VINE_FETCH_LOCKED)) {
+		int dfd = vp_cache_dir(cache, "locks");
+		if (dfd < 0)
+			goto fail;
+		f->lockfd = openat(dfd, id, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
+		close(dfd);
+		if (f->lockfd < 0) {
+			vine_error_errno("cannot open '%s/locks/%s'", cache, id);
+			goto fail;
+		}
+		while (flock(f->lockfd, LOCK_EX) < 0) {
+			if (errno != EINTR) {
+				vine_error_errno("cannot lock '%s/locks/%s'", cache, id);
+				goto fail;
+			}
+		}
 	}
+	if (faccessat(f->objfd, id, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+		/* here already: nothing to do, nothing to hold */
+		f->complete = 1;
+		if (f->lockfd >= 0) {
+			close(f->lockfd);
+			f->lockfd = -1;
+		}
+		free(f->path);
+		f->path = vine_xasprintf("%s/objects/%s", cache, id);
+		return f;
+	}
+	if (open_partial(f) < 0)
+		goto fail;
 	return f;
+fail:
+	vine_fetch_close(f);
+	return NULL;
 }
 
 int vine_fetch_complete(const struct vine_fetch *f)
@@ -274,10 +260,12 @@ void vine_fetch_close(struct vine_fetch *f)
 	hash_reset(f);
 	if (f->fd >= 0) {
 		/* an empty partial copy helps nobody: do not leave it behind */
-		if (f->off == 0)
+		if (f->off == 0 && !f->complete)
 			unlinkat(f->partfd, f->id, 0);
 		close(f->fd);
 	}
+	if (f->lockfd >= 0)
+		close(f->lockfd);
 	if (f->objfd >= 0)
 		close(f->objfd);
 	if (f->partfd >= 0)
@@ -516,13 +504,18 @@ static int finish(struct vine_fetch *f)
 		free(who);
 		return VINE_PEER_ECORRUPT;
 	}
-	if (fdatasync(f->fd) < 0 || renameat(f->partfd, f->id, f->objfd, f->id) < 0 || fsync(f->objfd) < 0) {
+	f->complete = 1;
+	if (f->flags & VINE_FETCH_KEEP)
+		return VINE_PEER_OK;
+	/* complete objects are read-only, as vine-seed leaves them */
+	if (fchmod(f->fd, 0444) < 0 || fdatasync(f->fd) < 0 ||
+	    renameat(f->partfd, f->id, f->objfd, f->id) < 0 || fsync(f->objfd) < 0) {
+		f->complete = 0;
 		vine_error_errno("cannot publish '%s'", f->path);
 		return VINE_PEER_ELOCAL;
 	}
 	close(f->fd);
 	f->fd = -1;
-	f->complete = 1;
 	return VINE_PEER_OK;
 }
 
@@ -562,10 +555,8 @@ again:
 		if (n >= 2 && vp_get16(buf) == VP_E_RANGE && !resent) {
 			/* our partial copy is longer than the object: it is wrong */
 			discard(f);
-			if (acquire(f) < 0)
+			if (open_partial(f) < 0)
 				return VINE_PEER_ELOCAL;
-			if (f->complete)
-				return VINE_PEER_OK;
 			resent = 1;
 			goto again;
 		}
@@ -618,7 +609,7 @@ int vine_fetch_from(struct vine_fetch *f, const char *addr, const struct vine_pe
 	double stall = o->stall_timeout > 0 ? o->stall_timeout : 30;
 	int fd, st;
 
-	if (!f->complete && f->fd < 0 && acquire(f) < 0)
+	if (!f->complete && f->fd < 0 && open_partial(f) < 0)
 		return VINE_PEER_ELOCAL;
 	if (f->complete)
 		return VINE_PEER_OK;
@@ -643,7 +634,7 @@ out:
 int vine_peer_fetch(const char *cache, const char *id, const char *const *sources, size_t nsources,
 		    const struct vine_peer_client_opts *o)
 {
-	struct vine_fetch *f = vine_fetch_open(cache, id);
+	struct vine_fetch *f = vine_fetch_open(cache, id, 0);
 	char last[1024] = "no sources";
 	int st = VINE_PEER_ECONNECT;
 

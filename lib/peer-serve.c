@@ -64,7 +64,7 @@ struct vine_peer_server {
 	void (*log)(void *ctx, const char *line);
 	void *log_ctx;
 
-	int lfd, objfd, partfd;
+	int lfd, objfd, partfd, lockfd;
 	int wake[2];
 	pthread_t acceptor;
 	int acceptor_started;
@@ -153,6 +153,25 @@ static int send_range(struct conn *c, int fd, uint64_t pos, uint64_t n)
 }
 
 /*
+ * Is some process working on partial/<id>?  It holds an exclusive flock on
+ * locks/<id> while it does (seed.h); if nobody does, the copy will never
+ * grow.  The probe takes a shared lock for an instant.
+ */
+static int writer_alive(struct vine_peer_server *s, const char *id)
+{
+	int fd = openat(s->lockfd, id, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY), alive = 1;
+
+	if (fd < 0)
+		return 0;
+	if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
+		flock(fd, LOCK_UN);
+		alive = 0;
+	}
+	close(fd);
+	return alive;
+}
+
+/*
  * A request has reached the end of a partial object: wait a little for it
  * to grow.  0: look again; -1: give up (the client has been told, or is gone).
  */
@@ -179,10 +198,7 @@ static int relay_wait(struct conn *c, int fd, const char *id, const struct stat 
 		vp_send_error(c->fd, VP_E_GONE, "the partial copy was discarded");
 		return vine_error("partial copy discarded");
 	}
-	/* the writer holds an exclusive flock while it writes; none means
-	 * nobody will ever add to this copy */
-	if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
-		flock(fd, LOCK_UN);
+	if (!writer_alive(s, id)) {
 		if (*orphan_since == 0)
 			*orphan_since = now;
 		else if (now - *orphan_since > ORPHAN_GRACE) {
@@ -558,20 +574,6 @@ out:
 	return fd < 0 ? -1 : 0;
 }
 
-static int open_dir(const char *cache, const char *sub)
-{
-	char *p = vine_xasprintf("%s/%s", cache, sub);
-	int fd = -1;
-
-	if (vine_mkdir_p(p, 0700) == 0) {
-		fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (fd < 0)
-			vine_error_errno("cannot open directory '%s'", p);
-	}
-	free(p);
-	return fd;
-}
-
 static void server_free(struct vine_peer_server *s)
 {
 	if (s->lfd >= 0)
@@ -580,6 +582,8 @@ static void server_free(struct vine_peer_server *s)
 		close(s->objfd);
 	if (s->partfd >= 0)
 		close(s->partfd);
+	if (s->lockfd >= 0)
+		close(s->lockfd);
 	if (s->wake[0] >= 0)
 		close(s->wake[0]);
 	if (s->wake[1] >= 0)
@@ -599,7 +603,7 @@ struct vine_peer_server *vine_peer_server_start(const struct vine_peer_server_op
 	struct vine_peer_server *s = vine_xcalloc(1, sizeof(*s));
 	sigset_t all, old;
 
-	s->lfd = s->objfd = s->partfd = s->wake[0] = s->wake[1] = -1;
+	s->lfd = s->objfd = s->partfd = s->lockfd = s->wake[0] = s->wake[1] = -1;
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_mutex_init(&s->log_mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
@@ -612,7 +616,8 @@ struct vine_peer_server *vine_peer_server_start(const struct vine_peer_server_op
 	s->hs_timeout = s->io_timeout < HANDSHAKE_TIMEOUT ? s->io_timeout : HANDSHAKE_TIMEOUT;
 	s->log = o->log;
 	s->log_ctx = o->log_ctx;
-	if ((s->objfd = open_dir(o->cache, "objects")) < 0 || (s->partfd = open_dir(o->cache, "partial")) < 0)
+	if ((s->objfd = vp_cache_dir(o->cache, "objects")) < 0 ||
+	    (s->partfd = vp_cache_dir(o->cache, "partial")) < 0 || (s->lockfd = vp_cache_dir(o->cache, "locks")) < 0)
 		goto fail;
 	if (open_listener(s, o->listen) < 0)
 		goto fail;

@@ -87,6 +87,9 @@ void vp_mac(const unsigned char *secret, const char *label, uint16_t version,
 	    const unsigned char *cnonce, const unsigned char *snonce, unsigned char out[VP_MAC_LEN]);
 int vp_random(void *p, size_t n);
 
+/* Open CACHE/sub as a directory, creating it (and CACHE) mode 0700. */
+int vp_cache_dir(const char *cache, const char *sub);
+
 /* Both timeouts of a socket, and TCP_NODELAY. */
 int vp_sock_setup(int fd, double timeout);
 int vp_set_rcvtimeo(int fd, double timeout);

@@ -343,6 +343,20 @@ void vp_mac(const unsigned char *secret, const char *label, uint16_t version,
 		abort();
 }
 
+int vp_cache_dir(const char *cache, const char *sub)
+{
+	char *p = vine_xasprintf("%s/%s", cache, sub);
+	int fd = -1;
+
+	if (vine_mkdir_p(p, 0700) == 0) {
+		fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0)
+			vine_error_errno("cannot open directory '%s'", p);
+	}
+	free(p);
+	return fd;
+}
+
 static struct timeval tv_of(double s)
 {
 	struct timeval tv;

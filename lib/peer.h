@@ -6,16 +6,18 @@
  * the mutual HMAC-SHA256 challenge-response on a per-run secret, byte-range
  * requests, errors) is specified in vine(7), PEER PROTOCOL and SECURITY.
  *
- * Cache layout used here (shared with vine-seed, see seed.h):
- *   CACHE/objects/<id>  a complete, verified object
+ * Cache layout used here (the node cache's, see seed.h):
+ *   CACHE/objects/<id>  a complete, verified object (mode 0444)
  *   CACHE/partial/<id>  an object being received, written sequentially
- *                       from offset 0 by the one process that holds an
- *                       exclusive flock on it, renamed to objects/<id>
- *                       once its SHA-256 matches <id>
- * The server reads both (a partial object is relayed up to the bytes it has
- * and followed as it grows); the client writes partial/<id> and publishes
- * it.  A partial file whose writer died (no lock) is resumed by the next
- * fetch: its prefix is hashed and the transfer continues at its length.
+ *                       from offset 0, renamed to objects/<id> once its
+ *                       SHA-256 matches <id>
+ *   CACHE/locks/<id>    flocked exclusively by the one process working
+ *                       on the object (writing partial/<id>); never removed
+ * The server reads objects/ and partial/ (a partial object is relayed up
+ * to the bytes it has and followed as it grows, for as long as its lock is
+ * held); the client writes partial/<id> and publishes it.  A partial file
+ * whose writer died is resumed by the next fetch: its prefix is hashed and
+ * the transfer continues at its length.
  */
 #ifndef VINE_PEER_H
 #define VINE_PEER_H
@@ -121,17 +123,24 @@ struct vine_peer_client_opts {
 
 /*
  * One object being brought into the cache.  vine_fetch_open takes the
- * object's lock (an exclusive flock on partial/<id>), waiting while another
- * process on this node writes it, and hashes any prefix already received;
- * if the object is already complete it holds nothing and
- * vine_fetch_complete is true.  NULL on error (bad id, cache unusable).
+ * object's lock (locks/<id>), waiting while another process on this node
+ * works on it, and hashes any prefix already in partial/<id>; if the
+ * object is already complete it holds nothing and vine_fetch_complete is
+ * true.  NULL on error (bad id, cache unusable).  Flags:
+ *   VINE_FETCH_LOCKED  the caller holds locks/<id> already (vine_seed's
+ *                      fetcher is called so); do not take it
+ *   VINE_FETCH_KEEP    leave the verified object in partial/<id> for the
+ *                      caller to publish, instead of renaming it into
+ *                      objects/<id>
  */
+enum { VINE_FETCH_LOCKED = 1, VINE_FETCH_KEEP = 2 };
 struct vine_fetch;
-struct vine_fetch *vine_fetch_open(const char *cache, const char *id);
+struct vine_fetch *vine_fetch_open(const char *cache, const char *id, int flags);
 int vine_fetch_complete(const struct vine_fetch *f);
 /* Bytes of the object held so far (where the next source resumes). */
 uint64_t vine_fetch_offset(const struct vine_fetch *f);
-/* The path of the complete object, valid until vine_fetch_close. */
+/* The path of the complete object (in partial/ with VINE_FETCH_KEEP),
+ * valid until vine_fetch_close. */
 const char *vine_fetch_path(const struct vine_fetch *f);
 
 /*
@@ -144,7 +153,8 @@ const char *vine_fetch_path(const struct vine_fetch *f);
  * After VINE_PEER_ELOCAL, stop.
  */
 int vine_fetch_from(struct vine_fetch *f, const char *addr, const struct vine_peer_client_opts *o);
-/* Release the lock; a partial copy stays for a later resume. */
+/* Release the lock; a partial copy stays for a later resume (an empty one
+ * is removed). */
 void vine_fetch_close(struct vine_fetch *f);
 
 /*

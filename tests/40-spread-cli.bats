@@ -87,8 +87,8 @@ teardown() {
 	[[ $B =~ ^127\.0\.0\.2:[1-9][0-9]*$ ]]
 	[ "$A" != "$B" ]
 	# the caches are created private
-	run -0 stat -c %a "$BATS_TEST_TMPDIR/a/objects" "$BATS_TEST_TMPDIR/a/partial"
-	assert_output $'700\n700'
+	run -0 stat -c %a "$BATS_TEST_TMPDIR/a/objects" "$BATS_TEST_TMPDIR/a/partial" "$BATS_TEST_TMPDIR/a/locks"
+	assert_output $'700\n700\n700'
 	# a taken port is an error, not a silent move
 	run -1 vine-spread -c "$BATS_TEST_TMPDIR/c" --secret-file "$SPREAD_SECRET" --serve -l "$A"
 	assert_output --partial "cannot listen on '$A'"

@@ -94,19 +94,20 @@ spread_stop_all() {
 }
 
 # spread_grow SRC CACHE ID CHUNK DELAY: write SRC into CACHE/partial/ID
-# CHUNK bytes at a time, DELAY seconds apart, holding the exclusive flock a
-# fetch holds, then publish it as CACHE/objects/ID, in the background (pid
-# in GROW_PID, recorded for spread_stop_all).  The wall time it published
-# at is written to CACHE.grown.
+# CHUNK bytes at a time, DELAY seconds apart, holding the exclusive flock on
+# CACHE/locks/ID that a fetch holds, then publish it as CACHE/objects/ID,
+# in the background (pid in GROW_PID, recorded for spread_stop_all).  The
+# wall time it published at is written to CACHE.grown.
 spread_grow() {
 	/usr/bin/python3 - "$@" 3>&- <<'PY' &
 import fcntl, os, sys, time
 src, cache, oid, chunk, delay = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5])
-for d in ("objects", "partial"):
+for d in ("objects", "partial", "locks"):
     os.makedirs(os.path.join(cache, d), mode=0o700, exist_ok=True)
+lock = os.open(os.path.join(cache, "locks", oid), os.O_RDWR | os.O_CREAT, 0o600)
+fcntl.flock(lock, fcntl.LOCK_EX)
 part = os.path.join(cache, "partial", oid)
 fd = os.open(part, os.O_RDWR | os.O_CREAT, 0o600)
-fcntl.flock(fd, fcntl.LOCK_EX)
 with open(src, "rb") as f:
     while True:
         b = f.read(chunk)
@@ -118,6 +119,7 @@ os.rename(part, os.path.join(cache, "objects", oid))
 with open(cache + ".grown", "w") as g:
     g.write("%.3f\n" % time.time())
 os.close(fd)
+os.close(lock)
 PY
 	GROW_PID=$!
 	echo "$GROW_PID" >>"$BATS_TEST_TMPDIR/spread.pids"

@@ -360,7 +360,7 @@ static void test_bad_prefix(void)
 
 	/* a wrong prefix is found out at the end: discarded, named, gone */
 	put(b, "partial", id, bad, 5000);
-	f = vine_fetch_open(b, id);
+	f = vine_fetch_open(b, id, 0);
 	CHECK(f && vine_fetch_offset(f) == 5000);
 	CHECK(vine_fetch_from(f, src[0], &o) == VINE_PEER_ECORRUPT);
 	CHECK(strstr(vine_errmsg(), "hash mismatch") != NULL);
@@ -621,12 +621,28 @@ static void test_busy(void)
 	free(a);
 }
 
-static int lock_partial(const char *cache, const char *id)
+/* Take locks/<id> as a process working on the object does. */
+static int lock_object(const char *cache, const char *id)
+{
+	char *dir = vine_xasprintf("%s/locks", cache), *path = vine_xasprintf("%s/%s", dir, id);
+	int fd;
+
+	vine_mkdir_p(dir, 0700);
+	fd = open(path, O_RDWR | O_CREAT, 0600);
+	if (fd < 0 || flock(fd, LOCK_EX) < 0)
+		abort();
+	free(dir);
+	free(path);
+	return fd;
+}
+
+/* Open partial/<id> for appending, as its writer. */
+static int open_partial(const char *cache, const char *id)
 {
 	char *path = vine_xasprintf("%s/partial/%s", cache, id);
-	int fd = open(path, O_RDWR | O_CREAT, 0600);
+	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0600);
 
-	if (fd < 0 || flock(fd, LOCK_EX) < 0)
+	if (fd < 0)
 		abort();
 	free(path);
 	return fd;
@@ -640,13 +656,14 @@ static void test_relay(void)
 	struct vine_peer_server *s;
 	size_t g = 0;
 	uint32_t len;
-	int fd, w;
+	int fd, w, lk;
 	double t0;
 
 	id_of(data, n, id);
 	s = serve(a, "127.0.0.2", 4, 0);
 	/* a writer holds the lock and has half the object */
-	w = lock_partial(a, id);
+	lk = lock_object(a, id);
+	w = open_partial(a, id);
 	CHECK(vine_write_full(w, data, half) == 0);
 	fd = raw_connect(vine_peer_server_addr(s));
 	CHECK(raw_auth(fd, secret, buf, &len) == VP_WELCOME);
@@ -665,6 +682,7 @@ static void test_relay(void)
 	char *from = vine_xasprintf("%s/partial/%s", a, id), *to = vine_xasprintf("%s/objects/%s", a, id);
 	CHECK(rename(from, to) == 0);
 	close(w);
+	close(lk);
 	CHECK(raw_data(fd, got, &g, n, buf, &len) == VP_END && g == n && !memcmp(got, data, n));
 	CHECK(len == 9 && buf[0] == VP_COMPLETE && vp_get64(buf + 1) == n);
 	close(fd);
@@ -686,7 +704,7 @@ static void test_relay(void)
 
 	/* a writer that stops: STALLED after the relay wait */
 	struct vine_peer_server *s1 = serve(a, "127.0.0.3", 4, 1.0);
-	w = lock_partial(a, id2);
+	lk = lock_object(a, id2);
 	fd = raw_connect(vine_peer_server_addr(s1));
 	CHECK(raw_auth(fd, secret, buf, &len) == VP_WELCOME);
 	raw_get(fd, id2, 64, 1000, 0);
@@ -710,7 +728,7 @@ static void test_relay(void)
 	g = 0;
 	CHECK(raw_data(fd, got, &g, n, buf, &len) == VP_ERROR && vp_get16(buf) == VP_E_GONE);
 	close(fd);
-	close(w);
+	close(lk);
 	vine_peer_server_stop(s);
 	free(p2), free(from), free(to), free(data), free(got), free(a);
 }
@@ -786,6 +804,74 @@ static void test_concurrent(void)
 	CHECK(sent(s) == n);
 	vine_peer_server_stop(s);
 	free(data), free(a), free(b);
+}
+
+struct locked_fetch {
+	const char *cache, *id, *src;
+	int st;
+	double done;
+};
+
+static void *locked_fetch_thread(void *arg)
+{
+	struct locked_fetch *l = arg;
+	struct vine_peer_client_opts o = copts(secret, 5);
+
+	l->st = vine_peer_fetch(l->cache, l->id, &l->src, 1, &o);
+	l->done = vine_now_mono();
+	return NULL;
+}
+
+/* The node cache's lock: a fetch waits while another process holds
+ * locks/<id>; a caller that holds it (vine_seed) says so and keeps the
+ * verified object in partial/ to publish it itself. */
+static void test_locking(void)
+{
+	size_t n = 1u << 20;
+	unsigned char *data = random_bytes(n, 12);
+	char id[65], *a = cache_dir("x-a"), *b = cache_dir("x-b"), *c = cache_dir("x-c");
+	struct vine_peer_server *s;
+	struct vine_peer_client_opts o = copts(secret, 5);
+	struct locked_fetch l;
+	struct vine_fetch *f;
+	struct stat st;
+	pthread_t t;
+	double released;
+	int lk;
+
+	id_of(data, n, id);
+	put(a, "objects", id, data, n);
+	s = serve(a, "127.0.0.2", 4, 0);
+	lk = lock_object(b, id);
+	l = (struct locked_fetch){ b, id, vine_peer_server_addr(s), -1, 0 };
+	pthread_create(&t, NULL, locked_fetch_thread, &l);
+	usleep(300000);
+	CHECK(!exists(b, "partial", id) && sent(s) == 0);
+	released = vine_now_mono();
+	close(lk);
+	pthread_join(t, NULL);
+	CHECK(l.st == VINE_PEER_OK && l.done >= released);
+	CHECK(same_file(b, id, data, n));
+	char *obj = vine_xasprintf("%s/objects/%s", b, id);
+	CHECK(stat(obj, &st) == 0 && (st.st_mode & 0777) == 0444);
+	free(obj);
+
+	lk = lock_object(c, id);
+	f = vine_fetch_open(c, id, VINE_FETCH_LOCKED | VINE_FETCH_KEEP);
+	CHECK(f && !vine_fetch_complete(f));
+	CHECK(f && vine_fetch_from(f, vine_peer_server_addr(s), &o) == VINE_PEER_OK);
+	CHECK(f && vine_fetch_complete(f));
+	char *part = vine_xasprintf("%s/partial/%s", c, id);
+	CHECK(f && !strcmp(vine_fetch_path(f), part));
+	vine_fetch_close(f);
+	CHECK(exists(c, "partial", id) && !exists(c, "objects", id));
+	char *d = NULL;
+	size_t len = 0;
+	CHECK(vine_read_file(part, n + 1, &d, &len) == 0 && len == n && !memcmp(d, data, n));
+	free(d), free(part);
+	close(lk);
+	vine_peer_server_stop(s);
+	free(data), free(a), free(b), free(c);
 }
 
 static void test_failover(void)
@@ -968,6 +1054,7 @@ int main(void)
 	test_vanishing_client();
 	test_concurrent();
 	test_failover();
+	test_locking();
 	test_fake_server();
 	vine_rm_rf(top);
 	free(top);
