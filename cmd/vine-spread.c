@@ -2,6 +2,7 @@
  * vine-spread - serve this node's cache to peers, and fetch objects from
  * peers into it (lib/peer.h; protocol in vine(7)).
  */
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -18,7 +19,7 @@ static const char usage_text[] =
 	"usage: vine-spread [-qv] [-c CACHE] [-N NODE] [-u UPLOADS] [-t SECONDS]\n"
 	"                   [--secret-file FILE] --serve [-l ADDR]\n"
 	"       vine-spread [-q] [-c CACHE] [-t SECONDS] [--secret-file FILE]\n"
-	"                   --from HOST:PORT [--from HOST:PORT]... OBJECT...\n";
+	"                   [--from HOST:PORT]... [--origin FILE] OBJECT...\n";
 
 static _Noreturn void usage(int status)
 {
@@ -26,11 +27,12 @@ static _Noreturn void usage(int status)
 	exit(status);
 }
 
-enum { OPT_SERVE = 256, OPT_FROM, OPT_SECRET };
+enum { OPT_SERVE = 256, OPT_FROM, OPT_ORIGIN, OPT_SECRET };
 
 static const struct option longopts[] = {
 	{ "serve", no_argument, NULL, OPT_SERVE },
 	{ "from", required_argument, NULL, OPT_FROM },
+	{ "origin", required_argument, NULL, OPT_ORIGIN },
 	{ "secret-file", required_argument, NULL, OPT_SECRET },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -148,9 +150,10 @@ static int fetch(const char *cache, char **ids, int nids, const char *const *fro
 int main(int argc, char **argv)
 {
 	char *cache = NULL, *node = NULL;
-	const char *listen = NULL, *secret_file = getenv("VINE_SECRET_FILE"), *env;
+	const char *listen = NULL, *secret_file = getenv("VINE_SECRET_FILE"), *env, *origin = NULL;
 	const char **from = NULL;
-	size_t nfrom = 0;
+	char *origin_abs = NULL;
+	size_t nfrom = 0, npeers;
 	unsigned char secret[VINE_PEER_SECRET_LEN];
 	long long uploads = 8, timeout = 30;
 	int c, do_serve = 0, quiet = 0, verbose = 0, rc;
@@ -198,6 +201,9 @@ int main(int argc, char **argv)
 			from = vine_xrealloc(from, (nfrom + 1) * sizeof(*from));
 			from[nfrom++] = optarg;
 			break;
+		case OPT_ORIGIN:
+			origin = optarg;
+			break;
 		case OPT_SECRET:
 			secret_file = optarg;
 			break;
@@ -207,25 +213,41 @@ int main(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
-	if (do_serve ? (argc || nfrom) : (!argc || !nfrom || listen)) {
-		if (!do_serve && argc && !nfrom)
-			vine_warn("no source: give --from HOST:PORT");
+	if (do_serve ? (argc || nfrom || origin) : (!argc || (!nfrom && !origin) || listen)) {
+		if (!do_serve && argc && !nfrom && !origin)
+			vine_warn("no source: give --from HOST:PORT or --origin FILE");
 		usage(VINE_EXIT_USAGE);
 	}
-	if (listen && check_addr("-l", listen, 0) < 0)
-		usage(VINE_EXIT_USAGE);
 	for (size_t i = 0; i < nfrom; i++)
 		if (check_addr("--from", from[i], 1) < 0)
 			usage(VINE_EXIT_USAGE);
+	npeers = nfrom;
+	if (origin) {
+		/* the origin is the last source; a source starting with '/' is a file */
+		char cwd[4096];
+		from = vine_xrealloc(from, (nfrom + 1) * sizeof(*from));
+		if (origin[0] == '/')
+			from[nfrom++] = origin_abs = vine_xstrdup(origin);
+		else if (getcwd(cwd, sizeof(cwd)))
+			from[nfrom++] = origin_abs = vine_xasprintf("%s/%s", cwd, origin);
+		else
+			vine_die(VINE_EXIT_FAIL, "cannot get the current directory: %s", strerror(errno));
+	}
+	if (listen && check_addr("-l", listen, 0) < 0)
+		usage(VINE_EXIT_USAGE);
 	for (int i = 0; i < argc; i++)
 		if (!vine_id_valid(argv[i])) {
 			vine_warn("'%s' is not an object id (64 lowercase hex digits)", argv[i]);
 			usage(VINE_EXIT_USAGE);
 		}
-	if (!secret_file || !*secret_file)
-		vine_die(VINE_EXIT_USAGE, "no secret: give --secret-file FILE or set VINE_SECRET_FILE");
-	if (vine_peer_secret_load(secret_file, secret) < 0)
-		vine_die_lib(VINE_EXIT_FAIL);
+	/* peers need the secret; a fetch from the origin alone does not */
+	memset(secret, 0, sizeof(secret));
+	if (do_serve || npeers) {
+		if (!secret_file || !*secret_file)
+			vine_die(VINE_EXIT_USAGE, "no secret: give --secret-file FILE or set VINE_SECRET_FILE");
+		if (vine_peer_secret_load(secret_file, secret) < 0)
+			vine_die_lib(VINE_EXIT_FAIL);
+	}
 	if (!cache)
 		cache = vine_default_cache();
 	if (do_serve) {
@@ -237,6 +259,7 @@ int main(int argc, char **argv)
 	}
 	explicit_bzero(secret, sizeof(secret));
 	free(from);
+	free(origin_abs);
 	free(cache);
 	free(node);
 	return rc;

@@ -626,9 +626,72 @@ int vine_fetch_from(struct vine_fetch *f, const char *addr, const struct vine_pe
 	if (st == VINE_PEER_ETIMEOUT)
 		vine_error("stalled: nothing received for %g s", stall);
 out:
-	if (st != VINE_PEER_OK)
+	/* a hash mismatch names its sources itself */
+	if (st != VINE_PEER_OK && st != VINE_PEER_ECORRUPT)
 		vine_error_prefix("%s", addr);
 	return st;
+}
+
+int vine_fetch_from_file(struct vine_fetch *f, const char *path, const struct vine_peer_client_opts *o)
+{
+	struct stat st;
+	int fd, rc, restarted = 0;
+
+	if (!f->complete && f->fd < 0 && open_partial(f) < 0)
+		return VINE_PEER_ELOCAL;
+	if (f->complete)
+		return VINE_PEER_OK;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		vine_error_errno("cannot read '%s'", path);
+		rc = VINE_PEER_ENOTFOUND;
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		vine_error("'%s' is not a regular file", path);
+		rc = VINE_PEER_ENOTFOUND;
+		goto out;
+	}
+	if (o->max_size && (uint64_t)st.st_size > o->max_size) {
+		vine_error("'%s' is %lld bytes, more than the limit of %llu", path, (long long)st.st_size,
+			   (unsigned long long)o->max_size);
+		rc = VINE_PEER_EPROTO;
+		goto out;
+	}
+again:
+	if ((uint64_t)st.st_size < f->off) {
+		/* the partial copy is longer than the object: it is wrong */
+		if (restarted++) {
+			vine_error("'%s' shrank while being read", path);
+			rc = VINE_PEER_EREMOTE;
+			goto out;
+		}
+		discard(f);
+		if (open_partial(f) < 0) {
+			rc = VINE_PEER_ELOCAL;
+			goto out;
+		}
+		goto again;
+	}
+	add_source(f, path);
+	for (;;) {
+		unsigned char *buf = next_buf(f);
+		ssize_t n = vine_pread_full(fd, buf, BUF_SIZE, (off_t)f->off);
+		if (n < 0) {
+			vine_error_errno("cannot read '%s'", path);
+			rc = VINE_PEER_EREMOTE;
+			goto out;
+		}
+		if (n == 0)
+			break;
+		if ((rc = flush(f, buf, (size_t)n, o, (uint64_t)st.st_size)) != VINE_PEER_OK)
+			goto out;
+	}
+	rc = finish(f);
+out:
+	if (fd >= 0)
+		close(fd);
+	return rc;
 }
 
 int vine_peer_fetch(const char *cache, const char *id, const char *const *sources, size_t nsources,
@@ -643,7 +706,10 @@ int vine_peer_fetch(const char *cache, const char *id, const char *const *source
 	if (f->complete)
 		st = VINE_PEER_OK;
 	for (size_t i = 0; i < nsources && st != VINE_PEER_OK; i++) {
-		st = vine_fetch_from(f, sources[i], o);
+		if (sources[i][0] == '/')
+			st = vine_fetch_from_file(f, sources[i], o);
+		else
+			st = vine_fetch_from(f, sources[i], o);
 		if (st == VINE_PEER_OK || st == VINE_PEER_ELOCAL)
 			break;
 		snprintf(last, sizeof(last), "%s", vine_errmsg());

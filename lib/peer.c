@@ -131,6 +131,11 @@ int vine_peer_addr_split(const char *addr, int need_port, char **host, char **po
 		hlen = colon ? (size_t)(colon - addr) : strlen(addr);
 		*host = vine_xstrndup(addr, hlen);
 	}
+	if (strchr(*host, '/')) {
+		free(*host);
+		*host = NULL;
+		return vine_error("bad address '%s'", addr);
+	}
 	if (!colon) {
 		if (need_port || !**host) {
 			free(*host);

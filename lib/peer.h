@@ -153,13 +153,21 @@ const char *vine_fetch_path(const struct vine_fetch *f);
  * After VINE_PEER_ELOCAL, stop.
  */
 int vine_fetch_from(struct vine_fetch *f, const char *addr, const struct vine_peer_client_opts *o);
+/*
+ * The same from a file (the origin, on a shared file system): copied from
+ * vine_fetch_offset to its end, verified, published.  A file that cannot
+ * be read is VINE_PEER_ENOTFOUND (at open) or VINE_PEER_EREMOTE; one whose
+ * bytes do not hash to the id is VINE_PEER_ECORRUPT.
+ */
+int vine_fetch_from_file(struct vine_fetch *f, const char *path, const struct vine_peer_client_opts *o);
 /* Release the lock; a partial copy stays for a later resume (an empty one
  * is removed). */
 void vine_fetch_close(struct vine_fetch *f);
 
 /*
  * Fetch an object from the first of sources that can give it, each tried
- * at most once, in order, resuming where the previous one stopped.
+ * at most once, in order, resuming where the previous one stopped.  A
+ * source is a peer, "HOST:PORT", or a file, an absolute path.
  * Returns VINE_PEER_OK, or the status of the last failure (with its
  * message); o->source_failed hears about each failed source.
  */

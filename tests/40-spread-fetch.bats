@@ -73,7 +73,7 @@ fetch() {
 	printf 'X' | dd of="$A_CACHE/objects/$id" bs=1 seek=12345678 conv=notrunc status=none
 	spread_serve A "$A_CACHE" 127.0.0.2
 	run -1 fetch -q --from "$A" "$id"
-	assert_output --partial "$A: object $id from $A: hash mismatch"
+	assert_output --partial "object $id from $A: hash mismatch"
 	assert_output --partial "discarded"
 	assert_output --partial "cannot fetch $id"
 	assert_file_not_exists "$B_CACHE/objects/$id"
@@ -114,6 +114,24 @@ fetch() {
 	run -0 fetch --from 127.0.0.2:1 --from "$C" "$id"
 	assert_line --partial "127.0.0.2:1: cannot connect: Connection refused"
 	cmp obj "$B_CACHE/objects/$id"
+}
+
+@test "the origin file is the last resort, and needs no secret" {
+	id=$(spread_object obj 3)
+	unset VINE_SECRET_FILE
+	run -0 vine-spread -c "$B_CACHE" --origin obj "$id"
+	assert_output "$B_CACHE/objects/$id"
+	cmp obj "$B_CACHE/objects/$id"
+	# after peers that cannot give it
+	run -0 vine-spread -c "$C_CACHE" --secret-file "$SPREAD_SECRET" --from 127.0.0.2:1 \
+		--origin "$PWD/obj" "$id"
+	assert_output --partial "127.0.0.2:1: cannot connect"
+	cmp obj "$C_CACHE/objects/$id"
+	# an origin that is not the object
+	printf 'X' | dd of=obj bs=1 seek=100 conv=notrunc status=none
+	run -1 vine-spread -c "$BATS_TEST_TMPDIR/d" --origin obj "$id"
+	assert_output --partial "object $id from $PWD/obj: hash mismatch"
+	assert_file_not_exists "$BATS_TEST_TMPDIR/d/objects/$id"
 }
 
 @test "over the upload limit a client is told BUSY and goes elsewhere" {

@@ -265,6 +265,7 @@ static void test_addr(void)
 	CHECK(vine_peer_addr_split("[::1", 0, &h, &p) < 0);
 	CHECK(vine_peer_addr_split("[]:80", 0, &h, &p) < 0);
 	CHECK(strstr(vine_errmsg(), "[]:80") != NULL);
+	CHECK(vine_peer_addr_split("/shared/env.tar.gz:80", 1, &h, &p) < 0);
 }
 
 static void test_secret(void)
@@ -874,6 +875,56 @@ static void test_locking(void)
 	free(data), free(a), free(b), free(c);
 }
 
+static void test_from_file(void)
+{
+	size_t n = (5u << 20) + 3;
+	unsigned char *data = random_bytes(n, 13);
+	char id[65], *b = cache_dir("i-b"), *origin = vine_xasprintf("%s/origin.bin", top);
+	char *bad = vine_xasprintf("%s/bad.bin", top), *nothing = vine_xasprintf("%s/none", top);
+	struct vine_peer_client_opts o = copts(secret, 5);
+	struct vine_fetch *f;
+	const char *src[3];
+
+	id_of(data, n, id);
+	put(top, "", "origin.bin", data, n);
+	data[7] ^= 0x80;
+	put(top, "", "bad.bin", data, n);
+	data[7] ^= 0x80;
+
+	/* resumed from a partial copy */
+	put(b, "partial", id, data, 4000000);
+	f = vine_fetch_open(b, id, 0);
+	CHECK(f && vine_fetch_offset(f) == 4000000);
+	CHECK(f && vine_fetch_from_file(f, origin, &o) == VINE_PEER_OK);
+	vine_fetch_close(f);
+	CHECK(same_file(b, id, data, n));
+
+	/* a wrong file is found out; a missing one is "not found" */
+	char *pub = vine_xasprintf("%s/objects/%s", b, id);
+	unlink(pub);
+	f = vine_fetch_open(b, id, 0);
+	CHECK(f && vine_fetch_from_file(f, bad, &o) == VINE_PEER_ECORRUPT);
+	CHECK(strstr(vine_errmsg(), "hash mismatch") && strstr(vine_errmsg(), bad));
+	CHECK(f && vine_fetch_from_file(f, nothing, &o) == VINE_PEER_ENOTFOUND);
+	vine_fetch_close(f);
+	CHECK(!exists(b, "objects", id) && !exists(b, "partial", id));
+
+	/* a partial copy longer than the file is thrown away */
+	unsigned char *longer = random_bytes(n + 5, 14);
+	memcpy(longer, data, n);
+	put(b, "partial", id, longer, n + 5);
+	/* peers first, the file last */
+	src[0] = "127.0.0.3:1";
+	src[1] = bad;
+	src[2] = origin;
+	nfailed = 0;
+	o.source_failed = count_failed;
+	CHECK(vine_peer_fetch(b, id, src, 3, &o) == VINE_PEER_OK);
+	CHECK(nfailed == 2);
+	CHECK(same_file(b, id, data, n));
+	free(pub), free(longer), free(data), free(b), free(origin), free(bad), free(nothing);
+}
+
 static void test_failover(void)
 {
 	size_t n = 1u << 20;
@@ -1054,6 +1105,7 @@ int main(void)
 	test_vanishing_client();
 	test_concurrent();
 	test_failover();
+	test_from_file();
 	test_locking();
 	test_fake_server();
 	vine_rm_rf(top);
