@@ -6,8 +6,7 @@ bats_require_minimum_version 1.5.0
 
 setup() {
 	vine_setup
-	export SPREAD_SECRET="$BATS_TEST_TMPDIR/secret"
-	spread_secret "$SPREAD_SECRET"
+	spread_setup
 	ID=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
 }
 

@@ -7,9 +7,7 @@ bats_require_minimum_version 1.5.0
 
 setup() {
 	vine_setup
-	export SPREAD_SECRET="$BATS_TEST_TMPDIR/secret"
-	spread_secret "$SPREAD_SECRET"
-	A_CACHE="$BATS_TEST_TMPDIR/a" B_CACHE="$BATS_TEST_TMPDIR/b" C_CACHE="$BATS_TEST_TMPDIR/c"
+	spread_setup
 	mkdir -p "$A_CACHE/objects" "$C_CACHE/objects"
 }
 

@@ -50,6 +50,15 @@ spread_secret() {
 	(umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$1" && echo >>"$1")
 }
 
+# spread_setup: for a test of simulated nodes: a run secret in
+# $SPREAD_SECRET, and node caches $A_CACHE, $B_CACHE, $C_CACHE (not created).
+# Pair it with spread_stop_all in teardown.
+spread_setup() {
+	export SPREAD_SECRET="$BATS_TEST_TMPDIR/secret"
+	spread_secret "$SPREAD_SECRET"
+	A_CACHE="$BATS_TEST_TMPDIR/a" B_CACHE="$BATS_TEST_TMPDIR/b" C_CACHE="$BATS_TEST_TMPDIR/c"
+}
+
 # spread_serve VAR CACHE IP [OPTION...]: start `vine-spread --serve` on
 # IP:0 (loopback only) with $SPREAD_SECRET, in the background; its address
 # goes in $VAR, its pid in ${VAR}_pid, its stderr in
