@@ -26,6 +26,7 @@
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -694,30 +695,81 @@ out:
 	return rc;
 }
 
-int vine_peer_fetch(const char *cache, const char *id, const char *const *sources, size_t nsources,
-		    const struct vine_peer_client_opts *o)
+int vine_peer_fetch_sources(const char *cache, const char *id, int flags, const struct vine_peer_sources *s,
+			    const struct vine_peer_client_opts *o)
 {
-	struct vine_fetch *f = vine_fetch_open(cache, id, 0);
-	char last[1024] = "no sources";
-	int st = VINE_PEER_ECONNECT;
+	struct vine_fetch *f = vine_fetch_open(cache, id, flags);
+	char last[1024] = "";
+	int st = VINE_PEER_OK;
 
 	if (!f)
 		return VINE_PEER_ELOCAL;
-	if (f->complete)
-		st = VINE_PEER_OK;
-	for (size_t i = 0; i < nsources && st != VINE_PEER_OK; i++) {
-		if (sources[i][0] == '/')
-			st = vine_fetch_from_file(f, sources[i], o);
-		else
-			st = vine_fetch_from(f, sources[i], o);
+	while (!f->complete) {
+		char *src = NULL;
+		double wait = 1;
+		int r = s->next(s->ctx, id, f->off, &src, &wait);
+		if (r < 0) {
+			/* nothing more to try: the last failure says most */
+			if (!*last) {
+				snprintf(last, sizeof(last), "%s", vine_errmsg());
+				st = VINE_PEER_ENOTFOUND;
+			}
+			break;
+		}
+		if (r > 0) {
+			struct timespec ts;
+			wait = wait < 0.01 ? 0.01 : wait > 60 ? 60 : wait;
+			ts.tv_sec = (time_t)wait;
+			ts.tv_nsec = (long)((wait - (double)ts.tv_sec) * 1e9);
+			while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+				;
+			continue;
+		}
+		uint64_t from = f->off;
+		st = src[0] == '/' ? vine_fetch_from_file(f, src, o) : vine_fetch_from(f, src, o);
+		if (st != VINE_PEER_OK)
+			snprintf(last, sizeof(last), "%s", vine_errmsg());
+		s->done(s->ctx, src, st, from, f->off, st == VINE_PEER_OK ? NULL : last);
+		free(src);
 		if (st == VINE_PEER_OK || st == VINE_PEER_ELOCAL)
 			break;
-		snprintf(last, sizeof(last), "%s", vine_errmsg());
-		if (o->source_failed)
-			o->source_failed(o->ctx, sources[i], st, last);
 	}
 	vine_fetch_close(f);
-	if (st != VINE_PEER_OK && st != VINE_PEER_ELOCAL)
+	if (st != VINE_PEER_OK)
 		vine_error("%s", last);
 	return st;
+}
+
+/* vine_peer_fetch's sources: a list, each tried once. */
+struct list {
+	const char *const *src;
+	size_t n, i;
+	const struct vine_peer_client_opts *o;
+};
+
+static int list_next(void *ctx, const char *id, uint64_t offset, char **src, double *wait)
+{
+	struct list *l = ctx;
+
+	if (l->i == l->n)
+		return vine_error(l->n ? "no source could give it" : "no sources");
+	*src = vine_xstrdup(l->src[l->i++]);
+	return 0;
+}
+
+static void list_done(void *ctx, const char *src, int status, uint64_t from, uint64_t to, const char *msg)
+{
+	struct list *l = ctx;
+
+	if (status != VINE_PEER_OK && l->o->source_failed)
+		l->o->source_failed(l->o->ctx, src, status, msg);
+}
+
+int vine_peer_fetch(const char *cache, const char *id, const char *const *sources, size_t nsources,
+		    const struct vine_peer_client_opts *o)
+{
+	struct list l = { sources, nsources, 0, o };
+	struct vine_peer_sources s = { list_next, list_done, &l };
+
+	return vine_peer_fetch_sources(cache, id, 0, &s, o);
 }

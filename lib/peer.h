@@ -165,9 +165,38 @@ int vine_fetch_from_file(struct vine_fetch *f, const char *path, const struct vi
 void vine_fetch_close(struct vine_fetch *f);
 
 /*
+ * Where a fetch gets its sources: a fixed list (vine_peer_fetch), or the
+ * state, which picks a peer holding the object (complete, or partial and
+ * growing) with fewer than K uploads in flight, else the origin, and
+ * records each transfer.  A source is a peer, "HOST:PORT", or a file (the
+ * origin on a shared file system), an absolute path.
+ *
+ * next: the source for the bytes from offset on: 0 with *src set
+ *   (malloc'd), 1 when none is free now (the fetch sleeps *wait seconds,
+ *   at most 60, and asks again), -1 when there is none to be had (with a
+ *   message).
+ * done: called once for each source next gave, when the fetch from it
+ *   ended: its status, and the bytes the copy held before (from) and after
+ *   (to; 0 after VINE_PEER_ECORRUPT).  msg is NULL on success.
+ */
+struct vine_peer_sources {
+	int (*next)(void *ctx, const char *id, uint64_t offset, char **src, double *wait);
+	void (*done)(void *ctx, const char *src, int status, uint64_t from, uint64_t to, const char *msg);
+	void *ctx;
+};
+
+/*
+ * Fetch id into cache (vine_fetch_open's flags) from the sources s gives,
+ * each resuming where the last stopped, until the object is complete (VINE_PEER_OK),
+ * a local failure (VINE_PEER_ELOCAL), or s has none left: then the status
+ * and message of the last failure, or VINE_PEER_ENOTFOUND with s's message.
+ */
+int vine_peer_fetch_sources(const char *cache, const char *id, int flags, const struct vine_peer_sources *s,
+			    const struct vine_peer_client_opts *o);
+
+/*
  * Fetch an object from the first of sources that can give it, each tried
- * at most once, in order, resuming where the previous one stopped.  A
- * source is a peer, "HOST:PORT", or a file, an absolute path.
+ * at most once, in order, resuming where the previous one stopped.
  * Returns VINE_PEER_OK, or the status of the last failure (with its
  * message); o->source_failed hears about each failed source.
  */

@@ -925,6 +925,75 @@ static void test_from_file(void)
 	free(pub), free(longer), free(data), free(b), free(origin), free(bad), free(nothing);
 }
 
+/* A chooser as the state will be: busy at first, then a dead peer, then
+ * a good one; every transfer reported back. */
+struct script {
+	const char *steps[8];   /* "wait", an address, or NULL: none */
+	int i, waits;
+	char log[1024];
+};
+
+static int script_next(void *ctx, const char *id, uint64_t offset, char **src, double *wait)
+{
+	struct script *sc = ctx;
+	const char *s = sc->steps[sc->i++];
+
+	if (!s)
+		return vine_error("the state has no source");
+	if (!strcmp(s, "wait")) {
+		sc->waits++;
+		*wait = 0.1;
+		return 1;
+	}
+	*src = vine_xstrdup(s);
+	return 0;
+}
+
+static void script_done(void *ctx, const char *src, int status, uint64_t from, uint64_t to, const char *msg)
+{
+	struct script *sc = ctx;
+	size_t n = strlen(sc->log);
+
+	snprintf(sc->log + n, sizeof(sc->log) - n, "%s %s %llu-%llu;", src, vine_peer_status_name(status),
+		 (unsigned long long)from, (unsigned long long)to);
+}
+
+static void test_sources(void)
+{
+	size_t n = 1u << 20;
+	unsigned char *data = random_bytes(n, 15);
+	char id[65], *a = cache_dir("s-a"), *b = cache_dir("s-b"), *c = cache_dir("s-c"), want[512];
+	struct vine_peer_server *s;
+	struct vine_peer_client_opts o = copts(secret, 5);
+	struct script sc = { .steps = { "wait", "wait", "127.0.0.3:1", NULL, NULL } };
+	struct vine_peer_sources srcs = { script_next, script_done, &sc };
+	double t0 = vine_now_mono();
+
+	id_of(data, n, id);
+	put(a, "objects", id, data, n);
+	put(b, "partial", id, data, 1234);
+	s = serve(a, "127.0.0.2", 4, 0);
+	sc.steps[3] = vine_peer_server_addr(s);
+	CHECK(vine_peer_fetch_sources(b, id, 0, &srcs, &o) == VINE_PEER_OK);
+	CHECK(sc.waits == 2 && vine_now_mono() - t0 >= 0.2);
+	snprintf(want, sizeof(want), "127.0.0.3:1 connect 1234-1234;%s ok 1234-%zu;", sc.steps[3], n);
+	CHECK_STR(sc.log, want);
+	CHECK(same_file(b, id, data, n));
+
+	/* the chooser has nothing: its message, and the last failure's status */
+	struct script none = { .steps = { NULL } };
+	srcs.ctx = &none;
+	CHECK(vine_peer_fetch_sources(c, id, 0, &srcs, &o) == VINE_PEER_ENOTFOUND);
+	CHECK_STR(vine_errmsg(), "the state has no source");
+	struct script dead = { .steps = { "127.0.0.3:1", NULL } };
+	srcs.ctx = &dead;
+	CHECK(vine_peer_fetch_sources(c, id, 0, &srcs, &o) == VINE_PEER_ECONNECT);
+	CHECK(strstr(vine_errmsg(), "127.0.0.3:1: cannot connect") != NULL);
+	CHECK(!exists(c, "partial", id) && !exists(c, "objects", id));
+	vine_peer_server_stop(s);
+	free(data), free(a), free(b), free(c);
+}
+
 static void test_failover(void)
 {
 	size_t n = 1u << 20;
@@ -1106,6 +1175,7 @@ int main(void)
 	test_concurrent();
 	test_failover();
 	test_from_file();
+	test_sources();
 	test_locking();
 	test_fake_server();
 	vine_rm_rf(top);
