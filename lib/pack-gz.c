@@ -71,6 +71,7 @@ struct pack_gz {
 	struct vine_member *m;
 	uint32_t n, mcap;
 	int toolarge;
+	uint64_t member_max;       /* larger members leave the file unindexed */
 	struct vine_sha256 sha;
 };
 
@@ -224,7 +225,7 @@ static int write_slot(struct pack_gz *z, struct slot *s)
 			return -1;
 	}
 	z->mcur.clen = z->off - z->mcur.coff;
-	if (z->mcur.ulen > VINE_MEMBER_MAX)
+	if (z->mcur.ulen > z->member_max)
 		z->toolarge = 1;
 	if (z->n == UINT32_MAX)
 		return vine_error("'%s': too many members", z->what);
@@ -303,6 +304,7 @@ struct pack_gz *pack_gz_new(int fd, const char *what, int jobs, int level, size_
 	z->jobs = jobs;
 	z->level = level;
 	z->block = block;
+	z->member_max = VINE_MEMBER_MAX;
 	z->nslots = 2 * (unsigned)jobs + 2;
 	z->slots = vine_xcalloc(z->nslots, sizeof(*z->slots));
 	pthread_mutex_init(&z->mu, NULL);
@@ -325,6 +327,11 @@ struct pack_gz *pack_gz_new(int fd, const char *what, int jobs, int level, size_
 fail:
 	pack_gz_free(z);
 	return NULL;
+}
+
+void pack_gz_set_member_max(struct pack_gz *z, uint64_t max)
+{
+	z->member_max = max;
 }
 
 static int check_failed(struct pack_gz *z)

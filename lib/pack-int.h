@@ -49,6 +49,9 @@ struct pack_gz_result {
 /* End the last member, wait for everything to be written, append the
  * index (unless a member is larger than VINE_MEMBER_MAX) and fill r. */
 int pack_gz_finish(struct pack_gz *z, struct pack_gz_result *r);
+/* Lower the largest member an index may describe (for tests; the format
+ * fixes it at VINE_MEMBER_MAX). */
+void pack_gz_set_member_max(struct pack_gz *z, uint64_t max);
 /* Stop the threads (if still running) and free everything. */
 void pack_gz_free(struct pack_gz *z);
 

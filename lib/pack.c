@@ -490,6 +490,10 @@ int vine_pack(const struct vine_pack_opts *o, struct vine_pack_result *r)
 		vine_error_errno("cannot open '%s'", o->dir);
 		goto out;
 	}
+	if (!strcmp(prefix, "/")) {
+		vine_error("refusing to pack the root directory");
+		goto out;
+	}
 	if (!utf8_ok(prefix)) {
 		vine_error("the path of '%s' is not valid UTF-8", o->dir);
 		goto out;
@@ -547,7 +551,7 @@ int vine_pack(const struct vine_pack_opts *o, struct vine_pack_result *r)
 	p.prefix = prefix;
 	p.rootfd = rootfd;
 	p.target = o->member_size ? o->member_size : VINE_PACK_MEMBER_SIZE;
-	if (pack_stream(&p, &t, fd, to_stdout ? "standard output" : tmp, jobs, level, r) < 0)
+	if (pack_stream(&p, &t, fd, to_stdout ? "standard output" : out, jobs, level, r) < 0)
 		goto out;
 	if (!to_stdout) {
 		int pfd = fd;

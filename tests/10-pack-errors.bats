@@ -22,6 +22,11 @@ no_output() {
 	no_output
 }
 
+@test "vine-pack: the root directory is refused" {
+	run -1 vine-pack -o - /
+	[ "$output" = "vine-pack: refusing to pack the root directory" ]
+}
+
 @test "vine-pack: DIR is not a directory" {
 	run -1 vine-pack -o out/a.tar.gz src/share/numbers
 	[ "$output" = "vine-pack: 'src/share/numbers' is not a directory" ]
@@ -107,7 +112,7 @@ no_output() {
 @test "vine-pack: a file size limit (write error) leaves nothing behind" {
 	seq 1 2000000 >src/big
 	run -1 bash -c 'trap "" XFSZ; ulimit -f 200; exec vine-pack -o out/a.tar.gz src'
-	[[ "$output" == "vine-pack: cannot write 'out/.a.tar.gz.vine-tmp."*"': File too large" ]]
+	[ "$output" = "vine-pack: cannot write 'out/a.tar.gz': File too large" ]
 	no_output
 }
 
@@ -116,7 +121,7 @@ no_output() {
 	head -c 3000000 /dev/urandom >src/random
 	run -1 unshare --mount --propagation private sh -c \
 		'mount -t tmpfs -o size=1m tmpfs out && vine-pack -o out/a.tar.gz src; rc=$?; ls -A out; exit $rc'
-	[[ "${lines[0]}" == "vine-pack: cannot write 'out/.a.tar.gz.vine-tmp."*"': No space left on device" ]]
+	[ "${lines[0]}" = "vine-pack: cannot write 'out/a.tar.gz': No space left on device" ]
 	[ "${#lines[@]}" -eq 1 ]  # ls printed nothing
 }
 

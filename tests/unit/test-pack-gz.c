@@ -231,6 +231,27 @@ int main(void)
 	pack_gz_free(z);
 	close(fd);
 
+	/* a member over the limit: still a good gzip file, but no index */
+	char *path = tmpname();
+	fd = open(path, O_WRONLY | O_TRUNC);
+	z = pack_gz_new(fd, path, 2, 6, BLOCK);
+	pack_gz_set_member_max(z, 500000);
+	CHECK(pack_gz_write(z, data, 400000) == 0 && pack_gz_cut(z, 1) == 0);
+	CHECK(pack_gz_write(z, data + 400000, 600000) == 0 && pack_gz_cut(z, 0) == 0);
+	CHECK(pack_gz_write(z, data + 1000000, datalen - 1000000) == 0);
+	CHECK(pack_gz_finish(z, &r) == 0);
+	CHECK(!r.indexed && r.n == 3);
+	pack_gz_free(z);
+	close(fd);
+	unsigned char *f;
+	size_t flen;
+	CHECK(vine_read_file(path, 1 << 30, (char **)&f, &flen) == 0);
+	CHECK(flen == r.size && whole_file(f, flen));
+	CHECK(memcmp(f + flen - 18, "VINEEND1", 8) != 0);
+	free(f);
+	unlink(path);
+	free(path);
+
 	CHECK(pack_gz_new(1, "x", 1, 13, BLOCK) == NULL);
 	CHECK(pack_gz_new(1, "x", 0, 6, BLOCK) == NULL);
 
