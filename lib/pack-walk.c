@@ -374,8 +374,8 @@ void pack_scan_init(struct pack_scan *s, const char *needle)
 	memset(s, 0, sizeof(*s));
 	s->needle = needle;
 	s->nlen = strlen(needle);
-	if (s->nlen == 0 || s->nlen > sizeof(s->carry) / 2)
-		s->found = 1;  /* nothing sensible to look for */
+	if (s->nlen > sizeof(s->carry) / 2)
+		s->nlen = 0;  /* longer than any path: cannot occur */
 }
 
 void pack_scan_feed(struct pack_scan *s, const void *p, size_t n)
@@ -384,7 +384,7 @@ void pack_scan_feed(struct pack_scan *s, const void *p, size_t n)
 
 	if (!s->nul && memchr(b, 0, n))
 		s->nul = 1;
-	if (s->found || n == 0)
+	if (s->found || s->nlen == 0 || n == 0)
 		return;
 	/* an occurrence that straddles the previous piece and this one */
 	if (s->carrylen) {
