@@ -172,7 +172,7 @@ static int seed_known(struct seed *s, const char *id, int from_record, const cha
 	char *staging = NULL, *partial = NULL, *obj = vine_cache_path(&s->c, "objects", id, NULL);
 	struct vine_tree *t = NULL;
 	struct vine_extract_stats xs;
-	int lk, fd = -1, copy = -1, hash = 1, rc = -1, r;
+	int lk, fd = -1, copy = -1, hash = 1, rc = -1, r, drop = 0;
 	struct stat st;
 
 	*env = vine_cache_env_path(&s->c, id);
@@ -196,8 +196,10 @@ static int seed_known(struct seed *s, const char *id, int from_record, const cha
 		hash = 0;
 	} else if (s->o->fetcher) {
 		note(s, "fetching object %s", id);
+		/* a fetch that fails keeps its partial copy, for the next one to resume */
 		if (s->o->fetcher->fetch(s->o->fetcher->ctx, id, s->archive, partial) < 0)
 			goto out;
+		drop = 1;
 		if ((fd = open(partial, O_RDONLY | O_CLOEXEC)) < 0) {
 			vine_error_errno("cannot open '%s'", partial);
 			goto out;
@@ -211,6 +213,7 @@ static int seed_known(struct seed *s, const char *id, int from_record, const cha
 			vine_error_errno("cannot create '%s'", partial);
 			goto out;
 		}
+		drop = 1;
 	}
 	if (fstat(fd, &st) < 0) {
 		vine_error_errno("cannot stat '%s'", s->archive);
@@ -247,7 +250,7 @@ out:
 		close(copy);
 	if (fd >= 0 && fd != s->fd)
 		close(fd);
-	if (rc < 0 && hash && partial)
+	if (rc < 0 && drop)
 		unlink(partial);
 	if (staging && rc < 0)
 		vine_rm_rf(staging);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "hash.h"
+#include "peer.h"
 #include "seed.h"
 #include "t.h"
 #include "util.h"
@@ -30,9 +31,38 @@ static int fetch_copy(void *ctx, const char *id, const char *origin, const char 
 	return rc;
 }
 
+/* a fetch that got some bytes, then failed: its partial copy must stay */
 static int fetch_fail(void *ctx, const char *id, const char *origin, const char *dest)
 {
+	if (vine_write_file_atomic(dest, "half", 4, 0600) < 0)
+		return -1;
 	return vine_error("no peer has %s", id);
+}
+
+/* the real one: vine-spread's fetch from the origin file, as vine_seed calls it */
+struct spread {
+	const char *cache, *origin;
+	int ok;
+};
+
+static int fetch_spread(void *ctx, const char *id, const char *origin, const char *dest)
+{
+	struct spread *sp = ctx;
+	struct vine_peer_client_opts po = { 0 };
+	struct vine_fetch *f = vine_fetch_open(sp->cache, id, VINE_FETCH_LOCKED | VINE_FETCH_KEEP);
+	int rc;
+
+	if (!f)
+		return -1;
+	rc = vine_fetch_from_file(f, sp->origin, &po) == VINE_PEER_OK ? 0 : -1;
+	/* the object is where vine_seed looks for it: partial/<id> */
+	const char *p = vine_fetch_path(f);
+	size_t n = strlen(p), m = strlen(dest), k = strlen("partial/") + VINE_ID_LEN;
+	if (rc == 0 && (n < k || m < k || strcmp(p + n - k, dest + m - k)))
+		rc = vine_error("fetched to '%s', not '%s'", p, dest);
+	sp->ok += rc == 0;
+	vine_fetch_close(f);
+	return rc;
 }
 
 static int notes;
@@ -95,6 +125,22 @@ int main(void)
 	o.fetcher = &none;
 	CHECK(vine_seed(&o, "origin:other", &env, got) == -1);
 	CHECK(strstr(vine_errmsg(), "no peer has 1111"));
+	CHECK(access(path, F_OK) == 0);
+
+	/* vine-spread's fetcher, in a fresh cache */
+	char cache2[300];
+	snprintf(cache2, sizeof(cache2), "%s/cache2", dir);
+	snprintf(path, sizeof(path), "%s/a.tgz", dir);
+	struct spread sp = { cache2, path, 0 };
+	struct vine_fetcher spf = { fetch_spread, &sp };
+	struct vine_seed_opts o2 = { .cache = cache2, .quiet = 1, .fetcher = &spf, .expect_id = id };
+	CHECK(vine_seed(&o2, "origin", &env, got) == 0);
+	CHECK(sp.ok == 1);
+	snprintf(path, sizeof(path), "%s/bin/f", env);
+	CHECK(access(path, F_OK) == 0);
+	snprintf(path, sizeof(path), "%s/objects/%s", cache2, id);
+	CHECK(access(path, F_OK) == 0);
+	free(env);
 
 	/* activation */
 	setenv("PATH", "/usr/bin:/bin", 1);
