@@ -53,7 +53,10 @@
  * the archive operand is a local (or shared-filesystem) path, copied into
  * the cache while hashing.  Later, peers: fetch writes the object with id
  * to dest (a partial file in the cache) and returns 0 or -1 with a message.
- * vine_seed() calls it holding locks/<id>, and verifies the result.
+ * vine_seed() calls it holding locks/<id> (so vine_fetch_open needs
+ * VINE_FETCH_LOCKED | VINE_FETCH_KEEP), verifies the result while
+ * unpacking it and renames it to objects/<id>; after a failed fetch the
+ * partial copy stays for the next one to resume.
  */
 struct vine_fetcher {
 	int (*fetch)(void *ctx, const char *id, const char *origin, const char *dest);
