@@ -122,6 +122,54 @@ int vine_cache_sweep(const struct vine_cache *c, const char *name)
 	return rc;
 }
 
+/* A lock name we make: an id, or "src-" and 32 hex digits. */
+static int lock_name_ok(const char *s, size_t n)
+{
+	size_t i = n == VINE_ID_LEN ? 0 : n == 36 && !strncmp(s, "src-", 4) ? 4 : n;
+
+	if (i == n)
+		return 0;
+	for (; i < n; i++)
+		if (!strchr("0123456789abcdef", s[i]))
+			return 0;
+	return 1;
+}
+
+int vine_cache_sweep_stale(const struct vine_cache *c)
+{
+	int fd = openat(c->fd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct dirent *de;
+	DIR *d;
+	int rc = 0;
+
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return vine_error_errno("cannot read '%s/tmp'", c->dir);
+	}
+	while ((de = readdir(d))) {
+		const char *dot = strrchr(de->d_name, '.');
+		if (!dot || !lock_name_ok(de->d_name, (size_t)(dot - de->d_name)))
+			continue;
+		char *name = vine_xstrndup(de->d_name, (size_t)(dot - de->d_name));
+		char *lock = vine_cache_path(c, "locks", name, NULL);
+		int lk = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		/* its maker held this lock for as long as it lived; free now, it is dead */
+		if (lk >= 0 && flock(lk, LOCK_EX | LOCK_NB) == 0) {
+			char *p = vine_cache_path(c, "tmp", de->d_name, NULL);
+			if (vine_rm_rf(p) < 0)
+				rc = -1;
+			free(p);
+		}
+		if (lk >= 0)
+			close(lk);
+		free(lock);
+		free(name);
+	}
+	closedir(d);
+	return rc;
+}
+
 char *vine_cache_env_path(const struct vine_cache *c, const char *id)
 {
 	char shortid[VINE_SHORT_LEN + 1];

@@ -37,6 +37,8 @@ int vine_cache_lock(const struct vine_cache *c, const char *name, void (*waiting
 
 /* Remove tmp/<name>.* (leftovers of a killed holder of lock <name>). */
 int vine_cache_sweep(const struct vine_cache *c, const char *name);
+/* Remove every tmp/<lock>.* whose lock nobody holds (its maker died). */
+int vine_cache_sweep_stale(const struct vine_cache *c);
 
 /*
  * Is the environment of object id ready?  1 yes (env/<short>/.vine/id

@@ -116,14 +116,22 @@ static int publish_dir(const char *from, const char *to)
 	return 0;
 }
 
+/*
+ * Holding locks/<id>: make the verified copy from objects/<id>, unless it
+ * is there already; then a partial/<id> left by a killed copier is of no use.
+ */
 static int publish_object(struct seed *s, const char *from, const char *id)
 {
 	char *obj = vine_cache_path(&s->c, "objects", id, NULL);
+	char *partial = vine_cache_path(&s->c, "partial", id, NULL);
 	int rc = 0;
 
-	if (chmod(from, 0444) < 0 || rename(from, obj) < 0)
+	if (access(obj, F_OK) < 0 && (chmod(from, 0444) < 0 || rename(from, obj) < 0))
 		rc = vine_error_errno("cannot move '%s' to '%s'", from, obj);
+	if (rc == 0 && strcmp(from, partial) && unlink(partial) < 0 && errno != ENOENT)
+		rc = vine_error_errno("cannot remove '%s'", partial);
 	free(obj);
+	free(partial);
 	return rc;
 }
 
@@ -183,7 +191,7 @@ static int seed_known(struct seed *s, const char *id, int from_record, const cha
 		rc = r < 0 ? -1 : 0;
 		goto out;
 	}
-	if (vine_cache_sweep(&s->c, id) < 0)
+	if (vine_cache_sweep(&s->c, id) < 0 || vine_cache_sweep_stale(&s->c) < 0)
 		goto out;
 	partial = vine_cache_path(&s->c, "partial", id, NULL);
 	if ((fd = open(obj, O_RDONLY | O_CLOEXEC)) >= 0) {
@@ -233,7 +241,7 @@ static int seed_known(struct seed *s, const char *id, int from_record, const cha
 		goto out;
 	if (hash && publish_object(s, partial, id) < 0)
 		goto out;
-	if (verified && !hash && access(obj, F_OK) < 0 && publish_object(s, verified, id) < 0)
+	if (verified && !hash && publish_object(s, verified, id) < 0)
 		goto out;
 	if (publish_dir(staging, *env) < 0)
 		goto out;
@@ -370,7 +378,8 @@ static int seed_unknown(struct seed *s, char **env, char id[VINE_ID_LEN + 1])
 		close(slk);
 		return rc;
 	}
-	if (vine_cache_sweep(&s->c, lockname) < 0 || !(staging = make_staging(s, lockname)))
+	if (vine_cache_sweep(&s->c, lockname) < 0 || vine_cache_sweep_stale(&s->c) < 0 ||
+	    !(staging = make_staging(s, lockname)))
 		goto out;
 	copy_path = vine_cache_path(&s->c, "tmp", lockname, ".XXXXXX");
 	if ((copy = mkostemp(copy_path, O_CLOEXEC)) < 0) {
@@ -391,10 +400,7 @@ static int seed_unknown(struct seed *s, char **env, char id[VINE_ID_LEN + 1])
 		goto out;
 	if (r == 0 && (vine_cache_sweep(&s->c, id) < 0 || finish_env(s, t, &xs, id, *env) < 0))
 		goto out;
-	char *obj = vine_cache_path(&s->c, "objects", id, NULL);
-	int have = access(obj, F_OK) == 0;
-	free(obj);
-	if (!have && publish_object(s, copy_path, id) < 0)
+	if (publish_object(s, copy_path, id) < 0)
 		goto out;
 	if (r == 0) {
 		if (publish_dir(staging, *env) < 0)

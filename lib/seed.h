@@ -41,7 +41,10 @@
  *    Locks are taken in that order only, so they cannot deadlock.
  * env/<short> appears by one rename(2) of a complete directory, so nothing
  * half-unpacked is ever seen as ready, and a seeder killed at any moment
- * leaves only debris that the next holder of its lock removes.
+ * leaves only debris: tmp/<lock>.* is removed by the next holder of that
+ * lock, and by any cold seeder that finds the lock free; partial/<id> is
+ * resumed by a fetch, overwritten by a copy, removed once objects/<id> is
+ * published.
  */
 #ifndef VINE_SEED_H
 #define VINE_SEED_H

@@ -54,10 +54,12 @@ wait_for() {
 
 @test "concurrency: kill -9 during the unpack, then seed again" {
 	big_archive
-	for idopt in "" "-i $(sha256sum big.tgz | cut -d' ' -f1)"; do
+	id="-i $(sha256sum big.tgz | cut -d' ' -f1)"
+	# killed without and with -i, then seeded the same way or the other
+	for modes in ":" "$id:$id" ":$id" "$id:"; do
 		rm -rf cache
 		# shellcheck disable=SC2086
-		vine-seed -v -j 1 $idopt big.tgz >out 2>err &
+		vine-seed -v -j 1 ${modes%%:*} big.tgz >out 2>err &
 		pid=$!
 		wait_for err unpacking
 		sleep 0.1
@@ -67,7 +69,7 @@ wait_for() {
 		assert_nothing_ready
 		[ -n "$(ls -A cache/tmp)" ] # the killed seeder's debris
 		# shellcheck disable=SC2086
-		run -0 vine-seed $idopt big.tgz
+		run -0 vine-seed ${modes#*:} big.tgz
 		diff -r src/d "$output" -x .vine
 		assert_no_debris
 	done
