@@ -97,31 +97,6 @@ fail:
 	return -1;
 }
 
-int vine_cache_sweep(const struct vine_cache *c, const char *name)
-{
-	int fd = openat(c->fd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	size_t n = strlen(name);
-	struct dirent *de;
-	DIR *d;
-	int rc = 0;
-
-	if (fd < 0 || !(d = fdopendir(fd))) {
-		if (fd >= 0)
-			close(fd);
-		return vine_error_errno("cannot read '%s/tmp'", c->dir);
-	}
-	while ((de = readdir(d))) {
-		if (strncmp(de->d_name, name, n) || de->d_name[n] != '.')
-			continue;
-		char *p = vine_cache_path(c, "tmp", de->d_name, NULL);
-		if (vine_rm_rf(p) < 0)
-			rc = -1;
-		free(p);
-	}
-	closedir(d);
-	return rc;
-}
-
 /* A lock name we make: an id, or "src-" and 32 hex digits. */
 static int lock_name_ok(const char *s, size_t n)
 {
@@ -135,7 +110,11 @@ static int lock_name_ok(const char *s, size_t n)
 	return 1;
 }
 
-int vine_cache_sweep_stale(const struct vine_cache *c)
+/*
+ * Remove tmp/<lock>.*: those of lock name (which the caller holds), or with
+ * name NULL those whose lock is free, taken while they are removed.
+ */
+static int sweep(const struct vine_cache *c, const char *name)
 {
 	int fd = openat(c->fd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	struct dirent *de;
@@ -149,25 +128,42 @@ int vine_cache_sweep_stale(const struct vine_cache *c)
 	}
 	while ((de = readdir(d))) {
 		const char *dot = strrchr(de->d_name, '.');
-		if (!dot || !lock_name_ok(de->d_name, (size_t)(dot - de->d_name)))
+		size_t n = dot ? (size_t)(dot - de->d_name) : 0;
+		int lk = -1;
+		if (!dot || (name ? strlen(name) != n || strncmp(de->d_name, name, n)
+				  : !lock_name_ok(de->d_name, n)))
 			continue;
-		char *name = vine_xstrndup(de->d_name, (size_t)(dot - de->d_name));
-		char *lock = vine_cache_path(c, "locks", name, NULL);
-		int lk = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-		/* its maker held this lock for as long as it lived; free now, it is dead */
-		if (lk >= 0 && flock(lk, LOCK_EX | LOCK_NB) == 0) {
-			char *p = vine_cache_path(c, "tmp", de->d_name, NULL);
-			if (vine_rm_rf(p) < 0)
-				rc = -1;
-			free(p);
+		if (!name) {
+			/* its maker held this lock for as long as it lived: free, it is dead */
+			char *lname = vine_xstrndup(de->d_name, n), *lock = vine_cache_path(c, "locks", lname, NULL);
+			lk = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+			free(lname);
+			free(lock);
+			if (lk < 0 || flock(lk, LOCK_EX | LOCK_NB) < 0) {
+				if (lk >= 0)
+					close(lk);
+				continue;
+			}
 		}
+		char *p = vine_cache_path(c, "tmp", de->d_name, NULL);
+		if (vine_rm_rf(p) < 0)
+			rc = -1;
+		free(p);
 		if (lk >= 0)
 			close(lk);
-		free(lock);
-		free(name);
 	}
 	closedir(d);
 	return rc;
+}
+
+int vine_cache_sweep(const struct vine_cache *c, const char *name)
+{
+	return sweep(c, name);
+}
+
+int vine_cache_sweep_stale(const struct vine_cache *c)
+{
+	return sweep(c, NULL);
 }
 
 char *vine_cache_env_path(const struct vine_cache *c, const char *id)
