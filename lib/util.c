@@ -21,10 +21,11 @@ static void verror(int with_errno, int err, const char *fmt, va_list ap)
 	char tmp[sizeof(errbuf)];
 
 	vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	if (with_errno)
-		snprintf(errbuf, sizeof(errbuf), "%s: %s", tmp, strerror(err));
-	else
-		snprintf(errbuf, sizeof(errbuf), "%s", tmp);
+	/* a message too long is cut short: checking the result says so to gcc */
+	if (with_errno && snprintf(errbuf, sizeof(errbuf), "%s: %s", tmp, strerror(err)) < 0)
+		errbuf[0] = '\0';
+	else if (!with_errno)
+		memcpy(errbuf, tmp, sizeof(errbuf));
 }
 
 int vine_error(const char *fmt, ...)
@@ -58,7 +59,8 @@ int vine_error_prefix(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(pre, sizeof(pre), fmt, ap);
 	va_end(ap);
-	snprintf(errbuf, sizeof(errbuf), "%s: %s", pre, old);
+	if (snprintf(errbuf, sizeof(errbuf), "%s: %s", pre, old) < 0)
+		errbuf[0] = '\0';
 	return -1;
 }
 
@@ -352,9 +354,9 @@ static int rm_rf_at(int dirfd, const char *name)
 		while ((de = readdir(d))) {
 			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 				continue;
-			if (rm_rf_at(dirfd(d), de->d_name) < 0 && rc == 0) {
+			if (rm_rf_at(fd, de->d_name) < 0 && rc == 0) {
 				/* on a read-only directory, one chmod then carry on */
-				if (fchmod(dirfd(d), 0700) == 0 && rm_rf_at(dirfd(d), de->d_name) == 0)
+				if (fchmod(fd, 0700) == 0 && rm_rf_at(fd, de->d_name) == 0)
 					continue;
 				rc = -1;
 			}
