@@ -126,8 +126,12 @@ static int write_task(struct vine_state *st, const struct vine_task *t, const ch
 	size_t nfiles = 0;
 	int rc = -1;
 
-	if (!mkdtemp(tmp)) {
+	mode_t mask = umask(0);
+
+	umask(mask);
+	if (!mkdtemp(tmp) || chmod(tmp, 0777 & ~mask) < 0) {
 		vine_error_errno("cannot create a directory in '%s'", dir);
+		rmdir(tmp);
 		free(tmp);
 		free(dst);
 		return -1;

@@ -188,6 +188,7 @@ struct sq_state {
 	sqlite3 *db;
 	char *path;
 	char *results;              /* PATH.results */
+	mode_t umask;
 	sqlite3_stmt *stmt[Q_N];
 };
 
@@ -380,6 +381,8 @@ struct vine_state *vine_state_sqlite_open(const char *path, int flags)
 	s->base.url = vine_xstrdup(path);
 	s->path = vine_xstrdup(path);
 	s->results = vine_xasprintf("%s.results", path);
+	s->umask = umask(0);
+	umask(s->umask);
 	if (stat(path, &sb) < 0) {
 		if (errno != ENOENT || !(flags & VINE_STATE_CREATE)) {
 			vine_error_errno("cannot open state '%s'", path);
@@ -975,6 +978,11 @@ static int sq_put_file(struct vine_state *st, int64_t worker, int64_t task, int 
 	tmp = vine_xasprintf("%s/.put.XXXXXX", dir);
 	if ((out = mkostemp(tmp, O_CLOEXEC)) < 0) {
 		vine_error_errno("cannot create a file in '%s'", dir);
+		goto out;
+	}
+	/* as an ordinary file would be, not mkstemp's 0600 */
+	if (fchmod(out, 0666 & ~s->umask) < 0) {
+		vine_error_errno("cannot change the mode of '%s'", tmp);
 		goto out;
 	}
 	if (copy_fd(fd, out, size, &copied) < 0) {

@@ -42,3 +42,31 @@ fixture_venv() {
 		sed -i "s|$master|$1|g" "$f"
 	done
 }
+
+# wait_until SECONDS COMMAND...: retry COMMAND every 0.05 s until it
+# succeeds; fail after SECONDS (a decimal is fine).
+wait_until() {
+	local end
+	end=$(( ${EPOCHREALTIME/./} + $(awk -v s="$1" 'BEGIN { printf "%d", s * 1000000 }') ))
+	shift
+	until "$@"; do
+		if [ "${EPOCHREALTIME/./}" -gt "$end" ]; then
+			echo "timed out waiting for: $*" >&2
+			return 1
+		fi
+		sleep 0.05
+	done
+}
+
+# status_py EXPR [TASK]: print the Python expression EXPR evaluated on
+# `vine-status --json [TASK]`, bound to j.
+status_py() {
+	vine-status --json ${2:+"$2"} | python3 -c "import json, sys; j = json.load(sys.stdin); print($1)"
+}
+
+# sanitized: true when the programs under test were built with sanitizers
+# (which reserve terabytes of address space: no ulimit -v for them).
+sanitized() {
+	case "$VINE_BIN" in *build-san*) return 0 ;; esac
+	return 1
+}
