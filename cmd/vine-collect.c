@@ -16,6 +16,13 @@ static void usage(FILE *f)
 	fputs("usage: vine-collect [-qw] [-s STATE] [-o DIR] [-j JOBLOG]\n", f);
 }
 
+/* Exit rather than return, so what main allocated is still reachable. */
+static _Noreturn void usage_error(void)
+{
+	usage(stderr);
+	exit(VINE_EXIT_USAGE);
+}
+
 static void pause_for(double s)
 {
 	struct timespec ts = { (time_t)s, (long)((s - (double)(time_t)s) * 1e9) };
@@ -39,12 +46,11 @@ int main(int argc, char **argv)
 		case 'w': wait = 1; break;
 		case 'q': quiet = 1; break;
 		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return VINE_EXIT_USAGE;
+		default: usage_error();
 		}
 	}
 	if (optind != argc) {
-		usage(stderr);
-		return VINE_EXIT_USAGE;
+		usage_error();
 	}
 	if (!state)
 		state = vine_default_state();

@@ -27,6 +27,13 @@ static void usage(FILE *f)
 	fputs("usage: vine-status [-s STATE] [--json] [--watch] [TASK...]\n", f);
 }
 
+/* Exit rather than return, so what main allocated is still reachable. */
+static _Noreturn void usage_error(void)
+{
+	usage(stderr);
+	exit(VINE_EXIT_USAGE);
+}
+
 static int show_json(json_t *j, int compact)
 {
 	if (!j)
@@ -70,7 +77,7 @@ int main(int argc, char **argv)
 		case 'J': json = 1; break;
 		case 'W': watch = 1; break;
 		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return VINE_EXIT_USAGE;
+		default: usage_error();
 		}
 	}
 	ids = vine_xcalloc((size_t)(argc - optind) + 1, sizeof(*ids));
@@ -78,8 +85,7 @@ int main(int argc, char **argv)
 		long long v;
 		if (vine_parse_llong(argv[i], 1, INT64_MAX, &v) < 0) {
 			vine_warn("task '%s' is not a task id", argv[i]);
-			usage(stderr);
-			return VINE_EXIT_USAGE;
+			usage_error();
 		}
 		ids[n++] = v;
 	}

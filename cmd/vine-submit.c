@@ -23,11 +23,17 @@ static void usage(FILE *f)
 	      "       vine-submit [-s STATE] [-r RETRIES] --failed\n", f);
 }
 
+/* Exit rather than return, so what main allocated is still reachable. */
+static _Noreturn void usage_error(void)
+{
+	usage(stderr);
+	exit(VINE_EXIT_USAGE);
+}
+
 static _Noreturn void bad(const char *opt, const char *arg, const char *why)
 {
 	vine_warn("%s: '%s' %s", opt, arg, why);
-	usage(stderr);
-	exit(VINE_EXIT_USAGE);
+	usage_error();
 }
 
 static int parse_int(const char *opt, const char *s, int min, int max)
@@ -36,8 +42,7 @@ static int parse_int(const char *opt, const char *s, int min, int max)
 
 	if (vine_parse_llong(s, min, max, &v) < 0) {
 		vine_warn("%s: %s", opt, vine_errmsg());
-		usage(stderr);
-		exit(VINE_EXIT_USAGE);
+		usage_error();
 	}
 	return (int)v;
 }
@@ -103,13 +108,12 @@ int main(int argc, char **argv)
 			break;
 		case 'F': failed = 1; break;
 		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return VINE_EXIT_USAGE;
+		default: usage_error();
 		}
 	}
 	if (argc - optind > 1 || (failed && (argc > optind || archive || proto.tag ||
 					     proto.timeout > 0 || proto.cores != 1))) {
-		usage(stderr);
-		return VINE_EXIT_USAGE;
+		usage_error();
 	}
 	if (argc > optind)
 		input = argv[optind];

@@ -20,6 +20,13 @@ static void usage(FILE *f)
 	      "                   [-i IDLE]\n", f);
 }
 
+/* Exit rather than return, so what main allocated is still reachable. */
+static _Noreturn void usage_error(void)
+{
+	usage(stderr);
+	exit(VINE_EXIT_USAGE);
+}
+
 static _Noreturn void bad(const char *opt, const char *why)
 {
 	vine_warn("%s: %s", opt, why);
@@ -62,12 +69,11 @@ int main(int argc, char **argv)
 		}
 		case 'q': o.quiet = 1; break;
 		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return VINE_EXIT_USAGE;
+		default: usage_error();
 		}
 	}
 	if (optind != argc) {
-		usage(stderr);
-		return VINE_EXIT_USAGE;
+		usage_error();
 	}
 	if (!state)
 		state = vine_default_state();
