@@ -21,11 +21,15 @@ static void verror(int with_errno, int err, const char *fmt, va_list ap)
 	char tmp[sizeof(errbuf)];
 
 	vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	/* a message too long is cut short: checking the result says so to gcc */
-	if (with_errno && snprintf(errbuf, sizeof(errbuf), "%s: %s", tmp, strerror(err)) < 0)
+	int n;
+
+	/* a message too long for the buffer is cut short, deliberately */
+	if (with_errno)
+		n = snprintf(errbuf, sizeof(errbuf), "%s: %s", tmp, strerror(err));
+	else
+		n = snprintf(errbuf, sizeof(errbuf), "%s", tmp);
+	if (n < 0)
 		errbuf[0] = '\0';
-	else if (!with_errno)
-		memcpy(errbuf, tmp, sizeof(errbuf));
 }
 
 int vine_error(const char *fmt, ...)
@@ -330,18 +334,18 @@ int vine_mkdir_p(const char *path, mode_t mode)
 	return rc;
 }
 
-static int rm_rf_at(int dirfd, const char *name)
+static int rm_rf_at(int dfd, const char *name)
 {
 	struct stat st;
 
-	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return errno == ENOENT ? 0 : vine_error_errno("cannot stat '%s'", name);
 	if (S_ISDIR(st.st_mode)) {
-		int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0) {
 			/* an unreadable directory: make it ours, then retry */
-			if (errno != EACCES || fchmodat(dirfd, name, 0700, 0) < 0 ||
-			    (fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+			if (errno != EACCES || fchmodat(dfd, name, 0700, 0) < 0 ||
+			    (fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
 				return vine_error_errno("cannot open directory '%s'", name);
 		}
 		DIR *d = fdopendir(fd);
@@ -354,9 +358,9 @@ static int rm_rf_at(int dirfd, const char *name)
 		while ((de = readdir(d))) {
 			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 				continue;
-			if (rm_rf_at(fd, de->d_name) < 0 && rc == 0) {
+			if (rm_rf_at(dirfd(d), de->d_name) < 0 && rc == 0) {
 				/* on a read-only directory, one chmod then carry on */
-				if (fchmod(fd, 0700) == 0 && rm_rf_at(fd, de->d_name) == 0)
+				if (fchmod(dirfd(d), 0700) == 0 && rm_rf_at(dirfd(d), de->d_name) == 0)
 					continue;
 				rc = -1;
 			}
@@ -364,11 +368,11 @@ static int rm_rf_at(int dirfd, const char *name)
 		closedir(d);
 		if (rc < 0)
 			return rc;
-		if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		if (unlinkat(dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
 			return vine_error_errno("cannot remove directory '%s'", name);
 		return 0;
 	}
-	if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
+	if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
 		return vine_error_errno("cannot remove '%s'", name);
 	return 0;
 }
