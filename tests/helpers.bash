@@ -43,21 +43,6 @@ fixture_venv() {
 	done
 }
 
-# wait_until SECONDS COMMAND...: retry COMMAND every 0.05 s until it
-# succeeds; fail after SECONDS (a decimal is fine).
-wait_until() {
-	local end
-	end=$(( ${EPOCHREALTIME/./} + $(awk -v s="$1" 'BEGIN { printf "%d", s * 1000000 }') ))
-	shift
-	until "$@"; do
-		if [ "${EPOCHREALTIME/./}" -gt "$end" ]; then
-			echo "timed out waiting for: $*" >&2
-			return 1
-		fi
-		sleep 0.05
-	done
-}
-
 # status_py EXPR [TASK]: print the Python expression EXPR evaluated on
 # `vine-status --json [TASK]`, bound to j.
 status_py() {
@@ -68,6 +53,8 @@ status_py() {
 # (which reserve terabytes of address space: no ulimit -v for them).
 sanitized() {
 	case "$VINE_BIN" in *build-san*) return 0 ;; esac
+	return 1
+}
 
 # ---- vine-pack helpers ----
 

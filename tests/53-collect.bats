@@ -103,12 +103,12 @@ reaped() {
 	echo 'sleep 1; echo again' | vine-submit
 	vine-worker -N a -c "$PWD/ca" -n 1 3>&- &
 	a=$!
-	wait_until 5 sh -c '[ "$(vine-status --json | python3 -c "import json, sys; print(json.load(sys.stdin)[\"tasks\"][\"running\"])")" = 1 ]'
+	spread_wait_for 5 sh -c '[ "$(vine-status --json | python3 -c "import json, sys; print(json.load(sys.stdin)[\"tasks\"][\"running\"])")" = 1 ]'
 	kill -9 $a
 	wait $a || true
 	vine-collect -w -o out 3>&- &
 	c=$!
-	wait_until 5 reaped
+	spread_wait_for 5 reaped
 	kill -0 $c
 	vine-worker -N b -c "$PWD/cb" -n 1 -i 0
 	wait $c
