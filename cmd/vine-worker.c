@@ -8,9 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "addr.h"
 #include "cli.h"
 #include "config.h"
+#include "peer.h"
 #include "state.h"
 #include "worker.h"
 
@@ -37,9 +37,9 @@ static _Noreturn void bad(const char *opt, const char *why)
 int main(int argc, char **argv)
 {
 	struct vine_worker_opts o = { .idle = -1 };
-	char *state = NULL, *cache = NULL, *node = NULL, *host = NULL;
+	char *state = NULL, *cache = NULL, *node = NULL, *host = NULL, *port = NULL;
 	long long v;
-	int c, port;
+	int c;
 
 	vine_cli_init(argv[0]);
 	while ((c = getopt(argc, argv, "s:c:N:n:l:i:qh")) != -1) {
@@ -53,9 +53,11 @@ int main(int argc, char **argv)
 			o.cores = (int)v;
 			break;
 		case 'l':
-			if (vine_addr_parse(optarg, &host, &port) < 0)
+			/* checked as vine-spread --serve checks it, which will use it */
+			if (vine_peer_addr_split(optarg, 0, &host, &port) < 0)
 				bad("-l", vine_errmsg());
 			free(host);
+			free(port);
 			o.listen = optarg;
 			break;
 		case 'i': {

@@ -140,7 +140,7 @@ EOF
 	run -0 vine-worker -i 0 -l 127.0.0.2:0 -N node-a -n 3
 	run -0 status_py '[(w["node"], w["cores"], w["listen"], w["state"]) for w in j["workers"]]'
 	assert_output "[('node-a', 3, '127.0.0.2:0', 'gone')]"
-	for opt in "-l nope" "-l 1.2.3.4:99999" "-l [::1]" "-n 0" "-n 5000" "-i -1" "-i x" \
+	for opt in "-l 1.2.3.4:99999" "-l [::1" "-l ::1:80" "-l host:port" "-n 0" "-n 5000" "-i -1" "-i x" \
 		"-N a/b" "-N .hidden" "extra"; do
 		# shellcheck disable=SC2086
 		run -2 vine-worker -i 0 $opt
