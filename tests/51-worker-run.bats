@@ -88,14 +88,11 @@ EOF
 
 @test "worker: a task writing 100 MB to stdout is streamed, not held in memory" {
 	echo 'head -c 104857600 /dev/zero | tr "\0" x; echo done >&2' | vine-submit
-	# 40 MB of address space: holding the output would not fit
-	if sanitized; then
-		vine-worker -i 0
-		vine-collect -o out
-	else
-		(ulimit -v 40000 && vine-worker -i 0)
-		(ulimit -v 40000 && vine-collect -o out)
-	fi
+	# the largest resident size of any process: holding the output would not fit
+	run -0 max_rss vine-worker -i 0
+	[ "$output" -lt 60000 ]
+	run -0 max_rss vine-collect -o out
+	[ "$output" -lt 60000 ]
 	run -0 stat -c %s out/1/stdout
 	assert_output 104857600
 	run -0 sh -c 'tr -d x <out/1/stdout | wc -c'
@@ -150,4 +147,36 @@ EOF
 	assert_output --partial "VINE_LEASE='0' is not a positive number of seconds"
 	run -0 vine-worker -h
 	assert_output --partial "usage: vine-worker"
+}
+
+@test "worker: a task's environment is made ready once per node and activated" {
+	[ -x "$VINE_BIN/vine-seed" ] || skip "the seed module is not merged yet"
+	fixture_venv "$PWD/venv"
+	vine-pack -o env.tar.gz venv >/dev/null
+	for i in 1 2 3 4; do
+		echo 'python -c "import sys; print(sys.prefix)"; echo "$VINE_ENV|$VIRTUAL_ENV"; command -v python'
+	done | vine-submit -e env.tar.gz
+	run -0 vine-worker -n 4 -i 0
+	run -0 vine-collect -o out
+	env=$(head -1 out/1/stdout)
+	[[ $env == "$VINE_CACHE"/env/* ]]
+	for i in 1 2 3 4; do
+		assert_equal "$(cat out/$i/stdout)" "$env"$'\n'"$env|$env"$'\n'"$env/bin/python"
+	done
+	run -0 ls "$VINE_CACHE/env"
+	assert_equal "${#lines[@]}" 1
+}
+
+@test "worker: an environment that cannot be had fails the attempt, with the reason" {
+	[ -x "$VINE_BIN/vine-seed" ] || skip "the seed module is not merged yet"
+	head -c 4096 /dev/urandom >env.tar.gz
+	echo 'echo never' | vine-submit -e env.tar.gz -r 1
+	# the origin changes after it was registered: its id no longer matches
+	head -c 4096 /dev/urandom >env.tar.gz
+	run -0 vine-worker -n 1 -i 0
+	run -1 vine-collect -o out
+	run -0 cat out/1/exit
+	assert_output --regexp '^error: environment [0-9a-f]{64}: '
+	run -0 status_py '[(a["outcome"], a["message"] is not None) for a in j["attempts"]], j["state"]' 1
+	assert_output "[('error', True), ('error', True)] failed"
 }

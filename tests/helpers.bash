@@ -49,11 +49,12 @@ status_py() {
 	vine-status --json ${2:+"$2"} | python3 -c "import json, sys; j = json.load(sys.stdin); print($1)"
 }
 
-# sanitized: true when the programs under test were built with sanitizers
-# (which reserve terabytes of address space: no ulimit -v for them).
-sanitized() {
-	case "$VINE_BIN" in *build-san*) return 0 ;; esac
-	return 1
+# max_rss COMMAND...: run COMMAND (it must succeed); print the largest
+# resident set size, in KiB, of it or any process it waited for.
+max_rss() {
+	python3 -c 'import resource, subprocess, sys
+subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)' "$@"
 }
 
 # ---- vine-pack helpers ----
