@@ -36,7 +36,9 @@
  *   failed --requeue_failed--> ready
  *
  * Each claim starts a new attempt: the task's attempt number goes up by
- * one, and an attempts row records who ran it and how it ended.  Results
+ * one, and an attempts row records who ran it and how it ended.  A busy
+ * worker reports what ended and claims more in one call
+ * (vine_state_finish_claim), so each task costs one round trip.  Results
  * (files, finish) are accepted only from the worker holding the current
  * attempt of a running task, so a stale attempt can never overwrite a
  * newer one and no task is ever recorded done twice.
@@ -289,12 +291,19 @@ int vine_state_reap(struct vine_state *st, int *reaped);
 
 /* --- looking ------------------------------------------------------------ */
 
+/*
+ * The "looking" operations only read, and see one consistent snapshot
+ * each.  They do not reap: a worker whose lease has expired still shows as
+ * alive until a claim or vine_state_reap marks it lost.
+ */
+
 struct vine_counts {
 	int64_t n[VINE_TASK_NSTATES];  /* tasks in each state */
 	int64_t total;
-	int64_t workers_alive;
+	int64_t workers_alive;         /* workers in state "alive" */
 };
 
+/* How many tasks are in each state; *c is zeroed first. */
 int vine_state_counts(struct vine_state *st, struct vine_counts *c);
 
 struct vine_worker {

@@ -191,3 +191,15 @@ load helpers
 	vine-submit <<<'echo hi'
 	assert_file_exists vine.db
 }
+
+@test "state: many programs creating the state at once all succeed" {
+	for i in 1 2 3 4 5 6 7 8; do
+		(echo "echo $i" | vine-submit >"ids.$i") 3>&- &
+	done
+	vine-worker -i 0 -N early 3>&- &
+	wait
+	run -0 sh -c 'cat ids.* | sort -n | tr "\n" " "'
+	assert_output '1 2 3 4 5 6 7 8 '
+	run -0 status_py 'j["tasks"]["total"], j["schema"]'
+	assert_output '8 1'
+}

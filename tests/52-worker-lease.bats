@@ -8,6 +8,21 @@ task_state() {
 	[ "$(status_py "j[\"state\"], len(j[\"attempts\"])" "$1")" = "$2" ]
 }
 
+# overtake: worker a starts task 1 and is stopped until its lease runs out;
+# worker b reaps it and runs the task again; then a goes on.  Sets $a, $b;
+# a's standard error goes to a.err.
+overtake() {
+	vine-worker -N a -c "$PWD/ca" -n 1 -i 0 2>a.err 3>&- &
+	a=$!
+	spread_wait_for 5 task_state 1 "running 1"
+	kill -STOP $a
+	sleep 1.5
+	vine-worker -N b -c "$PWD/cb" -n 1 -i 0 3>&- &
+	b=$!
+	spread_wait_for 5 task_state 1 "running 2"
+	kill -CONT $a
+}
+
 running_count() {
 	[ "$(status_py 'j["tasks"]["running"]')" = "$1" ]
 }
@@ -37,17 +52,7 @@ running_count() {
 @test "lease: a stale result is refused, and the task is recorded once" {
 	export VINE_LEASE=1
 	echo "sleep 1; echo \$VINE_NODE >>'$PWD/ran'" | vine-submit
-	vine-worker -N a -c "$PWD/ca" -n 1 -i 0 2>a.err 3>&- &
-	a=$!
-	spread_wait_for 5 task_state 1 "running 1"
-	kill -STOP $a
-	sleep 1.5
-	# a's lease has run out: b reaps it and runs the task again
-	vine-worker -N b -c "$PWD/cb" -n 1 -i 0 3>&- &
-	b=$!
-	spread_wait_for 5 task_state 1 "running 2"
-	sleep 0.2
-	kill -CONT $a
+	overtake
 	wait $a
 	wait $b
 	run -0 cat a.err
@@ -64,15 +69,7 @@ running_count() {
 @test "lease: a worker that is told its task is stale kills it" {
 	export VINE_LEASE=1 VINE_GRACE=1
 	echo 'sleep 9.7531; echo finished' | vine-submit
-	vine-worker -N a -c "$PWD/ca" -n 1 -i 0 3>&- &
-	a=$!
-	spread_wait_for 5 task_state 1 "running 1"
-	kill -STOP $a
-	sleep 1.5
-	vine-worker -N b -c "$PWD/cb" -n 1 -i 0 3>&- &
-	b=$!
-	spread_wait_for 5 task_state 1 "running 2"
-	kill -CONT $a
+	overtake
 	# a's heartbeat learns its attempt is stale and kills it long before it ends
 	spread_wait_for 2 sh -c '[ "$(pgrep -fc "^sleep 9\.7531")" = 1 ]'
 	wait $a
