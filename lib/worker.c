@@ -29,6 +29,7 @@
 #include "worker.h"
 
 #define MSG_MAX 4096
+#define CMD_ARG_MAX 65536 /* longer commands are run from a file */
 
 /* TEMPORARY until the seed module lands on main: weak, so the worker links. */
 #pragma weak vine_seed
@@ -207,8 +208,17 @@ static void child(struct worker *w, struct job *j, int status)
 	setenv("VINE_NODE", w->o->node, 1);
 	if (!j->c.object)
 		unsetenv("VINE_ENV");
-	execl("/bin/sh", "sh", "-c", j->c.cmd, (char *)NULL);
-	child_fail(status, "cannot run /bin/sh");
+	if (strlen(j->c.cmd) <= CMD_ARG_MAX) {
+		execl("/bin/sh", "sh", "-c", j->c.cmd, (char *)NULL);
+	} else {
+		/* too long for one argument (the kernel takes 128 KiB): a script */
+		char *script = vine_xasprintf("%s.sh", j->slot->dir);
+		if (vine_write_file_atomic(script, j->c.cmd, strlen(j->c.cmd), 0600) < 0)
+			child_fail(status, vine_errmsg());
+		execl("/bin/sh", "sh", script, (char *)NULL);
+	}
+	vine_error_errno("cannot run /bin/sh");
+	child_fail(status, vine_errmsg());
 }
 
 /*

@@ -44,6 +44,16 @@ EOF
 	assert_equal "$(cat out/2/cmd)" "echo 'héllo wörld ✓' | sed 's/ö/o/'; echo ünïcödé >&2"
 }
 
+@test "worker: a command of nearly 1 MiB runs (longer than one exec argument may be)" {
+	{ printf 'x='; head -c 1040000 /dev/zero | tr '\0' y; printf '; echo ${#x} "$0"\n'; } | vine-submit
+	echo 'echo small "$0"' | vine-submit
+	vine-worker -i 0
+	run -0 vine-collect -o out
+	run -0 cat out/1/stdout
+	assert_output --regexp '^1040000 .*\.sh$'
+	assert_equal "$(cat out/2/stdout)" 'small sh'
+}
+
 @test "worker: files in VINE_OUTDIR come back, with their subdirectories" {
 	echo 'mkdir -p "$VINE_OUTDIR/a/b"; echo deep >"$VINE_OUTDIR/a/b/c.txt"; printf top >"$VINE_OUTDIR/top"; : >"$VINE_OUTDIR/empty"; ln -s top "$VINE_OUTDIR/link"; mkfifo "$VINE_OUTDIR/fifo"' |
 		vine-submit
