@@ -31,10 +31,6 @@
 #define MSG_MAX 4096
 #define CMD_ARG_MAX 65536 /* longer commands are run from a file */
 
-/* TEMPORARY until the seed module lands on main: weak, so the worker links. */
-#pragma weak vine_seed
-#pragma weak vine_env_activate
-
 struct job {
 	struct vine_claim c;
 	pid_t pid;
