@@ -187,8 +187,6 @@ static void child(struct worker *w, struct job *j, int status)
 					     .expect_id = j->c.object };
 		char id[VINE_ID_LEN + 1];
 		char *env = NULL;
-		if (!vine_seed)
-			child_fail(status, "environments need the seed module, not built in");
 		if (vine_seed(&so, j->c.origin, &env, id) < 0 || vine_env_activate(env) < 0) {
 			vine_error_prefix("environment %s", j->c.object);
 			child_fail(status, vine_errmsg());
