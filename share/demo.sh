@@ -63,7 +63,7 @@ for t in 1 2 4 6; do
 	sed 's/^/    stderr: /' results/$t/stderr
 	echo "    exit: $(cat results/$t/exit)"
 done
-echo "--- results/2/squares.json: $(cat results/2/squares.json)"
+echo "--- results/2/out/squares.json: $(cat results/2/out/squares.json)"
 echo
 echo "environments unpacked once per node:"
 ls -d "$W"/cache-node*/env/* 2>/dev/null || true
