@@ -328,18 +328,18 @@ int vine_mkdir_p(const char *path, mode_t mode)
 	return rc;
 }
 
-static int rm_rf_at(int dirfd, const char *name)
+static int rm_rf_at(int dfd, const char *name)
 {
 	struct stat st;
 
-	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return errno == ENOENT ? 0 : vine_error_errno("cannot stat '%s'", name);
 	if (S_ISDIR(st.st_mode)) {
-		int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0) {
 			/* an unreadable directory: make it ours, then retry */
-			if (errno != EACCES || fchmodat(dirfd, name, 0700, 0) < 0 ||
-			    (fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+			if (errno != EACCES || fchmodat(dfd, name, 0700, 0) < 0 ||
+			    (fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
 				return vine_error_errno("cannot open directory '%s'", name);
 		}
 		DIR *d = fdopendir(fd);
@@ -362,11 +362,11 @@ static int rm_rf_at(int dirfd, const char *name)
 		closedir(d);
 		if (rc < 0)
 			return rc;
-		if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		if (unlinkat(dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
 			return vine_error_errno("cannot remove directory '%s'", name);
 		return 0;
 	}
-	if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
+	if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
 		return vine_error_errno("cannot remove '%s'", name);
 	return 0;
 }
