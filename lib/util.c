@@ -18,7 +18,8 @@ static _Thread_local char errbuf[1024];
 
 static void verror(int with_errno, int err, const char *fmt, va_list ap)
 {
-	char tmp[sizeof(errbuf)];
+	/* room for ": strerror" after the longest message */
+	char tmp[sizeof(errbuf) - 128];
 
 	vsnprintf(tmp, sizeof(tmp), fmt, ap);
 	if (with_errno)
@@ -51,14 +52,23 @@ int vine_error_errno(const char *fmt, ...)
 
 int vine_error_prefix(const char *fmt, ...)
 {
-	char old[sizeof(errbuf)], pre[sizeof(errbuf)];
+	char pre[sizeof(errbuf)];
+	size_t pl, ol = strlen(errbuf);
 	va_list ap;
 
-	memcpy(old, errbuf, sizeof(old));
 	va_start(ap, fmt);
 	vsnprintf(pre, sizeof(pre), fmt, ap);
 	va_end(ap);
-	snprintf(errbuf, sizeof(errbuf), "%s: %s", pre, old);
+	/* "pre: old", cut short to the buffer */
+	pl = strlen(pre);
+	if (pl > sizeof(errbuf) - 3)
+		pl = sizeof(errbuf) - 3;
+	if (ol > sizeof(errbuf) - 3 - pl)
+		ol = sizeof(errbuf) - 3 - pl;
+	memmove(errbuf + pl + 2, errbuf, ol);
+	errbuf[pl + 2 + ol] = '\0';
+	memcpy(errbuf, pre, pl);
+	memcpy(errbuf + pl, ": ", 2);
 	return -1;
 }
 
