@@ -743,8 +743,7 @@ static char *stderr_last_line(struct vine_ssh *s)
 	return t;
 }
 
-/* The command closed its output early: say why as best we can. */
-static int ended_early(struct vine_ssh *s)
+int vine_ssh_eof_error(struct vine_ssh *s)
 {
 	char *line, status[64] = "";
 	char *sig = NULL;
@@ -799,7 +798,7 @@ int vine_ssh_read_full(struct vine_ssh *s, void *buf, size_t len)
 		if (n < 0)
 			return -1;
 		if (n == 0)
-			return ended_early(s);
+			return vine_ssh_eof_error(s);
 		p += n;
 		len -= (size_t)n;
 	}
@@ -819,7 +818,7 @@ int vine_ssh_write_full(struct vine_ssh *s, const void *buf, size_t len)
 			if (n == LIBSSH2_ERROR_TIMEOUT)
 				return vine_error("%s: cannot send for %.0f s", s->name, s->timeout);
 			if (n == LIBSSH2_ERROR_CHANNEL_EOF_SENT || n == LIBSSH2_ERROR_CHANNEL_CLOSED)
-				return ended_early(s);
+				return vine_ssh_eof_error(s);
 			return vine_error("%s: connection lost: %s", s->name, ssh_errmsg(s));
 		}
 		p += n;

@@ -80,6 +80,12 @@ int vine_ssh_reopen(struct vine_ssh *s);
 ssize_t vine_ssh_read(struct vine_ssh *s, void *buf, size_t len);
 /* Exactly len bytes; an early end is an error ("connection closed ..."). */
 int vine_ssh_read_full(struct vine_ssh *s, void *buf, size_t len);
+/*
+ * The command's output ended when more was expected: set a message that
+ * says why as best we know (its exit status or signal, the last line it
+ * wrote to stderr) and return -1.
+ */
+int vine_ssh_eof_error(struct vine_ssh *s);
 /* Write all of buf to the command's stdin. */
 int vine_ssh_write_full(struct vine_ssh *s, const void *buf, size_t len);
 /* Close the command's stdin (it reads end of file). */
