@@ -18,14 +18,18 @@ static _Thread_local char errbuf[1024];
 
 static void verror(int with_errno, int err, const char *fmt, va_list ap)
 {
-	/* room for ": strerror" after the longest message */
-	char tmp[sizeof(errbuf) - 128];
+	char tmp[sizeof(errbuf)];
 
 	vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	int n;
+
+	/* a message too long for the buffer is cut short, deliberately */
 	if (with_errno)
-		snprintf(errbuf, sizeof(errbuf), "%s: %s", tmp, strerror(err));
+		n = snprintf(errbuf, sizeof(errbuf), "%s: %s", tmp, strerror(err));
 	else
-		snprintf(errbuf, sizeof(errbuf), "%s", tmp);
+		n = snprintf(errbuf, sizeof(errbuf), "%s", tmp);
+	if (n < 0)
+		errbuf[0] = '\0';
 }
 
 int vine_error(const char *fmt, ...)
@@ -52,23 +56,15 @@ int vine_error_errno(const char *fmt, ...)
 
 int vine_error_prefix(const char *fmt, ...)
 {
-	char pre[sizeof(errbuf)];
-	size_t pl, ol = strlen(errbuf);
+	char old[sizeof(errbuf)], pre[sizeof(errbuf)];
 	va_list ap;
 
+	memcpy(old, errbuf, sizeof(old));
 	va_start(ap, fmt);
 	vsnprintf(pre, sizeof(pre), fmt, ap);
 	va_end(ap);
-	/* "pre: old", cut short to the buffer */
-	pl = strlen(pre);
-	if (pl > sizeof(errbuf) - 3)
-		pl = sizeof(errbuf) - 3;
-	if (ol > sizeof(errbuf) - 3 - pl)
-		ol = sizeof(errbuf) - 3 - pl;
-	memmove(errbuf + pl + 2, errbuf, ol);
-	errbuf[pl + 2 + ol] = '\0';
-	memcpy(errbuf, pre, pl);
-	memcpy(errbuf + pl, ": ", 2);
+	if (snprintf(errbuf, sizeof(errbuf), "%s: %s", pre, old) < 0)
+		errbuf[0] = '\0';
 	return -1;
 }
 
