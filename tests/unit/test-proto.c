@@ -421,10 +421,11 @@ static void test_wire(void)
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
 		abort();
 	vine_proto_init_fd(&p, sv[0], sv[0], 1);
-	v = json_pack("{ss}", "op", "x");
-	CHECK(vine_proto_send_json(&p, VINE_FRAME_REQUEST, 258, v) == 0);
-	CHECK(read(sv[1], buf, sizeof(buf)) == 9 + 10);
-	CHECK(!memcmp(buf, "\0\0\0\17Q\0\0\1\2{\"op\":\"x\"}", 19));
+	/* the example in vine(7) */
+	v = json_pack("{ss}", "op", "counts");
+	CHECK(vine_proto_send_json(&p, VINE_FRAME_REQUEST, 1, v) == 0);
+	CHECK(read(sv[1], buf, sizeof(buf)) == 24);
+	CHECK(!memcmp(buf, "\x00\x00\x00\x14\x51\x00\x00\x00\x01{\"op\":\"counts\"}", 24));
 	CHECK(vine_proto_send(&p, VINE_FRAME_END, 258, NULL, 0) == 0);
 	CHECK(read(sv[1], buf, sizeof(buf)) == 9);
 	CHECK(!memcmp(buf, "\0\0\0\5Z\0\0\1\2", 9));
