@@ -141,10 +141,12 @@ static struct vine_ssh *open_url(const char *url, const char *command)
 	return s;
 }
 
+/* Report and exit at once: the session is not worth freeing here */
 static int fail(void)
 {
 	fprintf(stderr, "test-ssh: %s\n", vine_errmsg());
-	return 255;
+	fflush(NULL);
+	_exit(255);
 }
 
 static int run(const char *url, const char *command, const char *input)
