@@ -314,19 +314,11 @@ static void error_message(const struct vine_frame *f, json_t **result)
 static int send_upload(struct vine_proto *p, uint32_t id, const struct vine_proto_stream *src,
 		       char **srcmsg)
 {
-	char *buf = vine_xmalloc(VINE_PROTO_CHUNK);
-	ssize_t n;
-	int r = 0;
+	int r = vine_proto_send_stream(p, id, src);
 
-	while ((n = src->read(src->ctx, buf, VINE_PROTO_CHUNK)) > 0)
-		if (vine_proto_send(p, VINE_FRAME_DATA, id, buf, (size_t)n) < 0) {
-			r = -1;
-			break;
-		}
-	free(buf);
 	if (r < 0)
 		return -1;
-	if (n < 0) {
+	if (r == 1) {
 		/* abandon the stream; the server still answers */
 		*srcmsg = vine_xstrdup(vine_errmsg());
 		return vine_proto_send_error(p, id, *srcmsg) < 0 ? -1 : 1;

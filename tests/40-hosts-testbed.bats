@@ -10,14 +10,6 @@ setup_file() {
 	host_start
 }
 
-teardown_file() {
-	hosts_cleanup
-}
-
-teardown() {
-	hosts_cleanup
-}
-
 # ssh_to NAME CMD: OpenSSH's client, strict about the host key
 ssh_to() {
 	local name=$1

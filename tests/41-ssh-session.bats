@@ -11,14 +11,6 @@ setup_file() {
 	host_start
 }
 
-teardown_file() {
-	hosts_cleanup
-}
-
-teardown() {
-	hosts_cleanup
-}
-
 client() {
 	"$VINE_UNITS/test-ssh" "$@"
 }

@@ -2,9 +2,12 @@
 # manager host", more sshds if a test wants them, and simulated nodes.
 # Load it after helpers:  load helpers; load helpers-hosts
 #
-#   setup_file()    { host_start; }         # the manager host, for all tests
-#   teardown_file() { hosts_cleanup; }
-#   teardown()      { hosts_cleanup; }      # things a test started itself
+#   setup_file() { host_start; }            # the manager host, for all tests
+#
+# Loading it defines teardown() and teardown_file() as hosts_cleanup, so
+# what a test or the file started is stopped also when a test fails; a
+# file that needs more defines its own after loading and calls
+# hosts_cleanup there.
 #
 # host_start [CONFIG-LINE...]
 #     Start the manager host's sshd on 127.0.0.1 and a free port and export
@@ -294,4 +297,12 @@ hosts_cleanup() {
 		rm -f "$d/$pid"
 	done
 	return $rc
+}
+
+teardown() {
+	hosts_cleanup
+}
+
+teardown_file() {
+	hosts_cleanup
 }
