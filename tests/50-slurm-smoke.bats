@@ -53,3 +53,32 @@ step on n2" ]
 	run -0 slurm_wait_job "$output" 60
 	[ "$output" = FAILED ]
 }
+
+@test "a port taken meanwhile: the cluster starts again on other ports" {
+	local busy pid
+	busy=$(slurm_free_ports 127.0.0.1 1)
+	/usr/bin/python3 -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen()
+time.sleep(60)' "$busy" 3>&- &
+	pid=$!
+	# the first choice is the busy port, as if another test took it
+	eval "orig_$(declare -f slurm_free_ports)"
+	slurm_free_ports() {
+		if [ ! -e "$BATS_TEST_TMPDIR/asked" ]; then
+			touch "$BATS_TEST_TMPDIR/asked"
+			echo "$busy"
+		else
+			orig_slurm_free_ports "$@"
+		fi
+	}
+	local file_conf=$SLURM_CONF
+	SLURM_DIR=$BATS_TEST_TMPDIR/slurm2
+	slurm_start 1
+	kill "$pid"
+	[ "$SLURM_CONF" != "$file_conf" ]
+	[ "$(grep -c SlurmctldPort "$SLURM_DIR/slurm.conf")" = 1 ]
+	! grep -q "SlurmctldPort=$busy$" "$SLURM_DIR/slurm.conf"
+	run -0 srun -N1 bash -c 'echo "$SLURMD_NODENAME"'
+	[ "$output" = n1 ]
+	slurm_stop
+}

@@ -9,7 +9,10 @@
 # slurm_start [N]   start the cluster with N nodes (default 3) and export
 #                   SLURM_CONF, so srun, sbatch, squeue, sinfo... use it;
 #                   returns when all N nodes are idle.  SLURM_DIR is its
-#                   directory (logs: slurmctld.log, slurmd-nI.log).
+#                   directory (logs: slurmctld.log, slurmd-nI.log), by
+#                   default $BATS_FILE_TMPDIR/slurm.  Ports are chosen free;
+#                   if one is taken before the daemons bind it, they are
+#                   started again on others.
 # slurm_stop        stop everything it started (also when tests failed)
 # slurm_wait_job ID [SECONDS]
 #                   wait until job ID has left the queue (default 60 s);
@@ -112,22 +115,17 @@ slurm_script() {
 	EOF
 }
 
-slurm_start() {
-	local n=${1:-3} ports i u
-	slurm_require
-	export SLURM_DIR="$BATS_FILE_TMPDIR/slurm"
-	rm -rf "$SLURM_DIR"
-	mkdir -p "$SLURM_DIR/key" "$SLURM_DIR/state" "$SLURM_DIR/run"
-	chmod 700 "$SLURM_DIR/key"
-	chmod 755 "$SLURM_DIR/run"
+# slurm_launch N: start the daemons on free ports; 0 when all N nodes are
+# idle, 1 when a port was taken meanwhile (stopped; try again), 2 else.
+slurm_launch() {
+	local n=$1 ports i u pid
+	rm -rf "$SLURM_DIR/state" "$SLURM_DIR/spool" "$SLURM_DIR"/*.log "$SLURM_DIR"/*.pid
+	mkdir -p "$SLURM_DIR/state"
 	for i in $(seq "$n"); do
 		mkdir -p "$SLURM_DIR/spool/n$i"
 	done
-	mungekey -c -k "$SLURM_DIR/key/munge.key" -b 1024 || return 1
-	ports=$(slurm_free_ports 127.0.0.1 $((n + 1))) || return 1
+	ports=$(slurm_free_ports 127.0.0.1 $((n + 1))) || return 2
 	slurm_config "$n" "$ports" $((ports + 1))
-	slurm_script
-	export SLURM_CONF="$SLURM_DIR/slurm.conf"
 	# fd 3 is bats' own: a daemon holding it would hang the test run
 	unshare --mount --pid --fork --kill-child --propagation private \
 		sh "$SLURM_DIR/run.sh" "$SLURM_DIR" "$n" \
@@ -135,26 +133,49 @@ slurm_start() {
 	u=$!
 	echo "$u" >"$SLURM_DIR/unshare.pid"
 	for i in $(seq 100); do
-		local pid
 		pid=$(cat "/proc/$u/task/$u/children" 2>/dev/null)
 		pid=${pid%% *}
 		[ -n "$pid" ] && { echo "$pid" >"$SLURM_DIR/pid"; break; }
 		sleep 0.05
 	done
-	[ -s "$SLURM_DIR/pid" ] || { echo "slurm: the namespace did not start" >&2; return 1; }
+	[ -s "$SLURM_DIR/pid" ] || { echo "slurm: the namespace did not start" >&2; return 2; }
 	# ready when every node is idle
 	for i in $(seq 300); do
-		if [ "$(sinfo -h -N -t idle -o %N 2>/dev/null | sort -u | wc -l)" -eq "$n" ]; then
+		# first, as sinfo waits long for a controller that is gone
+		if grep -qs "Address already in use" "$SLURM_DIR"/*.log; then
+			slurm_stop
+			return 1
+		fi
+		if [ "$(timeout 2 sinfo -h -N -t idle -o %N 2>/dev/null | sort -u | wc -l)" -eq "$n" ]; then
 			return 0
 		fi
-		if ! kill -0 "$(cat "$SLURM_DIR/pid")" 2>/dev/null; then
-			break
-		fi
+		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1
 	done
 	echo "slurm: the cluster did not come up; logs:" >&2
 	tail -n 20 "$SLURM_DIR"/*.log >&2
 	slurm_stop
+	return 2
+}
+
+slurm_start() {
+	local n=${1:-3} try rc
+	slurm_require
+	export SLURM_DIR="${SLURM_DIR:-$BATS_FILE_TMPDIR/slurm}"
+	rm -rf "$SLURM_DIR"
+	mkdir -p "$SLURM_DIR/key" "$SLURM_DIR/run"
+	chmod 700 "$SLURM_DIR/key"
+	chmod 755 "$SLURM_DIR/run"
+	mungekey -c -k "$SLURM_DIR/key/munge.key" -b 1024 || return 1
+	slurm_script
+	export SLURM_CONF="$SLURM_DIR/slurm.conf"
+	for try in 1 2 3 4 5; do
+		# (no bare failing command: bats runs tests under set -e)
+		rc=0
+		slurm_launch "$n" || rc=$?
+		[ $rc -eq 1 ] || return $rc
+	done
+	echo "slurm: no free ports" >&2
 	return 1
 }
 
@@ -173,7 +194,8 @@ slurm_stop() {
 		echo "slurm: process $pid would not die" >&2
 		return 1
 	fi
-	wait "$(cat "$SLURM_DIR/unshare.pid")" 2>/dev/null
+	# reap unshare if it is our child (it is not when a subshell started it)
+	wait "$(cat "$SLURM_DIR/unshare.pid")" 2>/dev/null || true
 	rm -f "$SLURM_DIR/pid"
 }
 
