@@ -51,6 +51,8 @@ struct vine_state {
 
 /* The local SQLite backend (state-sqlite.c). */
 struct vine_state *vine_state_sqlite_open(const char *path, int flags);
+/* The remote backend (state-remote.c): ssh://[user@]host[:port]/path. */
+struct vine_state *vine_state_remote_open(const char *url, int flags);
 
 /*
  * The retry rule every backend applies when an attempt ends, so they

@@ -92,10 +92,8 @@ struct vine_state *vine_state_open(const char *url, int flags)
 		vine_error("empty state name");
 		return NULL;
 	}
-	if (!strncmp(url, "ssh://", 6)) {
-		vine_error("remote state '%s': ssh:// states are not supported yet", url);
-		return NULL;
-	}
+	if (!strncmp(url, "ssh://", 6))
+		return vine_state_remote_open(url, flags);
 	/* anything else that looks like a URL is a mistake, not a file name */
 	if (sep && sep > url && strspn(url, "abcdefghijklmnopqrstuvwxyz+") == (size_t)(sep - url)) {
 		vine_error("state '%s': unknown URL scheme", url);

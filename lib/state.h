@@ -11,7 +11,9 @@
  *
  *   PATH              the local SQLite backend (state-sqlite.c): a database
  *                     file on this host's local disk, created on first use
- *   ssh://...         a remote backend (not built yet: a clear error)
+ *   ssh://[user@]host[:port]/path
+ *                     the remote backend (state-remote.c): each operation
+ *                     is a request to vine-state(1) on host, over SSH
  *
  * Every operation is atomic: it happens completely, in one transaction, or
  * not at all, and then returns -1 with a message (util.h).  Times are

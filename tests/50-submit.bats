@@ -175,15 +175,15 @@ load helpers
 	assert_output --partial "not a database"
 }
 
-@test "state: readers need an existing state; ssh:// is not supported yet" {
+@test "state: readers need an existing state; ssh:// needs a host" {
 	run -1 vine-status -s missing.db
 	assert_output "vine-status: cannot open state 'missing.db': No such file or directory"
 	run -1 vine-collect -s missing.db
 	assert_file_not_exists missing.db
-	run -1 vine-submit -s ssh://login1/home/me/run.db <<<'echo hi'
-	assert_output --partial "ssh:// states are not supported yet"
-	run -1 vine-worker -s ssh://login1/run.db -i 0
-	assert_output --partial "not supported yet"
+	run -1 vine-submit -s ssh://nonexistent.invalid/home/me/run.db <<<'echo hi'
+	assert_output --partial "cannot resolve 'nonexistent.invalid'"
+	run -1 vine-worker -s ssh://nonexistent.invalid/run.db -i 0
+	assert_output --partial "cannot resolve"
 	# $VINE_STATE is the default, then ./vine.db
 	VINE_STATE=$PWD/env.db vine-submit <<<'echo hi'
 	assert_file_exists env.db

@@ -1,0 +1,73 @@
+/*
+ * vine-state - serve a local state to one remote program over its
+ * standard input and output (run by that program over SSH; vine-state(1),
+ * vine(7) STATE PROTOCOL).
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "config.h"
+#include "ssh.h"
+#include "state-serve.h"
+
+static void usage(FILE *f)
+{
+	fputs("usage: vine-state [-s STATE]\n", f);
+}
+
+int main(int argc, char **argv)
+{
+	char *state = NULL;
+	int c, out;
+
+	vine_cli_init(argv[0]);
+	while ((c = getopt(argc, argv, "s:h")) != -1) {
+		switch (c) {
+		case 's':
+			free(state);
+			state = vine_xstrdup(optarg);
+			break;
+		case 'h':
+			usage(stdout);
+			return VINE_EXIT_OK;
+		default:
+			usage(stderr);
+			return VINE_EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		free(state);
+		return VINE_EXIT_USAGE;
+	}
+	if (!state)
+		state = vine_default_state();
+	if (vine_ssh_is_url(state)) {
+		vine_warn("'%s': serves a state on this host's disk, not a URL", state);
+		usage(stderr);
+		free(state);
+		return VINE_EXIT_USAGE;
+	}
+	if (isatty(STDIN_FILENO) || isatty(STDOUT_FILENO)) {
+		vine_warn("speaks the state protocol on standard input and output; it is run "
+			  "by vine programs given -s ssh://HOST%s%s", *state == '/' ? "" : "/",
+			  state);
+		free(state);
+		return VINE_EXIT_USAGE;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	/* the protocol gets its own descriptor; anything else that writes to
+	 * standard output lands on standard error instead of in a frame */
+	out = dup(STDOUT_FILENO);
+	if (out < 0 || dup2(STDERR_FILENO, STDOUT_FILENO) < 0)
+		vine_die(VINE_EXIT_FAIL, "cannot set up standard output");
+	if (vine_state_serve(state, STDIN_FILENO, out) < 0)
+		vine_die_lib(VINE_EXIT_FAIL);
+	close(out);
+	free(state);
+	return VINE_EXIT_OK;
+}

@@ -1,0 +1,206 @@
+#!/usr/bin/env bats
+# The state over SSH: programs given -s ssh://host/path run vine-state on
+# the test host (tests/helpers-hosts.bash) and must behave as with the
+# local state, across lost connections too.
+
+load helpers
+load helpers-hosts
+bats_require_minimum_version 1.5.0
+
+setup_file() {
+	host_start
+}
+
+setup() {
+	vine_setup
+	DB=$BATS_TEST_TMPDIR/run.db
+	URL=$HOST_URL$DB
+}
+
+# summary DB: per task "id state outcome,outcome,..." from the local state
+summary() {
+	local id
+	for id in $(seq "$2"); do
+		vine-status -s "$1" --json "$id" | /usr/bin/python3 -c '
+import json, sys
+t = json.load(sys.stdin)
+print(t["id"], t["state"], ",".join(a["outcome"] + ("=%s" % a["exit"] if a["exit"] is not None else "") for a in t["attempts"]))'
+	done
+}
+
+# status_json STATE: vine-status --json without what differs by URL and time
+status_json() {
+	vine-status -s "$1" --json | /usr/bin/python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+for k in ("state", "time"):
+    s.pop(k, None)
+for w in s.get("workers", []):
+    for k in ("started", "heartbeat", "expires", "pid"):
+        w.pop(k, None)
+print(json.dumps(s, sort_keys=True))'
+}
+
+@test "vine-state: usage, and it serves local states only" {
+	run -0 vine-state -h
+	[[ $output == "usage: vine-state [-s STATE]" ]]
+	run -2 vine-state -x
+	[[ $output == *"usage: vine-state"* ]]
+	run -2 vine-state -s "$DB" extra
+	run -2 vine-state -s ssh://host/x.db </dev/null
+	[[ $output == *"vine-state: 'ssh://host/x.db': serves a state on this host's disk, not a URL"* ]]
+}
+
+@test "vine-state: a client that is not one is refused, and nothing is created" {
+	run -1 vine-state -s "$DB" <<<"hello there"
+	[[ $output == *"vine-state: no vine-state handshake"*"not a frame of the state protocol"* ]]
+	[ ! -e "$DB" ]
+	# hanging up at once is no error
+	run -0 vine-state -s "$DB" </dev/null
+}
+
+@test "a run over ssh: submit, work, collect and status as with the local state" {
+	printf '%s\n' 'echo one' 'echo two >&2; exit 3' \
+		'printf "x\\377y" >"$VINE_OUTDIR/bytes"; echo out >"$VINE_OUTDIR/f.txt"' >tasks.txt
+	run -0 vine-submit -s "$URL" -r 0 tasks.txt
+	[ "$output" = "1
+2
+3" ]
+	[ -f "$DB" ]
+	run -0 vine-worker -s "$URL" -N w1 -n 2 -i 0
+	run -1 vine-collect -s "$URL" -o res
+	[ "$(cat res/1/stdout)" = one ]
+	[ "$(cat res/2/stderr)" = two ]
+	[ "$(cat res/2/exit)" = 3 ]
+	[ "$(cat res/3/out/f.txt)" = out ]
+	printf 'x\377y' | cmp - res/3/out/bytes
+	# the same through the local state
+	run -1 vine-collect -s "$DB" -o local
+	diff -r res local
+	[ "$(status_json "$URL")" = "$(status_json "$DB")" ]
+	run -0 summary "$URL" 3
+	[ "$output" = "1 done exited=0
+2 failed exited=3
+3 done exited=0" ]
+}
+
+@test "strings that are not UTF-8 survive the trip" {
+	printf 'echo "caf\351"\n' >tasks.txt
+	run -0 vine-submit -s "$URL" tasks.txt
+	run -0 vine-status -s "$URL" --json 1
+	[ "$(vine-status -s "$DB" --json 1)" = "$output" ]
+	run -0 vine-worker -s "$URL" -N w1 -i 0
+	run -0 vine-collect -s "$URL" -o res
+	printf 'caf\351\n' | cmp - res/1/stdout
+}
+
+@test "vine-state is found on the remote PATH, or run as VINE_REMOTE_STATE_CMD" {
+	echo true >tasks.txt
+	VINE_REMOTE_STATE_CMD=$VINE_BIN/vine-state run -0 vine-submit -s "$URL" tasks.txt
+	VINE_REMOTE_STATE_CMD=/nonexistent/vine-state run -1 vine-status -s "$URL"
+	[[ $output == *"state '$URL': no vine-state handshake: root@127.0.0.1:$HOST_PORT: connection closed by '/nonexistent/vine-state -s '$DB'' (exit status 127): "*"/nonexistent/vine-state: "* ]]
+}
+
+@test "a missing state is an error unless the program creates states" {
+	run -1 vine-status -s "$URL"
+	[[ $output == *"state '$URL': cannot open state '$DB'"* ]]
+	[ ! -e "$DB" ]
+	echo true | vine-submit -s "$URL" -
+	[ -f "$DB" ]
+}
+
+@test "another protocol version, or a login script's greeting, is refused clearly" {
+	VINE_REMOTE_STATE_CMD="printf '\\000\\000\\000\\021H\\000\\000\\000\\000vine-state 9'; cat >/dev/null; :" \
+		run -1 vine-status -s "$URL"
+	[[ $output == *"protocol version mismatch: this side speaks vine-state 1, the other side vine-state 9"* ]]
+	VINE_REMOTE_STATE_CMD="echo Welcome to the cluster; vine-state" run -1 vine-status -s "$URL"
+	[[ $output == *"does a login script write to standard output?"*"\"Welcome t\""* ]]
+}
+
+@test "a lost answer to submit is reported and not resent" {
+	printf '%s\n' true true true >tasks.txt
+	VINE_REMOTE_STATE_CMD="env VINE_TEST_DROP_ANSWER=submit:1 vine-state" \
+		run -1 vine-submit -s "$URL" tasks.txt
+	[[ $output == *"the connection failed during submit, which may or may not have taken effect"* ]]
+	# it did, once
+	run -0 vine-status -s "$DB" --json
+	[ "$(echo "$output" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["tasks"]["total"])')" = 3 ]
+}
+
+@test "lost answers to finish_claim: every task done exactly once, none stranded" {
+	for i in $(seq 8); do echo 'sleep 0.1; echo "$VINE_TASK_ID"'; done >tasks.txt
+	vine-submit -s "$DB" -r 0 tasks.txt >/dev/null
+	# every vine-state process hangs up instead of answering its third
+	# finish_claim (after doing it), so claims are lost again and again
+	VINE_REMOTE_STATE_CMD="env VINE_TEST_DROP_ANSWER=finish_claim:3 vine-state" \
+		run -0 vine-worker -s "$URL" -N w1 -n 2 -i 0
+	run -0 vine-collect -s "$DB" -o res
+	for i in $(seq 8); do
+		[ "$(cat "res/$i/stdout")" = "$i" ]
+	done
+	run -0 summary "$DB" 8
+	# each task ended well once; tasks claimed in a lost answer were
+	# given back (released) and claimed again
+	[ "$(echo "$output" | grep -c ' done ')" = 8 ]
+	! echo "$output" | grep -q 'exited=0.*exited=0'
+	echo "$output" | grep -q released
+}
+
+@test "a lost put_file answer: the file is sent again and stored once" {
+	echo 'head -c 600000 /dev/zero | tr "\0" x >"$VINE_OUTDIR/big"' >tasks.txt
+	vine-submit -s "$DB" tasks.txt >/dev/null
+	VINE_REMOTE_STATE_CMD="env VINE_TEST_DROP_ANSWER=put_file:1:$BATS_TEST_TMPDIR/dropped vine-state" \
+		run -0 vine-worker -s "$URL" -N w1 -i 0
+	[ -e "$BATS_TEST_TMPDIR/dropped" ]
+	run -0 vine-collect -s "$DB" -o res
+	head -c 600000 /dev/zero | tr '\0' x | cmp - res/1/out/big
+	run -0 summary "$DB" 1
+	[ "$output" = "1 done exited=0" ]
+}
+
+@test "a download cut in the middle resumes where it stopped" {
+	echo 'head -c 900000 /dev/zero | tr "\0" y' >tasks.txt
+	vine-submit -s "$DB" tasks.txt >/dev/null
+	vine-worker -s "$DB" -N w1 -i 0
+	VINE_REMOTE_STATE_CMD="env VINE_TEST_DROP_ANSWER=get_file:1:$BATS_TEST_TMPDIR/dropped vine-state" \
+		run -0 vine-collect -s "$URL" -o res
+	[ -e "$BATS_TEST_TMPDIR/dropped" ]
+	head -c 900000 /dev/zero | tr '\0' y | cmp - res/1/stdout
+}
+
+@test "a worker carries on across an sshd restart" {
+	sshd_start flaky 127.0.0.11
+	local url="ssh://root@127.0.0.11:$(sshd_port flaky)$DB"
+	for i in $(seq 6); do echo 'sleep 0.4; echo "$VINE_TASK_ID"'; done >tasks.txt
+	vine-submit -s "$DB" -r 0 tasks.txt >/dev/null
+	spawn "$BATS_TEST_TMPDIR/worker.log" vine-worker -s "$url" -N w1 -n 1 -i 0
+	local worker=$SPAWNED
+	for i in $(seq 100); do
+		[ -s res1 ] && break
+		vine-status -s "$DB" --json | grep -q '"done": [1-9]' && break
+		sleep 0.1
+	done
+	sshd_restart flaky
+	local rc=0
+	wait "$worker" || rc=$?
+	cat "$BATS_TEST_TMPDIR/worker.log"
+	[ "$rc" = 0 ]
+	run -0 vine-collect -s "$DB" -o res
+	run -0 summary "$DB" 6
+	[ "$(echo "$output" | grep -c ' done ')" = 6 ]
+	! echo "$output" | grep -q 'exited=0.*exited=0'
+}
+
+@test "a forced command in authorized_keys pins the key to one state" {
+	echo 'echo pinned' | vine-submit -s "$DB" - >/dev/null
+	local keys=$BATS_TEST_TMPDIR/authorized_keys
+	echo "command=\"vine-state -s $DB\",restrict $(cat "$VINE_SSH_KEY.pub")" >"$keys"
+	sshd_start pinned 127.0.0.12 "AuthorizedKeysFile $keys"
+	local url="ssh://root@127.0.0.12:$(sshd_port pinned)"
+	# whatever state the URL names, the key gets the pinned one
+	run -0 vine-status -s "$url/some/other.db" --json 1
+	[[ $output == *'"cmd":"echo pinned"'* ]]
+	# and no other command: asked for `echo hello`, vine-state answers
+	run -0 "$VINE_UNITS/test-ssh" run "$url/x" 'echo hello' 2>/dev/null
+	[[ $output == *"vine-state 1" ]]
+}

@@ -1,0 +1,199 @@
+/*
+ * test-state-json - the state's structs survive JSON both ways, every
+ * field of them; bad members are refused naming the field.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "state.h"
+#include "state-json.h"
+#include "util.h"
+#include "t.h"
+
+/* encode, serialize, parse, decode: what the protocol does */
+static json_t *trip(json_t *v)
+{
+	char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	json_t *back = json_loads(s, JSON_DECODE_ANY, NULL);
+
+	free(s);
+	json_decref(v);
+	return back;
+}
+
+static void test_task(void)
+{
+	struct vine_task t = { 0 }, u;
+	json_t *j;
+
+	t.id = 1LL << 40;
+	t.cmd = "printf 'caf\351' | wc -c";
+	t.object = NULL;
+	t.tag = "tag";
+	t.cores = 3;
+	t.retries = 2;
+	t.timeout = 1.5;
+	t.submitted = 1795620490.5517559;
+	t.state = VINE_TASK_FAILED;
+	t.attempts = 4;
+	t.failures = 3;
+	t.losses = 1;
+	t.last.task = t.id;
+	t.last.attempt = 4;
+	t.last.worker = 9;
+	t.last.node = "n1";
+	t.last.claimed = 0.1;
+	t.last.started = 0.2;
+	t.last.ended = 0.30000000000000004;
+	t.last.outcome = VINE_OUT_SIGNALED;
+	t.last.exit_code = -1;
+	t.last.signal = 9;
+	t.last.message = NULL;
+	t.last.received = 123456789012LL;
+	j = trip(vj_encode(&vj_task, &t));
+	CHECK(vj_decode(&vj_task, j, &u) == 0);
+	CHECK(u.id == t.id);
+	CHECK_STR(u.cmd, t.cmd);
+	CHECK(u.object == NULL);
+	CHECK_STR(u.tag, "tag");
+	CHECK(u.cores == 3 && u.retries == 2 && u.timeout == 1.5);
+	CHECK(u.submitted == t.submitted);
+	CHECK(u.state == VINE_TASK_FAILED);
+	CHECK(u.attempts == 4 && u.failures == 3 && u.losses == 1);
+	CHECK(u.last.task == t.id && u.last.attempt == 4 && u.last.worker == 9);
+	CHECK_STR(u.last.node, "n1");
+	CHECK(u.last.claimed == 0.1 && u.last.started == 0.2 && u.last.ended == t.last.ended);
+	CHECK(u.last.outcome == VINE_OUT_SIGNALED);
+	CHECK(u.last.exit_code == -1 && u.last.signal == 9);
+	CHECK(u.last.message == NULL);
+	CHECK(u.last.received == 123456789012LL);
+	vj_release(&vj_task, &u);
+	json_decref(j);
+}
+
+static void test_objects_workers(void)
+{
+	struct vine_replica reps[2] = { { "n1", 10, 1 }, { "n2", 5, 0 } };
+	struct vine_object o = { .size = 10, .origin = "/shared/env.tar.gz", .served_origin = 1,
+				 .served_peer = 2, .replicas = reps, .nreplicas = 2 };
+	struct vine_object *back;
+	int64_t running[3] = { 4, 5, 1LL << 50 };
+	struct vine_worker w = { 7, "node", "host", NULL, 1234, 16, "alive", 1.0, 2.0, 3.0,
+				 running, 3 };
+	struct vine_worker *wb;
+	size_t n;
+	json_t *j;
+
+	memset(o.id, 'a', VINE_ID_LEN);
+	o.id[VINE_ID_LEN] = '\0';
+	j = trip(vj_encode_array(&vj_object, &o, 1));
+	CHECK(vj_decode_array(&vj_object, j, (void **)&back, &n) == 0);
+	CHECK(n == 1);
+	CHECK_STR(back[0].id, o.id);
+	CHECK(back[0].size == 10 && back[0].served_origin == 1 && back[0].served_peer == 2);
+	CHECK_STR(back[0].origin, o.origin);
+	CHECK(back[0].nreplicas == 2);
+	CHECK_STR(back[0].replicas[1].node, "n2");
+	CHECK(back[0].replicas[0].complete == 1 && back[0].replicas[1].bytes == 5);
+	/* what the backend returns, the state's own free function releases */
+	vine_state_free_objects(back, n);
+	json_decref(j);
+
+	j = trip(vj_encode_array(&vj_worker, &w, 1));
+	CHECK(vj_decode_array(&vj_worker, j, (void **)&wb, &n) == 0);
+	CHECK(n == 1 && wb[0].id == 7 && wb[0].pid == 1234 && wb[0].cores == 16);
+	CHECK(wb[0].listen == NULL);
+	CHECK_STR(wb[0].state, "alive");
+	CHECK(wb[0].nrunning == 3 && wb[0].running[2] == 1LL << 50);
+	CHECK(wb[0].expires == 3.0);
+	vine_state_free_workers(wb, n);
+	json_decref(j);
+
+	/* an empty list */
+	j = trip(vj_encode_array(&vj_worker, NULL, 0));
+	CHECK(vj_decode_array(&vj_worker, j, (void **)&wb, &n) == 0 && n == 0);
+	vine_state_free_workers(wb, n);
+	json_decref(j);
+}
+
+static void test_strings(void)
+{
+	const char *odd = "out/\377\376name";
+	json_t *j = vj_string(odd);
+	char *back;
+
+	/* not UTF-8: carried as base64 */
+	CHECK(json_is_object(j));
+	CHECK(vj_string_value(j, &back) == 0);
+	CHECK_STR(back, odd);
+	free(back);
+	json_decref(j);
+	for (size_t len = 0; len < 5; len++) {
+		char s[8] = "\377abcd";
+
+		s[len] = '\0';
+		j = trip(vj_string(s));
+		CHECK(vj_string_value(j, &back) == 0);
+		CHECK_STR(back, s);
+		free(back);
+		json_decref(j);
+	}
+	j = json_stringn("a\0b", 3);
+	CHECK(vj_string_value(j, &back) == -1);
+	CHECK_STR(vine_errmsg(), "a string with a NUL byte");
+	json_decref(j);
+	j = json_pack("{ss}", "base64", "YQBi");   /* "a\0b" */
+	CHECK(vj_string_value(j, &back) == -1);
+	json_decref(j);
+	j = json_pack("{ss}", "base64", "!!!");
+	CHECK(vj_string_value(j, &back) == -1);
+	json_decref(j);
+	j = json_integer(3);
+	CHECK(vj_string_value(j, &back) == -1);
+	json_decref(j);
+}
+
+static void bad(const char *json, const struct vj_desc *d, const char *why)
+{
+	json_t *j = json_loads(json, 0, NULL);
+	char buf[512];
+
+	CHECK(j != NULL);
+	CHECK(vj_decode(d, j, buf) == -1);
+	if (!strstr(vine_errmsg(), why))
+		fprintf(stderr, "%s: \"%s\" lacks \"%s\"\n", json, vine_errmsg(), why);
+	CHECK(strstr(vine_errmsg(), why) != NULL);
+	json_decref(j);
+}
+
+static void test_bad(void)
+{
+	struct vine_result r;
+	json_t *j;
+
+	bad("{\"task\": \"1\"}", &vj_result, "bad vine_result.task");
+	bad("{\"attempt\": 4294967296}", &vj_result, "bad vine_result.attempt in the state protocol: not an integer in range");
+	bad("{\"outcome\": \"exploded\"}", &vj_result, "bad vine_result.outcome in the state protocol: not an outcome");
+	bad("{\"started\": \"now\"}", &vj_result, "bad vine_result.started in the state protocol: not a number");
+	bad("{\"message\": 5}", &vj_result, "bad vine_result.message in the state protocol: not a string");
+	bad("[1]", &vj_result, "bad vine_result in the state protocol: not an object");
+	bad("{\"id\": \"abc\"}", &vj_object, "bad vine_object.id in the state protocol: not an object id");
+	bad("{\"replicas\": [{\"node\": 1}]}", &vj_object, "bad vine_replica.node");
+	bad("{\"running\": [1, \"x\"]}", &vj_worker, "bad list of numbers");
+	bad("{\"pid\": -1}", &vj_worker, "bad vine_worker.pid");
+	bad("{\"last\": {\"outcome\": 3}}", &vj_task, "bad vine_attempt.outcome");
+	/* missing members are zero, unknown ones ignored */
+	j = json_loads("{\"task\": 5, \"future\": [1, 2]}", 0, NULL);
+	CHECK(vj_decode(&vj_result, j, &r) == 0);
+	CHECK(r.task == 5 && r.attempt == 0 && r.message == NULL && r.outcome == 0);
+	json_decref(j);
+}
+
+int main(void)
+{
+	test_task();
+	test_objects_workers();
+	test_strings();
+	test_bad();
+	return T_END();
+}

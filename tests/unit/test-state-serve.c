@@ -1,0 +1,177 @@
+/*
+ * test-state-serve - the server side of the state protocol over a
+ * socketpair, driven frame by frame: what it answers to requests that are
+ * out of order, unknown, or malformed, and that a connection survives the
+ * requests it refuses.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "proto.h"
+#include "state-serve.h"
+#include "util.h"
+#include "t.h"
+
+static char *dir, *path;
+
+static pid_t serve(int *fd)
+{
+	int sv[2];
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
+		abort();
+	pid = fork();
+	if (pid == 0) {
+		close(sv[0]);
+		if (vine_state_serve(path, sv[1], sv[1]) < 0) {
+			fprintf(stderr, "server: %s\n", vine_errmsg());
+			_exit(1);
+		}
+		_exit(0);
+	}
+	close(sv[1]);
+	*fd = sv[0];
+	return pid;
+}
+
+static int status_of(pid_t pid)
+{
+	int st;
+
+	waitpid(pid, &st, 0);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+/* One request from JSON text; returns 0/1/-1 as vine_proto_call. */
+static int ask(struct vine_proto *p, const char *json, json_t **res)
+{
+	json_t *q = json_loads(json, 0, NULL);
+	int r;
+
+	if (!q)
+		abort();
+	r = vine_proto_call(p, q, NULL, NULL, res);
+	json_decref(q);
+	return r;
+}
+
+static void test_session(void)
+{
+	struct vine_proto p;
+	struct vine_frame f;
+	json_t *res;
+	int fd;
+	pid_t pid = serve(&fd);
+
+	vine_proto_init_fd(&p, fd, fd, 10);
+	CHECK(vine_proto_hello(&p) == 0);
+
+	CHECK(ask(&p, "{\"op\":\"counts\"}", &res) == 1);
+	CHECK_STR(vine_errmsg(), "the state is not open");
+	json_decref(res);
+	/* not there, and not created without "create" */
+	CHECK(ask(&p, "{\"op\":\"open\"}", &res) == 1);
+	CHECK(strstr(vine_errmsg(), "cannot open state") != NULL);
+	CHECK(access(path, F_OK) < 0);
+	json_decref(res);
+	CHECK(ask(&p, "{\"op\":\"open\",\"create\":true}", &res) == 0);
+	CHECK(json_integer_value(json_object_get(res, "schema")) >= 1);
+	json_decref(res);
+	CHECK(ask(&p, "{\"op\":\"open\",\"create\":true}", &res) == 1);
+	CHECK_STR(vine_errmsg(), "the state is open already");
+	json_decref(res);
+
+	/* an unknown request with a stream: refused, the stream skipped */
+	CHECK(vine_proto_send(&p, VINE_FRAME_REQUEST, 50, "{\"op\":\"frobnicate\"}", 19) == 0);
+	CHECK(vine_proto_send(&p, VINE_FRAME_DATA, 50, "abc", 3) == 0);
+	CHECK(vine_proto_send(&p, VINE_FRAME_END, 50, NULL, 0) == 0);
+	CHECK(vine_proto_recv(&p, &f) == 0);
+	CHECK(f.type == VINE_FRAME_ERROR && f.id == 50);
+	CHECK(strstr(f.body, "unknown request 'frobnicate'") != NULL);
+
+	/* refused arguments */
+	CHECK(ask(&p, "{\"op\":\"submit\",\"specs\":[{\"cmd\":\"true\",\"cores\":0}]}", &res) == 1);
+	CHECK(strstr(vine_errmsg(), "task 1: cores must be") != NULL);
+	json_decref(res);
+	CHECK(ask(&p, "{\"op\":\"submit\",\"specs\":[{\"cmd\":7}]}", &res) == 1);
+	CHECK(strstr(vine_errmsg(), "bad vine_task_spec.cmd") != NULL);
+	json_decref(res);
+	CHECK(ask(&p, "{\"op\":\"list_tasks\",\"after\":0}", &res) == 1);
+	CHECK_STR(vine_errmsg(), "bad 'limit' in the state protocol: not an integer");
+	json_decref(res);
+
+	/* a put_file with bad arguments still has its stream read */
+	{
+		char big[100000];
+		json_t *q = json_pack("{ssss}", "op", "put_file", "name", "stdout");
+
+		memset(big, 'z', sizeof(big));
+		CHECK(vine_proto_send_json(&p, VINE_FRAME_REQUEST, 60, q) == 0);
+		CHECK(vine_proto_send(&p, VINE_FRAME_DATA, 60, big, sizeof(big)) == 0);
+		CHECK(vine_proto_send(&p, VINE_FRAME_END, 60, NULL, 0) == 0);
+		CHECK(vine_proto_recv(&p, &f) == 0);
+		CHECK(f.type == VINE_FRAME_ERROR && f.id == 60);
+		CHECK(strstr(f.body, "bad 'worker'") != NULL);
+		json_decref(q);
+	}
+
+	/* and the connection still works */
+	CHECK(ask(&p, "{\"op\":\"submit\",\"specs\":[{\"cmd\":\"true\",\"cores\":1}]}", &res) == 0);
+	CHECK(json_integer_value(json_array_get(json_object_get(res, "ids"), 0)) == 1);
+	json_decref(res);
+	CHECK(ask(&p, "{\"op\":\"counts\"}", &res) == 0);
+	CHECK(json_integer_value(json_object_get(json_object_get(res, "n"), "ready")) == 1);
+	CHECK(json_integer_value(json_object_get(res, "total")) == 1);
+	json_decref(res);
+
+	/* hanging up between requests is a clean end */
+	vine_proto_release(&p);
+	close(fd);
+	CHECK(status_of(pid) == 0);
+}
+
+static void test_bad_client(void)
+{
+	struct vine_proto p;
+	int fd;
+	pid_t pid = serve(&fd);
+
+	/* a request that is not JSON ends the connection with an error */
+	vine_proto_init_fd(&p, fd, fd, 10);
+	CHECK(vine_proto_hello(&p) == 0);
+	CHECK(vine_proto_send(&p, VINE_FRAME_REQUEST, 1, "{op", 3) == 0);
+	CHECK(status_of(pid) == 1);
+	vine_proto_release(&p);
+	close(fd);
+
+	/* as does a frame that is not a request */
+	pid = serve(&fd);
+	vine_proto_init_fd(&p, fd, fd, 10);
+	CHECK(vine_proto_hello(&p) == 0);
+	CHECK(vine_proto_send(&p, VINE_FRAME_RESPONSE, 1, "{}", 2) == 0);
+	CHECK(status_of(pid) == 1);
+	vine_proto_release(&p);
+	close(fd);
+}
+
+int main(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+	dir = vine_xasprintf("%s/test-state-serve.XXXXXX",
+			     getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	if (!mkdtemp(dir))
+		return 1;
+	path = vine_xasprintf("%s/run.db", dir);
+	test_session();
+	test_bad_client();
+	vine_rm_rf(dir);
+	free(path);
+	free(dir);
+	return T_END();
+}
