@@ -1,0 +1,30 @@
+# bench/lib.sh - shared by the benchmark scripts: timing and statistics.
+
+# t_run VAR CMD...: run CMD, append its wall time (s) to $VAR (space separated)
+t_run() {
+	_var=$1; shift
+	_s=$(date +%s.%N)
+	"$@" >/dev/null 2>"$BENCH_WORK/last.err" || { echo "bench: failed: $*" >&2; cat "$BENCH_WORK/last.err" >&2; exit 1; }
+	_e=$(date +%s.%N)
+	eval "$_var=\"\${$_var:-} $(echo "$_e - $_s" | bc -l)\""
+}
+
+# stats "t1 t2 ...": prints "min median max" with 3 decimals
+stats() {
+	echo "$1" | tr ' ' '\n' | grep . | sort -g | awk '
+		{ v[NR] = $1 }
+		END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2;
+		      printf "%.3f %.3f %.3f\n", v[1], m, v[NR] }'
+}
+
+median() { stats "$1" | awk '{ print $2 }'; }
+
+# row NAME "times" [extra columns...]: a markdown table row with min/median/max
+row() {
+	_n=$1; _t=$2; shift 2
+	set -- $(stats "$_t") "$@"
+	printf '| %s | %s | %s | %s |' "$_n" "$1" "$2" "$3"
+	shift 3
+	for c in "$@"; do printf ' %s |' "$c"; done
+	printf '\n'
+}
