@@ -6,9 +6,9 @@ runs one task at a time.  It exists to drive VineExecutor's logic (batching,
 failure paths, shutdown) deterministically and to inject faults; the same
 tests also run against the real programs when they are built.
 
-Fault injection (environment of the fake program):
-  FAKEVINE_SUBMIT_SHORT=1   vine-submit prints one id fewer than it added
-  FAKEVINE_STATUS_GARBAGE=1 vine-status --json prints something not JSON
+FAKEVINE_NO_OUTDIR=1 in the worker's environment runs tasks without
+VINE_OUTDIR (a worker that ships nothing back; the runner then writes beside
+the call).
 """
 
 import fcntl
@@ -89,17 +89,12 @@ def submit():
             tid = base + 1 + i
             st.put(tid, {"cmd": line, "opts": opts, "state": "ready", "attempts": 0})
             out.append(str(tid))
-    if os.environ.get("FAKEVINE_SUBMIT_SHORT"):
-        out = out[:-1]
     for tid in out:
         print(tid)
 
 
 def status():
     o, args, state = parse("s:", ["json"])
-    if os.environ.get("FAKEVINE_STATUS_GARBAGE"):
-        print("not json")
-        return
     counts = {"ready": 0, "running": 0, "done": 0, "failed": 0, "cancelled": 0}
     with State(state) as st:
         for tid in st.ids():
@@ -142,6 +137,8 @@ def run_task(st, node, tid, t):
     os.makedirs(outdir)
     env = dict(os.environ, VINE_TASK_ID=str(tid), VINE_OUTDIR=outdir, VINE_NODE=node,
                VINE_CORES=str(t["opts"]["cores"]), VINE_ENV=t["opts"]["env"] or "")
+    if os.environ.get("FAKEVINE_NO_OUTDIR"):
+        del env["VINE_OUTDIR"]
     with open(os.path.join(d, "stdout"), "wb") as so, open(os.path.join(d, "stderr"), "wb") as se:
         p = subprocess.Popen(["sh", "-c", t["cmd"]], stdout=so, stderr=se, env=env,
                              start_new_session=True)

@@ -2,6 +2,7 @@
 against the vine programs first on PATH and a vine-worker running the tasks."""
 
 import os
+import shutil
 import time
 import traceback
 import unittest
@@ -89,6 +90,20 @@ class ResultsTest(VineTestCase):
         self.worker()
         self.assertEqual(once.result(T), "attempt 2")
         self.assertIsInstance(never.exception(T), VineTaskFailure)
+
+
+    def test_result_beside_the_call_without_outdir(self):
+        if os.path.basename(os.path.realpath(shutil.which("vine-worker"))) != "fakevine.py":
+            self.skipTest("needs the test double's worker")
+        ex = self.executor()
+        ex.start()
+        f = ex.submit(funcs.add, {}, 3, 4)
+        os.environ["FAKEVINE_NO_OUTDIR"] = "1"
+        try:
+            self.worker()
+        finally:
+            del os.environ["FAKEVINE_NO_OUTDIR"]
+        self.assertEqual(f.result(T), 7)
 
 
 class BatchingTest(VineTestCase):
