@@ -51,6 +51,11 @@ def exit_with(code):
     sys.exit(code)
 
 
+def import_file(name):
+    import importlib
+    return importlib.import_module(name).__file__
+
+
 def kill_once(marker):
     """Killed on the first attempt, returns on the next (for retries)."""
     if not os.path.exists(marker):

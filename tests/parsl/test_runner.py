@@ -103,6 +103,11 @@ class RunnerTest(unittest.TestCase):
         self.assertIsInstance(exc, TypeError)
         self.assertIn("could not be serialized", str(exc))
 
+    def test_runner_directory_does_not_shadow_task_modules(self):
+        p = run_runner(self.call(funcs.import_file, "codec"), outdir=self.out)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIsInstance(self.result().exception, ModuleNotFoundError)
+
     def test_python_path_is_needed_to_find_the_module(self):
         p = run_runner(self.call(funcs.add, 1, python_path=()), outdir=self.out)
         self.assertEqual(p.returncode, vine_runner.EXIT_LOAD)

@@ -39,8 +39,10 @@ def write_call(calldir, func, args, kwargs, serializer, python_path=()):
     meta = {"vine_parsl_call": fmt.FORMAT, "serializer": serializer,
             "python_path": list(python_path)}
     os.makedirs(calldir)
-    fmt.write_atomic(calldir, fmt.CALL_NAME, blob)
-    fmt.write_atomic(calldir, fmt.META_NAME, json.dumps(meta).encode("utf-8"))
+    # no fsync: a call only matters while this process lives, and thousands
+    # of fsyncs on a shared file system would slow every submit
+    fmt.write_atomic(calldir, fmt.CALL_NAME, blob, sync=False)
+    fmt.write_atomic(calldir, fmt.META_NAME, json.dumps(meta).encode("utf-8"), sync=False)
 
 
 class Result:

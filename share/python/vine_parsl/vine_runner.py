@@ -71,14 +71,17 @@ def serializer(name):
     raise ValueError("unknown serializer %r" % (name,))
 
 
-def write_atomic(directory, name, data):
-    """Publish data as directory/name: temp file, fsync, rename, fsync dir."""
+def write_atomic(directory, name, data, sync=True):
+    """Publish data as directory/name: temp file, fsync, rename, fsync dir.
+    Without sync only the rename: readers never see a partial file, but a
+    crash of the host may lose it."""
     fd, tmp = tempfile.mkstemp(prefix="." + name + ".", dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+            if sync:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, os.path.join(directory, name))
     except BaseException:
         try:
@@ -86,6 +89,8 @@ def write_atomic(directory, name, data):
         except OSError:
             pass
         raise
+    if not sync:
+        return
     try:
         dfd = os.open(directory, os.O_RDONLY)
     except OSError:
@@ -156,6 +161,11 @@ def run_call(func, args, kwargs, dumps):
 
 
 def main(argv):
+    # run as a script, this file's directory heads sys.path: drop it, or
+    # vine_parsl's own modules (errors, codec, ...) would shadow the task's
+    here = os.path.dirname(os.path.abspath(__file__))
+    if sys.path and os.path.abspath(sys.path[0] or ".") == here:
+        del sys.path[0]
     if len(argv) != 2 or argv[1] in ("-h", "--help"):
         out = sys.stdout if len(argv) == 2 else sys.stderr
         print("usage: vine_runner.py CALLDIR", file=out)
