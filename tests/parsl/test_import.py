@@ -16,12 +16,8 @@ import unittest
 
 SHARE = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "share", "python"))
 
-OLD_BASE = '''
-from abc import ABCMeta, abstractmethod, abstractproperty
-
-class ParslExecutor(metaclass=ABCMeta):
-    label: str
-    radio_mode: str = "udp"
+# what both releases declare: context manager, start, submit, shutdown
+COMMON = '''
     def __enter__(self): return self
     def __exit__(self, *a): self.shutdown(); return False
     @abstractmethod
@@ -29,14 +25,23 @@ class ParslExecutor(metaclass=ABCMeta):
     @abstractmethod
     def submit(self, func, resource_specification, *args, **kwargs): pass
     @abstractmethod
+    def shutdown(self): pass
+    def monitor_resources(self): return True
+'''
+
+OLD_BASE = '''
+from abc import ABCMeta, abstractmethod, abstractproperty
+
+class ParslExecutor(metaclass=ABCMeta):
+    label: str
+    radio_mode: str = "udp"
+''' + COMMON + '''
+    @abstractmethod
     def scale_out(self, blocks): pass
     @abstractmethod
     def scale_in(self, blocks): pass
-    @abstractmethod
-    def shutdown(self): pass
     @abstractproperty
     def scaling_enabled(self): pass
-    def monitor_resources(self): return True
     @abstractmethod
     def status(self): pass
     @property
@@ -73,16 +78,7 @@ class ParslExecutor(metaclass=ABCMeta):
         self.remote_monitoring_radio = remote_monitoring_radio
         self.run_dir = "."
         self.run_id = None
-    def __enter__(self): return self
-    def __exit__(self, *a): self.shutdown(); return False
-    @abstractmethod
-    def start(self): pass
-    @abstractmethod
-    def submit(self, func, resource_specification, *args, **kwargs): pass
-    @abstractmethod
-    def shutdown(self): pass
-    def monitor_resources(self): return True
-'''
+''' + COMMON
 
 CHECK = '''
 import vine_parsl

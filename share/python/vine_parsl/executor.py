@@ -291,6 +291,9 @@ class VineExecutor(_Base):
                 self._closing = True
                 return True
             self._closing = True
+            if not wait:
+                # with _closing, so the submitter cannot send what is queued
+                self._stop.set()
             self._lock.notify_all()
         if wait:
             deadline = None if timeout is None else time.monotonic() + timeout
