@@ -70,6 +70,14 @@ setup() {
 	pyunit test_executor 1   # one test needs the double's worker
 }
 
+@test "executor: tasks run in a packed environment (real vine programs)" {
+	have_real_vine && [ -x "$VINE_BIN/vine-pack" ] || skip "vine-pack and the task programs are not built yet"
+	fixture_venv "$BATS_TEST_TMPDIR/venv"
+	run -0 vine-pack -o "$BATS_TEST_TMPDIR/env.tar.gz" "$BATS_TEST_TMPDIR/venv"
+	rm -rf "$BATS_TEST_TMPDIR/venv"
+	VINE_PARSL_TEST_ENV="$BATS_TEST_TMPDIR/env.tar.gz" pyunit test_env
+}
+
 @test "executor under Parsl: python_apps through the DataFlowKernel" {
 	python3 -c 'import parsl' 2>/dev/null || skip "Parsl is not installed (no PyPI here)"
 	have_real_vine || use_fake_vine

@@ -13,7 +13,8 @@ def add(a, b=0):
 
 def where():
     return {"task": os.environ.get("VINE_TASK_ID"), "cores": os.environ.get("VINE_CORES"),
-            "node": os.environ.get("VINE_NODE"), "prefix": sys.prefix,
+            "node": os.environ.get("VINE_NODE"), "env": os.environ.get("VINE_ENV"),
+            "prefix": sys.prefix,
             "executable": sys.executable}
 
 
