@@ -10,7 +10,7 @@ import unittest
 
 from vine_parsl import VineResourceSpecError, vine_cli
 from vine_parsl.errors import VineCommandError, VineSubmitError
-from vine_parsl.executor import task_options
+from vine_parsl.executor import collect_due, task_options
 from vine_parsl.vine_cli import TaskOptions
 
 
@@ -82,6 +82,18 @@ class StatusTest(unittest.TestCase):
     def test_unknown_shapes_mean_collect_every_poll(self):
         for obj in ([], {}, {"tasks": 3}, {"tasks": ["x"]}, None):
             self.assertIsNone(vine_cli.status_signature(obj))
+
+
+class CollectDueTest(unittest.TestCase):
+    def test_collect_when_changed_unless_collecting_is_slow(self):
+        self.assertTrue(collect_due(0.2, True, 0.05, 10))
+        self.assertFalse(collect_due(0.2, False, 0.05, 10))
+        # a collect that took 1 s waits 3 s before the next, changes or not
+        self.assertFalse(collect_due(2.9, True, 1.0, 10))
+        self.assertTrue(collect_due(3.0, True, 1.0, 10))
+        # the interval forces one anyway
+        self.assertTrue(collect_due(10, False, 0.05, 10))
+        self.assertTrue(collect_due(10, True, 5, 10))
 
 
 class TaskDirTest(unittest.TestCase):

@@ -131,6 +131,16 @@ def task_options(spec, defaults):
     return vine_cli.TaskOptions(env, cores, retries, timeout, tag)
 
 
+def collect_due(since, changed, cost, interval):
+    """Whether to run vine-collect now: since the last one ran `since`
+    seconds ago and took `cost`; `changed`: vine-status shows tasks that
+    finished since.  vine-collect lays out every finished task of the state,
+    so its cost grows with the run: it gets at most about a quarter of the
+    time, however often tasks finish, and runs every `interval` regardless
+    (a safety net for anything vine-status did not show)."""
+    return since >= interval or (changed and since >= 3 * cost)
+
+
 class _Call:
     __slots__ = ("number", "calldir", "future", "options", "task_id")
 
@@ -379,6 +389,7 @@ class VineExecutor(_Base):
     def _poller(self):
         last_sig = None
         last_collect = 0.0
+        collect_cost = 0.0
         errors = 0
         while not self._stop.wait(self.poll_interval):
             with self._lock:
@@ -389,9 +400,11 @@ class VineExecutor(_Base):
                 sig = vine_cli.status_signature(self._programs.status())
                 now = time.monotonic()
                 key = None if sig is None else (sig, submitted)
-                if key is None or key != last_sig or now - last_collect >= self.collect_interval:
+                if collect_due(now - last_collect, key != last_sig or key is None,
+                               collect_cost, self.collect_interval):
                     self._programs.collect(self._collect_dir)
                     last_sig, last_collect = key, now
+                    collect_cost = time.monotonic() - now
                     self._resolve()
                 errors = 0
             except VineCommandError as e:

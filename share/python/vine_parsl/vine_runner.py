@@ -35,8 +35,6 @@ import json
 import os
 import pickle
 import sys
-import tempfile
-import traceback
 
 FORMAT = 1
 META_NAME = "meta.json"
@@ -74,8 +72,14 @@ def serializer(name):
 def write_atomic(directory, name, data, sync=True):
     """Publish data as directory/name: temp file, fsync, rename, fsync dir.
     Without sync only the rename: readers never see a partial file, but a
-    crash of the host may lose it."""
-    fd, tmp = tempfile.mkstemp(prefix="." + name + ".", dir=directory)
+    crash of the host may lose it.  (No tempfile module: it costs a task
+    start-up more than this needs.)"""
+    tmp = os.path.join(directory, ".%s.%d" % (name, os.getpid()))
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_EXCL, 0o644)
+    except FileExistsError:  # left by a killed process that had our pid
+        os.unlink(tmp)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_EXCL, 0o644)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -150,11 +154,13 @@ def run_call(func, args, kwargs, dumps):
     except KeyboardInterrupt:
         raise
     except BaseException as exc:  # SystemExit from the function is a result too
+        import traceback
         return exception_result(dumps, exc, traceback.format_exc())
     try:
         return {"ok": True, "value": dumps(value)}
     except Exception as exc:
         # the function worked but its value cannot travel: say so remotely
+        import traceback
         err = TypeError("the return value (a %s) could not be serialized: %s"
                         % (qualified_name(type(value)), exc))
         return exception_result(dumps, err, traceback.format_exc())
@@ -177,6 +183,7 @@ def main(argv):
     except Exception as exc:
         print("vine_runner: cannot load the call in '%s': %s: %s"
               % (calldir, qualified_name(type(exc)), exc), file=sys.stderr)
+        import traceback
         traceback.print_exc()
         return EXIT_LOAD
     result = run_call(func, args, kwargs, dumps)
