@@ -63,3 +63,12 @@ def kill_once(marker):
         open(marker, "w").close()
         kill_self()
     return "attempt 2"
+
+
+def remote_only_object(dirpath):
+    """An object of a class that exists only where the task ran."""
+    with open(os.path.join(dirpath, "remote_only_mod.py"), "w") as f:
+        f.write("class Thing:\n    pass\n")
+    sys.path.insert(0, dirpath)
+    import remote_only_mod
+    return remote_only_mod.Thing()

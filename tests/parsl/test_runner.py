@@ -108,6 +108,18 @@ class RunnerTest(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertIsInstance(self.result().exception, ModuleNotFoundError)
 
+    def test_value_that_does_not_deserialize_here(self):
+        remote = os.path.join(self.dir, "remote")
+        os.mkdir(remote)
+        p = run_runner(self.call(funcs.remote_only_object, remote), outdir=self.out,
+                       env={"VINE_TASK_ID": "9"})
+        self.assertEqual(p.returncode, 0, p.stderr)
+        r = self.result()
+        self.assertFalse(r.ok)
+        self.assertIsInstance(r.exception, VineRemoteError)
+        self.assertIn("the result (vine task 9) could not be deserialized here", str(r.exception))
+        self.assertIn("remote_only_mod", str(r.exception))
+
     def test_python_path_is_needed_to_find_the_module(self):
         p = run_runner(self.call(funcs.add, 1, python_path=()), outdir=self.out)
         self.assertEqual(p.returncode, vine_runner.EXIT_LOAD)

@@ -76,8 +76,8 @@ def read_result(path, serializer):
             value = loads(env["value"])
         except Exception as e:
             where = " (vine task %s)" % task if task else ""
-            err = VineRemoteError(type(e).__name__,
-                                  "the result%s could not be deserialized here: %s" % (where, e), "")
+            err = VineRemoteError(type(e).__name__, "the result%s could not be "
+                                  "deserialized here: %s" % (where, e), "")
             return Result(False, exception=err, task=task, node=node)
         return Result(True, value=value, task=task, node=node)
     return Result(False, exception=rebuild_exception(env, loads), task=task, node=node)

@@ -217,7 +217,7 @@ class VineExecutor(_Base):
 
         self._lock = threading.Condition()
         self._numbers = itertools.count()
-        self._tasks = {}        # call number -> Future, every call submitted
+        self._tasks = {}        # call number -> Future, until it is done
         self._queue = []        # _Call not yet given to vine-submit
         self._inflight = {}     # vine task id -> _Call
         self._submitted = 0     # calls that became vine tasks
@@ -308,7 +308,7 @@ class VineExecutor(_Base):
         if wait:
             deadline = None if timeout is None else time.monotonic() + timeout
             with self._lock:
-                while self._bad is None and any(not f.done() for f in self._tasks.values()):
+                while self._bad is None and self._tasks:
                     left = None if deadline is None else deadline - time.monotonic()
                     if left is not None and left <= 0:
                         break
@@ -322,10 +322,10 @@ class VineExecutor(_Base):
             queued, self._queue = self._queue, []
             inflight, self._inflight = self._inflight, {}
         for call in queued:
-            _fail(call.future, VineShutdownError(
+            self._fail(call.future, VineShutdownError(
                 "executor %r shut down before call %d was submitted" % (self.label, call.number)))
         for tid, call in inflight.items():
-            _fail(call.future, VineShutdownError(
+            self._fail(call.future, VineShutdownError(
                 "executor %r shut down before vine task %s finished; it stays in %s"
                 % (self.label, tid, self.state)))
         return True
@@ -366,7 +366,7 @@ class VineExecutor(_Base):
             except VineCommandError as e:
                 logger.error("VineExecutor %s: %s", self.label, e)
                 for c in calls:
-                    _fail(c.future, e)
+                    self._fail(c.future, e)
                 continue
             with self._lock:
                 bad = self._bad
@@ -379,7 +379,7 @@ class VineExecutor(_Base):
                 self._lock.notify_all()
             if bad is not None:  # the poller gave up while vine-submit ran
                 for c in calls:
-                    _fail(c.future, bad)
+                    self._fail(c.future, bad)
                 continue
             logger.debug("VineExecutor %s: submitted %d tasks %s..%s", self.label,
                          len(ids), ids[0], ids[-1])
@@ -442,23 +442,40 @@ class VineExecutor(_Base):
             reason = ("the runner could not load the call" if outcome.exit_code == fmt.EXIT_LOAD
                       else "killed or failed before writing it" if outcome.exit_code != 0
                       else "it exited 0 but returned no result file")
-            _fail(call.future, VineTaskFailure(call.task_id, outcome.exit, outcome.stderr, reason))
+            self._fail(call.future,
+                       VineTaskFailure(call.task_id, outcome.exit, outcome.stderr, reason))
             return
         try:
             res = codec.read_result(path, self.serializer)
         except (OSError, ValueError) as e:
-            _fail(call.future, VineTaskFailure(call.task_id, outcome.exit, outcome.stderr,
+            self._fail(call.future, VineTaskFailure(call.task_id, outcome.exit, outcome.stderr,
                                                "unreadable result: %s" % e))
             return
         if res.ok:
-            _succeed(call.future, res.value)
+            self._succeed(call.future, res.value)
         else:
-            _fail(call.future, res.exception)
+            self._fail(call.future, res.exception)
+
+    def _succeed(self, future, value):
+        # forget the call first, so results are not kept for the whole run
+        self._tasks.pop(future.parsl_executor_task_id, None)
+        try:
+            future.set_result(value)
+        except InvalidStateError:
+            pass  # already failed by shutdown or the bad state
+
+    def _fail(self, future, exc):
+        self._tasks.pop(future.parsl_executor_task_id, None)
+        try:
+            future.set_exception(exc)
+        except InvalidStateError:
+            pass
 
     # --- Parsl status and error management --------------------------------
 
     @property
     def tasks(self):
+        """Call number -> Future of every call not finished yet."""
         return self._tasks
 
     @property
@@ -481,7 +498,7 @@ class VineExecutor(_Base):
             inflight, self._inflight = self._inflight, {}
             self._lock.notify_all()
         for call in queued + list(inflight.values()):
-            _fail(call.future, exception)
+            self._fail(call.future, exception)
 
     # Workers are started outside Parsl (vine-worker in a job script): no
     # blocks to scale, nothing for Parsl's job status poller to watch.
@@ -514,16 +531,3 @@ class VineExecutor(_Base):
         # a shared run directory or a network path back; not supported here.
         return False
 
-
-def _succeed(future, value):
-    try:
-        future.set_result(value)
-    except InvalidStateError:
-        pass  # already failed by shutdown or the bad state
-
-
-def _fail(future, exc):
-    try:
-        future.set_exception(exc)
-    except InvalidStateError:
-        pass
