@@ -80,6 +80,8 @@ def submit():
         line, cur = cur + raw, ""
         if line.strip() and not line.lstrip().startswith("#"):
             lines.append(line)
+    if o.get("-e") and not os.path.exists(o["-e"]):
+        die("cannot use archive '%s': No such file or directory" % o["-e"])
     opts = {"env": o.get("-e"), "cores": int(o.get("-n", 1)),
             "retries": int(o.get("-r", 0)), "timeout": int(o.get("-t", 0)), "tag": o.get("--tag")}
     with State(state) as st:

@@ -140,14 +140,20 @@ class BatchingTest(VineTestCase):
         self.assertEqual([f.result(T)["cores"] for f in a], ["2", "2"])
         self.assertEqual(b.result(T)["cores"], "1")
 
-    def test_env_option(self):
+    def test_env_option_and_a_refused_batch(self):
         ex = self.executor(batch_window=0.5)
         ex.start()
-        arch = os.path.join(self.tmp, "env.tar.gz")
-        self.make_failing("vine-submit")  # only the arguments matter here
-        f = ex.submit(funcs.add, {"env": arch}, 1)
-        self.assertIsInstance(f.exception(T), VineSubmitError)
-        self.assertEqual([r[2:] for r in self.runs("vine-submit")], [["-e", arch, "-"]])
+        arch = os.path.join(self.tmp, "missing.tar.gz")
+        bad = ex.submit(funcs.add, {"env": arch}, 1)
+        good = ex.submit(funcs.add, {}, 2)
+        exc = bad.exception(T)
+        self.assertIsInstance(exc, VineSubmitError)
+        self.assertIn("cannot use archive '%s'" % arch, str(exc))
+        self.wait_submitted([good])
+        self.assertEqual(sorted(r[2:] for r in self.runs("vine-submit")),
+                         [["-"], ["-e", arch, "-"]])
+        self.worker()
+        self.assertEqual(good.result(T), 2)
 
     def test_bad_resource_specification_raises_in_submit(self):
         ex = self.executor()
