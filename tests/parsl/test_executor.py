@@ -129,11 +129,11 @@ class BatchingTest(VineTestCase):
         ex = self.executor(batch_window=0.5, retries=2)
         ex.start()
         a = [ex.submit(funcs.where, {"cores": 2}) for _ in range(2)]
-        b = ex.submit(funcs.where, {"cores": 1, "retries": 0, "timeout": 50})
+        b = ex.submit(funcs.where, {"cores": 1, "retries": 0, "timeout": 50, "tag": "t1"})
         c = ex.submit(funcs.where, {})
         self.wait_submitted(a + [b, c])
         runs = sorted(r[2:] for r in self.runs("vine-submit"))  # after -s STATE
-        self.assertEqual(runs, [["-n", "1", "-r", "0", "-t", "50", "-"],
+        self.assertEqual(runs, [["-n", "1", "-r", "0", "-t", "50", "--tag", "t1", "-"],
                                 ["-n", "2", "-r", "2", "-"],
                                 ["-r", "2", "-"]])
         self.worker(cores=2)
