@@ -21,10 +21,15 @@ static void verror(int with_errno, int err, const char *fmt, va_list ap)
 	char tmp[sizeof(errbuf)];
 
 	vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	int n;
+
+	/* a message too long for the buffer is cut short, deliberately */
 	if (with_errno)
-		snprintf(errbuf, sizeof(errbuf), "%s: %s", tmp, strerror(err));
+		n = snprintf(errbuf, sizeof(errbuf), "%s: %s", tmp, strerror(err));
 	else
-		snprintf(errbuf, sizeof(errbuf), "%s", tmp);
+		n = snprintf(errbuf, sizeof(errbuf), "%s", tmp);
+	if (n < 0)
+		errbuf[0] = '\0';
 }
 
 int vine_error(const char *fmt, ...)
@@ -58,7 +63,8 @@ int vine_error_prefix(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(pre, sizeof(pre), fmt, ap);
 	va_end(ap);
-	snprintf(errbuf, sizeof(errbuf), "%s: %s", pre, old);
+	if (snprintf(errbuf, sizeof(errbuf), "%s: %s", pre, old) < 0)
+		errbuf[0] = '\0';
 	return -1;
 }
 
@@ -328,18 +334,18 @@ int vine_mkdir_p(const char *path, mode_t mode)
 	return rc;
 }
 
-static int rm_rf_at(int dirfd, const char *name)
+static int rm_rf_at(int dfd, const char *name)
 {
 	struct stat st;
 
-	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return errno == ENOENT ? 0 : vine_error_errno("cannot stat '%s'", name);
 	if (S_ISDIR(st.st_mode)) {
-		int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0) {
 			/* an unreadable directory: make it ours, then retry */
-			if (errno != EACCES || fchmodat(dirfd, name, 0700, 0) < 0 ||
-			    (fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+			if (errno != EACCES || fchmodat(dfd, name, 0700, 0) < 0 ||
+			    (fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
 				return vine_error_errno("cannot open directory '%s'", name);
 		}
 		DIR *d = fdopendir(fd);
@@ -362,11 +368,11 @@ static int rm_rf_at(int dirfd, const char *name)
 		closedir(d);
 		if (rc < 0)
 			return rc;
-		if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		if (unlinkat(dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
 			return vine_error_errno("cannot remove directory '%s'", name);
 		return 0;
 	}
-	if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
+	if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
 		return vine_error_errno("cannot remove '%s'", name);
 	return 0;
 }

@@ -1,0 +1,128 @@
+/*
+ * vine-pack - pack an environment directory into one vine archive and
+ * print its object id.  See vine-pack(1); the work is in lib/pack.c.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "pack.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: %s [-fq] [-o OUT] [-j JOBS] [-l LEVEL] [-x PATTERN]... DIR\n"
+		"  -o OUT      write the archive to OUT (default ./BASENAME.tar.gz; - for stdout)\n"
+		"  -j JOBS     compression threads (default: online cores)\n"
+		"  -l LEVEL    compression level 1-12 (default %d)\n"
+		"  -x PATTERN  leave out paths or names matching PATTERN (repeatable)\n"
+		"  -f          replace OUT if it exists\n"
+		"  -q          no progress meter\n"
+		"  -h          show this help\n",
+		vine_progname(), VINE_PACK_LEVEL);
+}
+
+static void on_warn(void *ctx, const char *msg)
+{
+	(void)ctx;
+	vine_warn("%s", msg);
+}
+
+static void on_signal(int sig)
+{
+	vine_pack_signal_cleanup();
+	raise(sig);  /* SA_RESETHAND: the default action, once we return */
+}
+
+static void catch_signals(void)
+{
+	static const int sigs[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGXFSZ };
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sa.sa_flags = SA_RESETHAND;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		struct sigaction old;
+		/* leave ignored signals ignored (nohup, or SIGXFSZ to get EFBIG) */
+		if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN)
+			continue;
+		sigaction(sigs[i], &sa, NULL);
+	}
+}
+
+static int number(const char *opt, const char *s, long long min, long long max)
+{
+	long long v;
+
+	if (vine_parse_llong(s, min, max, &v) < 0) {
+		vine_warn("%s: %s", opt, vine_errmsg());
+		usage(stderr);
+		exit(VINE_EXIT_USAGE);
+	}
+	return (int)v;
+}
+
+int main(int argc, char **argv)
+{
+	struct vine_pack_opts o = { .level = VINE_PACK_LEVEL };
+	struct vine_pack_result r;
+	const char **exclude = NULL;
+	int c;
+
+	vine_cli_init(argv[0]);
+	while ((c = getopt(argc, argv, "fhj:l:o:qx:")) != -1) {
+		switch (c) {
+		case 'f':
+			o.force = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return VINE_EXIT_OK;
+		case 'j':
+			o.jobs = number("-j", optarg, 1, 1024);
+			break;
+		case 'l':
+			o.level = number("-l", optarg, 1, 12);
+			break;
+		case 'o':
+			o.out = optarg;
+			break;
+		case 'q':
+			o.quiet = 1;
+			break;
+		case 'x':
+			exclude = vine_xrealloc(exclude, (o.nexclude + 1) * sizeof(*exclude));
+			exclude[o.nexclude++] = optarg;
+			break;
+		default:
+			usage(stderr);
+			return VINE_EXIT_USAGE;
+		}
+	}
+	if (argc - optind != 1) {
+		usage(stderr);
+		return VINE_EXIT_USAGE;
+	}
+	o.dir = argv[optind];
+	o.exclude = exclude;
+	o.warn = on_warn;
+	if (o.out && !strcmp(o.out, "-") && isatty(STDOUT_FILENO))
+		vine_die(VINE_EXIT_FAIL, "not writing an archive to a terminal");
+	if (!vine_cli_tty())
+		o.quiet = 1;
+
+	catch_signals();
+	if (vine_pack(&o, &r) < 0)
+		vine_die_lib(VINE_EXIT_FAIL);
+	if (r.out)
+		printf("%s\n", r.id);
+	else
+		fprintf(stderr, "%s: object id %s\n", vine_progname(), r.id);
+	vine_pack_result_release(&r);
+	free(exclude);
+	return VINE_EXIT_OK;
+}
