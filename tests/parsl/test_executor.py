@@ -155,6 +155,17 @@ class BatchingTest(VineTestCase):
         self.worker()
         self.assertEqual(good.result(T), 2)
 
+    def test_a_call_cancelled_while_queued_is_not_submitted(self):
+        ex = self.executor(batch_window=0.5)
+        ex.start()
+        futs = [ex.submit(funcs.add, {}, i) for i in range(3)]
+        self.assertTrue(futs[1].cancel())
+        self.wait_submitted([futs[0], futs[2]])
+        self.assertFalse(hasattr(futs[1], "vine_task_id"))
+        self.assertEqual(ex.tasks.keys(), {0, 2})
+        self.worker()
+        self.assertEqual((futs[0].result(T), futs[2].result(T)), (0, 2))
+
     def test_bad_resource_specification_raises_in_submit(self):
         ex = self.executor()
         ex.start()

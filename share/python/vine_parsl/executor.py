@@ -356,6 +356,9 @@ class VineExecutor(_Base):
     def _send(self, batch):
         groups = {}
         for call in batch:
+            if call.future.cancelled():  # cancelled by the caller while queued
+                self._tasks.pop(call.number, None)
+                continue
             groups.setdefault(call.options, []).append(call)
         for options, calls in groups.items():
             commands = [vine_cli.task_command(self.python, self.runner, c.calldir)
