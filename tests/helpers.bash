@@ -108,3 +108,110 @@ as_unprivileged() {
 		"$@"
 	fi
 }
+
+# ---- peer transport (vine-spread) ----
+
+# spread_secret FILE: a new per-run secret, 64 hex digits, mode 600.
+spread_secret() {
+	(umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$1" && echo >>"$1")
+}
+
+# spread_setup: for a test of simulated nodes: a run secret in
+# $SPREAD_SECRET, and node caches $A_CACHE, $B_CACHE, $C_CACHE (not created).
+# Pair it with spread_stop_all in teardown.
+spread_setup() {
+	export SPREAD_SECRET="$BATS_TEST_TMPDIR/secret"
+	spread_secret "$SPREAD_SECRET"
+	A_CACHE="$BATS_TEST_TMPDIR/a" B_CACHE="$BATS_TEST_TMPDIR/b" C_CACHE="$BATS_TEST_TMPDIR/c"
+}
+
+# spread_serve VAR CACHE IP [OPTION...]: start `vine-spread --serve` on
+# IP:0 (loopback only) with $SPREAD_SECRET, in the background; its address
+# goes in $VAR, its pid in ${VAR}_pid, its stderr in
+# $BATS_TEST_TMPDIR/VAR.log.  spread_stop_all (in teardown) stops it.
+spread_serve() {
+	local var=$1 cache=$2 ip=$3 i pid addr=
+	shift 3
+	local out="$BATS_TEST_TMPDIR/$var"
+	vine-spread -c "$cache" -N "$var" --secret-file "$SPREAD_SECRET" --serve -l "$ip:0" "$@" \
+		>"$out.addr" 2>"$out.log" 3>&- &
+	pid=$!
+	echo "$pid" >>"$BATS_TEST_TMPDIR/spread.pids"
+	for i in $(seq 200); do
+		[ -s "$out.addr" ] && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	read -r addr <"$out.addr" || { cat "$out.log" >&2; return 1; }
+	printf -v "$var" %s "$addr"
+	printf -v "${var}_pid" %s "$pid"
+}
+
+# spread_stop_all: stop every server spread_serve started (and any helper
+# recorded in spread.pids), also stopped ones; kill -9 what does not go.
+spread_stop_all() {
+	local f="$BATS_TEST_TMPDIR/spread.pids" pid i
+	[ -f "$f" ] || return 0
+	while read -r pid; do
+		kill -CONT "$pid" 2>/dev/null
+		kill "$pid" 2>/dev/null
+	done <"$f"
+	while read -r pid; do
+		for i in $(seq 100); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.05
+		done
+		kill -9 "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	done <"$f"
+	rm -f "$f"
+	return 0
+}
+
+# spread_grow SRC CACHE ID CHUNK DELAY: write SRC into CACHE/partial/ID
+# CHUNK bytes at a time, DELAY seconds apart, holding the exclusive flock on
+# CACHE/locks/ID that a fetch holds, then publish it as CACHE/objects/ID,
+# in the background (pid in GROW_PID, recorded for spread_stop_all).  The
+# wall time it published at is written to CACHE.grown.
+spread_grow() {
+	/usr/bin/python3 - "$@" 3>&- <<'PY' &
+import fcntl, os, sys, time
+src, cache, oid, chunk, delay = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5])
+for d in ("objects", "partial", "locks"):
+    os.makedirs(os.path.join(cache, d), mode=0o700, exist_ok=True)
+lock = os.open(os.path.join(cache, "locks", oid), os.O_RDWR | os.O_CREAT, 0o600)
+fcntl.flock(lock, fcntl.LOCK_EX)
+part = os.path.join(cache, "partial", oid)
+fd = os.open(part, os.O_RDWR | os.O_CREAT, 0o600)
+with open(src, "rb") as f:
+    while True:
+        b = f.read(chunk)
+        if not b:
+            break
+        os.write(fd, b)
+        time.sleep(delay)
+os.rename(part, os.path.join(cache, "objects", oid))
+with open(cache + ".grown", "w") as g:
+    g.write("%.3f\n" % time.time())
+os.close(fd)
+os.close(lock)
+PY
+	GROW_PID=$!
+	echo "$GROW_PID" >>"$BATS_TEST_TMPDIR/spread.pids"
+}
+
+# spread_object FILE MB: a file of MB mebibytes of random bytes; prints its id.
+spread_object() {
+	head -c "$(($2 * 1048576))" /dev/urandom >"$1" && sha256sum "$1" | cut -c1-64
+}
+
+# spread_wait_for SECONDS COMMAND...: poll until COMMAND succeeds, or fail.
+spread_wait_for() {
+	local t=$1 i
+	shift
+	for i in $(seq $((t * 20))); do
+		"$@" && return 0
+		sleep 0.05
+	done
+	return 1
+}

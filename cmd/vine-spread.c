@@ -1,0 +1,266 @@
+/*
+ * vine-spread - serve this node's cache to peers, and fetch objects from
+ * peers into it (lib/peer.h; protocol in vine(7)).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "config.h"
+#include "peer.h"
+#include "progress.h"
+#include "util.h"
+
+static const char usage_text[] =
+	"usage: vine-spread [-qv] [-c CACHE] [-N NODE] [-u UPLOADS] [-t SECONDS]\n"
+	"                   [--secret-file FILE] --serve [-l ADDR]\n"
+	"       vine-spread [-q] [-c CACHE] [-t SECONDS] [--secret-file FILE]\n"
+	"                   [--from HOST:PORT]... [--origin FILE] OBJECT...\n";
+
+static _Noreturn void usage(int status)
+{
+	fputs(usage_text, status ? stderr : stdout);
+	exit(status);
+}
+
+enum { OPT_SERVE = 256, OPT_FROM, OPT_ORIGIN, OPT_SECRET };
+
+static const struct option longopts[] = {
+	{ "serve", no_argument, NULL, OPT_SERVE },
+	{ "from", required_argument, NULL, OPT_FROM },
+	{ "origin", required_argument, NULL, OPT_ORIGIN },
+	{ "secret-file", required_argument, NULL, OPT_SECRET },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+struct run {
+	int quiet, verbose;
+	struct vine_progress prog;
+	const char *id;
+};
+
+static int check_addr(const char *opt, const char *addr, int need_port)
+{
+	char *host, *port;
+
+	if (vine_peer_addr_split(addr, need_port, &host, &port) < 0) {
+		vine_warn("%s: %s", opt, vine_errmsg());
+		return -1;
+	}
+	free(host);
+	free(port);
+	return 0;
+}
+
+static void log_line(void *ctx, const char *line)
+{
+	vine_warn("%s", line);
+}
+
+static int serve(const char *cache, const char *node, const char *listen, const unsigned char *secret,
+		 int uploads, double timeout, int verbose)
+{
+	struct vine_peer_server_opts o = {
+		.cache = cache, .node = node, .listen = listen, .secret = secret,
+		.max_uploads = uploads, .io_timeout = timeout,
+		.log = verbose ? log_line : NULL,
+	};
+	struct vine_peer_server *s;
+	sigset_t set;
+	int sig;
+
+	/* the signals that stop the server are taken by sigwait below; block
+	 * them before any thread exists */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	s = vine_peer_server_start(&o);
+	if (!s)
+		vine_die_lib(VINE_EXIT_FAIL);
+	/* the first line of output is the address, for scripts to read */
+	if (printf("%s\n", vine_peer_server_addr(s)) < 0 || fflush(stdout) != 0) {
+		vine_peer_server_stop(s);
+		vine_die(VINE_EXIT_FAIL, "cannot write standard output");
+	}
+	if (verbose)
+		vine_warn("node %s serving '%s' on %s", node, cache, vine_peer_server_addr(s));
+	while (sigwait(&set, &sig) != 0)
+		;
+	vine_peer_server_stop(s);
+	if (verbose)
+		vine_warn("stopped by signal %d", sig);
+	return VINE_EXIT_OK;
+}
+
+static void on_progress(void *ctx, uint64_t done, uint64_t total)
+{
+	struct run *r = ctx;
+
+	r->prog.total = total;
+	vine_progress_update(&r->prog, done, "B");
+}
+
+static void on_source_failed(void *ctx, const char *addr, int status, const char *msg)
+{
+	struct run *r = ctx;
+
+	vine_progress_end(&r->prog);
+	vine_warn("%.12s: %s", r->id, msg);
+}
+
+static int fetch(const char *cache, char **ids, int nids, const char *const *from, size_t nfrom,
+		 const unsigned char *secret, double timeout, int quiet)
+{
+	struct run r = { .quiet = quiet };
+	struct vine_peer_client_opts o = {
+		.secret = secret, .stall_timeout = timeout,
+		.progress = on_progress, .source_failed = on_source_failed, .ctx = &r,
+	};
+	int rc = VINE_EXIT_OK;
+
+	for (int i = 0; i < nids; i++) {
+		char label[32];
+		int st;
+
+		snprintf(label, sizeof(label), "%.12s", ids[i]);
+		r.id = ids[i];
+		vine_progress_init(&r.prog, label, 0, quiet);
+		st = vine_peer_fetch(cache, ids[i], from, nfrom, &o);
+		vine_progress_end(&r.prog);
+		if (st == VINE_PEER_OK) {
+			printf("%s/objects/%s\n", cache, ids[i]);
+			continue;
+		}
+		if (st == VINE_PEER_ELOCAL)
+			vine_warn("cannot fetch %s: %s", ids[i], vine_errmsg());
+		else
+			vine_warn("cannot fetch %s: no source could give it", ids[i]);
+		rc = VINE_EXIT_FAIL;
+	}
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	char *cache = NULL, *node = NULL;
+	const char *listen = NULL, *secret_file = getenv("VINE_SECRET_FILE"), *env, *origin = NULL;
+	const char **from = NULL;
+	char *origin_abs = NULL;
+	size_t nfrom = 0, npeers;
+	unsigned char secret[VINE_PEER_SECRET_LEN];
+	long long uploads = 8, timeout = 30;
+	int c, do_serve = 0, quiet = 0, verbose = 0, rc;
+
+	vine_cli_init(argv[0]);
+	if ((env = getenv("VINE_UPLOADS")) && *env && vine_parse_llong(env, 1, 1024, &uploads) < 0)
+		vine_die(VINE_EXIT_USAGE, "VINE_UPLOADS: %s", vine_errmsg());
+	while ((c = getopt_long(argc, argv, "c:N:l:u:t:qvh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			free(cache);
+			cache = vine_xstrdup(optarg);
+			break;
+		case 'N':
+			free(node);
+			node = vine_xstrdup(optarg);
+			break;
+		case 'l':
+			listen = optarg;
+			break;
+		case 'u':
+			if (vine_parse_llong(optarg, 1, 1024, &uploads) < 0) {
+				vine_warn("-u: %s", vine_errmsg());
+				usage(VINE_EXIT_USAGE);
+			}
+			break;
+		case 't':
+			if (vine_parse_llong(optarg, 1, 86400, &timeout) < 0) {
+				vine_warn("-t: %s", vine_errmsg());
+				usage(VINE_EXIT_USAGE);
+			}
+			break;
+		case 'q':
+			quiet = 1;
+			break;
+		case 'v':
+			verbose = 1;
+			break;
+		case 'h':
+			usage(VINE_EXIT_OK);
+		case OPT_SERVE:
+			do_serve = 1;
+			break;
+		case OPT_FROM:
+			from = vine_xrealloc(from, (nfrom + 1) * sizeof(*from));
+			from[nfrom++] = optarg;
+			break;
+		case OPT_ORIGIN:
+			origin = optarg;
+			break;
+		case OPT_SECRET:
+			secret_file = optarg;
+			break;
+		default:
+			usage(VINE_EXIT_USAGE);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (do_serve ? (argc || nfrom || origin) : (!argc || (!nfrom && !origin) || listen)) {
+		if (!do_serve && argc && !nfrom && !origin)
+			vine_warn("no source: give --from HOST:PORT or --origin FILE");
+		usage(VINE_EXIT_USAGE);
+	}
+	for (size_t i = 0; i < nfrom; i++)
+		if (check_addr("--from", from[i], 1) < 0)
+			usage(VINE_EXIT_USAGE);
+	npeers = nfrom;
+	if (origin) {
+		/* the origin is the last source; a source starting with '/' is a file */
+		char cwd[4096];
+		from = vine_xrealloc(from, (nfrom + 1) * sizeof(*from));
+		if (origin[0] == '/')
+			from[nfrom++] = origin_abs = vine_xstrdup(origin);
+		else if (getcwd(cwd, sizeof(cwd)))
+			from[nfrom++] = origin_abs = vine_xasprintf("%s/%s", cwd, origin);
+		else
+			vine_die(VINE_EXIT_FAIL, "cannot get the current directory: %s", strerror(errno));
+	}
+	if (listen && check_addr("-l", listen, 0) < 0)
+		usage(VINE_EXIT_USAGE);
+	for (int i = 0; i < argc; i++)
+		if (!vine_id_valid(argv[i])) {
+			vine_warn("'%s' is not an object id (64 lowercase hex digits)", argv[i]);
+			usage(VINE_EXIT_USAGE);
+		}
+	/* peers need the secret; a fetch from the origin alone does not */
+	memset(secret, 0, sizeof(secret));
+	if (do_serve || npeers) {
+		if (!secret_file || !*secret_file)
+			vine_die(VINE_EXIT_USAGE, "no secret: give --secret-file FILE or set VINE_SECRET_FILE");
+		if (vine_peer_secret_load(secret_file, secret) < 0)
+			vine_die_lib(VINE_EXIT_FAIL);
+	}
+	if (!cache)
+		cache = vine_default_cache();
+	if (do_serve) {
+		if (!node)
+			node = vine_default_node();
+		rc = serve(cache, node, listen ? listen : ":0", secret, (int)uploads, (double)timeout, verbose);
+	} else {
+		rc = fetch(cache, argv, argc, from, nfrom, secret, (double)timeout, quiet);
+	}
+	explicit_bzero(secret, sizeof(secret));
+	free(from);
+	free(origin_abs);
+	free(cache);
+	free(node);
+	return rc;
+}
