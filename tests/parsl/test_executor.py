@@ -106,6 +106,27 @@ class ResultsTest(VineTestCase):
         self.assertEqual(f.result(T), 7)
 
 
+class DfkLikeTest(VineTestCase):
+    """What Parsl's DataFlowKernel does with an executor: set run_dir and
+    run_id, start it, submit from several threads at once, shut it down."""
+
+    def test_parsl_call_pattern(self):
+        from concurrent.futures import ThreadPoolExecutor
+        ex = self.executor(work_dir=None, batch_window=0.2)
+        ex.run_dir = os.path.join(self.tmp, "runinfo", "000")
+        ex.run_id = "abc"
+        self.assertIsNone(ex.start())
+        self.assertEqual(ex.work_dir, os.path.join(self.tmp, "runinfo", "000", "vine"))
+        with ThreadPoolExecutor(8) as pool:
+            futs = list(pool.map(lambda i: ex.submit(funcs.add, {}, i, b=1000), range(80)))
+        self.assertEqual(sorted(f.parsl_executor_task_id for f in futs), list(range(80)))
+        self.worker(cores=2)
+        self.assertEqual([f.result(T) for f in futs], [1000 + i for i in range(80)])
+        self.assertEqual(len({f.vine_task_id for f in futs}), 80)
+        self.assertLess(ex.submit_count, 80)
+        self.assertTrue(ex.shutdown())
+
+
 class BatchingTest(VineTestCase):
     def test_calls_are_batched(self):
         ex = self.executor(batch_size=8, batch_window=2.0)
