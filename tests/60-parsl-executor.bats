@@ -71,7 +71,8 @@ setup() {
 }
 
 @test "executor: tasks run in a packed environment (real vine programs)" {
-	have_real_vine && [ -x "$VINE_BIN/vine-pack" ] || skip "vine-pack and the task programs are not built yet"
+	have_real_vine || skip "vine-submit/-status/-worker/-collect are not built yet"
+	[ -x "$VINE_BIN/vine-pack" ] || skip "vine-pack is not built yet"
 	fixture_venv "$BATS_TEST_TMPDIR/venv"
 	run -0 vine-pack -o "$BATS_TEST_TMPDIR/env.tar.gz" "$BATS_TEST_TMPDIR/venv"
 	rm -rf "$BATS_TEST_TMPDIR/venv"
