@@ -10,7 +10,7 @@ export PATH="$VINE_BIN:$PATH"
 RUNS=${RUNS:-3}
 LEVEL=${LEVEL:-6}
 export BENCH_WORK="${BENCH_WORK:-$here/work}"
-mkdir -p "$BENCH_WORK"
+mkdir -p "$BENCH_WORK/tmpfs"
 sh "$here/mkvenv.sh" "$BENCH_WORK/venv" >&2
 
 if [ -z "${VINE_BENCH_NS:-}" ]; then

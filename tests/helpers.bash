@@ -43,6 +43,20 @@ fixture_venv() {
 	done
 }
 
+# status_py EXPR [TASK]: print the Python expression EXPR evaluated on
+# `vine-status --json [TASK]`, bound to j.
+status_py() {
+	vine-status --json ${2:+"$2"} | python3 -c "import json, sys; j = json.load(sys.stdin); print($1)"
+}
+
+# max_rss COMMAND...: run COMMAND (it must succeed); print the largest
+# resident set size, in KiB, of it or any process it waited for.
+max_rss() {
+	python3 -c 'import resource, subprocess, sys
+subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)' "$@"
+}
+
 # ---- vine-pack helpers ----
 
 # pack_check ARCHIVE [-v]: check a vine archive's index and every member

@@ -1,0 +1,89 @@
+/*
+ * vine-collect - wait for tasks and gather their results.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "collect.h"
+#include "config.h"
+#include "state.h"
+
+static void usage(FILE *f)
+{
+	fputs("usage: vine-collect [-qw] [-s STATE] [-o DIR] [-j JOBLOG]\n", f);
+}
+
+/* Exit rather than return, so what main allocated is still reachable. */
+static _Noreturn void usage_error(void)
+{
+	usage(stderr);
+	exit(VINE_EXIT_USAGE);
+}
+
+static void pause_for(double s)
+{
+	struct timespec ts = { (time_t)s, (long)((s - (double)(time_t)s) * 1e9) };
+
+	nanosleep(&ts, NULL);
+}
+
+int main(int argc, char **argv)
+{
+	const char *dir = NULL, *joblog = NULL;
+	char *state = NULL;
+	int wait = 0, quiet = 0, c;
+	struct vine_counts n;
+
+	vine_cli_init(argv[0]);
+	while ((c = getopt(argc, argv, "s:o:j:wqh")) != -1) {
+		switch (c) {
+		case 's': free(state); state = vine_xstrdup(optarg); break;
+		case 'o': dir = optarg; break;
+		case 'j': joblog = optarg; break;
+		case 'w': wait = 1; break;
+		case 'q': quiet = 1; break;
+		case 'h': usage(stdout); return 0;
+		default: usage_error();
+		}
+	}
+	if (optind != argc) {
+		usage_error();
+	}
+	if (!state)
+		state = vine_default_state();
+	struct vine_state *st = vine_state_open(state, 0);
+	if (!st || vine_state_counts(st, &n) < 0)
+		vine_die_lib(VINE_EXIT_FAIL);
+	if (wait) {
+		struct vine_collect_meter m;
+		double pause = 0.05;
+		vine_collect_meter_init(&m, &n, quiet);
+		/* reaping here too: if every worker died, their tasks show as ready */
+		while (vine_state_reap(st, NULL) == 0 && vine_state_counts(st, &n) == 0 &&
+		       n.n[VINE_TASK_READY] + n.n[VINE_TASK_RUNNING] > 0) {
+			vine_collect_meter_update(&m, &n);
+			pause_for(pause);
+			pause = pause * 1.5 > 0.5 ? 0.5 : pause * 1.5;
+		}
+		vine_collect_meter_end(&m);
+		if (n.n[VINE_TASK_READY] + n.n[VINE_TASK_RUNNING] > 0)
+			vine_die_lib(VINE_EXIT_FAIL);
+	}
+	if ((dir || joblog) && vine_collect_write(st, dir, joblog) < 0)
+		vine_die_lib(VINE_EXIT_FAIL);
+	if (vine_state_counts(st, &n) < 0)
+		vine_die_lib(VINE_EXIT_FAIL);
+	vine_state_close(st);
+	free(state);
+	if (n.n[VINE_TASK_DONE] == n.total)
+		return 0;
+	if (!quiet)
+		vine_warn("%lld tasks: %lld done, %lld failed, %lld cancelled, %lld running, %lld ready",
+			  (long long)n.total, (long long)n.n[VINE_TASK_DONE],
+			  (long long)n.n[VINE_TASK_FAILED], (long long)n.n[VINE_TASK_CANCELLED],
+			  (long long)n.n[VINE_TASK_RUNNING], (long long)n.n[VINE_TASK_READY]);
+	return VINE_EXIT_FAIL;
+}

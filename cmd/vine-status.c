@@ -1,0 +1,122 @@
+/*
+ * vine-status - show the tasks, workers and objects of a state.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "config.h"
+#include "state.h"
+#include "status.h"
+
+static volatile sig_atomic_t stop;
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static void usage(FILE *f)
+{
+	fputs("usage: vine-status [-s STATE] [--json] [--watch] [TASK...]\n", f);
+}
+
+/* Exit rather than return, so what main allocated is still reachable. */
+static _Noreturn void usage_error(void)
+{
+	usage(stderr);
+	exit(VINE_EXIT_USAGE);
+}
+
+static int show_json(json_t *j, int compact)
+{
+	if (!j)
+		return -1;
+	int rc = json_dumpf(j, stdout, compact ? JSON_COMPACT : JSON_INDENT(2));
+	json_decref(j);
+	fputc('\n', stdout);
+	return rc < 0 ? vine_error("cannot write JSON") : 0;
+}
+
+static int show(struct vine_state *st, int json, int compact, int64_t *ids, size_t n)
+{
+	if (n == 0)
+		return json ? show_json(vine_status_json(st), compact) : vine_status_text(st, stdout);
+	for (size_t i = 0; i < n; i++) {
+		int rc = json ? show_json(vine_status_task_json(st, ids[i]), 1)
+			      : vine_status_task_text(st, ids[i], stdout);
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'J' },
+		{ "watch", no_argument, NULL, 'W' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char *state = NULL;
+	int json = 0, watch = 0, c;
+	int64_t *ids;
+	size_t n = 0;
+
+	vine_cli_init(argv[0]);
+	while ((c = getopt_long(argc, argv, "s:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 's': free(state); state = vine_xstrdup(optarg); break;
+		case 'J': json = 1; break;
+		case 'W': watch = 1; break;
+		case 'h': usage(stdout); return 0;
+		default: usage_error();
+		}
+	}
+	ids = vine_xcalloc((size_t)(argc - optind) + 1, sizeof(*ids));
+	for (int i = optind; i < argc; i++) {
+		long long v;
+		if (vine_parse_llong(argv[i], 1, INT64_MAX, &v) < 0) {
+			vine_warn("task '%s' is not a task id", argv[i]);
+			usage_error();
+		}
+		ids[n++] = v;
+	}
+	if (!state)
+		state = vine_default_state();
+	struct vine_state *st = vine_state_open(state, 0);
+	if (!st)
+		vine_die_lib(VINE_EXIT_FAIL);
+	if (!watch) {
+		if (show(st, json, 0, ids, n) < 0)
+			vine_die_lib(VINE_EXIT_FAIL);
+	} else {
+		int tty = isatty(STDOUT_FILENO);
+		struct sigaction sa = { .sa_handler = on_stop };
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+		while (!stop) {
+			if (tty)
+				fputs("\033[H\033[J", stdout);
+			else if (!json)
+				fputc('\n', stdout);
+			if (show(st, json, 1, ids, n) < 0)
+				vine_die_lib(VINE_EXIT_FAIL);
+			if (fflush(stdout) != 0)
+				break;
+			struct timespec ts = { 1, 0 };
+			nanosleep(&ts, NULL);
+		}
+	}
+	vine_state_close(st);
+	free(state);
+	free(ids);
+	return 0;
+}

@@ -1,0 +1,168 @@
+/*
+ * vine-submit - add a task list to the state, all or nothing.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+#include "config.h"
+#include "hash.h"
+#include "state.h"
+#include "tasklist.h"
+
+static void usage(FILE *f)
+{
+	fputs("usage: vine-submit [-s STATE] [-e ARCHIVE] [-n CORES] [-r RETRIES] [-t SECONDS]\n"
+	      "                   [--tag TAG] [FILE|-]\n"
+	      "       vine-submit [-s STATE] [-r RETRIES] --failed\n", f);
+}
+
+/* Exit rather than return, so what main allocated is still reachable. */
+static _Noreturn void usage_error(void)
+{
+	usage(stderr);
+	exit(VINE_EXIT_USAGE);
+}
+
+static _Noreturn void bad(const char *opt, const char *arg, const char *why)
+{
+	vine_warn("%s: '%s' %s", opt, arg, why);
+	usage_error();
+}
+
+static int parse_int(const char *opt, const char *s, int min, int max)
+{
+	long long v;
+
+	if (vine_parse_llong(s, min, max, &v) < 0) {
+		vine_warn("%s: %s", opt, vine_errmsg());
+		usage_error();
+	}
+	return (int)v;
+}
+
+static double parse_seconds(const char *s)
+{
+	char *end;
+	double d;
+
+	errno = 0;
+	d = strtod(s, &end);
+	if (!*s || *end || errno || !isfinite(d) || d <= 0 || d > VINE_TIMEOUT_MAX)
+		bad("-t", s, "is not a number of seconds above 0 and up to a year");
+	return d;
+}
+
+/* Register ARCHIVE as an object: its sha256, size and absolute path. */
+static void load_object(const char *archive, struct vine_object *obj)
+{
+	struct stat sb;
+
+	if (stat(archive, &sb) < 0)
+		vine_die(VINE_EXIT_FAIL, "cannot use archive '%s': %s", archive, strerror(errno));
+	if (!S_ISREG(sb.st_mode))
+		vine_die(VINE_EXIT_FAIL, "cannot use archive '%s': not a regular file", archive);
+	if (!(obj->origin = realpath(archive, NULL)))
+		vine_die(VINE_EXIT_FAIL, "cannot resolve '%s': %s", archive, strerror(errno));
+	if (vine_sha256_file(obj->origin, obj->id) < 0)
+		vine_die_lib(VINE_EXIT_FAIL);
+	obj->size = (int64_t)sb.st_size;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "tag", required_argument, NULL, 'T' },
+		{ "failed", no_argument, NULL, 'F' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct vine_task_spec proto = { .cores = 1 };
+	struct vine_object obj = { .origin = NULL };
+	struct vine_tasklist tl = VINE_TASKLIST_INIT;
+	const char *archive = NULL, *input = "-";
+	char *state = NULL;
+	int failed = 0, retries_set = 0, c;
+
+	vine_cli_init(argv[0]);
+	while ((c = getopt_long(argc, argv, "s:e:n:r:t:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 's': free(state); state = vine_xstrdup(optarg); break;
+		case 'e': archive = optarg; break;
+		case 'n': proto.cores = parse_int("-n", optarg, 1, VINE_CORES_MAX); break;
+		case 'r':
+			proto.retries = parse_int("-r", optarg, 0, VINE_RETRIES_MAX);
+			retries_set = 1;
+			break;
+		case 't': proto.timeout = parse_seconds(optarg); break;
+		case 'T':
+			if (!*optarg || strlen(optarg) > VINE_TAG_MAX || strchr(optarg, '\n'))
+				bad("--tag", optarg, "is not 1 to 256 bytes on one line");
+			proto.tag = optarg;
+			break;
+		case 'F': failed = 1; break;
+		case 'h': usage(stdout); return 0;
+		default: usage_error();
+		}
+	}
+	if (argc - optind > 1 || (failed && (argc > optind || archive || proto.tag ||
+					     proto.timeout > 0 || proto.cores != 1))) {
+		usage_error();
+	}
+	if (argc > optind)
+		input = argv[optind];
+	if (!state)
+		state = vine_default_state();
+
+	if (failed) {
+		struct vine_state *st = vine_state_open(state, 0);
+		int64_t *ids;
+		size_t n;
+		if (!st || vine_state_requeue_failed(st, retries_set ? proto.retries : -1, &ids, &n) < 0)
+			vine_die_lib(VINE_EXIT_FAIL);
+		for (size_t i = 0; i < n; i++)
+			printf("%lld\n", (long long)ids[i]);
+		free(ids);
+		vine_state_close(st);
+		free(state);
+		return 0;
+	}
+
+	/* everything is read and checked before the state is touched */
+	FILE *f = strcmp(input, "-") ? fopen(input, "r") : stdin;
+	if (!f)
+		vine_die(VINE_EXIT_FAIL, "cannot open '%s': %s", input, strerror(errno));
+	if (vine_tasklist_read(f, strcmp(input, "-") ? input : "standard input", &tl) < 0)
+		vine_die_lib(VINE_EXIT_FAIL);
+	if (f != stdin)
+		fclose(f);
+	if (archive) {
+		load_object(archive, &obj);
+		proto.object = obj.id;
+	}
+
+	struct vine_task_spec *specs = vine_xcalloc(tl.n, sizeof(*specs));
+	int64_t *ids = vine_xcalloc(tl.n, sizeof(*ids));
+	for (size_t i = 0; i < tl.n; i++) {
+		specs[i] = proto;
+		specs[i].cmd = tl.cmd[i];
+	}
+	struct vine_state *st = vine_state_open(state, VINE_STATE_CREATE);
+	if (!st || vine_state_submit(st, archive ? &obj : NULL, specs, tl.n, ids) < 0)
+		vine_die_lib(VINE_EXIT_FAIL);
+	vine_state_close(st);
+	for (size_t i = 0; i < tl.n; i++)
+		printf("%lld\n", (long long)ids[i]);
+	free(specs);
+	free(ids);
+	free(obj.origin);
+	vine_tasklist_release(&tl);
+	free(state);
+	return 0;
+}

@@ -1,0 +1,1304 @@
+/*
+ * state-sqlite.c - the local state backend: one SQLite database on this
+ * host's disk, and a directory of result files beside it.
+ *
+ * The database runs in WAL mode with synchronous=NORMAL (a commit costs no
+ * fsync; a crash of the host can lose the last commits but never corrupts
+ * the file), a busy timeout so that many workers queue instead of failing,
+ * and every change in one BEGIN IMMEDIATE transaction.  Statements are
+ * prepared once per connection.  The schema below is documented in
+ * vine(7), STATE FILE; PRAGMA user_version holds VINE_STATE_SCHEMA and
+ * PRAGMA application_id marks the file as a vine state.
+ *
+ * Result files of task T, attempt A live in PATH.results/T/A/NAME (NAME as
+ * in vine_state_put_file).  A file is written under a temporary name and
+ * renamed into place inside the transaction that records it, after
+ * checking again that the attempt is still current, so a stale attempt
+ * leaves nothing behind.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "state-impl.h"
+#include "util.h"
+
+#define APP_ID 0x76696e65 /* "vine" */
+#define BUSY_MS 60000
+
+static const char schema_sql[] =
+	"CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;\n"
+	"CREATE TABLE objects(\n"
+	"  id TEXT PRIMARY KEY,\n"
+	"  size INTEGER NOT NULL,\n"
+	"  origin TEXT NOT NULL,\n"
+	"  registered REAL NOT NULL,\n"
+	"  served_origin INTEGER NOT NULL DEFAULT 0,\n"
+	"  served_peer INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;\n"
+	"CREATE TABLE workers(\n"
+	"  id INTEGER PRIMARY KEY,\n"
+	"  node TEXT NOT NULL,\n"
+	"  host TEXT NOT NULL,\n"
+	"  pid INTEGER NOT NULL,\n"
+	"  cores INTEGER NOT NULL,\n"
+	"  listen TEXT,\n"
+	"  state TEXT NOT NULL DEFAULT 'alive' CHECK(state IN ('alive','lost','gone')),\n"
+	"  lease REAL NOT NULL,\n"
+	"  started REAL NOT NULL,\n"
+	"  heartbeat REAL NOT NULL,\n"
+	"  expires REAL NOT NULL);\n"
+	"CREATE INDEX workers_alive ON workers(expires) WHERE state = 'alive';\n"
+	"CREATE TABLE tasks(\n"
+	"  id INTEGER PRIMARY KEY,\n"
+	"  cmd TEXT NOT NULL,\n"
+	"  object TEXT REFERENCES objects(id),\n"
+	"  cores INTEGER NOT NULL,\n"
+	"  retries INTEGER NOT NULL,\n"
+	"  timeout REAL NOT NULL,\n"
+	"  tag TEXT,\n"
+	"  submitted REAL NOT NULL,\n"
+	"  state TEXT NOT NULL DEFAULT 'ready'\n"
+	"    CHECK(state IN ('ready','running','done','failed','cancelled')),\n"
+	"  attempts INTEGER NOT NULL DEFAULT 0,\n"
+	"  failures INTEGER NOT NULL DEFAULT 0,\n"
+	"  losses INTEGER NOT NULL DEFAULT 0,\n"
+	"  worker INTEGER REFERENCES workers(id));\n"
+	"CREATE INDEX tasks_state ON tasks(state, id);\n"
+	"CREATE INDEX tasks_worker ON tasks(worker) WHERE worker IS NOT NULL;\n"
+	"CREATE TABLE attempts(\n"
+	"  task INTEGER NOT NULL REFERENCES tasks(id),\n"
+	"  attempt INTEGER NOT NULL,\n"
+	"  worker INTEGER NOT NULL REFERENCES workers(id),\n"
+	"  node TEXT NOT NULL,\n"
+	"  claimed REAL NOT NULL,\n"
+	"  started REAL,\n"
+	"  ended REAL,\n"
+	"  outcome TEXT NOT NULL DEFAULT 'running' CHECK(outcome IN\n"
+	"    ('running','exited','signaled','timeout','error','lost','released')),\n"
+	"  exit_code INTEGER,\n"
+	"  signal INTEGER,\n"
+	"  message TEXT,\n"
+	"  PRIMARY KEY(task, attempt)) WITHOUT ROWID;\n"
+	"CREATE TABLE files(\n"
+	"  task INTEGER NOT NULL,\n"
+	"  attempt INTEGER NOT NULL,\n"
+	"  name TEXT NOT NULL,\n"
+	"  size INTEGER NOT NULL,\n"
+	"  PRIMARY KEY(task, attempt, name),\n"
+	"  FOREIGN KEY(task, attempt) REFERENCES attempts(task, attempt)) WITHOUT ROWID;\n"
+	"CREATE TABLE replicas(\n"
+	"  object TEXT NOT NULL REFERENCES objects(id),\n"
+	"  node TEXT NOT NULL,\n"
+	"  bytes INTEGER NOT NULL DEFAULT 0,\n"
+	"  complete INTEGER NOT NULL DEFAULT 0,\n"
+	"  updated REAL,\n"
+	"  PRIMARY KEY(object, node)) WITHOUT ROWID;\n"
+	"CREATE TABLE transfers(\n"
+	"  id INTEGER PRIMARY KEY,\n"
+	"  object TEXT NOT NULL REFERENCES objects(id),\n"
+	"  source TEXT NOT NULL,\n"
+	"  dest TEXT NOT NULL,\n"
+	"  state TEXT NOT NULL,\n"
+	"  bytes INTEGER NOT NULL DEFAULT 0,\n"
+	"  started REAL,\n"
+	"  updated REAL);\n";
+
+/* Every statement, prepared on first use and kept. */
+enum {
+	Q_OBJ_SIZE, Q_OBJ_ADD, Q_TASK_ADD,
+	Q_REQUEUE_IDS, Q_REQUEUE,
+	Q_OBJ_LIST, Q_REPL_LIST,
+	Q_WORKER_ADD, Q_WORKER_GET, Q_WORKER_RENEW, Q_WORKER_STATE, Q_WORKER_EXPIRED,
+	Q_CURRENT, Q_HELD,
+	Q_READY, Q_TAKE, Q_ATTEMPT_ADD, Q_MORE,
+	Q_TASK_COUNTERS, Q_ATTEMPT_END, Q_TASK_END,
+	Q_FILE_ADD,
+	Q_COUNTS, Q_ALIVE, Q_WORKER_LIST, Q_RUNNING_LIST,
+	Q_TASK_LIST, Q_TASK_EXISTS, Q_ATTEMPT_LIST, Q_FILE_LIST, Q_FILE_GET,
+	Q_N
+};
+
+static const char *const sql[Q_N] = {
+	[Q_OBJ_SIZE] = "SELECT size FROM objects WHERE id = ?1",
+	[Q_OBJ_ADD] = "INSERT INTO objects(id, size, origin, registered) VALUES(?1, ?2, ?3, ?4)",
+	[Q_TASK_ADD] = "INSERT INTO tasks(cmd, object, cores, retries, timeout, tag, submitted)"
+		       " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	[Q_REQUEUE_IDS] = "SELECT id FROM tasks WHERE state = 'failed' ORDER BY id",
+	[Q_REQUEUE] = "UPDATE tasks SET state = 'ready', failures = 0, losses = 0,"
+		      " retries = CASE WHEN ?1 >= 0 THEN ?1 ELSE retries END"
+		      " WHERE state = 'failed'",
+	[Q_OBJ_LIST] = "SELECT id, size, origin, served_origin, served_peer FROM objects ORDER BY id",
+	[Q_REPL_LIST] = "SELECT node, bytes, complete FROM replicas WHERE object = ?1 ORDER BY node",
+	[Q_WORKER_ADD] = "INSERT INTO workers(node, host, pid, cores, listen, lease, started,"
+			 " heartbeat, expires) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?7 + ?6)",
+	[Q_WORKER_GET] = "SELECT state, expires, lease FROM workers WHERE id = ?1",
+	[Q_WORKER_RENEW] = "UPDATE workers SET heartbeat = ?2, expires = ?2 + lease, state = 'alive'"
+			   " WHERE id = ?1 AND state != 'gone'",
+	[Q_WORKER_STATE] = "UPDATE workers SET state = ?2 WHERE id = ?1",
+	[Q_WORKER_EXPIRED] = "SELECT id FROM workers WHERE state = 'alive' AND expires < ?1",
+	[Q_CURRENT] = "SELECT 1 FROM tasks WHERE id = ?1 AND state = 'running' AND attempts = ?2"
+		      " AND worker = ?3",
+	[Q_HELD] = "SELECT id, attempts FROM tasks WHERE worker = ?1 AND state = 'running'",
+	[Q_READY] = "SELECT t.id, t.cmd, t.cores, t.timeout, t.object, o.origin, o.size, t.attempts"
+		    " FROM tasks t LEFT JOIN objects o ON o.id = t.object"
+		    " WHERE t.state = 'ready' AND t.cores <= ?1 ORDER BY t.id LIMIT ?2",
+	[Q_TAKE] = "UPDATE tasks SET state = 'running', attempts = attempts + 1, worker = ?2"
+		   " WHERE id = ?1",
+	[Q_ATTEMPT_ADD] = "INSERT INTO attempts(task, attempt, worker, node, claimed)"
+			  " VALUES(?1, ?2, ?3, (SELECT node FROM workers WHERE id = ?3), ?4)",
+	[Q_MORE] = "SELECT EXISTS(SELECT 1 FROM tasks WHERE state = 'ready' AND cores <= ?1)",
+	[Q_TASK_COUNTERS] = "SELECT retries, failures, losses FROM tasks WHERE id = ?1",
+	[Q_ATTEMPT_END] = "UPDATE attempts SET outcome = ?3, exit_code = ?4, signal = ?5,"
+			  " started = ?6, ended = ?7, message = ?8 WHERE task = ?1 AND attempt = ?2",
+	[Q_TASK_END] = "UPDATE tasks SET state = ?2, failures = ?3, losses = ?4, worker = NULL"
+		       " WHERE id = ?1",
+	[Q_FILE_ADD] = "INSERT OR REPLACE INTO files(task, attempt, name, size) VALUES(?1, ?2, ?3, ?4)",
+	[Q_COUNTS] = "SELECT state, count(*) FROM tasks GROUP BY state",
+	[Q_ALIVE] = "SELECT count(*) FROM workers WHERE state = 'alive'",
+	[Q_WORKER_LIST] = "SELECT id, node, host, pid, cores, listen, state, started, heartbeat,"
+			  " expires FROM workers ORDER BY id",
+	[Q_RUNNING_LIST] = "SELECT worker, id FROM tasks WHERE state = 'running' ORDER BY worker, id",
+	[Q_TASK_LIST] = "SELECT t.id, t.cmd, t.object, t.tag, t.cores, t.retries, t.timeout,"
+			" t.submitted, t.state, t.attempts, t.failures, t.losses,"
+			" a.task, a.attempt, a.worker, a.node, a.claimed, a.started, a.ended,"
+			" a.outcome, a.exit_code, a.signal, a.message,"
+			" (SELECT coalesce(sum(size), 0) FROM files f"
+			"   WHERE f.task = t.id AND f.attempt = t.attempts)"
+			" FROM tasks t LEFT JOIN attempts a ON a.task = t.id AND a.attempt = t.attempts"
+			" WHERE t.id > ?1 ORDER BY t.id LIMIT ?2",
+	[Q_TASK_EXISTS] = "SELECT 1 FROM tasks WHERE id = ?1",
+	[Q_ATTEMPT_LIST] = "SELECT a.task, a.attempt, a.worker, a.node, a.claimed, a.started, a.ended,"
+			   " a.outcome, a.exit_code, a.signal, a.message,"
+			   " (SELECT coalesce(sum(size), 0) FROM files f"
+			   "   WHERE f.task = a.task AND f.attempt = a.attempt)"
+			   " FROM attempts a WHERE a.task = ?1 ORDER BY a.attempt",
+	[Q_FILE_LIST] = "SELECT name, size FROM files WHERE task = ?1 AND attempt = ?2 ORDER BY name",
+	[Q_FILE_GET] = "SELECT size FROM files WHERE task = ?1 AND attempt = ?2 AND name = ?3",
+};
+
+struct sq_state {
+	struct vine_state base;
+	sqlite3 *db;
+	char *path;
+	char *results;              /* PATH.results */
+	mode_t umask;
+	sqlite3_stmt *stmt[Q_N];
+};
+
+static const struct vine_state_ops sq_ops;
+
+static struct sq_state *SQ(struct vine_state *st)
+{
+	return (struct sq_state *)st;
+}
+
+static int db_error(struct sq_state *s, const char *what)
+{
+	return vine_error("state '%s': %s: %s", s->path, what, sqlite3_errmsg(s->db));
+}
+
+/* The statement, prepared if need be, reset and with bindings cleared. */
+static sqlite3_stmt *Q(struct sq_state *s, int q)
+{
+	if (!s->stmt[q]) {
+		if (sqlite3_prepare_v3(s->db, sql[q], -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[q],
+				       NULL) != SQLITE_OK) {
+			db_error(s, "cannot prepare statement");
+			return NULL;
+		}
+	} else {
+		sqlite3_reset(s->stmt[q]);
+		sqlite3_clear_bindings(s->stmt[q]);
+	}
+	return s->stmt[q];
+}
+
+static int exec(struct sq_state *s, const char *q)
+{
+	char *err = NULL;
+
+	if (sqlite3_exec(s->db, q, NULL, NULL, &err) != SQLITE_OK) {
+		vine_error("state '%s': %s", s->path, err ? err : sqlite3_errmsg(s->db));
+		sqlite3_free(err);
+		return -1;
+	}
+	return 0;
+}
+
+static int begin(struct sq_state *s)
+{
+	return exec(s, "BEGIN IMMEDIATE");
+}
+
+static int begin_read(struct sq_state *s)
+{
+	return exec(s, "BEGIN");
+}
+
+/* Reset every statement, so none holds the transaction's snapshot open. */
+static void reset_all(struct sq_state *s)
+{
+	for (int i = 0; i < Q_N; i++)
+		if (s->stmt[i])
+			sqlite3_reset(s->stmt[i]);
+}
+
+static int commit(struct sq_state *s)
+{
+	reset_all(s);
+	return exec(s, "COMMIT");
+}
+
+/* Roll back after a failure; keeps the message that explains it. */
+static int rollback(struct sq_state *s)
+{
+	reset_all(s);
+	if (sqlite3_get_autocommit(s->db) == 0)
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}
+
+/* Step a statement that returns no rows (or whose rows are not wanted). */
+static int run(struct sq_state *s, sqlite3_stmt *q)
+{
+	int rc = sqlite3_step(q);
+
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		return db_error(s, "update failed");
+	sqlite3_reset(q);
+	return 0;
+}
+
+/* Step a statement: 1 a row, 0 done, -1 error. */
+static int row(struct sq_state *s, sqlite3_stmt *q)
+{
+	int rc = sqlite3_step(q);
+
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc == SQLITE_DONE)
+		return 0;
+	return db_error(s, "query failed");
+}
+
+static char *col_str(sqlite3_stmt *q, int i)
+{
+	const unsigned char *t = sqlite3_column_text(q, i);
+
+	return t ? vine_xstrdup((const char *)t) : NULL;
+}
+
+static void bind_str(sqlite3_stmt *q, int i, const char *v)
+{
+	if (v)
+		sqlite3_bind_text(q, i, v, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(q, i);
+}
+
+/* --- opening ------------------------------------------------------------ */
+
+static int read_version(struct sq_state *s, int *version, int *app, int *tables)
+{
+	sqlite3_stmt *q = NULL;
+	int rc = -1;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT (SELECT user_version FROM pragma_user_version),"
+			       " (SELECT application_id FROM pragma_application_id),"
+			       " (SELECT count(*) FROM sqlite_master)", -1, &q, NULL) != SQLITE_OK) {
+		db_error(s, "cannot read");
+		goto out;
+	}
+	if (sqlite3_step(q) != SQLITE_ROW) {
+		db_error(s, "cannot read");
+		goto out;
+	}
+	*version = sqlite3_column_int(q, 0);
+	*app = sqlite3_column_int(q, 1);
+	*tables = sqlite3_column_int(q, 2);
+	rc = 0;
+out:
+	sqlite3_finalize(q);
+	return rc;
+}
+
+static int create_schema(struct sq_state *s)
+{
+	int version, app, tables;
+	char *q;
+
+	if (begin(s) < 0)
+		return -1;
+	/* another program may have created it while we waited for the lock */
+	if (read_version(s, &version, &app, &tables) < 0)
+		return rollback(s);
+	if (tables == 0) {
+		q = vine_xasprintf("%sPRAGMA user_version = %d; PRAGMA application_id = %d;"
+				   " INSERT INTO meta VALUES('created', '%.3f');",
+				   schema_sql, VINE_STATE_SCHEMA, APP_ID, vine_now_wall());
+		int rc = exec(s, q);
+		free(q);
+		if (rc < 0)
+			return rollback(s);
+	}
+	return commit(s);
+}
+
+static int check_schema(struct sq_state *s, int flags)
+{
+	int version, app, tables;
+
+	if (read_version(s, &version, &app, &tables) < 0)
+		return -1;
+	if (app == APP_ID && version == VINE_STATE_SCHEMA)
+		return 0;
+	if (app == APP_ID)
+		return vine_error("state '%s' has schema version %d, but this program "
+				  "understands version %d only", s->path, version, VINE_STATE_SCHEMA);
+	if (tables > 0 || app != 0 || version != 0)
+		return vine_error("'%s' is an SQLite database but not a vine state", s->path);
+	if (!(flags & VINE_STATE_CREATE))
+		return vine_error("state '%s' is empty", s->path);
+	if (exec(s, "PRAGMA journal_mode = WAL") < 0 || create_schema(s) < 0)
+		return -1;
+	return check_schema(s, 0);
+}
+
+struct vine_state *vine_state_sqlite_open(const char *path, int flags)
+{
+	struct sq_state *s = vine_xcalloc(1, sizeof(*s));
+	int oflags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+	struct stat sb;
+
+	s->base.ops = &sq_ops;
+	s->base.url = vine_xstrdup(path);
+	s->path = vine_xstrdup(path);
+	s->results = vine_xasprintf("%s.results", path);
+	s->umask = umask(0);
+	umask(s->umask);
+	if (stat(path, &sb) < 0) {
+		if (errno != ENOENT || !(flags & VINE_STATE_CREATE)) {
+			vine_error_errno("cannot open state '%s'", path);
+			goto fail;
+		}
+		oflags |= SQLITE_OPEN_CREATE;
+	} else if (!S_ISREG(sb.st_mode)) {
+		vine_error("cannot open state '%s': not a regular file", path);
+		goto fail;
+	}
+	if (sqlite3_open_v2(path, &s->db, oflags, NULL) != SQLITE_OK) {
+		if (s->db)
+			db_error(s, "cannot open");
+		else
+			vine_error("cannot open state '%s': out of memory", path);
+		goto fail;
+	}
+	sqlite3_extended_result_codes(s->db, 1);
+	sqlite3_busy_timeout(s->db, BUSY_MS);
+	if (check_schema(s, flags) < 0)
+		goto fail;
+	/* checkpoint (and fsync) every ~40 MB of WAL rather than every 4 MB */
+	if (exec(s, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
+		    " PRAGMA wal_autocheckpoint = 10000") < 0)
+		goto fail;
+	return &s->base;
+fail:
+	s->base.ops->close(&s->base);
+	return NULL;
+}
+
+static void sq_close(struct vine_state *st)
+{
+	struct sq_state *s = SQ(st);
+
+	for (int i = 0; i < Q_N; i++)
+		sqlite3_finalize(s->stmt[i]);
+	sqlite3_close(s->db);
+	free(s->path);
+	free(s->results);
+	free(s->base.url);
+	free(s);
+}
+
+/* --- submitting ----------------------------------------------------------- */
+
+/* 1 known with this size, 0 unknown, -1 error (known with another size too). */
+static int object_known(struct sq_state *s, const char *id, int64_t size, int check_size)
+{
+	sqlite3_stmt *q = Q(s, Q_OBJ_SIZE);
+	int r;
+
+	if (!q)
+		return -1;
+	bind_str(q, 1, id);
+	if ((r = row(s, q)) <= 0)
+		return r;
+	if (check_size && sqlite3_column_int64(q, 0) != size)
+		return vine_error("object %s is registered with size %lld, not %lld", id,
+				  (long long)sqlite3_column_int64(q, 0), (long long)size);
+	return 1;
+}
+
+static int sq_submit(struct vine_state *st, const struct vine_object *obj,
+		     const struct vine_task_spec *specs, size_t n, int64_t *ids)
+{
+	struct sq_state *s = SQ(st);
+	double now = vine_now_wall();
+	const char *known = NULL;
+	sqlite3_stmt *q;
+	int r;
+
+	if (begin(s) < 0)
+		return -1;
+	if (obj) {
+		if ((r = object_known(s, obj->id, obj->size, 1)) < 0)
+			return rollback(s);
+		if (r == 0) {
+			if (!(q = Q(s, Q_OBJ_ADD)))
+				return rollback(s);
+			bind_str(q, 1, obj->id);
+			sqlite3_bind_int64(q, 2, obj->size);
+			bind_str(q, 3, obj->origin);
+			sqlite3_bind_double(q, 4, now);
+			if (run(s, q) < 0)
+				return rollback(s);
+		}
+		known = obj->id;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct vine_task_spec *t = &specs[i];
+		if (t->object && !(known && !strcmp(known, t->object))) {
+			if ((r = object_known(s, t->object, 0, 0)) < 0)
+				return rollback(s);
+			if (r == 0) {
+				vine_error("task %zu: unknown object %s", i + 1, t->object);
+				return rollback(s);
+			}
+			known = t->object;
+		}
+		if (!(q = Q(s, Q_TASK_ADD)))
+			return rollback(s);
+		bind_str(q, 1, t->cmd);
+		bind_str(q, 2, t->object);
+		sqlite3_bind_int(q, 3, t->cores);
+		sqlite3_bind_int(q, 4, t->retries);
+		sqlite3_bind_double(q, 5, t->timeout);
+		bind_str(q, 6, t->tag);
+		sqlite3_bind_double(q, 7, now);
+		if (run(s, q) < 0)
+			return rollback(s);
+		ids[i] = sqlite3_last_insert_rowid(s->db);
+	}
+	return commit(s) < 0 ? rollback(s) : 0;
+}
+
+static int sq_requeue_failed(struct vine_state *st, int retries, int64_t **ids, size_t *n)
+{
+	struct sq_state *s = SQ(st);
+	int64_t *v = NULL;
+	size_t len = 0, cap = 0;
+	sqlite3_stmt *q;
+	int r;
+
+	*ids = NULL;
+	*n = 0;
+	if (begin(s) < 0 || !(q = Q(s, Q_REQUEUE_IDS)))
+		return rollback(s);
+	while ((r = row(s, q)) > 0) {
+		if (len == cap)
+			v = vine_xrealloc(v, (cap = cap ? 2 * cap : 64) * sizeof(*v));
+		v[len++] = sqlite3_column_int64(q, 0);
+	}
+	if (r < 0 || !(q = Q(s, Q_REQUEUE)))
+		goto fail;
+	sqlite3_bind_int(q, 1, retries);
+	if (run(s, q) < 0 || commit(s) < 0)
+		goto fail;
+	*ids = v;
+	*n = len;
+	return 0;
+fail:
+	free(v);
+	return rollback(s);
+}
+
+static int sq_list_objects(struct vine_state *st, struct vine_object **objs, size_t *n)
+{
+	struct sq_state *s = SQ(st);
+	struct vine_object *v = NULL;
+	size_t len = 0, cap = 0;
+	sqlite3_stmt *q;
+	int r;
+
+	*objs = NULL;
+	*n = 0;
+	if (begin_read(s) < 0 || !(q = Q(s, Q_OBJ_LIST)))
+		return rollback(s);
+	while ((r = row(s, q)) > 0) {
+		if (len == cap)
+			v = vine_xrealloc(v, (cap = cap ? 2 * cap : 8) * sizeof(*v));
+		struct vine_object *o = &v[len++];
+		memset(o, 0, sizeof(*o));
+		snprintf(o->id, sizeof(o->id), "%s", (const char *)sqlite3_column_text(q, 0));
+		o->size = sqlite3_column_int64(q, 1);
+		o->origin = col_str(q, 2);
+		o->served_origin = sqlite3_column_int64(q, 3);
+		o->served_peer = sqlite3_column_int64(q, 4);
+	}
+	for (size_t i = 0; r == 0 && i < len; i++) {
+		size_t rcap = 0;
+		if (!(q = Q(s, Q_REPL_LIST))) {
+			r = -1;
+			break;
+		}
+		bind_str(q, 1, v[i].id);
+		while ((r = row(s, q)) > 0) {
+			struct vine_object *o = &v[i];
+			if (o->nreplicas == rcap)
+				o->replicas = vine_xrealloc(o->replicas,
+							    (rcap = rcap ? 2 * rcap : 8) * sizeof(*o->replicas));
+			o->replicas[o->nreplicas].node = col_str(q, 0);
+			o->replicas[o->nreplicas].bytes = sqlite3_column_int64(q, 1);
+			o->replicas[o->nreplicas].complete = sqlite3_column_int(q, 2);
+			o->nreplicas++;
+		}
+	}
+	if (r < 0 || commit(s) < 0) {
+		vine_state_free_objects(v, len);
+		return rollback(s);
+	}
+	*objs = v;
+	*n = len;
+	return 0;
+}
+
+/* --- workers -------------------------------------------------------------- */
+
+static int sq_register_worker(struct vine_state *st, const struct vine_worker_info *w,
+			      int64_t *worker)
+{
+	struct sq_state *s = SQ(st);
+	sqlite3_stmt *q;
+
+	if (begin(s) < 0 || !(q = Q(s, Q_WORKER_ADD)))
+		return rollback(s);
+	bind_str(q, 1, w->node);
+	bind_str(q, 2, w->host ? w->host : "");
+	sqlite3_bind_int64(q, 3, w->pid);
+	sqlite3_bind_int(q, 4, w->cores);
+	bind_str(q, 5, w->listen);
+	sqlite3_bind_double(q, 6, w->lease);
+	sqlite3_bind_double(q, 7, vine_now_wall());
+	if (run(s, q) < 0)
+		return rollback(s);
+	*worker = sqlite3_last_insert_rowid(s->db);
+	return commit(s) < 0 ? rollback(s) : 0;
+}
+
+/* Renew a worker's lease; an unknown or departed worker is an error. */
+static int renew(struct sq_state *s, int64_t worker)
+{
+	sqlite3_stmt *q = Q(s, Q_WORKER_RENEW);
+
+	if (!q)
+		return -1;
+	sqlite3_bind_int64(q, 1, worker);
+	sqlite3_bind_double(q, 2, vine_now_wall());
+	if (run(s, q) < 0)
+		return -1;
+	if (sqlite3_changes(s->db) == 0)
+		return vine_error("worker %lld is not registered or has left", (long long)worker);
+	return 0;
+}
+
+/* 1 when (task, attempt) is the current attempt held by worker, else 0. */
+static int current(struct sq_state *s, int64_t worker, int64_t task, int attempt)
+{
+	sqlite3_stmt *q = Q(s, Q_CURRENT);
+
+	if (!q)
+		return -1;
+	sqlite3_bind_int64(q, 1, task);
+	sqlite3_bind_int(q, 2, attempt);
+	sqlite3_bind_int64(q, 3, worker);
+	return row(s, q);
+}
+
+static int sq_heartbeat(struct vine_state *st, int64_t worker,
+			const struct vine_attempt_ref *running, size_t n, int *stale)
+{
+	struct sq_state *s = SQ(st);
+
+	if (begin(s) < 0 || renew(s, worker) < 0)
+		return rollback(s);
+	for (size_t i = 0; i < n; i++) {
+		int r = current(s, worker, running[i].task, running[i].attempt);
+		if (r < 0)
+			return rollback(s);
+		stale[i] = !r;
+	}
+	return commit(s) < 0 ? rollback(s) : 0;
+}
+
+/*
+ * End the current attempt of a running task and move the task on by the
+ * retry rule.  r->started/ended/message may be zero/NULL.
+ */
+static int end_task(struct sq_state *s, const struct vine_result *r)
+{
+	sqlite3_stmt *q = Q(s, Q_TASK_COUNTERS);
+	int retries, failures, losses, k;
+	enum vine_task_state next;
+
+	if (!q)
+		return -1;
+	sqlite3_bind_int64(q, 1, r->task);
+	if ((k = row(s, q)) < 0)
+		return -1;
+	if (k == 0)
+		return vine_error("task %lld does not exist", (long long)r->task);
+	retries = sqlite3_column_int(q, 0);
+	failures = sqlite3_column_int(q, 1);
+	losses = sqlite3_column_int(q, 2);
+	next = vine_state_next(r->outcome, r->exit_code, retries, &failures, &losses);
+
+	if (!(q = Q(s, Q_ATTEMPT_END)))
+		return -1;
+	sqlite3_bind_int64(q, 1, r->task);
+	sqlite3_bind_int(q, 2, r->attempt);
+	bind_str(q, 3, vine_outcome_name(r->outcome));
+	if (r->outcome == VINE_OUT_EXITED || (r->outcome == VINE_OUT_TIMEOUT && !r->signal))
+		sqlite3_bind_int(q, 4, r->exit_code);
+	if (r->signal)
+		sqlite3_bind_int(q, 5, r->signal);
+	if (r->started > 0)
+		sqlite3_bind_double(q, 6, r->started);
+	if (r->ended > 0)
+		sqlite3_bind_double(q, 7, r->ended);
+	bind_str(q, 8, r->message);
+	if (run(s, q) < 0 || !(q = Q(s, Q_TASK_END)))
+		return -1;
+	sqlite3_bind_int64(q, 1, r->task);
+	bind_str(q, 2, vine_task_state_name(next));
+	sqlite3_bind_int(q, 3, failures);
+	sqlite3_bind_int(q, 4, losses);
+	return run(s, q);
+}
+
+/* End every attempt worker holds with outcome o (LOST or RELEASED). */
+static int end_held(struct sq_state *s, int64_t worker, enum vine_outcome o, int *count)
+{
+	struct vine_attempt_ref *held = NULL;
+	size_t len = 0, cap = 0;
+	sqlite3_stmt *q = Q(s, Q_HELD);
+	int r = -1;
+
+	if (!q)
+		return -1;
+	sqlite3_bind_int64(q, 1, worker);
+	while ((r = row(s, q)) > 0) {
+		if (len == cap)
+			held = vine_xrealloc(held, (cap = cap ? 2 * cap : 16) * sizeof(*held));
+		held[len].task = sqlite3_column_int64(q, 0);
+		held[len].attempt = sqlite3_column_int(q, 1);
+		len++;
+	}
+	for (size_t i = 0; r == 0 && i < len; i++) {
+		struct vine_result res = { .task = held[i].task, .attempt = held[i].attempt,
+					   .outcome = o };
+		if (o == VINE_OUT_LOST)
+			res.message = "worker lost: lease expired";
+		r = end_task(s, &res);
+	}
+	free(held);
+	if (r == 0 && count)
+		*count += (int)len;
+	return r;
+}
+
+static int reap_locked(struct sq_state *s, int *reaped)
+{
+	sqlite3_stmt *q = Q(s, Q_WORKER_EXPIRED);
+	int64_t *w = NULL;
+	size_t len = 0, cap = 0;
+	int r;
+
+	if (!q)
+		return -1;
+	sqlite3_bind_double(q, 1, vine_now_wall());
+	while ((r = row(s, q)) > 0) {
+		if (len == cap)
+			w = vine_xrealloc(w, (cap = cap ? 2 * cap : 8) * sizeof(*w));
+		w[len++] = sqlite3_column_int64(q, 0);
+	}
+	for (size_t i = 0; r == 0 && i < len; i++) {
+		if (!(q = Q(s, Q_WORKER_STATE))) {
+			r = -1;
+			break;
+		}
+		sqlite3_bind_int64(q, 1, w[i]);
+		bind_str(q, 2, "lost");
+		if ((r = run(s, q)) == 0)
+			r = end_held(s, w[i], VINE_OUT_LOST, reaped);
+	}
+	free(w);
+	return r;
+}
+
+static int sq_reap(struct vine_state *st, int *reaped)
+{
+	struct sq_state *s = SQ(st);
+	int count = 0;
+
+	if (begin(s) < 0 || reap_locked(s, &count) < 0 || commit(s) < 0)
+		return rollback(s);
+	if (reaped)
+		*reaped = count;
+	return 0;
+}
+
+/*
+ * Renew the lease of a claiming worker when less than half of it is left,
+ * so a busy worker's claims do not rewrite its row every time.
+ */
+static int renew_if_due(struct sq_state *s, int64_t worker, double now)
+{
+	sqlite3_stmt *q = Q(s, Q_WORKER_GET);
+	int r;
+
+	if (!q)
+		return -1;
+	sqlite3_bind_int64(q, 1, worker);
+	if ((r = row(s, q)) < 0)
+		return -1;
+	if (r == 0 || !strcmp((const char *)sqlite3_column_text(q, 0), "gone"))
+		return vine_error("worker %lld is not registered or has left", (long long)worker);
+	if (!strcmp((const char *)sqlite3_column_text(q, 0), "alive") &&
+	    sqlite3_column_double(q, 1) - now > sqlite3_column_double(q, 2) / 2)
+		return 0;
+	return renew(s, worker);
+}
+
+static int claim_locked(struct sq_state *s, int64_t worker, int free_cores, int total_cores,
+			size_t max, struct vine_claim **claims, size_t *n, int *more)
+{
+	struct vine_claim *v = NULL;
+	size_t len = 0;
+	double now = vine_now_wall();
+	sqlite3_stmt *q;
+	int r = 0, left = free_cores;
+
+	if (renew_if_due(s, worker, now) < 0 || reap_locked(s, NULL) < 0)
+		return -1;
+	if (max > 0 && free_cores > 0) {
+		if (!(q = Q(s, Q_READY)))
+			return -1;
+		v = vine_xcalloc(max, sizeof(*v));
+		sqlite3_bind_int(q, 1, free_cores);
+		/* look a little past max so that tasks too big to fit now are passed over */
+		sqlite3_bind_int64(q, 2, (sqlite3_int64)(max < 1024 ? max * 4 + 16 : max));
+		while (len < max && left > 0 && (r = row(s, q)) > 0) {
+			int cores = sqlite3_column_int(q, 2);
+			if (cores > left)
+				continue;
+			struct vine_claim *c = &v[len++];
+			c->task = sqlite3_column_int64(q, 0);
+			c->cmd = col_str(q, 1);
+			c->cores = cores;
+			c->timeout = sqlite3_column_double(q, 3);
+			c->object = col_str(q, 4);
+			c->origin = col_str(q, 5);
+			c->size = sqlite3_column_int64(q, 6);
+			c->attempt = sqlite3_column_int(q, 7) + 1;
+			left -= cores;
+		}
+		sqlite3_reset(q);
+	}
+	for (size_t i = 0; r >= 0 && i < len; i++) {
+		if (!(q = Q(s, Q_TAKE))) {
+			r = -1;
+			break;
+		}
+		sqlite3_bind_int64(q, 1, v[i].task);
+		sqlite3_bind_int64(q, 2, worker);
+		if ((r = run(s, q)) < 0 || !(q = Q(s, Q_ATTEMPT_ADD))) {
+			r = -1;
+			break;
+		}
+		sqlite3_bind_int64(q, 1, v[i].task);
+		sqlite3_bind_int(q, 2, v[i].attempt);
+		sqlite3_bind_int64(q, 3, worker);
+		sqlite3_bind_double(q, 4, now);
+		r = run(s, q);
+	}
+	if (r >= 0 && more) {
+		if (!(q = Q(s, Q_MORE)))
+			r = -1;
+		else {
+			sqlite3_bind_int(q, 1, total_cores);
+			if ((r = row(s, q)) > 0)
+				*more = sqlite3_column_int(q, 0);
+		}
+	}
+	if (r < 0 || len == 0) {
+		vine_state_free_claims(v, len);
+		return r < 0 ? -1 : 0;
+	}
+	*claims = v;
+	*n = len;
+	return 0;
+}
+
+static int sq_finish_claim(struct vine_state *st, int64_t worker,
+			   const struct vine_result *results, size_t nresults, int *accepted,
+			   int free_cores, int total_cores, size_t max,
+			   struct vine_claim **claims, size_t *n, int *more)
+{
+	struct sq_state *s = SQ(st);
+
+	*claims = NULL;
+	*n = 0;
+	if (more)
+		*more = 0;
+	if (begin(s) < 0)
+		return -1;
+	for (size_t i = 0; i < nresults; i++) {
+		int r = current(s, worker, results[i].task, results[i].attempt);
+		if (r < 0 || (r > 0 && end_task(s, &results[i]) < 0))
+			return rollback(s);
+		accepted[i] = r;
+	}
+	if ((max > 0 || more) &&
+	    claim_locked(s, worker, free_cores, total_cores, max, claims, n, more) < 0)
+		return rollback(s);
+	if (commit(s) < 0) {
+		vine_state_free_claims(*claims, *n);
+		*claims = NULL;
+		*n = 0;
+		return rollback(s);
+	}
+	return 0;
+}
+
+static int sq_unregister_worker(struct vine_state *st, int64_t worker)
+{
+	struct sq_state *s = SQ(st);
+	sqlite3_stmt *q;
+
+	if (begin(s) < 0 || end_held(s, worker, VINE_OUT_RELEASED, NULL) < 0 ||
+	    !(q = Q(s, Q_WORKER_STATE)))
+		return rollback(s);
+	sqlite3_bind_int64(q, 1, worker);
+	bind_str(q, 2, "gone");
+	if (run(s, q) < 0)
+		return rollback(s);
+	return commit(s) < 0 ? rollback(s) : 0;
+}
+
+/* --- result files --------------------------------------------------------- */
+
+/*
+ * Copy len bytes (len < 0: to end of file) from in to out, by
+ * copy_file_range where the kernel can, else through a buffer.
+ */
+static int copy_fd(int in, int out, int64_t len, int64_t *copied)
+{
+	int64_t done = 0;
+	int kernel = 1;
+	char *buf = NULL;
+	int rc = 0;
+
+	while (len < 0 || done < len) {
+		size_t want = len < 0 || len - done > (1 << 30) ? (1 << 30) : (size_t)(len - done);
+		ssize_t k = -1;
+		if (kernel) {
+			k = copy_file_range(in, NULL, out, NULL, want, 0);
+			if (k < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS ||
+				      errno == EOPNOTSUPP || errno == EBADF)) {
+				kernel = 0;
+				continue;
+			}
+			if (k < 0 && errno == EINTR)
+				continue;
+		} else {
+			if (!buf)
+				buf = vine_xmalloc(1 << 20);
+			k = read(in, buf, want < (1 << 20) ? want : (1 << 20));
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k > 0 && vine_write_full(out, buf, (size_t)k) < 0) {
+				rc = vine_error_errno("write error");
+				break;
+			}
+		}
+		if (k < 0) {
+			rc = vine_error_errno("copy error");
+			break;
+		}
+		if (k == 0)
+			break;
+		done += k;
+	}
+	free(buf);
+	*copied = done;
+	return rc;
+}
+
+static char *result_path(struct sq_state *s, int64_t task, int attempt, const char *name)
+{
+	return vine_xasprintf("%s/%lld/%d/%s", s->results, (long long)task, attempt, name);
+}
+
+static int sq_put_file(struct vine_state *st, int64_t worker, int64_t task, int attempt,
+		       const char *name, int fd, int64_t size)
+{
+	struct sq_state *s = SQ(st);
+	char *path = result_path(s, task, attempt, name), *dir, *tmp = NULL;
+	int64_t copied = 0;
+	int out = -1, r, rc = -1;
+	sqlite3_stmt *q;
+
+	/* cheap early refusal, so a stale worker does not copy gigabytes */
+	if ((r = current(s, worker, task, attempt)) <= 0) {
+		sqlite3_reset(s->stmt[Q_CURRENT]);
+		free(path);
+		return r < 0 ? -1 : 1;
+	}
+	sqlite3_reset(s->stmt[Q_CURRENT]);
+	dir = vine_xstrndup(path, (size_t)(strrchr(path, '/') - path));
+	if (vine_mkdir_p(dir, 0777) < 0)
+		goto out;
+	tmp = vine_xasprintf("%s/.put.XXXXXX", dir);
+	if ((out = mkostemp(tmp, O_CLOEXEC)) < 0) {
+		vine_error_errno("cannot create a file in '%s'", dir);
+		goto out;
+	}
+	/* as an ordinary file would be, not mkstemp's 0600 */
+	if (fchmod(out, 0666 & ~s->umask) < 0) {
+		vine_error_errno("cannot change the mode of '%s'", tmp);
+		goto out;
+	}
+	if (copy_fd(fd, out, size, &copied) < 0) {
+		vine_error_prefix("cannot store '%s'", path);
+		goto out;
+	}
+	if (copied != size) {
+		vine_error("cannot store '%s': got %lld of %lld bytes", path, (long long)copied,
+			   (long long)size);
+		goto out;
+	}
+	if (close(out) < 0) {
+		out = -1;
+		vine_error_errno("cannot write '%s'", tmp);
+		goto out;
+	}
+	out = -1;
+	if (begin(s) < 0)
+		goto out;
+	if ((r = current(s, worker, task, attempt)) <= 0) {
+		rollback(s);
+		rc = r < 0 ? -1 : 1;
+		goto out;
+	}
+	if (!(q = Q(s, Q_FILE_ADD))) {
+		rollback(s);
+		goto out;
+	}
+	sqlite3_bind_int64(q, 1, task);
+	sqlite3_bind_int(q, 2, attempt);
+	bind_str(q, 3, name);
+	sqlite3_bind_int64(q, 4, size);
+	if (run(s, q) < 0) {
+		rollback(s);
+		goto out;
+	}
+	if (rename(tmp, path) < 0) {
+		vine_error_errno("cannot rename '%s' to '%s'", tmp, path);
+		rollback(s);
+		goto out;
+	}
+	free(tmp);
+	tmp = NULL;
+	rc = commit(s) < 0 ? rollback(s) : 0;
+out:
+	if (out >= 0)
+		close(out);
+	if (tmp)
+		unlink(tmp);
+	free(tmp);
+	free(dir);
+	free(path);
+	return rc;
+}
+
+static int sq_get_file(struct vine_state *st, int64_t task, int attempt, const char *name, int fd)
+{
+	struct sq_state *s = SQ(st);
+	sqlite3_stmt *q = Q(s, Q_FILE_GET);
+	char *path;
+	int64_t size, copied = 0;
+	int in, r;
+
+	if (!q)
+		return -1;
+	sqlite3_bind_int64(q, 1, task);
+	sqlite3_bind_int(q, 2, attempt);
+	bind_str(q, 3, name);
+	if ((r = row(s, q)) <= 0) {
+		sqlite3_reset(q);
+		return r < 0 ? -1 : vine_error("task %lld attempt %d has no result file '%s'",
+					       (long long)task, attempt, name);
+	}
+	size = sqlite3_column_int64(q, 0);
+	sqlite3_reset(q);
+	path = result_path(s, task, attempt, name);
+	if ((in = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		vine_error_errno("cannot open '%s'", path);
+		free(path);
+		return -1;
+	}
+	r = copy_fd(in, fd, size, &copied);
+	if (r == 0 && copied != size)
+		r = vine_error("'%s' is %lld bytes, expected %lld", path, (long long)copied,
+			       (long long)size);
+	else if (r < 0)
+		vine_error_prefix("cannot copy '%s'", path);
+	close(in);
+	free(path);
+	return r;
+}
+
+static int sq_list_files(struct vine_state *st, int64_t task, int attempt,
+			 struct vine_file **files, size_t *n)
+{
+	struct sq_state *s = SQ(st);
+	struct vine_file *v = NULL;
+	size_t len = 0, cap = 0;
+	sqlite3_stmt *q = Q(s, Q_FILE_LIST);
+	int r;
+
+	*files = NULL;
+	*n = 0;
+	if (!q)
+		return -1;
+	sqlite3_bind_int64(q, 1, task);
+	sqlite3_bind_int(q, 2, attempt);
+	while ((r = row(s, q)) > 0) {
+		if (len == cap)
+			v = vine_xrealloc(v, (cap = cap ? 2 * cap : 8) * sizeof(*v));
+		v[len].name = col_str(q, 0);
+		v[len].size = sqlite3_column_int64(q, 1);
+		len++;
+	}
+	sqlite3_reset(q);
+	if (r < 0) {
+		vine_state_free_files(v, len);
+		return -1;
+	}
+	*files = v;
+	*n = len;
+	return 0;
+}
+
+/* --- looking -------------------------------------------------------------- */
+
+static int sq_counts(struct vine_state *st, struct vine_counts *c)
+{
+	struct sq_state *s = SQ(st);
+	sqlite3_stmt *q;
+	int r;
+
+	if (begin_read(s) < 0 || !(q = Q(s, Q_COUNTS)))
+		return rollback(s);
+	while ((r = row(s, q)) > 0) {
+		int k = vine_task_state_parse((const char *)sqlite3_column_text(q, 0));
+		if (k >= 0)
+			c->n[k] = sqlite3_column_int64(q, 1);
+		c->total += sqlite3_column_int64(q, 1);
+	}
+	if (r < 0 || !(q = Q(s, Q_ALIVE)) || row(s, q) <= 0)
+		return rollback(s);
+	c->workers_alive = sqlite3_column_int64(q, 0);
+	return commit(s) < 0 ? rollback(s) : 0;
+}
+
+static int sq_list_workers(struct vine_state *st, struct vine_worker **workers, size_t *n)
+{
+	struct sq_state *s = SQ(st);
+	struct vine_worker *v = NULL;
+	size_t len = 0, cap = 0, j = 0;
+	sqlite3_stmt *q;
+	int r;
+
+	*workers = NULL;
+	*n = 0;
+	if (begin_read(s) < 0 || !(q = Q(s, Q_WORKER_LIST)))
+		return rollback(s);
+	while ((r = row(s, q)) > 0) {
+		if (len == cap)
+			v = vine_xrealloc(v, (cap = cap ? 2 * cap : 8) * sizeof(*v));
+		struct vine_worker *w = &v[len++];
+		memset(w, 0, sizeof(*w));
+		w->id = sqlite3_column_int64(q, 0);
+		w->node = col_str(q, 1);
+		w->host = col_str(q, 2);
+		w->pid = (pid_t)sqlite3_column_int64(q, 3);
+		w->cores = sqlite3_column_int(q, 4);
+		w->listen = col_str(q, 5);
+		w->state = col_str(q, 6);
+		w->started = sqlite3_column_double(q, 7);
+		w->heartbeat = sqlite3_column_double(q, 8);
+		w->expires = sqlite3_column_double(q, 9);
+	}
+	/* both lists are in worker id order: merge */
+	if (r == 0 && (q = Q(s, Q_RUNNING_LIST))) {
+		size_t wcap = 0;
+		while ((r = row(s, q)) > 0) {
+			int64_t wid = sqlite3_column_int64(q, 0);
+			while (j < len && v[j].id < wid) {
+				j++;
+				wcap = 0;
+			}
+			if (j == len || v[j].id != wid)
+				continue;
+			if (v[j].nrunning == wcap)
+				v[j].running = vine_xrealloc(v[j].running,
+							     (wcap = wcap ? 2 * wcap : 8) * sizeof(int64_t));
+			v[j].running[v[j].nrunning++] = sqlite3_column_int64(q, 1);
+		}
+	} else if (r == 0) {
+		r = -1;
+	}
+	if (r < 0 || commit(s) < 0) {
+		vine_state_free_workers(v, len);
+		return rollback(s);
+	}
+	*workers = v;
+	*n = len;
+	return 0;
+}
+
+/* Read an attempt from columns k.. of q (as in Q_TASK_LIST / Q_ATTEMPT_LIST). */
+static void read_attempt(sqlite3_stmt *q, int k, struct vine_attempt *a)
+{
+	memset(a, 0, sizeof(*a));
+	if (sqlite3_column_type(q, k) == SQLITE_NULL)
+		return;
+	a->task = sqlite3_column_int64(q, k);
+	a->attempt = sqlite3_column_int(q, k + 1);
+	a->worker = sqlite3_column_int64(q, k + 2);
+	a->node = col_str(q, k + 3);
+	a->claimed = sqlite3_column_double(q, k + 4);
+	a->started = sqlite3_column_double(q, k + 5);
+	a->ended = sqlite3_column_double(q, k + 6);
+	a->outcome = vine_outcome_parse((const char *)sqlite3_column_text(q, k + 7));
+	a->exit_code = sqlite3_column_int(q, k + 8);
+	a->signal = sqlite3_column_int(q, k + 9);
+	a->message = col_str(q, k + 10);
+	a->received = sqlite3_column_int64(q, k + 11);
+}
+
+static int sq_list_tasks(struct vine_state *st, int64_t after, size_t limit,
+			 struct vine_task **tasks, size_t *n)
+{
+	struct sq_state *s = SQ(st);
+	struct vine_task *v = NULL;
+	size_t len = 0, cap = 0;
+	sqlite3_stmt *q = Q(s, Q_TASK_LIST);
+	int r;
+
+	*tasks = NULL;
+	*n = 0;
+	if (!q)
+		return -1;
+	sqlite3_bind_int64(q, 1, after);
+	sqlite3_bind_int64(q, 2, limit > INT64_MAX ? INT64_MAX : (sqlite3_int64)limit);
+	while ((r = row(s, q)) > 0) {
+		if (len == cap)
+			v = vine_xrealloc(v, (cap = cap ? 2 * cap : 64) * sizeof(*v));
+		struct vine_task *t = &v[len++];
+		t->id = sqlite3_column_int64(q, 0);
+		t->cmd = col_str(q, 1);
+		t->object = col_str(q, 2);
+		t->tag = col_str(q, 3);
+		t->cores = sqlite3_column_int(q, 4);
+		t->retries = sqlite3_column_int(q, 5);
+		t->timeout = sqlite3_column_double(q, 6);
+		t->submitted = sqlite3_column_double(q, 7);
+		t->state = vine_task_state_parse((const char *)sqlite3_column_text(q, 8));
+		t->attempts = sqlite3_column_int(q, 9);
+		t->failures = sqlite3_column_int(q, 10);
+		t->losses = sqlite3_column_int(q, 11);
+		read_attempt(q, 12, &t->last);
+	}
+	sqlite3_reset(q);
+	if (r < 0) {
+		vine_state_free_tasks(v, len);
+		return -1;
+	}
+	*tasks = v;
+	*n = len;
+	return 0;
+}
+
+static int sq_list_attempts(struct vine_state *st, int64_t task, struct vine_attempt **attempts,
+			    size_t *n)
+{
+	struct sq_state *s = SQ(st);
+	struct vine_attempt *v = NULL;
+	size_t len = 0, cap = 0;
+	sqlite3_stmt *q;
+	int r;
+
+	*attempts = NULL;
+	*n = 0;
+	if (begin_read(s) < 0 || !(q = Q(s, Q_TASK_EXISTS)))
+		return rollback(s);
+	sqlite3_bind_int64(q, 1, task);
+	if ((r = row(s, q)) <= 0) {
+		if (r == 0)
+			vine_error("no task %lld in state '%s'", (long long)task, s->path);
+		return rollback(s);
+	}
+	if (!(q = Q(s, Q_ATTEMPT_LIST)))
+		return rollback(s);
+	sqlite3_bind_int64(q, 1, task);
+	while ((r = row(s, q)) > 0) {
+		if (len == cap)
+			v = vine_xrealloc(v, (cap = cap ? 2 * cap : 8) * sizeof(*v));
+		read_attempt(q, 0, &v[len++]);
+	}
+	if (r < 0 || commit(s) < 0) {
+		vine_state_free_attempts(v, len);
+		return rollback(s);
+	}
+	*attempts = v;
+	*n = len;
+	return 0;
+}
+
+static const struct vine_state_ops sq_ops = {
+	.close = sq_close,
+	.submit = sq_submit,
+	.requeue_failed = sq_requeue_failed,
+	.list_objects = sq_list_objects,
+	.register_worker = sq_register_worker,
+	.heartbeat = sq_heartbeat,
+	.finish_claim = sq_finish_claim,
+	.put_file = sq_put_file,
+	.unregister_worker = sq_unregister_worker,
+	.reap = sq_reap,
+	.counts = sq_counts,
+	.list_workers = sq_list_workers,
+	.list_tasks = sq_list_tasks,
+	.list_attempts = sq_list_attempts,
+	.list_files = sq_list_files,
+	.get_file = sq_get_file,
+};

@@ -1,0 +1,192 @@
+#!/usr/bin/env bats
+# vine-worker: running tasks - environment, directories, output, limits.
+
+bats_require_minimum_version 1.5.0
+load helpers
+
+@test "worker: task environment and a fresh directory for every task" {
+	cat >tasks <<'EOF'
+echo "$VINE_TASK_ID $VINE_ATTEMPT $VINE_CORES $VINE_NODE"; ls -A | wc -l; touch left-behind; echo junk >"$VINE_OUTDIR/x"; pwd >"$VINE_OUTDIR/pwd"
+echo "$VINE_TASK_ID"; ls -A | wc -l; ls -A "$VINE_OUTDIR" | wc -l; test -z "$VINE_ENV" && echo no-env; test -r /dev/stdin && head -c 5 </dev/stdin | wc -c
+mkdir sub; chmod 000 sub; chmod 500 .; cd /; echo moved away
+ls -A | wc -l; test -w . && echo writable
+EOF
+	vine-submit -n 1 tasks
+	# one core: every task runs in the same place, which must look new each time
+	run -0 vine-worker -n 1 -i 0
+	vine-collect -o out
+	assert_equal "$(cat out/1/stdout)" $'1 1 1 testnode\n0'
+	assert_equal "$(cat out/2/stdout)" $'2\n0\n0\nno-env\n0'
+	assert_equal "$(cat out/3/stdout)" 'moved away'
+	assert_equal "$(cat out/4/stdout)" $'0\nwritable'
+	assert_file_exists out/1/out/pwd
+	# the working directory is not the output directory, and lives in the cache
+	run -0 cat out/1/out/pwd
+	assert_output --regexp "^$VINE_CACHE/work/testnode\.[0-9]+/[0-9]+$"
+	# nothing is left in the cache once the worker is gone
+	run -0 ls -A "$VINE_CACHE/work"
+	assert_output ''
+}
+
+@test "worker: quotes, pipes, redirections and UTF-8 reach the shell intact" {
+	cat >tasks <<'EOF'
+printf '%s\n' "it's \"quoted\"" 'single $HOME' | tr a-z A-Z
+echo 'héllo wörld ✓' | sed 's/ö/o/'; echo ünïcödé >&2
+x=1; for i in 1 2 3; do x=$((x * 2)); done; echo "$x" | cat -n | tr -s ' '
+EOF
+	vine-submit tasks
+	vine-worker -i 0
+	vine-collect -o out
+	assert_equal "$(cat out/1/stdout)" $'IT\'S "QUOTED"\nSINGLE $HOME'
+	assert_equal "$(cat out/2/stdout)" 'héllo world ✓'
+	assert_equal "$(cat out/2/stderr)" 'ünïcödé'
+	assert_equal "$(cat out/3/stdout)" $' 1\t8'
+	assert_equal "$(cat out/2/cmd)" "echo 'héllo wörld ✓' | sed 's/ö/o/'; echo ünïcödé >&2"
+}
+
+@test "worker: a command of nearly 1 MiB runs (longer than one exec argument may be)" {
+	{ printf 'x='; head -c 1040000 /dev/zero | tr '\0' y; printf '; echo ${#x} "$0"\n'; } | vine-submit
+	echo 'echo small "$0"' | vine-submit
+	vine-worker -i 0
+	run -0 vine-collect -o out
+	run -0 cat out/1/stdout
+	assert_output --regexp '^1040000 .*\.sh$'
+	assert_equal "$(cat out/2/stdout)" 'small sh'
+}
+
+@test "worker: files in VINE_OUTDIR come back, with their subdirectories" {
+	echo 'mkdir -p "$VINE_OUTDIR/a/b"; echo deep >"$VINE_OUTDIR/a/b/c.txt"; printf top >"$VINE_OUTDIR/top"; : >"$VINE_OUTDIR/empty"; ln -s top "$VINE_OUTDIR/link"; mkfifo "$VINE_OUTDIR/fifo"' |
+		vine-submit
+	run -0 vine-worker -i 0
+	assert_output --partial "not shipping 'link': not a regular file"
+	assert_output --partial "not shipping 'fifo': not a regular file"
+	vine-collect -o out
+	assert_equal "$(cat out/1/out/a/b/c.txt)" deep
+	assert_equal "$(cat out/1/out/top)" top
+	assert_file_exists out/1/out/empty
+	assert_file_not_exists out/1/out/link
+	assert_file_not_exists out/1/out/fifo
+	# they are kept beside the state too, per attempt
+	assert_equal "$(cat vine.db.results/1/1/out/a/b/c.txt)" deep
+}
+
+@test "worker: -t sends TERM to the process group, then KILL after the grace period" {
+	export VINE_GRACE=1
+	printf '%s\n' 'sleep 30.1357 & sleep 30.2468; wait' 'trap "" TERM; sleep 30.3579' 'echo quick' |
+		vine-submit -t 0.5
+	start=${EPOCHREALTIME/./}
+	run -0 vine-worker -n 3 -i 0
+	elapsed=$(( (${EPOCHREALTIME/./} - start) / 1000 ))
+	[ "$elapsed" -lt 5000 ]
+	run -0 status_py '[(a["outcome"], a["signal"]) for a in j["attempts"]]' 1
+	assert_output "[('timeout', 15)]"
+	run -0 status_py '[(a["outcome"], a["signal"], a["ended"] - a["started"] >= 1.4) for a in j["attempts"]]' 2
+	assert_output "[('timeout', 9, True)]"
+	run -0 status_py 'j["state"]' 3
+	assert_output done
+	# nothing of the killed tasks is left running
+	run -1 pgrep -f 'sleep 30\.[123]'
+}
+
+@test "worker: processes a task leaves behind are killed when it ends" {
+	echo 'sleep 97.531 & echo started' | vine-submit
+	vine-worker -i 0
+	run -1 pgrep -f 'sleep 97\.531'
+	run -0 status_py 'j["state"]' 1
+	assert_output done
+}
+
+@test "worker: a task writing 100 MB to stdout is streamed, not held in memory" {
+	echo 'head -c 104857600 /dev/zero | tr "\0" x; echo done >&2' | vine-submit
+	# the largest resident size of any process: holding the output would not fit
+	run -0 max_rss vine-worker -i 0
+	[ "$output" -lt 60000 ]
+	run -0 max_rss vine-collect -o out
+	[ "$output" -lt 60000 ]
+	run -0 stat -c %s out/1/stdout
+	assert_output 104857600
+	run -0 sh -c 'tr -d x <out/1/stdout | wc -c'
+	assert_output 0
+	assert_equal "$(cat out/1/stderr)" done
+	run -0 status_py 'j["attempts"][0]["received"]' 1
+	assert_output 104857605
+}
+
+@test "worker: a command that cannot be found fails with status 127" {
+	echo 'no-such-command-xyz' | vine-submit
+	vine-worker -i 0
+	run -1 vine-collect -o out
+	assert_equal "$(cat out/1/exit)" 127
+	run -0 cat out/1/stderr
+	assert_output --partial "not found"
+}
+
+@test "worker: -i 0 exits at once when nothing is ready; -i IDLE waits that long" {
+	run -0 vine-worker -i 0
+	assert_output ''
+	start=${EPOCHREALTIME/./}
+	run -0 vine-worker -i 1
+	elapsed=$(( (${EPOCHREALTIME/./} - start) / 1000 ))
+	[ "$elapsed" -ge 1000 ] && [ "$elapsed" -lt 4000 ]
+	# a task submitted while it waits is picked up
+	vine-worker -i 3 &
+	pid=$!
+	sleep 0.5
+	echo 'echo late' | vine-submit
+	wait $pid
+	run -0 status_py 'j["state"]' 1
+	assert_output done
+	# tasks too big for this worker do not keep it busy
+	echo 'echo big' | vine-submit -n 8
+	run -0 vine-worker -n 2 -i 0
+	run -0 status_py 'j["state"]' 2
+	assert_output ready
+}
+
+@test "worker: -l is checked and recorded; bad options are usage errors" {
+	run -0 vine-worker -i 0 -l 127.0.0.2:0 -N node-a -n 3
+	run -0 status_py '[(w["node"], w["cores"], w["listen"], w["state"]) for w in j["workers"]]'
+	assert_output "[('node-a', 3, '127.0.0.2:0', 'gone')]"
+	for opt in "-l 1.2.3.4:99999" "-l [::1" "-l ::1:80" "-l host:port" "-n 0" "-n 5000" "-i -1" "-i x" \
+		"-N a/b" "-N .hidden" "extra"; do
+		# shellcheck disable=SC2086
+		run -2 vine-worker -i 0 $opt
+		assert_output --partial "usage: vine-worker"
+	done
+	VINE_LEASE=0 run -2 vine-worker -i 0
+	assert_output --partial "VINE_LEASE='0' is not a positive number of seconds"
+	run -0 vine-worker -h
+	assert_output --partial "usage: vine-worker"
+}
+
+@test "worker: a task's environment is made ready once per node and activated" {
+	[ -x "$VINE_BIN/vine-seed" ] || skip "the seed module is not merged yet"
+	fixture_venv "$PWD/venv"
+	vine-pack -o env.tar.gz venv >/dev/null
+	for i in 1 2 3 4; do
+		echo 'python -c "import sys; print(sys.prefix)"; echo "$VINE_ENV|$VIRTUAL_ENV"; command -v python'
+	done | vine-submit -e env.tar.gz
+	run -0 vine-worker -n 4 -i 0
+	run -0 vine-collect -o out
+	env=$(head -1 out/1/stdout)
+	[[ $env == "$VINE_CACHE"/env/* ]]
+	for i in 1 2 3 4; do
+		assert_equal "$(cat out/$i/stdout)" "$env"$'\n'"$env|$env"$'\n'"$env/bin/python"
+	done
+	run -0 ls "$VINE_CACHE/env"
+	assert_equal "${#lines[@]}" 1
+}
+
+@test "worker: an environment that cannot be had fails the attempt, with the reason" {
+	[ -x "$VINE_BIN/vine-seed" ] || skip "the seed module is not merged yet"
+	head -c 4096 /dev/urandom >env.tar.gz
+	echo 'echo never' | vine-submit -e env.tar.gz -r 1
+	# the origin changes after it was registered: its id no longer matches
+	head -c 4096 /dev/urandom >env.tar.gz
+	run -0 vine-worker -n 1 -i 0
+	run -1 vine-collect -o out
+	run -0 cat out/1/exit
+	assert_output --regexp '^error: environment [0-9a-f]{64}: '
+	run -0 status_py '[(a["outcome"], a["message"] is not None) for a in j["attempts"]], j["state"]' 1
+	assert_output "[('error', True), ('error', True)] failed"
+}

@@ -1,0 +1,161 @@
+#!/usr/bin/env bats
+# vine-worker: leases, lost workers, stale results, draining, many workers.
+
+bats_require_minimum_version 1.5.0
+load helpers
+
+task_state() {
+	[ "$(status_py "j[\"state\"], len(j[\"attempts\"])" "$1")" = "$2" ]
+}
+
+# overtake: worker a starts task 1 and is stopped until its lease runs out;
+# worker b reaps it and runs the task again; then a goes on.  Sets $a, $b;
+# a's standard error goes to a.err.
+overtake() {
+	vine-worker -N a -c "$PWD/ca" -n 1 -i 0 2>a.err 3>&- &
+	a=$!
+	spread_wait_for 5 task_state 1 "running 1"
+	kill -STOP $a
+	sleep 1.5
+	vine-worker -N b -c "$PWD/cb" -n 1 -i 0 3>&- &
+	b=$!
+	spread_wait_for 5 task_state 1 "running 2"
+	kill -CONT $a
+}
+
+running_count() {
+	[ "$(status_py 'j["tasks"]["running"]')" = "$1" ]
+}
+
+@test "lease: a worker killed with kill -9 loses its task, which runs elsewhere" {
+	export VINE_LEASE=1
+	echo 'sleep 1.5; echo "ran on $VINE_NODE, attempt $VINE_ATTEMPT"' | vine-submit
+	vine-worker -N a -c "$PWD/ca" -n 1 3>&- &
+	pid=$!
+	spread_wait_for 5 task_state 1 "running 1"
+	kill -9 $pid
+	wait $pid || true
+	# its work directory is left behind, its task held until the lease runs out
+	run -0 ls ca/work
+	assert_output "a.$pid"
+	run -0 vine-worker -N b -c "$PWD/cb" -n 1 -i 3
+	run -0 status_py '[(a["node"], a["outcome"]) for a in j["attempts"]], j["losses"], j["failures"], j["state"]' 1
+	assert_output "[('a', 'lost'), ('b', 'exited')] 1 0 done"
+	run -0 vine-collect -o out
+	assert_equal "$(cat out/1/stdout)" "ran on b, attempt 2"
+	# the next worker on that cache removes what the dead one left
+	run -0 vine-worker -N a -c "$PWD/ca" -i 0
+	run -0 ls -A ca/work
+	assert_output ''
+}
+
+@test "lease: a stale result is refused, and the task is recorded once" {
+	export VINE_LEASE=1
+	echo "sleep 1; echo \$VINE_NODE >>'$PWD/ran'" | vine-submit
+	overtake
+	wait $a
+	wait $b
+	run -0 cat a.err
+	assert_output --partial "task 1 attempt 1: result refused (stale)"
+	run -0 sort ran
+	assert_output $'a\nb'
+	run -0 status_py '[(a["node"], a["outcome"]) for a in j["attempts"]], j["state"]' 1
+	assert_output "[('a', 'lost'), ('b', 'exited')] done"
+	vine-collect -j jl
+	run -0 cut -f 1,2 jl
+	assert_output $'Seq\tHost\n1\tb'
+}
+
+@test "lease: a worker that is told its task is stale kills it" {
+	export VINE_LEASE=1 VINE_GRACE=1
+	echo 'sleep 9.7531; echo finished' | vine-submit
+	overtake
+	# a's heartbeat learns its attempt is stale and kills it long before it ends
+	spread_wait_for 2 sh -c '[ "$(pgrep -fc "^sleep 9\.7531")" = 1 ]'
+	wait $a
+	# b hands its attempt back at once
+	kill -TERM $b
+	sleep 0.2
+	kill -INT $b
+	wait $b
+	run -0 status_py '[(a["node"], a["outcome"]) for a in j["attempts"]], j["state"]' 1
+	assert_output "[('a', 'lost'), ('b', 'released')] ready"
+	run -1 pgrep -f '^sleep 9\.7531'
+}
+
+@test "workers: 1,000 tasks across 3 workers, every result present exactly once" {
+	seq 1000 | awk '{ print "echo task-" $1 }' | vine-submit >ids
+	for n in 1 2 3; do
+		vine-worker -N "node$n" -c "$PWD/c$n" -n 2 -i 0 3>&- &
+	done
+	run -0 vine-collect -w -o out -j jl
+	wait
+	run -0 python3 - <<'EOF'
+import os
+bad = [i for i in range(1, 1001)
+       if open(f"out/{i}/stdout").read() != f"task-{i}\n"
+       or open(f"out/{i}/exit").read() != "0\n"]
+print(len(os.listdir("out")), bad)
+EOF
+	assert_output '1000 []'
+	run -0 awk -F '\t' 'NR > 1 { n[$1]++; h[$2]++ } END { for (s in n) if (n[s] != 1) bad++; print NR - 1, length(n), bad + 0, length(h) }' jl
+	assert_output '1000 1000 0 3'
+	run -0 status_py 'j["tasks"]["done"], sorted(set(w["node"] for w in j["workers"]))'
+	assert_output "1000 ['node1', 'node2', 'node3']"
+	run -0 python3 -c 'import sqlite3; print(sqlite3.connect("vine.db").execute("SELECT count(*), max(attempt) FROM attempts").fetchone())'
+	assert_output '(1000, 1)'
+}
+
+@test "drain: SIGTERM lets short tasks finish and hands long ones back" {
+	export VINE_DRAIN=2 VINE_GRACE=1
+	printf '%s\n' 'sleep 0.8; echo short' 'sleep 60.1234' 'echo never started' | vine-submit
+	vine-worker -n 2 3>&- &
+	w=$!
+	spread_wait_for 5 running_count 2
+	start=${EPOCHREALTIME/./}
+	kill -TERM $w
+	wait $w
+	elapsed=$(( (${EPOCHREALTIME/./} - start) / 1000 ))
+	[ "$elapsed" -lt 5000 ]
+	run -0 status_py '[(a["outcome"], a["exit"]) for a in j["attempts"]], j["state"]' 1
+	assert_output "[('exited', 0)] done"
+	run -0 status_py '[a["outcome"] for a in j["attempts"]], j["state"], j["failures"]' 2
+	assert_output "['released'] ready 0"
+	run -0 status_py 'j["state"], j["attempts"]' 3
+	assert_output "ready []"
+	run -1 pgrep -f 'sleep 60\.1234'
+	run -0 status_py '[w["state"] for w in j["workers"]]'
+	assert_output "['gone']"
+}
+
+@test "drain: a second signal hands running tasks back at once" {
+	export VINE_DRAIN=60 VINE_GRACE=1
+	echo 'sleep 60.4321' | vine-submit
+	vine-worker -n 1 3>&- &
+	w=$!
+	spread_wait_for 5 running_count 1
+	start=${EPOCHREALTIME/./}
+	kill -TERM $w
+	sleep 0.3
+	kill -INT $w
+	wait $w
+	elapsed=$(( (${EPOCHREALTIME/./} - start) / 1000 ))
+	[ "$elapsed" -lt 3000 ]
+	run -0 status_py '[a["outcome"] for a in j["attempts"]], j["state"]' 1
+	assert_output "['released'] ready"
+	run -1 pgrep -f 'sleep 60\.4321'
+}
+
+@test "drain: a task killed by the same signal is handed back, not failed" {
+	export VINE_DRAIN=5
+	echo 'sleep 60.5678' | vine-submit
+	vine-worker -n 1 3>&- &
+	w=$!
+	spread_wait_for 5 running_count 1
+	# as a batch system does: the worker and its tasks get SIGTERM together
+	kill -TERM $w
+	pkill -TERM -f 'sleep 60\.5678'
+	wait $w
+	run -0 status_py '[a["outcome"] for a in j["attempts"]], j["state"], j["failures"]' 1
+	assert_output "['released'] ready 0"
+}

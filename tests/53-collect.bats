@@ -1,0 +1,124 @@
+#!/usr/bin/env bats
+# vine-collect: results directories, joblogs, waiting, exit status.
+
+bats_require_minimum_version 1.5.0
+load helpers
+
+@test "collect -o: cmd, stdout, stderr, exit and returned files per task" {
+	printf '%s\n' 'echo out; echo err >&2; echo f >"$VINE_OUTDIR/result.txt"' 'exit 3' 'kill -9 $$' \
+		'sleep 5' 'echo quiet' | vine-submit -t 1
+	VINE_GRACE=1 vine-worker -n 5 -i 0
+	run -1 vine-collect -o out
+	run -0 ls out
+	assert_output $'1\n2\n3\n4\n5'
+	assert_equal "$(cat out/1/cmd)" "$(sed -n 1p <<<'echo out; echo err >&2; echo f >"$VINE_OUTDIR/result.txt"')"
+	assert_equal "$(cat out/1/stdout)" out
+	assert_equal "$(cat out/1/stderr)" err
+	assert_equal "$(cat out/1/exit)" 0
+	assert_equal "$(cat out/1/out/result.txt)" f
+	assert_equal "$(cat out/2/exit)" 3
+	assert_equal "$(cat out/3/exit)" 'signal 9'
+	assert_equal "$(cat out/4/exit)" timeout
+	# empty output is an empty file, not a missing one
+	assert_file_exists out/5/stderr
+	run -0 stat -c %s out/5/stderr
+	assert_output 0
+	# nothing half-written is left behind
+	run -0 ls -A out
+	refute_output --partial .tmp
+}
+
+@test "collect -j: GNU parallel's joblog columns, with exit codes and signals" {
+	printf '%s\n' 'true' 'exit 3' 'kill -9 $$' 'kill -15 $$' 'sleep 5' 'echo hé "q" | cat' | vine-submit -t 0.5
+	VINE_GRACE=1 vine-worker -n 6 -i 0 -N n1
+	run -1 vine-collect -j jl
+	# the same header line as GNU parallel's own
+	parallel --joblog pjl ::: true
+	assert_equal "$(head -1 jl)" "$(head -1 pjl)"
+	run -0 awk -F '\t' 'NR > 1 { print $1, $2, $5, $6, $7, $8, $9 }' jl
+	assert_output - <<'EOF'
+1 n1 0 0 0 0 true
+2 n1 0 0 3 0 exit 3
+3 n1 0 0 0 9 kill -9 $$
+4 n1 0 0 0 15 kill -15 $$
+5 n1 0 0 -1 15 sleep 5
+6 n1 0 6 0 0 echo hé "q" | cat
+EOF
+	# Starttime is seconds since the epoch with milliseconds; JobRuntime is %10.3f
+	run -0 awk -F '\t' 'NR > 1 && ($3 !~ /^[0-9]+\.[0-9][0-9][0-9]$/ || $4 !~ /^ +[0-9]+\.[0-9][0-9][0-9]$/ || length($4) != 10) { print "bad", NR }' jl
+	assert_output ''
+	run -0 awk -F '\t' 'NR == 6 { print ($4 >= 0.45 && $4 < 3) }' jl
+	assert_output 1
+	# "-" is standard output
+	run -1 vine-collect -j -
+	assert_line --index 0 "$(head -1 pjl)"
+	assert_equal "${#lines[@]}" 8 # six lines, a header, the summary on stderr
+}
+
+@test "collect: exit 0 only when every task is done and succeeded" {
+	echo 'echo a' | vine-submit
+	run -1 vine-collect
+	assert_output "vine-collect: 1 tasks: 0 done, 0 failed, 0 cancelled, 0 running, 1 ready"
+	run -1 vine-collect -q
+	assert_output ''
+	vine-worker -i 0
+	run -0 vine-collect
+	assert_output ''
+	echo 'exit 1' | vine-submit
+	vine-worker -i 0
+	run -1 vine-collect -q -o out -j jl
+	# results are written even when not all succeeded
+	assert_equal "$(cat out/2/exit)" 1
+	run -0 wc -l <jl
+	assert_output 3
+	# an empty state: nothing failed
+	vine-submit -s empty.db </dev/null
+	run -0 vine-collect -s empty.db
+}
+
+@test "collect -w waits for every task; running it again is harmless" {
+	printf '%s\n' 'sleep 0.5; echo one' 'sleep 0.7; echo two' | vine-submit
+	(sleep 0.5 && vine-worker -n 1 -i 0) 3>&- &
+	run -0 vine-collect -w -o out -j jl
+	assert_equal "$(cat out/1/stdout)" one
+	assert_equal "$(cat out/2/stdout)" two
+	wait
+	cp -a out out.first
+	cp jl jl.first
+	run -0 vine-collect -w -o out -j jl
+	run -0 diff -r out.first out
+	run -0 diff jl.first jl
+	# a stale layout from an earlier run is replaced, not merged
+	echo stray >out/1/stray
+	run -0 vine-collect -o out
+	assert_file_not_exists out/1/stray
+}
+
+reaped() {
+	[ "$(status_py '[w["state"] for w in j["workers"]], j["tasks"]["ready"]')" = "['lost'] 1" ]
+}
+
+@test "collect -w reaps the tasks of a worker that died and waits for them to run again" {
+	export VINE_LEASE=1
+	echo 'sleep 1; echo again' | vine-submit
+	vine-worker -N a -c "$PWD/ca" -n 1 3>&- &
+	a=$!
+	spread_wait_for 5 sh -c '[ "$(vine-status --json | python3 -c "import json, sys; print(json.load(sys.stdin)[\"tasks\"][\"running\"])")" = 1 ]'
+	kill -9 $a
+	wait $a || true
+	vine-collect -w -o out 3>&- &
+	c=$!
+	spread_wait_for 5 reaped
+	kill -0 $c
+	vine-worker -N b -c "$PWD/cb" -n 1 -i 0
+	wait $c
+	assert_equal "$(cat out/1/stdout)" again
+}
+
+@test "collect: usage errors" {
+	run -2 vine-collect extra
+	assert_output --partial "usage: vine-collect"
+	run -2 vine-collect -x
+	run -0 vine-collect -h
+	assert_output --partial "usage: vine-collect"
+}
