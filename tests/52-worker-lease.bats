@@ -14,12 +14,12 @@ task_state() {
 overtake() {
 	vine-worker -N a -c "$PWD/ca" -n 1 -i 0 2>a.err 3>&- &
 	a=$!
-	spread_wait_for 5 task_state 1 "running 1"
+	spread_wait_for 20 task_state 1 "running 1"
 	kill -STOP $a
 	sleep 1.5
 	vine-worker -N b -c "$PWD/cb" -n 1 -i 0 3>&- &
 	b=$!
-	spread_wait_for 5 task_state 1 "running 2"
+	spread_wait_for 20 task_state 1 "running 2"
 	kill -CONT $a
 }
 
@@ -32,7 +32,7 @@ running_count() {
 	echo 'sleep 1.5; echo "ran on $VINE_NODE, attempt $VINE_ATTEMPT"' | vine-submit
 	vine-worker -N a -c "$PWD/ca" -n 1 3>&- &
 	pid=$!
-	spread_wait_for 5 task_state 1 "running 1"
+	spread_wait_for 20 task_state 1 "running 1"
 	kill -9 $pid
 	wait $pid || true
 	# its work directory is left behind, its task held until the lease runs out
@@ -71,7 +71,7 @@ running_count() {
 	echo 'sleep 9.7531; echo finished' | vine-submit
 	overtake
 	# a's heartbeat learns its attempt is stale and kills it long before it ends
-	spread_wait_for 2 sh -c '[ "$(pgrep -fc "^sleep 9\.7531")" = 1 ]'
+	spread_wait_for 10 sh -c '[ "$(pgrep -fc "^sleep 9\.7531")" = 1 ]'
 	wait $a
 	# b hands its attempt back at once
 	kill -TERM $b
@@ -111,7 +111,7 @@ EOF
 	printf '%s\n' 'sleep 0.8; echo short' 'sleep 60.1234' 'echo never started' | vine-submit
 	vine-worker -n 2 3>&- &
 	w=$!
-	spread_wait_for 5 running_count 2
+	spread_wait_for 20 running_count 2
 	start=${EPOCHREALTIME/./}
 	kill -TERM $w
 	wait $w
@@ -133,7 +133,7 @@ EOF
 	echo 'sleep 60.4321' | vine-submit
 	vine-worker -n 1 3>&- &
 	w=$!
-	spread_wait_for 5 running_count 1
+	spread_wait_for 20 running_count 1
 	start=${EPOCHREALTIME/./}
 	kill -TERM $w
 	sleep 0.3
@@ -151,7 +151,7 @@ EOF
 	echo 'sleep 60.5678' | vine-submit
 	vine-worker -n 1 3>&- &
 	w=$!
-	spread_wait_for 5 running_count 1
+	spread_wait_for 20 running_count 1
 	# as a batch system does: the worker and its tasks get SIGTERM together
 	kill -TERM $w
 	pkill -TERM -f 'sleep 60\.5678'

@@ -100,15 +100,15 @@ reaped() {
 
 @test "collect -w reaps the tasks of a worker that died and waits for them to run again" {
 	export VINE_LEASE=1
-	echo 'sleep 1; echo again' | vine-submit
+	echo 'sleep 3; echo again' | vine-submit
 	vine-worker -N a -c "$PWD/ca" -n 1 3>&- &
 	a=$!
-	spread_wait_for 5 sh -c '[ "$(vine-status --json | python3 -c "import json, sys; print(json.load(sys.stdin)[\"tasks\"][\"running\"])")" = 1 ]'
+	spread_wait_for 20 sh -c '[ "$(vine-status --json | python3 -c "import json, sys; print(json.load(sys.stdin)[\"tasks\"][\"running\"])")" = 1 ]'
 	kill -9 $a
 	wait $a || true
 	vine-collect -w -o out 3>&- &
 	c=$!
-	spread_wait_for 5 reaped
+	spread_wait_for 20 reaped
 	kill -0 $c
 	vine-worker -N b -c "$PWD/cb" -n 1 -i 0
 	wait $c

@@ -13,7 +13,7 @@ load helpers
 	echo 'sleep 30.8642' | vine-submit
 	vine-worker -N second -c "$PWD/c2" -n 2 -l 127.0.0.3:7070 3>&- &
 	w=$!
-	spread_wait_for 5 sh -c '[ "$(vine-status --json | python3 -c "import json,sys; print(len(json.load(sys.stdin)[\"workers\"][-1][\"running\"]))")" -ge 1 ]'
+	spread_wait_for 20 sh -c '[ "$(vine-status --json | python3 -c "import json,sys; print(len(json.load(sys.stdin)[\"workers\"][-1][\"running\"]))")" -ge 1 ]'
 	vine-status --json >s.json
 	kill -TERM $w
 	kill -INT $w
