@@ -3,6 +3,7 @@
 # Each test runs in its own directory ($BATS_TEST_TMPDIR) with its own cache
 # and state, and the programs under test first on PATH.
 
+bats_require_minimum_version 1.5.0
 bats_load_library bats-support
 bats_load_library bats-assert
 bats_load_library bats-file
