@@ -136,7 +136,7 @@ static int fetch(struct vine_state *stt, const char *cache, const char *node, ch
 {
 	struct run r = { .quiet = quiet };
 	struct vine_peer_client_opts o = {
-		.secret = stt ? NULL : secret, .stall_timeout = timeout,
+		.secret = secret, .stall_timeout = timeout,
 		.progress = on_progress, .source_failed = on_source_failed, .ctx = &r,
 	};
 	int rc = VINE_EXIT_OK;
@@ -238,8 +238,8 @@ int main(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
-	if (state && (nfrom || origin || secret_opt)) {
-		vine_warn("-s: the state gives the sources and the secret");
+	if (state && (nfrom || origin)) {
+		vine_warn("-s: the state gives the sources");
 		usage(VINE_EXIT_USAGE);
 	}
 	if (do_serve ? (argc || nfrom || origin) : (!argc || (!nfrom && !origin && !state) || listen)) {
@@ -271,12 +271,13 @@ int main(int argc, char **argv)
 		}
 	/* peers need the secret; a fetch from the origin alone does not */
 	memset(secret, 0, sizeof(secret));
-	if (state) {
-		if (!(st = vine_state_open(state, 0)))
+	if (state && !(st = vine_state_open(state, 0)))
+		vine_die_lib(VINE_EXIT_FAIL);
+	/* with -s, the state's secret unless --secret-file names another */
+	if (state && !secret_opt) {
+		if (vine_state_peer_secret(st, secret) < 0)
 			vine_die_lib(VINE_EXIT_FAIL);
-		if (do_serve && vine_state_peer_secret(st, secret) < 0)
-			vine_die_lib(VINE_EXIT_FAIL);
-	} else if (do_serve || npeers) {
+	} else if (do_serve || npeers || state) {
 		if (!secret_file || !*secret_file)
 			vine_die(VINE_EXIT_USAGE, "no secret: give --secret-file FILE or set VINE_SECRET_FILE");
 		if (vine_peer_secret_load(secret_file, secret) < 0)
