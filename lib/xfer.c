@@ -100,3 +100,12 @@ int vine_xfer_fetch(struct vine_state *st, const char *cache, const char *node, 
 	}
 	return rc;
 }
+
+int vine_xfer_seed_fetch(void *ctx, const char *id, const char *origin, const char *dest)
+{
+	const struct vine_xfer_seed *x = ctx;
+	struct vine_peer_client_opts none = { 0 };
+
+	return vine_xfer_fetch(x->st, x->cache, x->node, id, VINE_FETCH_LOCKED | VINE_FETCH_KEEP,
+			       x->opts ? x->opts : &none) == VINE_PEER_OK ? 0 : -1;
+}

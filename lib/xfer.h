@@ -23,4 +23,17 @@
 int vine_xfer_fetch(struct vine_state *st, const char *cache, const char *node, const char *id,
 		    int flags, const struct vine_peer_client_opts *o);
 
+/*
+ * vine_seed's fetcher (seed.h) through the state: ctx is a struct
+ * vine_xfer_seed.  The object is fetched with VINE_FETCH_LOCKED |
+ * VINE_FETCH_KEEP, verified, and left in partial/<id> for vine_seed to
+ * publish; the fetcher sets verified = 1.
+ */
+struct vine_xfer_seed {
+	struct vine_state *st;
+	const char *cache, *node;
+	const struct vine_peer_client_opts *opts;   /* NULL: defaults */
+};
+int vine_xfer_seed_fetch(void *ctx, const char *id, const char *origin, const char *dest);
+
 #endif

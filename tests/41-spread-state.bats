@@ -171,3 +171,29 @@ print(" ".join(map(str, v)) if isinstance(v, tuple) else v)' "$1"
 	run -0 js '[x["source"] for x in t]'
 	assert_output '[None]'
 }
+
+@test "vine-seed -s: 4 nodes seed one packed environment through the state, and run it" {
+	fixture_venv venv
+	vine-pack -o env.tar.gz venv >/dev/null
+	id=$(register env.tar.gz)
+	for n in 1 2 3 4; do node_serve $n; done
+	pids=
+	for n in 1 2 3 4; do
+		vine-seed -q -s "$VINE_STATE" -N "n$n" -c "n$n" "$id" -- python -c 'import sys; print(sys.prefix)' \
+			>"n$n.out" 2>"n$n.err" &
+		pids="$pids $!"
+	done
+	for p in $pids; do wait "$p"; done
+	for n in 1 2 3 4; do
+		run -0 cat "n$n.out"
+		assert_output --partial "$BATS_TEST_TMPDIR/n$n/env/"
+		cmp env.tar.gz "n$n/objects/$id"
+		# published whole, nothing left half-received
+		assert_not_exists "n$n/partial/$id"
+	done
+	run -0 js 'o["served_origin"] + o["served_peer"], o["served_origin"] <= 2, sum(r["complete"] for r in o["replicas"])'
+	assert_output '4 True 4'
+	# an operand that is not an id is refused with -s
+	run -2 vine-seed -s "$VINE_STATE" env.tar.gz
+	assert_output --partial "not an object id"
+}
