@@ -8,12 +8,19 @@
 #include "util.h"
 #include "xfer.h"
 
+/* Times the origin may fail one fetch before it gives up. */
+#define ORIGIN_TRIES 2
+
 struct chooser {
 	struct vine_state *st;
 	const char *node;
 	const struct vine_peer_client_opts *user;
 	int64_t xfer;               /* the transfer in flight, or 0 */
+	int is_origin;              /* it is from the origin */
 	double reported;            /* when progress was last told to the state */
+	int origin_failed;          /* the origin failed this many times */
+	int origin_status;          /* and how, the last time */
+	char origin_msg[512];
 	int state_failed;           /* the state itself failed: stop */
 	char state_msg[512];
 };
@@ -34,6 +41,14 @@ static int next(void *ctx, const char *id, uint64_t offset, char **src, double *
 		*wait = x.wait;
 		return 1;
 	}
+	if (x.kind == VINE_XFER_ORIGIN && c->origin_failed >= ORIGIN_TRIES) {
+		/* no peer has it and the origin cannot give it: give up */
+		(void)vine_state_transfer_end(c->st, x.id, c->origin_status, (int64_t)offset,
+					      c->origin_msg);
+		vine_state_free_xfer(&x);
+		return vine_error("%s", c->origin_msg);
+	}
+	c->is_origin = x.kind == VINE_XFER_ORIGIN;
 	/*
 	 * The origin is a path this node can read (a shared file system).  An
 	 * origin reachable only through the state's host (ssh:// state) is
@@ -57,6 +72,11 @@ static void done(void *ctx, const char *src, int status, uint64_t from, uint64_t
 		snprintf(c->state_msg, sizeof(c->state_msg), "%s", vine_errmsg());
 	}
 	c->xfer = 0;
+	if (status != VINE_PEER_OK && c->is_origin) {
+		c->origin_failed++;
+		c->origin_status = status;
+		snprintf(c->origin_msg, sizeof(c->origin_msg), "%s", msg ? msg : "the origin failed");
+	}
 	if (status != VINE_PEER_OK && c->user->source_failed)
 		c->user->source_failed(c->user->ctx, src, status, msg);
 }

@@ -170,6 +170,12 @@ print(" ".join(map(str, v)) if isinstance(v, tuple) else v)' "$1"
 	node_fetch 2 "$id" >/dev/null
 	run -0 js '[x["source"] for x in t]'
 	assert_output '[None]'
+	# no peer has it and the origin is gone: a clear failure, not a loop
+	rm env.tar
+	run -1 node_fetch 3 "$id"
+	assert_output --partial "cannot fetch $id"
+	run -0 js '[x["status"] for x in t if x["dest"] == "n3"]'
+	assert_output "['notfound', 'notfound', 'notfound']"
 }
 
 @test "vine-seed -s: 4 nodes seed one packed environment through the state, and run it" {
