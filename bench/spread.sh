@@ -3,8 +3,9 @@
 # nodes on this host (own cache, own loopback address, own name each):
 #   vine       vine-spread -s STATE, relaying partial copies (the default)
 #   vine-norelay  the same with vine-submit --no-relay
-#   direct     8 nodes each copying from the origin at once (cat) and
-#              checking its SHA-256
+#   direct     8 nodes each copying from the origin at once: cat alone (no
+#              check), and vine-spread --origin (copy + SHA-256 by
+#              libcrypto, the check vine's fetch does)
 # Ready = object fetched and verified.  Bytes read from the origin: the
 # state's counters for vine, 8 x size for direct.  RUNS repetitions
 # (default 2); everything on a private tmpfs.  Prints markdown tables.
@@ -25,7 +26,7 @@ fi
 . "$here/lib.sh"
 T=$BENCH_WORK/tmpfs
 # the venv links sitecustomize.py to /etc, outside it: leave it out
-vine-pack -q -f -x sitecustomize.py -o "$T/env.tar.gz" "$BENCH_WORK/venv"
+vine-pack -q -f -x sitecustomize.py -o "$T/env.tar.gz" "$BENCH_WORK/venv" >/dev/null
 size=$(stat -c %s "$T/env.tar.gz")
 id=$(sha256sum "$T/env.tar.gz" | cut -c1-64)
 pids=
@@ -59,12 +60,22 @@ vine_round() {
 	stop_servers
 }
 
-direct_round() {
+direct_cat() {
 	rm -rf "$T"/d*
 	w=
 	for n in $(seq "$NODES"); do
 		mkdir -p "$T/d$n"
-		sh -c 'cat "$1" >"$2" && sha256sum "$2" | grep -q "^$3 "' sh "$T/env.tar.gz" "$T/d$n/obj" "$id" &
+		cat "$T/env.tar.gz" >"$T/d$n/obj" &
+		w="$w $!"
+	done
+	for p in $w; do wait "$p"; done
+}
+
+direct_verified() {
+	rm -rf "$T"/d*
+	w=
+	for n in $(seq "$NODES"); do
+		vine-spread -q -c "$T/d$n" --origin "$T/env.tar.gz" "$id" >/dev/null &
 		w="$w $!"
 	done
 	for p in $w; do wait "$p"; done
@@ -78,7 +89,7 @@ echo "## spread: $(echo "scale=1; $size / 1000000" | bc) MB packed object to $NO
 echo
 echo "| method | min s | median s | max s | MB from origin | copies origin/peer |"
 echo "|---|---|---|---|---|---|"
-t_vine= t_norelay= t_direct= b_vine= b_norelay=
+t_vine= t_norelay= t_cat= t_direct= b_vine= b_norelay=
 for i in $(seq "$RUNS"); do
 	rm -f "$T"/st*
 	echo true | vine-submit -s "$T/st-relay.db" -e "$T/env.tar.gz" >/dev/null
@@ -87,11 +98,13 @@ for i in $(seq "$RUNS"); do
 	b_vine=$(origin_bytes "$T/st-relay.db")
 	t_run t_norelay vine_round "$T/st-norelay.db"
 	b_norelay=$(origin_bytes "$T/st-norelay.db")
-	t_run t_direct direct_round
+	t_run t_cat direct_cat
+	t_run t_direct direct_verified
 done
 mb() { echo "scale=1; $1 / 1000000" | bc; }
 set -- $b_vine
 row "vine-spread -s (relay, K=2, K_origin=2)" "$t_vine" "$(mb "$1")" "$2/$3"
 set -- $b_norelay
 row "vine-spread -s --no-relay" "$t_norelay" "$(mb "$1")" "$2/$3"
-row "$NODES x cat + sha256sum from the origin" "$t_direct" "$(mb $((size * NODES)))" "$NODES/0"
+row "$NODES x cat from the origin (no check)" "$t_cat" "$(mb $((size * NODES)))" "$NODES/0"
+row "$NODES x vine-spread --origin (copy + verify)" "$t_direct" "$(mb $((size * NODES)))" "$NODES/0"
