@@ -11,10 +11,13 @@
 #include "cli.h"
 #include "config.h"
 #include "seed.h"
+#include "state.h"
+#include "xfer.h"
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: vine-seed [-qv] [-c CACHE] [-j JOBS] [-i ID] ARCHIVE [-- COMMAND [ARG...]]\n");
+	fprintf(f, "usage: vine-seed [-qv] [-c CACHE] [-j JOBS] [-i ID] ARCHIVE [-- COMMAND [ARG...]]\n"
+		   "       vine-seed [-qv] -s STATE [-N NODE] [-c CACHE] [-j JOBS] ID [-- COMMAND [ARG...]]\n");
 }
 
 static void say(void *ctx, const char *msg)
@@ -25,13 +28,16 @@ static void say(void *ctx, const char *msg)
 int main(int argc, char **argv)
 {
 	struct vine_seed_opts o = { 0 };
-	char *cache = NULL, *env, id[VINE_ID_LEN + 1];
+	char *cache = NULL, *env, id[VINE_ID_LEN + 1], *state = NULL, *node = NULL;
+	struct vine_state *st = NULL;
+	struct vine_xfer_seed xs = { NULL };
+	struct vine_fetcher fetcher = { vine_xfer_seed_fetch, &xs, 1 };
 	char **cmd = NULL;
 	long long n;
 	int c;
 
 	vine_cli_init(argv[0]);
-	while ((c = getopt(argc, argv, "+c:hi:j:qv")) != -1) {
+	while ((c = getopt(argc, argv, "+c:hi:j:N:qs:v")) != -1) {
 		switch (c) {
 		case 'c':
 			free(cache);
@@ -56,6 +62,14 @@ int main(int argc, char **argv)
 		case 'q':
 			o.quiet = 1;
 			break;
+		case 's':
+			free(state);
+			state = vine_xstrdup(optarg);
+			break;
+		case 'N':
+			free(node);
+			node = vine_xstrdup(optarg);
+			break;
 		case 'v':
 			o.note = say;
 			break;
@@ -73,9 +87,25 @@ int main(int argc, char **argv)
 	if (argc > 1)
 		cmd = argv + 2;
 	o.cache = cache ? cache : (cache = vine_default_cache());
+	if (state) {
+		/* the operand is the object's id; the state says where it comes from */
+		if (!vine_id_valid(argv[0]) || (o.expect_id && strcmp(o.expect_id, argv[0])))
+			vine_die(VINE_EXIT_USAGE, "-s: '%s' is not an object id (64 lowercase hex digits)",
+				 argv[0]);
+		if (!(st = vine_state_open(state, 0)))
+			vine_die_lib(VINE_EXIT_FAIL);
+		xs.st = st;
+		xs.cache = o.cache;
+		xs.node = node ? node : (node = vine_default_node());
+		o.expect_id = argv[0];
+		o.fetcher = &fetcher;
+	}
 
 	if (vine_seed(&o, argv[0], &env, id) < 0)
 		vine_die_lib(VINE_EXIT_FAIL);
+	vine_state_close(st);
+	free(state);
+	free(node);
 	free(cache);
 	if (!cmd) {
 		printf("%s\n", env);

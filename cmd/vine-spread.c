@@ -13,13 +13,18 @@
 #include "config.h"
 #include "peer.h"
 #include "progress.h"
+#include "state.h"
 #include "util.h"
+#include "xfer.h"
 
 static const char usage_text[] =
 	"usage: vine-spread [-qv] [-c CACHE] [-N NODE] [-u UPLOADS] [-t SECONDS]\n"
 	"                   [--secret-file FILE] --serve [-l ADDR]\n"
 	"       vine-spread [-q] [-c CACHE] [-t SECONDS] [--secret-file FILE]\n"
-	"                   [--from HOST:PORT]... [--origin FILE] OBJECT...\n";
+	"                   [--from HOST:PORT]... [--origin FILE] OBJECT...\n"
+	"       vine-spread [-qv] -s STATE [-c CACHE] [-N NODE] [-u UPLOADS] [-t SECONDS]\n"
+	"                   --serve [-l ADDR]\n"
+	"       vine-spread [-q] -s STATE [-c CACHE] [-N NODE] [-t SECONDS] OBJECT...\n";
 
 static _Noreturn void usage(int status)
 {
@@ -62,14 +67,15 @@ static void log_line(void *ctx, const char *line)
 	vine_warn("%s", line);
 }
 
-static int serve(const char *cache, const char *node, const char *listen, const unsigned char *secret,
-		 int uploads, double timeout, int verbose)
+static int serve(struct vine_state *st, const char *cache, const char *node, const char *listen,
+		 const unsigned char *secret, int uploads, double timeout, int verbose)
 {
 	struct vine_peer_server_opts o = {
 		.cache = cache, .node = node, .listen = listen, .secret = secret,
 		.max_uploads = uploads, .io_timeout = timeout,
 		.log = verbose ? log_line : NULL,
 	};
+	const char *env = getenv("VINE_TEST_SEND_DELAY");
 	struct vine_peer_server *s;
 	sigset_t set;
 	int sig;
@@ -81,9 +87,16 @@ static int serve(const char *cache, const char *node, const char *listen, const 
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	/* for tests only: slow every upload down (vine-spread(1), ENVIRONMENT) */
+	if (env && *env)
+		o.send_delay = atof(env);
 	s = vine_peer_server_start(&o);
 	if (!s)
 		vine_die_lib(VINE_EXIT_FAIL);
+	if (st && vine_state_node_listen(st, node, vine_peer_server_addr(s)) < 0) {
+		vine_peer_server_stop(s);
+		vine_die_lib(VINE_EXIT_FAIL);
+	}
 	/* the first line of output is the address, for scripts to read */
 	if (printf("%s\n", vine_peer_server_addr(s)) < 0 || fflush(stdout) != 0) {
 		vine_peer_server_stop(s);
@@ -93,6 +106,8 @@ static int serve(const char *cache, const char *node, const char *listen, const 
 		vine_warn("node %s serving '%s' on %s", node, cache, vine_peer_server_addr(s));
 	while (sigwait(&set, &sig) != 0)
 		;
+	if (st && vine_state_node_listen(st, node, NULL) < 0)
+		vine_warn("%s", vine_errmsg());
 	vine_peer_server_stop(s);
 	if (verbose)
 		vine_warn("stopped by signal %d", sig);
@@ -115,8 +130,9 @@ static void on_source_failed(void *ctx, const char *addr, int status, const char
 	vine_warn("%.12s: %s", r->id, msg);
 }
 
-static int fetch(const char *cache, char **ids, int nids, const char *const *from, size_t nfrom,
-		 const unsigned char *secret, double timeout, int quiet)
+static int fetch(struct vine_state *stt, const char *cache, const char *node, char **ids, int nids,
+		 const char *const *from, size_t nfrom, const unsigned char *secret, double timeout,
+		 int quiet)
 {
 	struct run r = { .quiet = quiet };
 	struct vine_peer_client_opts o = {
@@ -132,7 +148,10 @@ static int fetch(const char *cache, char **ids, int nids, const char *const *fro
 		snprintf(label, sizeof(label), "%.12s", ids[i]);
 		r.id = ids[i];
 		vine_progress_init(&r.prog, label, 0, quiet);
-		st = vine_peer_fetch(cache, ids[i], from, nfrom, &o);
+		if (stt)
+			st = vine_xfer_fetch(stt, cache, node, ids[i], 0, &o);
+		else
+			st = vine_peer_fetch(cache, ids[i], from, nfrom, &o);
 		vine_progress_end(&r.prog);
 		if (st == VINE_PEER_OK) {
 			printf("%s/objects/%s\n", cache, ids[i]);
@@ -149,20 +168,25 @@ static int fetch(const char *cache, char **ids, int nids, const char *const *fro
 
 int main(int argc, char **argv)
 {
-	char *cache = NULL, *node = NULL;
+	char *cache = NULL, *node = NULL, *state = NULL;
+	struct vine_state *st = NULL;
 	const char *listen = NULL, *secret_file = getenv("VINE_SECRET_FILE"), *env, *origin = NULL;
 	const char **from = NULL;
 	char *origin_abs = NULL;
 	size_t nfrom = 0, npeers;
 	unsigned char secret[VINE_PEER_SECRET_LEN];
 	long long uploads = 8, timeout = 30;
-	int c, do_serve = 0, quiet = 0, verbose = 0, rc;
+	int c, do_serve = 0, quiet = 0, verbose = 0, secret_opt = 0, rc;
 
 	vine_cli_init(argv[0]);
 	if ((env = getenv("VINE_UPLOADS")) && *env && vine_parse_llong(env, 1, 1024, &uploads) < 0)
 		vine_die(VINE_EXIT_USAGE, "VINE_UPLOADS: %s", vine_errmsg());
-	while ((c = getopt_long(argc, argv, "c:N:l:u:t:qvh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:c:N:l:u:t:qvh", longopts, NULL)) != -1) {
 		switch (c) {
+		case 's':
+			free(state);
+			state = vine_xstrdup(optarg);
+			break;
 		case 'c':
 			free(cache);
 			cache = vine_xstrdup(optarg);
@@ -206,6 +230,7 @@ int main(int argc, char **argv)
 			break;
 		case OPT_SECRET:
 			secret_file = optarg;
+			secret_opt = 1;
 			break;
 		default:
 			usage(VINE_EXIT_USAGE);
@@ -213,7 +238,11 @@ int main(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
-	if (do_serve ? (argc || nfrom || origin) : (!argc || (!nfrom && !origin) || listen)) {
+	if (state && (nfrom || origin)) {
+		vine_warn("-s: the state gives the sources");
+		usage(VINE_EXIT_USAGE);
+	}
+	if (do_serve ? (argc || nfrom || origin) : (!argc || (!nfrom && !origin && !state) || listen)) {
 		if (!do_serve && argc && !nfrom && !origin)
 			vine_warn("no source: give --from HOST:PORT or --origin FILE");
 		usage(VINE_EXIT_USAGE);
@@ -242,7 +271,13 @@ int main(int argc, char **argv)
 		}
 	/* peers need the secret; a fetch from the origin alone does not */
 	memset(secret, 0, sizeof(secret));
-	if (do_serve || npeers) {
+	if (state && !(st = vine_state_open(state, 0)))
+		vine_die_lib(VINE_EXIT_FAIL);
+	/* with -s, the state's secret unless --secret-file names another */
+	if (state && !secret_opt) {
+		if (vine_state_peer_secret(st, secret) < 0)
+			vine_die_lib(VINE_EXIT_FAIL);
+	} else if (do_serve || npeers || state) {
 		if (!secret_file || !*secret_file)
 			vine_die(VINE_EXIT_USAGE, "no secret: give --secret-file FILE or set VINE_SECRET_FILE");
 		if (vine_peer_secret_load(secret_file, secret) < 0)
@@ -250,13 +285,15 @@ int main(int argc, char **argv)
 	}
 	if (!cache)
 		cache = vine_default_cache();
-	if (do_serve) {
-		if (!node)
-			node = vine_default_node();
-		rc = serve(cache, node, listen ? listen : ":0", secret, (int)uploads, (double)timeout, verbose);
-	} else {
-		rc = fetch(cache, argv, argc, from, nfrom, secret, (double)timeout, quiet);
-	}
+	if (!node)
+		node = vine_default_node();
+	if (do_serve)
+		rc = serve(st, cache, node, listen ? listen : ":0", secret, (int)uploads, (double)timeout,
+			   verbose);
+	else
+		rc = fetch(st, cache, node, argv, argc, from, nfrom, secret, (double)timeout, quiet);
+	vine_state_close(st);
+	free(state);
 	explicit_bzero(secret, sizeof(secret));
 	free(from);
 	free(origin_abs);

@@ -19,7 +19,7 @@
 static void usage(FILE *f)
 {
 	fputs("usage: vine-submit [-s STATE] [-e ARCHIVE] [-n CORES] [-r RETRIES] [-t SECONDS]\n"
-	      "                   [--tag TAG] [FILE|-]\n"
+	      "                   [--tag TAG] [--k-peer N] [--k-origin N] [--no-relay] [FILE|-]\n"
 	      "       vine-submit [-s STATE] [-r RETRIES] --failed\n", f);
 }
 
@@ -80,6 +80,9 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "tag", required_argument, NULL, 'T' },
 		{ "failed", no_argument, NULL, 'F' },
+		{ "k-peer", required_argument, NULL, 'K' },
+		{ "k-origin", required_argument, NULL, 'O' },
+		{ "no-relay", no_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -89,6 +92,7 @@ int main(int argc, char **argv)
 	const char *archive = NULL, *input = "-";
 	char *state = NULL;
 	int failed = 0, retries_set = 0, c;
+	struct vine_spread_settings spread = { 0, 0, -1 };
 
 	vine_cli_init(argv[0]);
 	while ((c = getopt_long(argc, argv, "s:e:n:r:t:h", longopts, NULL)) != -1) {
@@ -107,6 +111,9 @@ int main(int argc, char **argv)
 			proto.tag = optarg;
 			break;
 		case 'F': failed = 1; break;
+		case 'K': spread.k_peer = parse_int("--k-peer", optarg, 1, VINE_K_MAX); break;
+		case 'O': spread.k_origin = parse_int("--k-origin", optarg, 1, VINE_K_MAX); break;
+		case 'R': spread.relay = 0; break;
 		case 'h': usage(stdout); return 0;
 		default: usage_error();
 		}
@@ -154,7 +161,20 @@ int main(int argc, char **argv)
 		specs[i].cmd = tl.cmd[i];
 	}
 	struct vine_state *st = vine_state_open(state, VINE_STATE_CREATE);
-	if (!st || vine_state_submit(st, archive ? &obj : NULL, specs, tl.n, ids) < 0)
+	if (!st)
+		vine_die_lib(VINE_EXIT_FAIL);
+	if (spread.k_peer || spread.k_origin || spread.relay == 0) {
+		/* the settings not given keep their values */
+		struct vine_spread_settings now;
+		if (vine_state_spread_settings(st, NULL, &now) < 0)
+			vine_die_lib(VINE_EXIT_FAIL);
+		now.k_peer = spread.k_peer ? spread.k_peer : now.k_peer;
+		now.k_origin = spread.k_origin ? spread.k_origin : now.k_origin;
+		now.relay = spread.relay == 0 ? 0 : now.relay;
+		if (vine_state_spread_settings(st, &now, NULL) < 0)
+			vine_die_lib(VINE_EXIT_FAIL);
+	}
+	if (vine_state_submit(st, archive ? &obj : NULL, specs, tl.n, ids) < 0)
 		vine_die_lib(VINE_EXIT_FAIL);
 	vine_state_close(st);
 	for (size_t i = 0; i < tl.n; i++)

@@ -56,10 +56,14 @@ struct conn {
 	struct conn *next;
 };
 
+/* the data frame size when send_delay slows a server down (tests) */
+#define SLOW_FRAME (64u << 10)
+
 struct vine_peer_server {
 	char *cache, *node, *addr;
 	unsigned char secret[VINE_PEER_SECRET_LEN];
 	int max_uploads;
+	double send_delay;
 	double io_timeout, relay_wait, hs_timeout;
 	void (*log)(void *ctx, const char *line);
 	void *log_ctx;
@@ -282,9 +286,13 @@ static int serve_get(struct conn *c, const char *id, uint64_t off, uint64_t len)
 			uint64_t n = (size < limit ? size : limit) - pos;
 			if (n > VP_DATA_MAX)
 				n = VP_DATA_MAX;
+			if (s->send_delay > 0 && n > SLOW_FRAME)
+				n = SLOW_FRAME;
 			if (send_range(c, fd, pos, n) < 0)
 				goto fail;
 			pos += n;
+			if (s->send_delay > 0)
+				poll(NULL, 0, (int)(s->send_delay * 1000));
 			last_growth = vine_now_mono();
 			orphan_since = 0;
 			continue;
@@ -611,6 +619,7 @@ struct vine_peer_server *vine_peer_server_start(const struct vine_peer_server_op
 	s->node = o->node ? vine_xstrndup(o->node, VP_NODE_MAX) : NULL;
 	memcpy(s->secret, o->secret, VINE_PEER_SECRET_LEN);
 	s->max_uploads = o->max_uploads > 0 ? o->max_uploads : 8;
+	s->send_delay = o->send_delay > 0 ? o->send_delay : 0;
 	s->io_timeout = o->io_timeout > 0 ? o->io_timeout : 30;
 	s->relay_wait = o->relay_wait > 0 ? o->relay_wait : s->io_timeout * 2 / 3;
 	s->hs_timeout = s->io_timeout < HANDSHAKE_TIMEOUT ? s->io_timeout : HANDSHAKE_TIMEOUT;

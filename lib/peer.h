@@ -59,6 +59,8 @@ struct vine_peer_server_opts {
 	double io_timeout;        /* seconds a send or receive may block; 0: 30 */
 	double relay_wait;        /* seconds a partial object may go without growing
 				     before a client waiting on it gets STALLED; 0: 2/3 io_timeout */
+	double send_delay;        /* for tests only: seconds slept after each data
+				     frame sent, to make transfers slow; 0: none */
 	/* Called from server threads, one call at a time, with one line of
 	 * text (no newline) per event; NULL: silent. */
 	void (*log)(void *ctx, const char *line);

@@ -207,10 +207,20 @@ static int seed_known(struct seed *s, const char *id, int from_record, const cha
 		/* a fetch that fails keeps its partial copy, for the next one to resume */
 		if (s->o->fetcher->fetch(s->o->fetcher->ctx, id, s->archive, partial) < 0)
 			goto out;
-		drop = 1;
-		if ((fd = open(partial, O_RDONLY | O_CLOEXEC)) < 0) {
-			vine_error_errno("cannot open '%s'", partial);
-			goto out;
+		if (s->o->fetcher->verified) {
+			if (publish_object(s, partial, id) < 0)
+				goto out;
+			if ((fd = open(obj, O_RDONLY | O_CLOEXEC)) < 0) {
+				vine_error_errno("cannot open '%s'", obj);
+				goto out;
+			}
+			hash = 0;
+		} else {
+			drop = 1;
+			if ((fd = open(partial, O_RDONLY | O_CLOEXEC)) < 0) {
+				vine_error_errno("cannot open '%s'", partial);
+				goto out;
+			}
 		}
 	} else {
 		if (open_archive(s) < 0)

@@ -64,6 +64,11 @@
 struct vine_fetcher {
 	int (*fetch)(void *ctx, const char *id, const char *origin, const char *dest);
 	void *ctx;
+	/* 1: fetch verifies what it brings (vine_fetch_* do): vine_seed publishes
+	 * it to objects/<id> at once, before unpacking, so peers relaying from
+	 * this node's partial copy follow it there without waiting; it is not
+	 * hashed again.  0: vine_seed verifies it while unpacking. */
+	int verified;
 };
 
 struct vine_seed_opts {

@@ -42,6 +42,18 @@ struct vine_state_ops {
 			  struct vine_file **files, size_t *n);
 	int (*get_file)(struct vine_state *st, int64_t task, int attempt, const char *name,
 			int fd);
+	int (*peer_secret)(struct vine_state *st, unsigned char *secret);
+	int (*spread_settings)(struct vine_state *st, const struct vine_spread_settings *set,
+			       struct vine_spread_settings *get);
+	int (*node_listen)(struct vine_state *st, const char *node, const char *addr);
+	int (*transfer_begin)(struct vine_state *st, const char *id, const char *dest,
+			      int64_t offset, struct vine_xfer *x);
+	int (*transfer_progress)(struct vine_state *st, int64_t xfer, int64_t bytes);
+	int (*transfer_end)(struct vine_state *st, int64_t xfer, int status, int64_t bytes,
+			    const char *msg);
+	int (*replica_set)(struct vine_state *st, const char *id, const char *node,
+			   int64_t bytes, int complete);
+	int (*list_transfers)(struct vine_state *st, struct vine_transfer **t, size_t *n);
 };
 
 struct vine_state {

@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@
 
 #include <sqlite3.h>
 
+#include "peer.h"
 #include "state-impl.h"
 #include "util.h"
 
@@ -41,7 +43,9 @@ static const char schema_sql[] =
 	"  origin TEXT NOT NULL,\n"
 	"  registered REAL NOT NULL,\n"
 	"  served_origin INTEGER NOT NULL DEFAULT 0,\n"
-	"  served_peer INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;\n"
+	"  served_peer INTEGER NOT NULL DEFAULT 0,\n"
+	"  bytes_origin INTEGER NOT NULL DEFAULT 0,\n"
+	"  bytes_peer INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;\n"
 	"CREATE TABLE workers(\n"
 	"  id INTEGER PRIMARY KEY,\n"
 	"  node TEXT NOT NULL,\n"
@@ -100,15 +104,26 @@ static const char schema_sql[] =
 	"  complete INTEGER NOT NULL DEFAULT 0,\n"
 	"  updated REAL,\n"
 	"  PRIMARY KEY(object, node)) WITHOUT ROWID;\n"
+	"CREATE TABLE peers(\n"
+	"  node TEXT PRIMARY KEY,\n"
+	"  addr TEXT NOT NULL,\n"
+	"  registered REAL NOT NULL,\n"
+	"  avoid_until REAL NOT NULL DEFAULT 0,\n"
+	"  avoid_reason TEXT) WITHOUT ROWID;\n"
 	"CREATE TABLE transfers(\n"
 	"  id INTEGER PRIMARY KEY,\n"
 	"  object TEXT NOT NULL REFERENCES objects(id),\n"
-	"  source TEXT NOT NULL,\n"
+	"  source TEXT,\n"
+	"  addr TEXT NOT NULL,\n"
 	"  dest TEXT NOT NULL,\n"
-	"  state TEXT NOT NULL,\n"
-	"  bytes INTEGER NOT NULL DEFAULT 0,\n"
-	"  started REAL,\n"
-	"  updated REAL);\n";
+	"  state TEXT NOT NULL DEFAULT 'active' CHECK(state IN ('active','done','failed')),\n"
+	"  status TEXT,\n"
+	"  offset INTEGER NOT NULL,\n"
+	"  bytes INTEGER NOT NULL,\n"
+	"  started REAL NOT NULL,\n"
+	"  updated REAL NOT NULL,\n"
+	"  message TEXT);\n"
+	"CREATE INDEX transfers_active ON transfers(object, state);\n";
 
 /* Every statement, prepared on first use and kept. */
 enum {
@@ -122,6 +137,9 @@ enum {
 	Q_FILE_ADD,
 	Q_COUNTS, Q_ALIVE, Q_WORKER_LIST, Q_RUNNING_LIST,
 	Q_TASK_LIST, Q_TASK_EXISTS, Q_ATTEMPT_LIST, Q_FILE_LIST, Q_FILE_GET,
+	Q_META_GET, Q_META_SET, Q_PEER_SET, Q_PEER_DEL, Q_PEER_PICK, Q_ORIGIN_LOAD,
+	Q_XFER_ADD, Q_REPL_SET, Q_XFER_GET, Q_XFER_PROGRESS, Q_XFER_END, Q_SERVED,
+	Q_PEER_AVOID, Q_REPL_DROP, Q_XFER_LOST, Q_XFER_LIST, Q_WORKER_NODE,
 	Q_N
 };
 
@@ -134,7 +152,10 @@ static const char *const sql[Q_N] = {
 	[Q_REQUEUE] = "UPDATE tasks SET state = 'ready', failures = 0, losses = 0,"
 		      " retries = CASE WHEN ?1 >= 0 THEN ?1 ELSE retries END"
 		      " WHERE state = 'failed'",
-	[Q_OBJ_LIST] = "SELECT id, size, origin, served_origin, served_peer FROM objects ORDER BY id",
+	[Q_OBJ_LIST] = "SELECT id, size, origin, served_origin, served_peer, bytes_origin, bytes_peer,"
+		       " (SELECT count(*) FROM transfers t WHERE t.object = o.id AND t.state = 'active'),"
+		       " (SELECT count(*) FROM transfers t WHERE t.object = o.id AND t.state = 'failed')"
+		       " FROM objects o ORDER BY id",
 	[Q_REPL_LIST] = "SELECT node, bytes, complete FROM replicas WHERE object = ?1 ORDER BY node",
 	[Q_WORKER_ADD] = "INSERT INTO workers(node, host, pid, cores, listen, lease, started,"
 			 " heartbeat, expires) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?7 + ?6)",
@@ -181,6 +202,46 @@ static const char *const sql[Q_N] = {
 			   " FROM attempts a WHERE a.task = ?1 ORDER BY a.attempt",
 	[Q_FILE_LIST] = "SELECT name, size FROM files WHERE task = ?1 AND attempt = ?2 ORDER BY name",
 	[Q_FILE_GET] = "SELECT size FROM files WHERE task = ?1 AND attempt = ?2 AND name = ?3",
+	[Q_META_GET] = "SELECT value FROM meta WHERE key = ?1",
+	[Q_META_SET] = "INSERT OR REPLACE INTO meta(key, value) VALUES(?1, ?2)",
+	[Q_PEER_SET] = "INSERT OR REPLACE INTO peers(node, addr, registered) VALUES(?1, ?2, ?3)",
+	[Q_PEER_DEL] = "DELETE FROM peers WHERE node = ?1",
+	/* ?1 object, ?2 dest, ?3 now, ?4 oldest live update, ?5 offset, ?6 relay, ?7 K */
+	[Q_PEER_PICK] = "SELECT node, addr FROM (SELECT p.node, p.addr, r.complete, r.bytes,"
+			" (SELECT count(*) FROM transfers t WHERE t.source = p.node"
+			"   AND t.state = 'active' AND t.updated >= ?4) AS up"
+			" FROM replicas r JOIN peers p ON p.node = r.node"
+			" WHERE r.object = ?1 AND r.node != ?2 AND p.avoid_until <= ?3"
+			"   AND (r.complete OR (?6 AND r.bytes >= ?5 AND EXISTS(SELECT 1 FROM transfers t"
+			"     WHERE t.object = r.object AND t.dest = r.node AND t.state = 'active'"
+			"     AND t.updated >= ?4))))"
+			" WHERE up < ?7 ORDER BY complete DESC, up, bytes DESC, random() LIMIT 1",
+	[Q_ORIGIN_LOAD] = "SELECT o.origin, (SELECT count(*) FROM transfers t WHERE t.object = o.id"
+			  " AND t.source IS NULL AND t.state = 'active' AND t.updated >= ?2)"
+			  " FROM objects o WHERE o.id = ?1",
+	[Q_XFER_ADD] = "INSERT INTO transfers(object, source, addr, dest, offset, bytes, started, updated)"
+		       " VALUES(?1, ?2, ?3, ?4, ?5, ?5, ?6, ?6)",
+	[Q_REPL_SET] = "INSERT INTO replicas(object, node, bytes, complete, updated)"
+		       " VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(object, node) DO UPDATE"
+		       " SET bytes = ?3, complete = ?4, updated = ?5",
+	[Q_XFER_GET] = "SELECT object, source, dest, state, offset, bytes FROM transfers WHERE id = ?1",
+	[Q_XFER_PROGRESS] = "UPDATE transfers SET bytes = ?2, updated = ?3 WHERE id = ?1 AND state = 'active'",
+	[Q_XFER_END] = "UPDATE transfers SET state = ?2, status = ?3, bytes = ?4, updated = ?5,"
+		       " message = ?6 WHERE id = ?1",
+	[Q_SERVED] = "UPDATE objects SET"
+		     " served_origin = served_origin + (?2 AND ?3 IS NULL),"
+		     " served_peer = served_peer + (?2 AND ?3 IS NOT NULL),"
+		     " bytes_origin = bytes_origin + CASE WHEN ?3 IS NULL THEN ?4 ELSE 0 END,"
+		     " bytes_peer = bytes_peer + CASE WHEN ?3 IS NULL THEN 0 ELSE ?4 END"
+		     " WHERE id = ?1",
+	[Q_PEER_AVOID] = "UPDATE peers SET avoid_until = ?2, avoid_reason = ?3 WHERE node = ?1",
+	[Q_REPL_DROP] = "DELETE FROM replicas WHERE object = ?1 AND node = ?2 AND NOT complete",
+	[Q_XFER_LOST] = "UPDATE transfers SET state = 'failed', status = 'lost', updated = ?2,"
+			" message = 'node lost: lease expired'"
+			" WHERE state = 'active' AND (dest = ?1 OR source = ?1)",
+	[Q_XFER_LIST] = "SELECT id, object, source, addr, dest, state, status, offset, bytes, started,"
+			" updated FROM transfers ORDER BY id",
+	[Q_WORKER_NODE] = "SELECT node FROM workers WHERE id = ?1",
 };
 
 struct sq_state {
@@ -340,9 +401,17 @@ static int create_schema(struct sq_state *s)
 	if (read_version(s, &version, &app, &tables) < 0)
 		return rollback(s);
 	if (tables == 0) {
+		unsigned char secret[VINE_PEER_SECRET_LEN];
+		char hex[2 * VINE_PEER_SECRET_LEN + 1];
+		if (vine_peer_secret_new(secret) < 0)
+			return rollback(s);
+		vine_peer_secret_hex(secret, hex);
 		q = vine_xasprintf("%sPRAGMA user_version = %d; PRAGMA application_id = %d;"
-				   " INSERT INTO meta VALUES('created', '%.3f');",
-				   schema_sql, VINE_STATE_SCHEMA, APP_ID, vine_now_wall());
+				   " INSERT INTO meta VALUES('created', '%.3f');"
+				   " INSERT INTO meta VALUES('peer_secret', '%s');",
+				   schema_sql, VINE_STATE_SCHEMA, APP_ID, vine_now_wall(), hex);
+		explicit_bzero(secret, sizeof(secret));
+		explicit_bzero(hex, sizeof(hex));
 		int rc = exec(s, q);
 		free(q);
 		if (rc < 0)
@@ -551,6 +620,10 @@ static int sq_list_objects(struct vine_state *st, struct vine_object **objs, siz
 		o->origin = col_str(q, 2);
 		o->served_origin = sqlite3_column_int64(q, 3);
 		o->served_peer = sqlite3_column_int64(q, 4);
+		o->bytes_origin = sqlite3_column_int64(q, 5);
+		o->bytes_peer = sqlite3_column_int64(q, 6);
+		o->xfer_active = sqlite3_column_int64(q, 7);
+		o->xfer_failed = sqlite3_column_int64(q, 8);
 	}
 	for (size_t i = 0; r == 0 && i < len; i++) {
 		size_t rcap = 0;
@@ -723,6 +796,8 @@ static int end_held(struct sq_state *s, int64_t worker, enum vine_outcome o, int
 	return r;
 }
 
+static int node_lost(struct sq_state *s, int64_t worker);
+
 static int reap_locked(struct sq_state *s, int *reaped)
 {
 	sqlite3_stmt *q = Q(s, Q_WORKER_EXPIRED);
@@ -747,6 +822,8 @@ static int reap_locked(struct sq_state *s, int *reaped)
 		bind_str(q, 2, "lost");
 		if ((r = run(s, q)) == 0)
 			r = end_held(s, w[i], VINE_OUT_LOST, reaped);
+		if (r == 0)
+			r = node_lost(s, w[i]);
 	}
 	free(w);
 	return r;
@@ -1284,6 +1361,400 @@ static int sq_list_attempts(struct vine_state *st, int64_t task, struct vine_att
 	return 0;
 }
 
+/* --- spreading ------------------------------------------------------------ */
+
+/* meta[key] into *val (malloc'd): 1 found, 0 not, -1 error. */
+static int meta_get(struct sq_state *s, const char *key, char **val)
+{
+	sqlite3_stmt *q = Q(s, Q_META_GET);
+	int r;
+
+	*val = NULL;
+	if (!q)
+		return -1;
+	bind_str(q, 1, key);
+	if ((r = row(s, q)) > 0)
+		*val = col_str(q, 0);
+	return r;
+}
+
+static int meta_set(struct sq_state *s, const char *key, const char *val)
+{
+	sqlite3_stmt *q = Q(s, Q_META_SET);
+
+	if (!q)
+		return -1;
+	bind_str(q, 1, key);
+	bind_str(q, 2, val);
+	return run(s, q);
+}
+
+static int sq_peer_secret(struct vine_state *st, unsigned char *secret)
+{
+	struct sq_state *s = SQ(st);
+	char *hex = NULL;
+	int r;
+
+	if (begin_read(s) < 0 || (r = meta_get(s, "peer_secret", &hex)) < 0)
+		return rollback(s);
+	if (commit(s) < 0) {
+		free(hex);
+		return rollback(s);
+	}
+	if (r == 0)
+		return vine_error("state '%s' has no peer secret", s->path);
+	r = vine_peer_secret_parse(hex, strlen(hex), secret);
+	explicit_bzero(hex, strlen(hex));
+	free(hex);
+	return r < 0 ? vine_error("state '%s': bad peer secret", s->path) : 0;
+}
+
+static int settings_read(struct sq_state *s, struct vine_spread_settings *g)
+{
+	static const struct { const char *key; size_t off; int def; } keys[] = {
+		{ "k_peer", offsetof(struct vine_spread_settings, k_peer), VINE_K_PEER_DEFAULT },
+		{ "k_origin", offsetof(struct vine_spread_settings, k_origin), VINE_K_ORIGIN_DEFAULT },
+		{ "relay", offsetof(struct vine_spread_settings, relay), 1 },
+	};
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		int *v = (int *)((char *)g + keys[i].off);
+		char *val;
+		int r = meta_get(s, keys[i].key, &val);
+		if (r < 0)
+			return -1;
+		*v = r ? atoi(val) : keys[i].def;
+		free(val);
+	}
+	return 0;
+}
+
+static int sq_spread_settings(struct vine_state *st, const struct vine_spread_settings *set,
+			      struct vine_spread_settings *get)
+{
+	struct sq_state *s = SQ(st);
+	struct vine_spread_settings g;
+	char buf[3][16];
+
+	if ((set ? begin(s) : begin_read(s)) < 0)
+		return rollback(s);
+	if (set) {
+		snprintf(buf[0], sizeof(buf[0]), "%d", set->k_peer);
+		snprintf(buf[1], sizeof(buf[1]), "%d", set->k_origin);
+		snprintf(buf[2], sizeof(buf[2]), "%d", set->relay);
+		if (meta_set(s, "k_peer", buf[0]) < 0 || meta_set(s, "k_origin", buf[1]) < 0 ||
+		    meta_set(s, "relay", buf[2]) < 0)
+			return rollback(s);
+	}
+	if (settings_read(s, &g) < 0 || commit(s) < 0)
+		return rollback(s);
+	if (get)
+		*get = g;
+	return 0;
+}
+
+static int sq_node_listen(struct vine_state *st, const char *node, const char *addr)
+{
+	struct sq_state *s = SQ(st);
+	sqlite3_stmt *q;
+
+	if (begin(s) < 0 || !(q = Q(s, addr ? Q_PEER_SET : Q_PEER_DEL)))
+		return rollback(s);
+	bind_str(q, 1, node);
+	if (addr) {
+		bind_str(q, 2, addr);
+		sqlite3_bind_double(q, 3, vine_now_wall());
+	}
+	if (run(s, q) < 0 || commit(s) < 0)
+		return rollback(s);
+	return 0;
+}
+
+static int repl_set(struct sq_state *s, const char *id, const char *node, int64_t bytes,
+		    int complete, double now)
+{
+	sqlite3_stmt *q = Q(s, Q_REPL_SET);
+
+	if (!q)
+		return -1;
+	bind_str(q, 1, id);
+	bind_str(q, 2, node);
+	sqlite3_bind_int64(q, 3, bytes);
+	sqlite3_bind_int(q, 4, complete);
+	sqlite3_bind_double(q, 5, now);
+	return run(s, q);
+}
+
+static int sq_transfer_begin(struct vine_state *st, const char *id, const char *dest,
+			     int64_t offset, struct vine_xfer *x)
+{
+	struct sq_state *s = SQ(st);
+	struct vine_spread_settings set;
+	double now = vine_now_wall();
+	sqlite3_stmt *q;
+	int r;
+
+	if (begin(s) < 0 || settings_read(s, &set) < 0 || !(q = Q(s, Q_PEER_PICK)))
+		return rollback(s);
+	bind_str(q, 1, id);
+	bind_str(q, 2, dest);
+	sqlite3_bind_double(q, 3, now);
+	sqlite3_bind_double(q, 4, now - VINE_XFER_STALE);
+	sqlite3_bind_int64(q, 5, offset);
+	sqlite3_bind_int(q, 6, set.relay);
+	sqlite3_bind_int(q, 7, set.k_peer);
+	if ((r = row(s, q)) < 0)
+		return rollback(s);
+	if (r > 0) {
+		x->kind = VINE_XFER_PEER;
+		x->node = col_str(q, 0);
+		x->addr = col_str(q, 1);
+	} else {
+		if (!(q = Q(s, Q_ORIGIN_LOAD)))
+			return rollback(s);
+		bind_str(q, 1, id);
+		sqlite3_bind_double(q, 2, now - VINE_XFER_STALE);
+		if ((r = row(s, q)) < 0)
+			return rollback(s);
+		if (r == 0) {
+			vine_error("object %s is not registered in state '%s'", id, s->path);
+			return rollback(s);
+		}
+		if (sqlite3_column_int(q, 1) < set.k_origin) {
+			x->kind = VINE_XFER_ORIGIN;
+			x->addr = col_str(q, 0);
+		} else {
+			x->kind = VINE_XFER_WAIT;
+			x->wait = 0.5;
+		}
+	}
+	sqlite3_reset(q);
+	if (x->kind == VINE_XFER_WAIT)
+		return commit(s) < 0 ? rollback(s) : 0;
+	if (!(q = Q(s, Q_XFER_ADD)))
+		goto fail;
+	bind_str(q, 1, id);
+	bind_str(q, 2, x->node);
+	bind_str(q, 3, x->addr);
+	bind_str(q, 4, dest);
+	sqlite3_bind_int64(q, 5, offset);
+	sqlite3_bind_double(q, 6, now);
+	if (run(s, q) < 0)
+		goto fail;
+	x->id = sqlite3_last_insert_rowid(s->db);
+	if (repl_set(s, id, dest, offset, 0, now) < 0 || commit(s) < 0)
+		goto fail;
+	return 0;
+fail:
+	vine_state_free_xfer(x);
+	return rollback(s);
+}
+
+static int sq_transfer_progress(struct vine_state *st, int64_t xfer, int64_t bytes)
+{
+	struct sq_state *s = SQ(st);
+	double now = vine_now_wall();
+	sqlite3_stmt *q;
+	char *obj, *dest;
+	int r;
+
+	if (begin(s) < 0 || !(q = Q(s, Q_XFER_GET)))
+		return rollback(s);
+	sqlite3_bind_int64(q, 1, xfer);
+	if ((r = row(s, q)) <= 0) {
+		if (r == 0)
+			vine_error("no transfer %lld", (long long)xfer);
+		return rollback(s);
+	}
+	if (strcmp((const char *)sqlite3_column_text(q, 3), "active")) {
+		/* ended already (its node was reaped, say): nothing to update */
+		return commit(s) < 0 ? rollback(s) : 0;
+	}
+	obj = col_str(q, 0);
+	dest = col_str(q, 2);
+	sqlite3_reset(q);
+	r = -1;
+	if ((q = Q(s, Q_XFER_PROGRESS))) {
+		sqlite3_bind_int64(q, 1, xfer);
+		sqlite3_bind_int64(q, 2, bytes);
+		sqlite3_bind_double(q, 3, now);
+		if (run(s, q) == 0)
+			r = repl_set(s, obj, dest, bytes, 0, now);
+	}
+	free(obj);
+	free(dest);
+	if (r < 0 || commit(s) < 0)
+		return rollback(s);
+	return 0;
+}
+
+/* Does a failure with this status make the source worth avoiding? */
+static int source_at_fault(int status)
+{
+	switch (status) {
+	case VINE_PEER_ECONNECT: case VINE_PEER_ETIMEOUT: case VINE_PEER_EAUTH:
+	case VINE_PEER_EVERSION: case VINE_PEER_ESTALLED: case VINE_PEER_EREMOTE:
+	case VINE_PEER_EPROTO: case VINE_PEER_ECORRUPT:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static int sq_transfer_end(struct vine_state *st, int64_t xfer, int status, int64_t bytes,
+			   const char *msg)
+{
+	struct sq_state *s = SQ(st);
+	double now = vine_now_wall();
+	char *obj = NULL, *src = NULL, *dest = NULL;
+	int64_t offset, sent, last;
+	sqlite3_stmt *q;
+	int r;
+
+	if (begin(s) < 0 || !(q = Q(s, Q_XFER_GET)))
+		return rollback(s);
+	sqlite3_bind_int64(q, 1, xfer);
+	if ((r = row(s, q)) <= 0) {
+		if (r == 0)
+			vine_error("no transfer %lld", (long long)xfer);
+		return rollback(s);
+	}
+	if (strcmp((const char *)sqlite3_column_text(q, 3), "active")) {
+		vine_error("transfer %lld has ended already", (long long)xfer);
+		return rollback(s);
+	}
+	obj = col_str(q, 0);
+	src = col_str(q, 1);
+	dest = col_str(q, 2);
+	offset = sqlite3_column_int64(q, 4);
+	last = sqlite3_column_int64(q, 5);
+	sqlite3_reset(q);
+	/* after a corrupt copy the bytes were sent, then discarded */
+	sent = (bytes > last ? bytes : last) - offset;
+	if (sent < 0)
+		sent = 0;
+	r = -1;
+	if (!(q = Q(s, Q_XFER_END)))
+		goto out;
+	sqlite3_bind_int64(q, 1, xfer);
+	bind_str(q, 2, status == VINE_PEER_OK ? "done" : "failed");
+	bind_str(q, 3, vine_peer_status_name(status));
+	sqlite3_bind_int64(q, 4, bytes);
+	sqlite3_bind_double(q, 5, now);
+	bind_str(q, 6, msg);
+	if (run(s, q) < 0 || !(q = Q(s, Q_SERVED)))
+		goto out;
+	bind_str(q, 1, obj);
+	sqlite3_bind_int(q, 2, status == VINE_PEER_OK);
+	bind_str(q, 3, src);
+	sqlite3_bind_int64(q, 4, sent);
+	if (run(s, q) < 0 || repl_set(s, obj, dest, bytes, status == VINE_PEER_OK, now) < 0)
+		goto out;
+	if (src && source_at_fault(status)) {
+		if (!(q = Q(s, Q_PEER_AVOID)))
+			goto out;
+		bind_str(q, 1, src);
+		sqlite3_bind_double(q, 2, now + VINE_AVOID_SECONDS);
+		bind_str(q, 3, vine_peer_status_name(status));
+		if (run(s, q) < 0)
+			goto out;
+	} else if (src && status == VINE_PEER_ENOTFOUND) {
+		if (!(q = Q(s, Q_REPL_DROP)))
+			goto out;
+		bind_str(q, 1, obj);
+		bind_str(q, 2, src);
+		if (run(s, q) < 0)
+			goto out;
+	}
+	r = commit(s);
+out:
+	free(obj);
+	free(src);
+	free(dest);
+	return r < 0 ? rollback(s) : 0;
+}
+
+static int sq_replica_set(struct vine_state *st, const char *id, const char *node,
+			  int64_t bytes, int complete)
+{
+	struct sq_state *s = SQ(st);
+	int r;
+
+	if (begin(s) < 0 || (r = object_known(s, id, 0, 0)) < 0)
+		return rollback(s);
+	if (r == 0) {
+		vine_error("object %s is not registered in state '%s'", id, s->path);
+		return rollback(s);
+	}
+	if (repl_set(s, id, node, bytes, complete, vine_now_wall()) < 0 || commit(s) < 0)
+		return rollback(s);
+	return 0;
+}
+
+/* A worker was lost: its node's transfers end, and it no longer serves. */
+static int node_lost(struct sq_state *s, int64_t worker)
+{
+	sqlite3_stmt *q = Q(s, Q_WORKER_NODE);
+	char *node;
+	int r;
+
+	if (!q)
+		return -1;
+	sqlite3_bind_int64(q, 1, worker);
+	if ((r = row(s, q)) <= 0)
+		return r;
+	node = col_str(q, 0);
+	sqlite3_reset(q);
+	r = -1;
+	if ((q = Q(s, Q_XFER_LOST))) {
+		bind_str(q, 1, node);
+		sqlite3_bind_double(q, 2, vine_now_wall());
+		if (run(s, q) == 0 && (q = Q(s, Q_PEER_DEL))) {
+			bind_str(q, 1, node);
+			r = run(s, q);
+		}
+	}
+	free(node);
+	return r;
+}
+
+static int sq_list_transfers(struct vine_state *st, struct vine_transfer **t, size_t *n)
+{
+	struct sq_state *s = SQ(st);
+	struct vine_transfer *v = NULL;
+	size_t len = 0, cap = 0;
+	sqlite3_stmt *q;
+	int r;
+
+	*t = NULL;
+	*n = 0;
+	if (begin_read(s) < 0 || !(q = Q(s, Q_XFER_LIST)))
+		return rollback(s);
+	while ((r = row(s, q)) > 0) {
+		if (len == cap)
+			v = vine_xrealloc(v, (cap = cap ? 2 * cap : 16) * sizeof(*v));
+		struct vine_transfer *x = &v[len++];
+		x->id = sqlite3_column_int64(q, 0);
+		x->object = col_str(q, 1);
+		x->source = col_str(q, 2);
+		x->addr = col_str(q, 3);
+		x->dest = col_str(q, 4);
+		x->state = col_str(q, 5);
+		x->status = col_str(q, 6);
+		x->offset = sqlite3_column_int64(q, 7);
+		x->bytes = sqlite3_column_int64(q, 8);
+		x->started = sqlite3_column_double(q, 9);
+		x->updated = sqlite3_column_double(q, 10);
+	}
+	if (r < 0 || commit(s) < 0) {
+		vine_state_free_transfers(v, len);
+		return rollback(s);
+	}
+	*t = v;
+	*n = len;
+	return 0;
+}
+
 static const struct vine_state_ops sq_ops = {
 	.close = sq_close,
 	.submit = sq_submit,
@@ -1301,4 +1772,12 @@ static const struct vine_state_ops sq_ops = {
 	.list_attempts = sq_list_attempts,
 	.list_files = sq_list_files,
 	.get_file = sq_get_file,
+	.peer_secret = sq_peer_secret,
+	.spread_settings = sq_spread_settings,
+	.node_listen = sq_node_listen,
+	.transfer_begin = sq_transfer_begin,
+	.transfer_progress = sq_transfer_progress,
+	.transfer_end = sq_transfer_end,
+	.replica_set = sq_replica_set,
+	.list_transfers = sq_list_transfers,
 };

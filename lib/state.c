@@ -354,3 +354,103 @@ void vine_state_free_files(struct vine_file *f, size_t n)
 		free(f[i].name);
 	free(f);
 }
+
+/* --- spreading ---------------------------------------------------------- */
+
+static int check_node(const char *node)
+{
+	size_t n = node ? strlen(node) : 0;
+
+	if (n == 0 || n > VINE_NODE_MAX || strchr(node, '\n'))
+		return vine_error("node name must be 1 to %d bytes on one line", VINE_NODE_MAX);
+	return 0;
+}
+
+int vine_state_peer_secret(struct vine_state *st, unsigned char secret[VINE_STATE_SECRET_LEN])
+{
+	return st->ops->peer_secret(st, secret);
+}
+
+int vine_state_spread_settings(struct vine_state *st, const struct vine_spread_settings *set,
+			       struct vine_spread_settings *get)
+{
+	if (set && (set->k_peer < 1 || set->k_peer > VINE_K_MAX || set->k_origin < 1 ||
+		    set->k_origin > VINE_K_MAX || (set->relay != 0 && set->relay != 1)))
+		return vine_error("spread settings: K and K_origin must be 1 to %d, relay 0 or 1",
+				  VINE_K_MAX);
+	return st->ops->spread_settings(st, set, get);
+}
+
+int vine_state_node_listen(struct vine_state *st, const char *node, const char *addr)
+{
+	if (check_node(node) < 0)
+		return -1;
+	if (addr && (!*addr || strlen(addr) > VINE_NODE_MAX + 8 || strchr(addr, '\n')))
+		return vine_error("node %s: bad listen address", node);
+	return st->ops->node_listen(st, node, addr);
+}
+
+void vine_state_free_xfer(struct vine_xfer *x)
+{
+	free(x->node);
+	free(x->addr);
+	memset(x, 0, sizeof(*x));
+}
+
+int vine_state_transfer_begin(struct vine_state *st, const char *id, const char *dest,
+			      int64_t offset, struct vine_xfer *x)
+{
+	memset(x, 0, sizeof(*x));
+	if (!vine_id_valid(id))
+		return vine_error("object id '%s' is not 64 lowercase hex digits", id);
+	if (check_node(dest) < 0)
+		return -1;
+	if (offset < 0)
+		return vine_error("object %s: negative offset", id);
+	return st->ops->transfer_begin(st, id, dest, offset, x);
+}
+
+int vine_state_transfer_progress(struct vine_state *st, int64_t xfer, int64_t bytes)
+{
+	if (bytes < 0)
+		return vine_error("transfer %lld: negative byte count", (long long)xfer);
+	return st->ops->transfer_progress(st, xfer, bytes);
+}
+
+int vine_state_transfer_end(struct vine_state *st, int64_t xfer, int status, int64_t bytes,
+			    const char *msg)
+{
+	if (bytes < 0)
+		return vine_error("transfer %lld: negative byte count", (long long)xfer);
+	return st->ops->transfer_end(st, xfer, status, bytes, msg);
+}
+
+int vine_state_replica_set(struct vine_state *st, const char *id, const char *node,
+			   int64_t bytes, int complete)
+{
+	if (!vine_id_valid(id))
+		return vine_error("object id '%s' is not 64 lowercase hex digits", id);
+	if (check_node(node) < 0)
+		return -1;
+	if (bytes < 0)
+		return vine_error("object %s: negative byte count", id);
+	return st->ops->replica_set(st, id, node, bytes, complete != 0);
+}
+
+int vine_state_list_transfers(struct vine_state *st, struct vine_transfer **t, size_t *n)
+{
+	return st->ops->list_transfers(st, t, n);
+}
+
+void vine_state_free_transfers(struct vine_transfer *t, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(t[i].object);
+		free(t[i].source);
+		free(t[i].addr);
+		free(t[i].dest);
+		free(t[i].state);
+		free(t[i].status);
+	}
+	free(t);
+}

@@ -55,7 +55,7 @@
 #include "hash.h"
 
 /* The schema version of the local backend (vine(7), STATE FILE). */
-#define VINE_STATE_SCHEMA 1
+#define VINE_STATE_SCHEMA 2
 
 /* Limits every backend enforces on what it is given. */
 #define VINE_CMD_MAX (1 << 20)        /* bytes in one task's command */
@@ -131,6 +131,10 @@ struct vine_object {
 	/* filled by vine_state_list_objects only: */
 	int64_t served_origin;      /* transfers the origin served */
 	int64_t served_peer;        /* transfers peers served */
+	int64_t bytes_origin;       /* bytes the origin sent (all transfers) */
+	int64_t bytes_peer;         /* bytes peers sent (all transfers) */
+	int64_t xfer_active;        /* transfers in flight */
+	int64_t xfer_failed;        /* transfers that ended in failure */
 	struct vine_replica *replicas;
 	size_t nreplicas;
 };
@@ -284,12 +288,125 @@ int vine_state_unregister_worker(struct vine_state *st, int64_t worker);
 /*
  * Reap: every alive worker whose lease has expired is marked lost, and
  * each task it held ends its attempt as LOST and goes back to ready, or to
- * failed when it was lost more than retries + VINE_LOST_EXTRA times.
+ * failed when it was lost more than retries + VINE_LOST_EXTRA times.  The
+ * transfers to or from its node end as failed ("lost") and it no longer
+ * serves.
  * *reaped (if not NULL) gets the number of tasks affected.  Claims do this
  * themselves; vine-collect -w calls it so a run whose workers all died
  * shows it.
  */
 int vine_state_reap(struct vine_state *st, int *reaped);
+
+/* --- spreading objects between nodes ------------------------------------ */
+
+/*
+ * A node fetching an object asks the state where to get it from
+ * (vine(7), PEER PROTOCOL, "Source selection").  Nodes serve their caches
+ * over TCP (vine-spread --serve, vine-worker -l) and say where with
+ * vine_state_node_listen.  Peers authenticate each other with the run's
+ * secret, 32 random bytes made with the state.
+ */
+
+#define VINE_STATE_SECRET_LEN 32
+/* Defaults of the run settings (vine_state_spread_settings). */
+#define VINE_K_PEER_DEFAULT 2
+#define VINE_K_ORIGIN_DEFAULT 2
+#define VINE_K_MAX 1024
+/* Seconds a source that failed is passed over. */
+#define VINE_AVOID_SECONDS 30.0
+/* Seconds without progress after which an active transfer counts as dead. */
+#define VINE_XFER_STALE 60.0
+
+/* The run's peer secret (created with the state). */
+int vine_state_peer_secret(struct vine_state *st, unsigned char secret[VINE_STATE_SECRET_LEN]);
+
+/* Run settings for spreading. */
+struct vine_spread_settings {
+	int k_peer;        /* uploads at once one peer is given, 1..VINE_K_MAX */
+	int k_origin;      /* transfers at once from the origin, 1..VINE_K_MAX */
+	int relay;         /* 1: a partial, growing copy may serve; 0: complete ones only */
+};
+
+/*
+ * If set is not NULL, store its values (all three, checked) first; then
+ * *get (if not NULL) gets the settings in force.  Unset values are the
+ * defaults above.
+ */
+int vine_state_spread_settings(struct vine_state *st, const struct vine_spread_settings *set,
+			       struct vine_spread_settings *get);
+
+/*
+ * Node node serves its cache at addr ("HOST:PORT"); addr NULL: it stopped
+ * serving.  Registering again replaces the address and forgets that the
+ * node's source was being avoided.
+ */
+int vine_state_node_listen(struct vine_state *st, const char *node, const char *addr);
+
+/* Where vine_state_transfer_begin sends a node. */
+enum vine_xfer_kind {
+	VINE_XFER_WAIT,     /* no source is free now: ask again after wait seconds */
+	VINE_XFER_PEER,     /* fetch from peer node at addr "HOST:PORT" */
+	VINE_XFER_ORIGIN,   /* fetch from the origin, the file at addr */
+};
+
+struct vine_xfer {
+	int64_t id;                 /* the transfer; 0 for WAIT */
+	enum vine_xfer_kind kind;
+	char *node;                 /* PEER: the source node, else NULL */
+	char *addr;                 /* PEER: HOST:PORT; ORIGIN: the path; else NULL */
+	double wait;                /* WAIT: seconds */
+};
+void vine_state_free_xfer(struct vine_xfer *x);
+
+/*
+ * Node dest wants object id and holds offset bytes of it.  In one
+ * transaction pick its source: a registered peer (not dest) that holds the
+ * object complete, or (with relay on) partial and being fetched, with at
+ * least offset bytes, that is not being avoided and has fewer than k_peer
+ * transfers in flight; else the origin if fewer than k_origin transfers
+ * from it are in flight; else WAIT.  A transfer is recorded, and dest's
+ * replica (bytes = offset) so that dest can relay at once.  An unknown
+ * object is an error.
+ */
+int vine_state_transfer_begin(struct vine_state *st, const char *id, const char *dest,
+			      int64_t offset, struct vine_xfer *x);
+
+/* The transfer's destination now holds bytes bytes. */
+int vine_state_transfer_progress(struct vine_state *st, int64_t xfer, int64_t bytes);
+
+/*
+ * The transfer ended: status is a vine_peer_status (peer.h), bytes what
+ * the destination holds now, msg why (NULL on success).  VINE_PEER_OK:
+ * dest's replica is complete, and the object's served_peer or
+ * served_origin counter goes up.  A failure of the source (connect,
+ * timeout, stalled, remote, protocol, corrupt, auth, version) has the
+ * source avoided for VINE_AVOID_SECONDS; not found drops the source's
+ * replica; busy and local failures cost the source nothing.  Bytes sent
+ * are counted in either case.  Ending a transfer twice is an error.
+ */
+int vine_state_transfer_end(struct vine_state *st, int64_t xfer, int status, int64_t bytes,
+			    const char *msg);
+
+/*
+ * Record that node holds bytes of object id (complete or not), for copies
+ * a node made without a transfer (from the origin path itself, say).
+ */
+int vine_state_replica_set(struct vine_state *st, const char *id, const char *node,
+			   int64_t bytes, int complete);
+
+/* A transfer as recorded. */
+struct vine_transfer {
+	int64_t id;
+	char *object, *source, *addr, *dest;  /* source NULL: the origin */
+	char *state;                /* "active", "done" or "failed" */
+	char *status;               /* peer status name once ended, or NULL */
+	int64_t offset, bytes;
+	double started, updated;
+};
+
+/* Every transfer, in id order. */
+int vine_state_list_transfers(struct vine_state *st, struct vine_transfer **t, size_t *n);
+void vine_state_free_transfers(struct vine_transfer *t, size_t n);
 
 /* --- looking ------------------------------------------------------------ */
 

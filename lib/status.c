@@ -44,6 +44,37 @@ static int set(json_t *o, const char *k, json_t *v)
 	return json_object_set_new(o, k, v);
 }
 
+/* Every transfer: root's "transfers" array. */
+static int add_transfers(struct vine_state *st, json_t *root)
+{
+	struct vine_transfer *t;
+	json_t *a = json_array();
+	size_t n;
+
+	if (vine_state_list_transfers(st, &t, &n) < 0) {
+		json_decref(a);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		json_t *o = json_object();
+		set(o, "id", json_integer(t[i].id));
+		set(o, "object", str(t[i].object));
+		set(o, "source", str(t[i].source));
+		set(o, "addr", str(t[i].addr));
+		set(o, "dest", str(t[i].dest));
+		set(o, "state", str(t[i].state));
+		set(o, "status", str(t[i].status));
+		set(o, "offset", json_integer(t[i].offset));
+		set(o, "bytes", json_integer(t[i].bytes));
+		set(o, "started", json_real(t[i].started));
+		set(o, "updated", json_real(t[i].updated));
+		json_array_append_new(a, o);
+	}
+	vine_state_free_transfers(t, n);
+	set(root, "transfers", a);
+	return 0;
+}
+
 json_t *vine_status_json(struct vine_state *st)
 {
 	struct vine_counts c;
@@ -104,11 +135,19 @@ json_t *vine_status_json(struct vine_state *st)
 		set(o, "replicas", reps);
 		set(o, "served_origin", json_integer(obj[i].served_origin));
 		set(o, "served_peer", json_integer(obj[i].served_peer));
+		set(o, "bytes_origin", json_integer(obj[i].bytes_origin));
+		set(o, "bytes_peer", json_integer(obj[i].bytes_peer));
+		set(o, "transfers_active", json_integer(obj[i].xfer_active));
+		set(o, "transfers_failed", json_integer(obj[i].xfer_failed));
 		json_array_append_new(objects, o);
 	}
 	set(root, "objects", objects);
 	vine_state_free_workers(w, nw);
 	vine_state_free_objects(obj, no);
+	if (add_transfers(st, root) < 0) {
+		json_decref(root);
+		return NULL;
+	}
 	return root;
 }
 
@@ -162,11 +201,18 @@ int vine_status_text(struct vine_state *st, FILE *f)
 	}
 	fprintf(f, "objects: %zu\n", no);
 	for (size_t i = 0; i < no; i++) {
-		char size[32];
+		char size[32], bo[32], bp[32];
+		size_t complete = 0;
 		human(size, sizeof(size), (double)obj[i].size);
-		fprintf(f, "  %.12s %10s  replicas %zu  served origin %lld peer %lld  %s\n", obj[i].id,
-			size, obj[i].nreplicas, (long long)obj[i].served_origin,
-			(long long)obj[i].served_peer, obj[i].origin);
+		human(bo, sizeof(bo), (double)obj[i].bytes_origin);
+		human(bp, sizeof(bp), (double)obj[i].bytes_peer);
+		for (size_t k = 0; k < obj[i].nreplicas; k++)
+			complete += obj[i].replicas[k].complete != 0;
+		fprintf(f, "  %.12s %10s  replicas %zu (%zu complete)  served origin %lld (%s)"
+			" peer %lld (%s)  transfers %lld active %lld failed  %s\n", obj[i].id, size,
+			obj[i].nreplicas, complete, (long long)obj[i].served_origin, bo,
+			(long long)obj[i].served_peer, bp, (long long)obj[i].xfer_active,
+			(long long)obj[i].xfer_failed, obj[i].origin);
 	}
 	vine_state_free_workers(w, nw);
 	vine_state_free_objects(obj, no);

@@ -24,9 +24,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "peer.h"
 #include "seed.h"
 #include "util.h"
 #include "worker.h"
+#include "xfer.h"
 
 #define MSG_MAX 4096
 #define CMD_ARG_MAX 65536 /* longer commands are run from a file */
@@ -70,6 +72,7 @@ struct worker {
 	int draining;
 	double drain_at;            /* monotonic: hand back what still runs */
 	double fail_since;          /* monotonic: state failing since; 0 ok */
+	struct vine_peer_server *srv;   /* serving the cache (-l), or NULL */
 };
 
 static int env_seconds(const char *name, double def, double *out)
@@ -183,11 +186,16 @@ static void child(struct worker *w, struct job *j, int status)
 	if (chdir(j->slot->dir) < 0)
 		child_fail(status, "cannot enter the task directory");
 	if (j->c.object) {
+		/* the object comes as the state directs (peers, else the origin);
+		 * a forked child needs its own connection to the state */
+		struct vine_state *st = vine_state_open(vine_state_url(w->st), 0);
+		struct vine_xfer_seed xs = { st, w->o->cache, w->o->node, NULL };
+		struct vine_fetcher fetcher = { vine_xfer_seed_fetch, &xs, 1 };
 		struct vine_seed_opts so = { .cache = w->o->cache, .jobs = 0, .quiet = 1,
-					     .expect_id = j->c.object };
+					     .expect_id = j->c.object, .fetcher = &fetcher };
 		char id[VINE_ID_LEN + 1];
 		char *env = NULL;
-		if (vine_seed(&so, j->c.origin, &env, id) < 0 || vine_env_activate(env) < 0) {
+		if (!st || vine_seed(&so, j->c.origin, &env, id) < 0 || vine_env_activate(env) < 0) {
 			vine_error_prefix("environment %s", j->c.object);
 			child_fail(status, vine_errmsg());
 		}
@@ -856,7 +864,22 @@ int vine_worker_run(struct vine_state *st, const struct vine_worker_opts *o)
 	for (int i = 0; i < o->cores; i++)
 		w.slots[i].dir_fd = w.slots[i].out_fd = w.slots[i].stdout_fd =
 			w.slots[i].stderr_fd = -1;
+	if (o->listen) {
+		/* serve this node's cache to its peers, with the run's secret */
+		unsigned char secret[VINE_PEER_SECRET_LEN];
+		struct vine_peer_server_opts so = { .cache = o->cache, .node = o->node,
+						    .listen = o->listen, .secret = secret };
+		if (vine_state_peer_secret(st, secret) < 0)
+			goto out;
+		w.srv = vine_peer_server_start(&so);
+		explicit_bzero(secret, sizeof(secret));
+		if (!w.srv)
+			goto out;
+		info.listen = vine_peer_server_addr(w.srv);
+	}
 	if (vine_state_register_worker(st, &info, &w.id) < 0)
+		goto out;
+	if (w.srv && vine_state_node_listen(st, o->node, info.listen) < 0)
 		goto out;
 	rc = loop(&w);
 	if (rc < 0) {
@@ -869,6 +892,11 @@ int vine_worker_run(struct vine_state *st, const struct vine_worker_opts *o)
 		rc = -1;
 	}
 out:
+	if (w.srv) {
+		if (vine_state_node_listen(st, o->node, NULL) < 0)
+			rc = -1;
+		vine_peer_server_stop(w.srv);
+	}
 	release_slots(&w);
 	free(w.jobs);
 	free(w.done);

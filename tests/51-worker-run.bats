@@ -146,7 +146,8 @@ EOF
 @test "worker: -l is checked and recorded; bad options are usage errors" {
 	run -0 vine-worker -i 0 -l 127.0.0.2:0 -N node-a -n 3
 	run -0 status_py '[(w["node"], w["cores"], w["listen"], w["state"]) for w in j["workers"]]'
-	assert_output "[('node-a', 3, '127.0.0.2:0', 'gone')]"
+	# the address it served on, its port picked by the system
+	assert_output --regexp "^\[\('node-a', 3, '127\.0\.0\.2:[1-9][0-9]*', 'gone'\)\]$"
 	for opt in "-l 1.2.3.4:99999" "-l [::1" "-l ::1:80" "-l host:port" "-n 0" "-n 5000" "-i -1" "-i x" \
 		"-N a/b" "-N .hidden" "extra"; do
 		# shellcheck disable=SC2086
@@ -189,4 +190,28 @@ EOF
 	assert_output --regexp '^error: environment [0-9a-f]{64}: '
 	run -0 status_py '[(a["outcome"], a["message"] is not None) for a in j["attempts"]], j["state"]' 1
 	assert_output "[('error', True), ('error', True)] failed"
+}
+
+@test "worker -l: serves its cache to peers while it runs; its environment came through the state" {
+	fixture_venv "$PWD/venv"
+	vine-pack -o env.tar.gz venv >/dev/null
+	id=$(sha256sum env.tar.gz | cut -c1-64)
+	echo 'python -c "import sys; print(sys.prefix)"' | vine-submit -e env.tar.gz >/dev/null
+	vine-worker -N node-a -c "$PWD/ca" -l 127.0.0.3:0 -i 30 2>a.err 3>&- &
+	pid=$!
+	spread_wait_for 20 sh -c 'vine-status --json | grep -q "\"done\": 1"'
+	# the worker's environment was fetched from the origin, recorded in the state
+	run -0 status_py '[(x["source"], x["dest"], x["status"]) for x in j["transfers"]]'
+	assert_output "[(None, 'node-a', 'ok')]"
+	# another node now gets the object from the worker
+	run -0 vine-spread -q -s "$VINE_STATE" -N node-b -c "$PWD/cb" "$id"
+	cmp env.tar.gz "cb/objects/$id"
+	run -0 status_py '[(x["source"], x["dest"], x["status"]) for x in j["transfers"]][1:]'
+	assert_output "[('node-a', 'node-b', 'ok')]"
+	kill -TERM "$pid"
+	wait "$pid"
+	# it stopped serving: node-c gets it from the origin
+	run -0 vine-spread -q -s "$VINE_STATE" -N node-c -c "$PWD/cc" "$id"
+	run -0 status_py '[x["source"] for x in j["transfers"] if x["dest"] == "node-c"]'
+	assert_output "[None]"
 }

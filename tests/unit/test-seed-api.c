@@ -87,7 +87,7 @@ int main(void)
 
 	char cache[256];
 	snprintf(cache, sizeof(cache), "%s/cache", dir);
-	struct vine_fetcher f = { fetch_copy, path };
+	struct vine_fetcher f = { fetch_copy, path, 0 };
 	struct vine_seed_opts o = { .cache = cache, .quiet = 1, .fetcher = &f, .note = note };
 
 	/* a fetcher needs the id */
@@ -114,14 +114,14 @@ int main(void)
 	/* what a fetcher brings must hash to the id; a failing fetcher's message comes through */
 	char other[] = "1111111111111111111111111111111111111111111111111111111111111111";
 	snprintf(path, sizeof(path), "%s/other.tgz", dir);
-	struct vine_fetcher bad = { fetch_copy, path };
+	struct vine_fetcher bad = { fetch_copy, path, 0 };
 	o.fetcher = &bad;
 	o.expect_id = other;
 	CHECK(vine_seed(&o, "origin:other", &env, got) == -1);
 	CHECK(strstr(vine_errmsg(), "is not object 1111"));
 	snprintf(path, sizeof(path), "%s/partial/%s", cache, other);
 	CHECK(access(path, F_OK) == -1);
-	struct vine_fetcher none = { fetch_fail, NULL };
+	struct vine_fetcher none = { fetch_fail, NULL, 0 };
 	o.fetcher = &none;
 	CHECK(vine_seed(&o, "origin:other", &env, got) == -1);
 	CHECK(strstr(vine_errmsg(), "no peer has 1111"));
@@ -132,7 +132,7 @@ int main(void)
 	snprintf(cache2, sizeof(cache2), "%s/cache2", dir);
 	snprintf(path, sizeof(path), "%s/a.tgz", dir);
 	struct spread sp = { cache2, path, 0 };
-	struct vine_fetcher spf = { fetch_spread, &sp };
+	struct vine_fetcher spf = { fetch_spread, &sp, 1 };
 	struct vine_seed_opts o2 = { .cache = cache2, .quiet = 1, .fetcher = &spf, .expect_id = id };
 	CHECK(vine_seed(&o2, "origin", &env, got) == 0);
 	CHECK(sp.ok == 1);

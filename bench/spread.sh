@@ -1,0 +1,110 @@
+#!/bin/sh
+# bench/spread.sh - the packed TESTBED venv (bench/mkvenv.sh) to 8 simulated
+# nodes on this host (own cache, own loopback address, own name each):
+#   vine       vine-spread -s STATE, relaying partial copies (the default)
+#   vine-norelay  the same with vine-submit --no-relay
+#   direct     8 nodes each copying from the origin at once: cat alone (no
+#              check), and vine-spread --origin (copy + SHA-256 by
+#              libcrypto, the check vine's fetch does)
+# Ready = object fetched and verified.  Bytes read from the origin: the
+# state's counters for vine, 8 x size for direct.  RUNS repetitions
+# (default 2); everything on a private tmpfs.  Prints markdown tables.
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+: "${VINE_BIN:?}"
+export PATH="$VINE_BIN:$PATH"
+RUNS=${RUNS:-2}
+NODES=${NODES:-8}
+export BENCH_WORK="${BENCH_WORK:-$here/work}"
+mkdir -p "$BENCH_WORK/tmpfs"
+sh "$here/mkvenv.sh" "$BENCH_WORK/venv" >&2
+
+if [ -z "${VINE_BENCH_NS:-}" ]; then
+	exec env VINE_BENCH_NS=1 unshare --mount --propagation private \
+		sh -c 'mount -t tmpfs -o size=8g tmpfs "$1" && exec sh "$0"' "$0" "$BENCH_WORK/tmpfs"
+fi
+. "$here/lib.sh"
+T=$BENCH_WORK/tmpfs
+# the venv links sitecustomize.py to /etc, outside it: leave it out
+vine-pack -q -f -x sitecustomize.py -o "$T/env.tar.gz" "$BENCH_WORK/venv" >/dev/null
+size=$(stat -c %s "$T/env.tar.gz")
+id=$(sha256sum "$T/env.tar.gz" | cut -c1-64)
+pids=
+
+stop_servers() {
+	for p in $pids; do kill "$p" 2>/dev/null || true; done
+	for p in $pids; do wait "$p" 2>/dev/null || true; done
+	pids=
+}
+trap stop_servers EXIT
+
+# vine_round STATE: fresh caches, NODES servers registered in STATE, all
+# nodes fetch at once
+vine_round() {
+	st=$1
+	rm -rf "$T"/n*
+	for n in $(seq "$NODES"); do
+		vine-spread -s "$st" -c "$T/n$n" -N "n$n" --serve -l "127.0.0.$((n + 1)):0" \
+			>"$T/addr$n" 2>>"$BENCH_WORK/serve.err" &
+		pids="$pids $!"
+	done
+	for n in $(seq "$NODES"); do
+		while [ ! -s "$T/addr$n" ]; do sleep 0.05; done
+	done
+	w=
+	for n in $(seq "$NODES"); do
+		vine-spread -q -s "$st" -c "$T/n$n" -N "n$n" "$id" >/dev/null &
+		w="$w $!"
+	done
+	for p in $w; do wait "$p"; done
+	stop_servers
+}
+
+direct_cat() {
+	rm -rf "$T"/d*
+	w=
+	for n in $(seq "$NODES"); do
+		mkdir -p "$T/d$n"
+		cat "$T/env.tar.gz" >"$T/d$n/obj" &
+		w="$w $!"
+	done
+	for p in $w; do wait "$p"; done
+}
+
+direct_verified() {
+	rm -rf "$T"/d*
+	w=
+	for n in $(seq "$NODES"); do
+		vine-spread -q -c "$T/d$n" --origin "$T/env.tar.gz" "$id" >/dev/null &
+		w="$w $!"
+	done
+	for p in $w; do wait "$p"; done
+}
+
+origin_bytes() {
+	vine-status -s "$1" --json | python3 -c 'import json, sys; o = json.load(sys.stdin)["objects"][0]; print(o["bytes_origin"], o["served_origin"], o["served_peer"])'
+}
+
+echo "## spread: $(echo "scale=1; $size / 1000000" | bc) MB packed object to $NODES nodes, $(nproc) cores, $RUNS runs, loopback, tmpfs"
+echo
+echo "| method | min s | median s | max s | MB from origin | copies origin/peer |"
+echo "|---|---|---|---|---|---|"
+t_vine= t_norelay= t_cat= t_direct= b_vine= b_norelay=
+for i in $(seq "$RUNS"); do
+	rm -f "$T"/st*
+	echo true | vine-submit -s "$T/st-relay.db" -e "$T/env.tar.gz" >/dev/null
+	echo true | vine-submit -s "$T/st-norelay.db" -e "$T/env.tar.gz" --no-relay >/dev/null
+	t_run t_vine vine_round "$T/st-relay.db"
+	b_vine=$(origin_bytes "$T/st-relay.db")
+	t_run t_norelay vine_round "$T/st-norelay.db"
+	b_norelay=$(origin_bytes "$T/st-norelay.db")
+	t_run t_cat direct_cat
+	t_run t_direct direct_verified
+done
+mb() { echo "scale=1; $1 / 1000000" | bc; }
+set -- $b_vine
+row "vine-spread -s (relay, K=2, K_origin=2)" "$t_vine" "$(mb "$1")" "$2/$3"
+set -- $b_norelay
+row "vine-spread -s --no-relay" "$t_norelay" "$(mb "$1")" "$2/$3"
+row "$NODES x cat from the origin (no check)" "$t_cat" "$(mb $((size * NODES)))" "$NODES/0"
+row "$NODES x vine-spread --origin (copy + verify)" "$t_direct" "$(mb $((size * NODES)))" "$NODES/0"

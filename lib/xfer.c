@@ -1,0 +1,131 @@
+/*
+ * xfer.c - the state as the source chooser of a fetch (xfer.h).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+#include "xfer.h"
+
+/* Times the origin may fail one fetch before it gives up. */
+#define ORIGIN_TRIES 2
+
+struct chooser {
+	struct vine_state *st;
+	const char *node;
+	const struct vine_peer_client_opts *user;
+	int64_t xfer;               /* the transfer in flight, or 0 */
+	int is_origin;              /* it is from the origin */
+	double reported;            /* when progress was last told to the state */
+	int origin_failed;          /* the origin failed this many times */
+	int origin_status;          /* and how, the last time */
+	char origin_msg[512];
+	int state_failed;           /* the state itself failed: stop */
+	char state_msg[512];
+};
+
+static int next(void *ctx, const char *id, uint64_t offset, char **src, double *wait)
+{
+	struct chooser *c = ctx;
+	struct vine_xfer x;
+
+	if (c->state_failed)
+		return vine_error("%s", c->state_msg);
+	if (vine_state_transfer_begin(c->st, id, c->node, (int64_t)offset, &x) < 0) {
+		c->state_failed = 1;
+		snprintf(c->state_msg, sizeof(c->state_msg), "%s", vine_errmsg());
+		return -1;
+	}
+	if (x.kind == VINE_XFER_WAIT) {
+		*wait = x.wait;
+		return 1;
+	}
+	if (x.kind == VINE_XFER_ORIGIN && c->origin_failed >= ORIGIN_TRIES) {
+		/* no peer has it and the origin cannot give it: give up */
+		(void)vine_state_transfer_end(c->st, x.id, c->origin_status, (int64_t)offset,
+					      c->origin_msg);
+		vine_state_free_xfer(&x);
+		return vine_error("%s", c->origin_msg);
+	}
+	c->is_origin = x.kind == VINE_XFER_ORIGIN;
+	/*
+	 * The origin is a path this node can read (a shared file system).  An
+	 * origin reachable only through the state's host (ssh:// state) is
+	 * read by the remote backend; it will hand its bytes to
+	 * vine_fetch_write here instead.
+	 */
+	c->xfer = x.id;
+	c->reported = vine_now_mono();
+	*src = x.addr;
+	x.addr = NULL;
+	vine_state_free_xfer(&x);
+	return 0;
+}
+
+static void done(void *ctx, const char *src, int status, uint64_t from, uint64_t to, const char *msg)
+{
+	struct chooser *c = ctx;
+
+	if (vine_state_transfer_end(c->st, c->xfer, status, (int64_t)to, msg) < 0 && !c->state_failed) {
+		c->state_failed = 1;
+		snprintf(c->state_msg, sizeof(c->state_msg), "%s", vine_errmsg());
+	}
+	c->xfer = 0;
+	if (status != VINE_PEER_OK && c->is_origin) {
+		c->origin_failed++;
+		c->origin_status = status;
+		snprintf(c->origin_msg, sizeof(c->origin_msg), "%s", msg ? msg : "the origin failed");
+	}
+	if (status != VINE_PEER_OK && c->user->source_failed)
+		c->user->source_failed(c->user->ctx, src, status, msg);
+}
+
+static void progress(void *ctx, uint64_t got, uint64_t total)
+{
+	struct chooser *c = ctx;
+	double now = vine_now_mono();
+
+	/* a state that cannot take a report now will hear at the end */
+	if (c->xfer && now - c->reported >= VINE_XFER_PROGRESS_EVERY) {
+		c->reported = now;
+		(void)vine_state_transfer_progress(c->st, c->xfer, (int64_t)got);
+	}
+	if (c->user->progress)
+		c->user->progress(c->user->ctx, got, total);
+}
+
+int vine_xfer_fetch(struct vine_state *st, const char *cache, const char *node, const char *id,
+		    int flags, const struct vine_peer_client_opts *o)
+{
+	struct chooser c = { .st = st, .node = node, .user = o };
+	struct vine_peer_sources s = { next, done, &c };
+	struct vine_peer_client_opts mine = *o;
+	unsigned char secret[VINE_PEER_SECRET_LEN];
+	int rc;
+
+	if (!o->secret) {
+		if (vine_state_peer_secret(st, secret) < 0)
+			return VINE_PEER_ELOCAL;
+		mine.secret = secret;
+	}
+	mine.progress = progress;
+	mine.source_failed = NULL;
+	mine.ctx = &c;
+	rc = vine_peer_fetch_sources(cache, id, flags, &s, &mine);
+	explicit_bzero(secret, sizeof(secret));
+	if (c.state_failed) {
+		vine_error("%s", c.state_msg);
+		rc = rc == VINE_PEER_OK ? rc : VINE_PEER_ELOCAL;
+	}
+	return rc;
+}
+
+int vine_xfer_seed_fetch(void *ctx, const char *id, const char *origin, const char *dest)
+{
+	const struct vine_xfer_seed *x = ctx;
+	struct vine_peer_client_opts none = { 0 };
+
+	return vine_xfer_fetch(x->st, x->cache, x->node, id, VINE_FETCH_LOCKED | VINE_FETCH_KEEP,
+			       x->opts ? x->opts : &none) == VINE_PEER_OK ? 0 : -1;
+}
