@@ -78,12 +78,42 @@ env_short() {
 		assert_file_exists "$dir/cache-$n/env/$short/.vine/id"
 		assert_file_exists "seen/$n"
 	done
+	# one worker per node, with the node's CPUs (SLURM_CPUS_ON_NODE)
+	VINE_STATE=$db run -0 status_py '" ".join(sorted("%s:%s:%s" % (w["node"], w["cores"], w["state"]) for w in j["workers"]))'
+	assert_output "n1:1:gone n2:1:gone n3:1:gone"
 	# the workers left when idle, and said nothing
 	run -0 cat job.out
 	assert_output ''
 }
 
-@test "vine-workers.sbatch: a failing worker fails the job; no state is a clear error" {
+@test "vine-workers.sbatch: VINE_CORES, and the default cache under TMPDIR" {
+	local db=$BATS_TEST_TMPDIR/run.db
+	mkdir tmp
+	echo pwd | vine-submit -s "$db"
+	run -0 env -u VINE_CACHE USER=vineuser TMPDIR="$BATS_TEST_TMPDIR/tmp" VINE_CORES=3 \
+		VINE_STATE="$HOST_URL$db" VINE_IDLE=0 "${SBATCH[@]}" -N1 "$WORKERS"
+	run -0 slurm_wait_job "$output" 60
+	[ "$output" = COMPLETED ] || { cat job.out; false; }
+	run -0 vine-collect -s "$db" -o out
+	run -0 cat out/1/stdout
+	assert_output --regexp "^$BATS_TEST_TMPDIR/tmp/vine-cache-vineuser/work/n1\\.[0-9]+/[0-9]+\$"
+	VINE_STATE=$db run -0 status_py '" ".join("%s:%s" % (w["node"], w["cores"]) for w in j["workers"])'
+	assert_output "n1:3"
+}
+
+@test "vine-workers.sbatch: a failing worker fails the job, the others finish; no state is a clear error" {
+	local db=$BATS_TEST_TMPDIR/run.db
+	# n2's cache cannot be made: its worker fails at once, while the
+	# workers of n1 and n3 run the two tasks to the end
+	touch cache-n2
+	printf 'sleep 3; echo "$VINE_NODE"\n%.0s' 1 2 | vine-submit -s "$db"
+	run -0 env VINE_STATE="$HOST_URL$db" VINE_IDLE=1 "${SBATCH[@]}" -N3 "$WORKERS"
+	run -0 slurm_wait_job "$output" 60
+	[ "$output" = FAILED ]
+	run -0 cat job.out
+	assert_output --partial "vine-worker: cannot stat '$BATS_TEST_TMPDIR/cache-n2/work/"
+	run -0 vine-collect -s "$db" -o out -j joblog
+	[ "$(cat out/1/stdout out/2/stdout | sort | tr '\n' ' ')" = "n1 n3 " ]
 	run -0 env VINE_STATE="$BATS_TEST_TMPDIR/missing/run.db" VINE_IDLE=1 "${SBATCH[@]}" -N3 "$WORKERS"
 	run -0 slurm_wait_job "$output" 60
 	[ "$output" = FAILED ]
@@ -129,6 +159,9 @@ ran n3 $dir/cache-n3/env/$short $dir/cache-n3/env/$short $dir/cache-n3/env/$shor
 	run -0 cat job.out
 	assert_output --partial "vine-seed: "
 	assert_output --partial "missing.tar.gz"
+	# only step 1 ran (its output is labelled): one error per node
+	[ "$(grep -c 'vine-seed: ' job.out)" = 3 ]
+	[ "$(grep -c '^[012]: vine-seed: ' job.out)" = 3 ]
 	# no command: usage, and nothing runs
 	run -0 "${SBATCH[@]}" -N1 "$SEED" env.tar.gz
 	run -0 slurm_wait_job "$output" 60
