@@ -162,6 +162,11 @@ ran n3 $dir/cache-n3/env/$short $dir/cache-n3/env/$short $dir/cache-n3/env/$shor
 	# only step 1 ran (its output is labelled): one error per node
 	[ "$(grep -c 'vine-seed: ' job.out)" = 3 ]
 	[ "$(grep -c '^[012]: vine-seed: ' job.out)" = 3 ]
+	# the command failing on one node fails the job
+	run -0 "${SBATCH[@]}" -N3 "$SEED" env.tar.gz sh -c 'echo "ran $SLURMD_NODENAME"; [ "$SLURMD_NODENAME" != n2 ]'
+	run -0 slurm_wait_job "$output" 60
+	[ "$output" = FAILED ]
+	[ "$(grep '^ran ' job.out | sort | tr '\n' ' ')" = "ran n1 ran n2 ran n3 " ]
 	# no command: usage, and nothing runs
 	run -0 "${SBATCH[@]}" -N1 "$SEED" env.tar.gz
 	run -0 slurm_wait_job "$output" 60
