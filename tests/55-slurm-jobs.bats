@@ -128,6 +128,25 @@ env_short() {
 	assert_output --partial "set VINE_STATE"
 }
 
+@test "vine-workers.sbatch: scancel reaches the workers, which hand their tasks back" {
+	local db=$BATS_TEST_TMPDIR/run.db i
+	echo 'touch "$VINE_NODE.started"; sleep 30' | vine-submit -s "$db"
+	run -0 env VINE_STATE="$HOST_URL$db" "${SBATCH[@]}" -N1 "$WORKERS"
+	local id=$output
+	for i in $(seq 300); do
+		! ls "$BATS_TEST_TMPDIR"/cache-n1/work/*/*/n1.started >/dev/null 2>&1 || break
+		sleep 0.1
+	done
+	ls "$BATS_TEST_TMPDIR"/cache-n1/work/*/*/n1.started
+	scancel "$id"
+	run -0 slurm_wait_job "$id" 30
+	[ "$output" = CANCELLED ]
+	VINE_STATE=$db run -0 status_py '"%s %s" % (j["tasks"]["ready"], j["tasks"]["failed"])'
+	assert_output "1 0"
+	VINE_STATE=$db run -0 status_py '" ".join(w["state"] for w in j["workers"])'
+	assert_output "gone"
+}
+
 @test "vine-seed-steps.sbatch: every node seeds, then the command runs in the relocated env" {
 	local dir=$BATS_TEST_TMPDIR short n
 	short=$(env_short)
