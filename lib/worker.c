@@ -473,6 +473,31 @@ static void free_job(struct job *j)
 	free(j);
 }
 
+static void on_signal(struct worker *w);
+
+static int stop_signal(int sig)
+{
+	return sig == SIGTERM || sig == SIGKILL || sig == SIGINT || sig == SIGHUP;
+}
+
+/*
+ * A task died of a stop signal the worker did not send.  Batch systems
+ * signal every process of a job step at once, so the worker's own signal
+ * may still be on its way: wait a moment for it, so that the task is
+ * handed back rather than failed.
+ */
+static void await_stop(struct worker *w)
+{
+	struct pollfd p = { .fd = w->sig_fd, .events = POLLIN };
+	double until = vine_now_mono() + 0.5, left;
+
+	while (!w->draining && (left = until - vine_now_mono()) > 0) {
+		if (poll(&p, 1, (int)ceil(left * 1000)) <= 0)
+			break;
+		on_signal(w);
+	}
+}
+
 /* A task's process has ended: turn it into a result to report. */
 static void ended(struct worker *w, struct job *j)
 {
@@ -489,8 +514,9 @@ static void ended(struct worker *w, struct job *j)
 	}
 	r.started = j->started;
 	r.ended = vine_now_wall();
-	if (j->release || (w->draining && (sig == SIGTERM || sig == SIGKILL || sig == SIGINT ||
-					   sig == SIGHUP))) {
+	if (!j->release && !j->timed_out && !w->draining && stop_signal(sig))
+		await_stop(w);
+	if (j->release || (w->draining && stop_signal(sig))) {
 		r.outcome = VINE_OUT_RELEASED;
 	} else if (j->msg.len) {
 		r.outcome = VINE_OUT_ERROR;

@@ -10,6 +10,11 @@ setup_file() {
 	slurm_start 3
 }
 
+setup() {
+	vine_setup
+	slurm_skip
+}
+
 teardown_file() {
 	slurm_stop
 }
