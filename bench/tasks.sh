@@ -5,6 +5,7 @@
 #  2. run: N `true` tasks with 2 workers x 2 cores, and the same with
 #     `parallel -j 4` (bar: vine at least 0.5x parallel's tasks/s)
 #
+# vine is timed from vine-submit to the end of vine-collect -o -j.
 # Prints one line per measurement and a summary with min/median/max over
 # RUNS runs (default 3).  Uses $VINE_BIN (else PATH) and a scratch
 # directory under ${TMPDIR:-/tmp}.  N is $BENCH_TASKS (default 10000).
@@ -32,14 +33,15 @@ while [ "$i" -le "$runs" ]; do
 	t=$(now); vine-submit -s s.db big.txt >/dev/null; s=$(since "$t")
 	echo "submit 100000: ${s}s"; echo "$s" >>submit.t
 
-	rm -rf s.db*
-	vine-submit -s s.db true.txt >/dev/null
+	rm -rf s.db* out joblog
+	# timed end to end: submit, run on 2 workers x 2 cores, collect
 	t=$(now)
+	vine-submit -s s.db true.txt >/dev/null
 	vine-worker -s s.db -N a -c "$work/ca" -n 2 -i 0 &
 	vine-worker -s s.db -N b -c "$work/cb" -n 2 -i 0 &
 	wait
+	vine-collect -s s.db -q -o out -j joblog || { echo "tasks.sh: not every task succeeded" >&2; exit 1; }
 	v=$(since "$t")
-	vine-collect -s s.db -q || { echo "tasks.sh: not every task succeeded" >&2; exit 1; }
 	echo "vine $n x true, 2 workers x 2 cores: ${v}s ($(awk -v n="$n" -v s="$v" 'BEGIN { printf "%.0f", n / s }') tasks/s)"
 	echo "$v" >>vine.t
 
