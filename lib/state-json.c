@@ -33,6 +33,10 @@ static const struct vj_field object_f[] = {
 	F(vine_object, origin, VJ_STR),
 	F(vine_object, served_origin, VJ_I64),
 	F(vine_object, served_peer, VJ_I64),
+	F(vine_object, bytes_origin, VJ_I64),
+	F(vine_object, bytes_peer, VJ_I64),
+	F(vine_object, xfer_active, VJ_I64),
+	F(vine_object, xfer_failed, VJ_I64),
 	FA(vine_object, replicas, nreplicas, VJ_STRUCTS, &vj_replica),
 };
 DESC(vj_object, vine_object, object_f);
@@ -141,6 +145,48 @@ static const struct vj_field file_f[] = {
 };
 DESC(vj_file, vine_file, file_f);
 
+static const struct vj_field spread_settings_f[] = {
+	F(vine_spread_settings, k_peer, VJ_INT),
+	F(vine_spread_settings, k_origin, VJ_INT),
+	F(vine_spread_settings, relay, VJ_INT),
+};
+DESC(vj_spread_settings, vine_spread_settings, spread_settings_f);
+
+static const struct vj_field xfer_f[] = {
+	F(vine_xfer, id, VJ_I64),
+	F(vine_xfer, kind, VJ_XKIND),
+	F(vine_xfer, node, VJ_STR),
+	F(vine_xfer, addr, VJ_STR),
+	F(vine_xfer, wait, VJ_DBL),
+};
+DESC(vj_xfer, vine_xfer, xfer_f);
+
+static const struct vj_field transfer_f[] = {
+	F(vine_transfer, id, VJ_I64),
+	F(vine_transfer, object, VJ_STR),
+	F(vine_transfer, source, VJ_STR),
+	F(vine_transfer, addr, VJ_STR),
+	F(vine_transfer, dest, VJ_STR),
+	F(vine_transfer, state, VJ_STR),
+	F(vine_transfer, status, VJ_STR),
+	F(vine_transfer, offset, VJ_I64),
+	F(vine_transfer, bytes, VJ_I64),
+	F(vine_transfer, started, VJ_DBL),
+	F(vine_transfer, updated, VJ_DBL),
+};
+DESC(vj_transfer, vine_transfer, transfer_f);
+
+static const char *const xkind_names[] = { "wait", "peer", "origin" };
+#define NXKINDS (sizeof(xkind_names) / sizeof(xkind_names[0]))
+
+static int xkind_parse(const char *name)
+{
+	for (size_t i = 0; name && i < NXKINDS; i++)
+		if (!strcmp(xkind_names[i], name))
+			return (int)i;
+	return -1;
+}
+
 #define AT(s, f, t) ((t *)((char *)(s) + (f)->off))
 #define CAT(s, f, t) ((const t *)((const char *)(s) + (f)->off))
 
@@ -226,6 +272,7 @@ json_t *vj_encode(const struct vj_desc *d, const void *s)
 		const struct vj_field *f = &d->fields[i];
 		json_t *v = NULL;
 		const char *str;
+		size_t k;
 
 		switch (f->type) {
 		case VJ_I64:
@@ -254,6 +301,10 @@ json_t *vj_encode(const struct vj_desc *d, const void *s)
 		case VJ_TSTATE:
 			str = vine_task_state_name(*CAT(s, f, enum vine_task_state));
 			v = str ? json_string(str) : json_null();
+			break;
+		case VJ_XKIND:
+			k = (size_t)*CAT(s, f, enum vine_xfer_kind);
+			v = k < NXKINDS ? json_string(xkind_names[k]) : json_null();
 			break;
 		case VJ_STRUCT:
 			v = vj_encode(f->sub, CAT(s, f, char));
@@ -358,6 +409,13 @@ int vj_decode(const struct vj_desc *d, json_t *o, void *s)
 				goto fail;
 			}
 			*AT(s, f, enum vine_task_state) = (enum vine_task_state)k;
+			break;
+		case VJ_XKIND:
+			if ((k = xkind_parse(json_string_value(v))) < 0) {
+				bad(d, f, "not a transfer kind");
+				goto fail;
+			}
+			*AT(s, f, enum vine_xfer_kind) = (enum vine_xfer_kind)k;
 			break;
 		case VJ_STRUCT:
 			if (vj_decode(f->sub, v, AT(s, f, char)) < 0)

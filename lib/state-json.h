@@ -26,6 +26,7 @@ enum vj_type {
 	VJ_ID,          /* char[VINE_ID_LEN + 1] */
 	VJ_OUTCOME,     /* enum vine_outcome, by name */
 	VJ_TSTATE,      /* enum vine_task_state, by name */
+	VJ_XKIND,       /* enum vine_xfer_kind, by name ("wait", "peer", "origin") */
 	VJ_STRUCT,      /* an embedded struct described by sub */
 	VJ_STRUCTS,     /* pointer to sub structs, count (size_t) at count_off */
 	VJ_I64S,        /* pointer to int64_t, count (size_t) at count_off */
@@ -48,7 +49,8 @@ struct vj_desc {
 };
 
 extern const struct vj_desc vj_object, vj_replica, vj_task_spec, vj_worker_info,
-	vj_attempt_ref, vj_claim, vj_result, vj_worker, vj_attempt, vj_task, vj_file;
+	vj_attempt_ref, vj_claim, vj_result, vj_worker, vj_attempt, vj_task, vj_file,
+	vj_spread_settings, vj_xfer, vj_transfer;
 
 json_t *vj_encode(const struct vj_desc *d, const void *s);
 json_t *vj_encode_array(const struct vj_desc *d, const void *arr, size_t n);

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "peer.h"
 #include "proto.h"
 #include "ssh.h"
 #include "state-impl.h"
@@ -551,6 +552,115 @@ static int remote_get_file(struct vine_state *st, int64_t task, int attempt, con
 	return rc;
 }
 
+/* An operation whose answer carries nothing. */
+static int send_only(struct vine_state *st, json_t *q, enum resend resend)
+{
+	json_t *res;
+	int rc = call(R(st), q, NULL, NULL, resend, &res);
+
+	json_decref(q);
+	json_decref(res);
+	return rc;
+}
+
+static int remote_peer_secret(struct vine_state *st, unsigned char *secret)
+{
+	json_t *q = req("peer_secret"), *res;
+	int rc = call(R(st), q, NULL, NULL, AGAIN, &res);
+	const char *hex;
+
+	json_decref(q);
+	if (rc < 0)
+		return -1;
+	hex = json_string_value(json_object_get(res, "secret"));
+	rc = hex ? vine_peer_secret_parse(hex, strlen(hex), secret)
+		 : vine_error("no peer secret in the answer");
+	json_decref(res);
+	return rc < 0 ? vine_error_prefix("state '%s'", st->url) : 0;
+}
+
+static int remote_spread_settings(struct vine_state *st, const struct vine_spread_settings *set,
+				  struct vine_spread_settings *get)
+{
+	json_t *q = req("spread_settings"), *res;
+	int rc;
+
+	json_object_set_new(q, "set", set ? vj_encode(&vj_spread_settings, set) : json_null());
+	/* storing the same settings twice is harmless */
+	rc = call(R(st), q, NULL, NULL, AGAIN, &res);
+	json_decref(q);
+	if (rc == 0 && get)
+		rc = vj_decode(&vj_spread_settings, json_object_get(res, "settings"), get);
+	json_decref(res);
+	return rc;
+}
+
+static int remote_node_listen(struct vine_state *st, const char *node, const char *addr)
+{
+	json_t *q = req("node_listen");
+
+	json_object_set_new(q, "node", vj_string(node));
+	json_object_set_new(q, "addr", addr ? vj_string(addr) : json_null());
+	return send_only(st, q, AGAIN);
+}
+
+static int remote_transfer_begin(struct vine_state *st, const char *id, const char *dest,
+				 int64_t offset, struct vine_xfer *x)
+{
+	json_t *q = req("transfer_begin"), *res;
+	int rc;
+
+	json_object_set_new(q, "id", json_string(id));
+	json_object_set_new(q, "dest", vj_string(dest));
+	json_object_set_new(q, "offset", json_integer(offset));
+	/* a lost answer leaves a transfer nobody ends: it goes stale (VINE_XFER_STALE) */
+	rc = call(R(st), q, NULL, NULL, AGAIN, &res);
+	json_decref(q);
+	if (rc == 0)
+		rc = vj_decode(&vj_xfer, json_object_get(res, "xfer"), x);
+	json_decref(res);
+	return rc;
+}
+
+static int remote_transfer_progress(struct vine_state *st, int64_t xfer, int64_t bytes)
+{
+	json_t *q = req("transfer_progress");
+
+	json_object_set_new(q, "xfer", json_integer(xfer));
+	json_object_set_new(q, "bytes", json_integer(bytes));
+	return send_only(st, q, AGAIN);
+}
+
+static int remote_transfer_end(struct vine_state *st, int64_t xfer, int status, int64_t bytes,
+			       const char *msg)
+{
+	json_t *q = req("transfer_end");
+
+	json_object_set_new(q, "xfer", json_integer(xfer));
+	json_object_set_new(q, "status", json_integer(status));
+	json_object_set_new(q, "bytes", json_integer(bytes));
+	json_object_set_new(q, "msg", msg ? vj_string(msg) : json_null());
+	/* ending a transfer twice is an error: never resent */
+	return send_only(st, q, ONCE);
+}
+
+static int remote_replica_set(struct vine_state *st, const char *id, const char *node,
+			      int64_t bytes, int complete)
+{
+	json_t *q = req("replica_set");
+
+	json_object_set_new(q, "id", json_string(id));
+	json_object_set_new(q, "node", vj_string(node));
+	json_object_set_new(q, "bytes", json_integer(bytes));
+	json_object_set_new(q, "complete", json_integer(complete));
+	return send_only(st, q, AGAIN);
+}
+
+static int remote_list_transfers(struct vine_state *st, struct vine_transfer **t, size_t *n)
+{
+	return list(st, req("list_transfers"), "transfers", &vj_transfer, (void **)t, n);
+}
+
 static const struct vine_state_ops remote_ops = {
 	.close = remote_close,
 	.submit = remote_submit,
@@ -568,6 +678,14 @@ static const struct vine_state_ops remote_ops = {
 	.list_attempts = remote_list_attempts,
 	.list_files = remote_list_files,
 	.get_file = remote_get_file,
+	.peer_secret = remote_peer_secret,
+	.spread_settings = remote_spread_settings,
+	.node_listen = remote_node_listen,
+	.transfer_begin = remote_transfer_begin,
+	.transfer_progress = remote_transfer_progress,
+	.transfer_end = remote_transfer_end,
+	.replica_set = remote_replica_set,
+	.list_transfers = remote_list_transfers,
 };
 
 struct vine_state *vine_state_remote_open(const char *url, int flags)

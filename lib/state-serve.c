@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "peer.h"
 #include "proto.h"
 #include "state.h"
 #include "state-json.h"
@@ -398,6 +399,131 @@ static int op_get_file(struct server *sv, json_t *q, uint32_t id, json_t **res)
 	return r;
 }
 
+/* A string member that may be null or missing (then *v is NULL). */
+static int opt_str(json_t *q, const char *name, char **v)
+{
+	json_t *m = json_object_get(q, name);
+
+	*v = NULL;
+	if (!m || json_is_null(m))
+		return 0;
+	if (vj_string_value(m, v) < 0)
+		return vine_error("bad '%s' in the state protocol: %s", name, vine_errmsg());
+	return 0;
+}
+
+static int op_peer_secret(struct server *sv, json_t *q, uint32_t id, json_t **res)
+{
+	unsigned char secret[VINE_PEER_SECRET_LEN];
+	char hex[2 * VINE_PEER_SECRET_LEN + 1];
+
+	if (vine_state_peer_secret(sv->st, secret) < 0)
+		return -1;
+	vine_peer_secret_hex(secret, hex);
+	*res = json_pack("{ss}", "secret", hex);
+	return 0;
+}
+
+static int op_spread_settings(struct server *sv, json_t *q, uint32_t id, json_t **res)
+{
+	struct vine_spread_settings set, get;
+	json_t *s = json_object_get(q, "set");
+
+	if (s && !json_is_null(s) && vj_decode(&vj_spread_settings, s, &set) < 0)
+		return -1;
+	if (vine_state_spread_settings(sv->st, s && !json_is_null(s) ? &set : NULL, &get) < 0)
+		return -1;
+	*res = json_pack("{so}", "settings", vj_encode(&vj_spread_settings, &get));
+	return 0;
+}
+
+static int op_node_listen(struct server *sv, json_t *q, uint32_t id, json_t **res)
+{
+	char *node = NULL, *addr = NULL;
+	int r = -1;
+
+	if (vj_str(q, "node", &node) == 0 && opt_str(q, "addr", &addr) == 0)
+		r = vine_state_node_listen(sv->st, node, addr);
+	if (r == 0)
+		*res = json_object();
+	free(node);
+	free(addr);
+	return r;
+}
+
+static int op_transfer_begin(struct server *sv, json_t *q, uint32_t id, json_t **res)
+{
+	char *obj = NULL, *dest = NULL;
+	struct vine_xfer x;
+	int64_t offset;
+	int r = -1;
+
+	if (vj_str(q, "id", &obj) == 0 && vj_str(q, "dest", &dest) == 0 &&
+	    vj_i64(q, "offset", &offset) == 0)
+		r = vine_state_transfer_begin(sv->st, obj, dest, offset, &x);
+	if (r == 0) {
+		*res = json_pack("{so}", "xfer", vj_encode(&vj_xfer, &x));
+		vine_state_free_xfer(&x);
+	}
+	free(obj);
+	free(dest);
+	return r;
+}
+
+static int op_transfer_progress(struct server *sv, json_t *q, uint32_t id, json_t **res)
+{
+	int64_t xfer, bytes;
+
+	if (vj_i64(q, "xfer", &xfer) < 0 || vj_i64(q, "bytes", &bytes) < 0 ||
+	    vine_state_transfer_progress(sv->st, xfer, bytes) < 0)
+		return -1;
+	*res = json_object();
+	return 0;
+}
+
+static int op_transfer_end(struct server *sv, json_t *q, uint32_t id, json_t **res)
+{
+	int64_t xfer, bytes;
+	char *msg = NULL;
+	int status, r = -1;
+
+	if (vj_i64(q, "xfer", &xfer) == 0 && vj_int(q, "status", &status) == 0 &&
+	    vj_i64(q, "bytes", &bytes) == 0 && opt_str(q, "msg", &msg) == 0)
+		r = vine_state_transfer_end(sv->st, xfer, status, bytes, msg);
+	if (r == 0)
+		*res = json_object();
+	free(msg);
+	return r;
+}
+
+static int op_replica_set(struct server *sv, json_t *q, uint32_t id, json_t **res)
+{
+	char *obj = NULL, *node = NULL;
+	int64_t bytes;
+	int complete, r = -1;
+
+	if (vj_str(q, "id", &obj) == 0 && vj_str(q, "node", &node) == 0 &&
+	    vj_i64(q, "bytes", &bytes) == 0 && vj_int(q, "complete", &complete) == 0)
+		r = vine_state_replica_set(sv->st, obj, node, bytes, complete);
+	if (r == 0)
+		*res = json_object();
+	free(obj);
+	free(node);
+	return r;
+}
+
+static int op_list_transfers(struct server *sv, json_t *q, uint32_t id, json_t **res)
+{
+	struct vine_transfer *t;
+	size_t n;
+
+	if (vine_state_list_transfers(sv->st, &t, &n) < 0)
+		return -1;
+	*res = json_pack("{so}", "transfers", vj_encode_array(&vj_transfer, t, n));
+	vine_state_free_transfers(t, n);
+	return 0;
+}
+
 static const struct op {
 	const char *name;
 	handler *fn;
@@ -418,6 +544,14 @@ static const struct op {
 	{ "list_attempts", op_list_attempts },
 	{ "list_files", op_list_files },
 	{ "get_file", op_get_file },
+	{ "peer_secret", op_peer_secret },
+	{ "spread_settings", op_spread_settings },
+	{ "node_listen", op_node_listen },
+	{ "transfer_begin", op_transfer_begin },
+	{ "transfer_progress", op_transfer_progress },
+	{ "transfer_end", op_transfer_end },
+	{ "replica_set", op_replica_set },
+	{ "list_transfers", op_list_transfers },
 };
 
 static int answer(struct server *sv, const struct vine_frame *f)

@@ -147,6 +147,15 @@ static int check_spec(const struct vine_task_spec *s, size_t i)
 	return 0;
 }
 
+/* An op the backend lacks is an error naming it, not a crash. */
+#define CALL(st, op, ...) \
+	((st)->ops->op ? (st)->ops->op(st, __VA_ARGS__) : missing_op(st, #op))
+
+static int missing_op(const struct vine_state *st, const char *op)
+{
+	return vine_error("state '%s': this backend does not support %s", st->url, op);
+}
+
 int vine_state_submit(struct vine_state *st, const struct vine_object *obj,
 		      const struct vine_task_spec *specs, size_t n, int64_t *ids)
 {
@@ -155,19 +164,19 @@ int vine_state_submit(struct vine_state *st, const struct vine_object *obj,
 	for (size_t i = 0; i < n; i++)
 		if (check_spec(&specs[i], i) < 0)
 			return -1;
-	return st->ops->submit(st, obj, specs, n, ids);
+	return CALL(st, submit, obj, specs, n, ids);
 }
 
 int vine_state_requeue_failed(struct vine_state *st, int retries, int64_t **ids, size_t *n)
 {
 	if (retries > VINE_RETRIES_MAX)
 		return vine_error("retries must be 0 to %d", VINE_RETRIES_MAX);
-	return st->ops->requeue_failed(st, retries, ids, n);
+	return CALL(st, requeue_failed, retries, ids, n);
 }
 
 int vine_state_list_objects(struct vine_state *st, struct vine_object **objs, size_t *n)
 {
-	return st->ops->list_objects(st, objs, n);
+	return CALL(st, list_objects, objs, n);
 }
 
 int vine_state_register_worker(struct vine_state *st, const struct vine_worker_info *w,
@@ -182,13 +191,13 @@ int vine_state_register_worker(struct vine_state *st, const struct vine_worker_i
 		return vine_error("cores must be 1 to %d", VINE_CORES_MAX);
 	if (!isfinite(w->lease) || w->lease <= 0)
 		return vine_error("lease must be a positive number of seconds");
-	return st->ops->register_worker(st, w, worker);
+	return CALL(st, register_worker, w, worker);
 }
 
 int vine_state_heartbeat(struct vine_state *st, int64_t worker,
 			 const struct vine_attempt_ref *running, size_t n, int *stale)
 {
-	return st->ops->heartbeat(st, worker, running, n, stale);
+	return CALL(st, heartbeat, worker, running, n, stale);
 }
 
 static int check_results(const struct vine_result *results, size_t n)
@@ -212,7 +221,7 @@ int vine_state_finish_claim(struct vine_state *st, int64_t worker,
 	if (free_cores < 0 || total_cores < 1 || free_cores > total_cores)
 		return vine_error("bad core counts to claim with (%d free of %d)", free_cores,
 				  total_cores);
-	return st->ops->finish_claim(st, worker, results, nresults, accepted, free_cores,
+	return CALL(st, finish_claim, worker, results, nresults, accepted, free_cores,
 				     total_cores, max, claims, n, more);
 }
 
@@ -230,7 +239,7 @@ int vine_state_put_file(struct vine_state *st, int64_t worker, int64_t task, int
 		return vine_error("'%s' is not a valid result file name", name);
 	if (size < 0)
 		return vine_error("'%s': negative size", name);
-	return st->ops->put_file(st, worker, task, attempt, name, fd, size);
+	return CALL(st, put_file, worker, task, attempt, name, fd, size);
 }
 
 int vine_state_finish(struct vine_state *st, int64_t worker, const struct vine_result *results,
@@ -241,46 +250,46 @@ int vine_state_finish(struct vine_state *st, int64_t worker, const struct vine_r
 
 	if (check_results(results, n) < 0)
 		return -1;
-	return st->ops->finish_claim(st, worker, results, n, accepted, 0, 1, 0, &c, &nc, NULL);
+	return CALL(st, finish_claim, worker, results, n, accepted, 0, 1, 0, &c, &nc, NULL);
 }
 
 int vine_state_unregister_worker(struct vine_state *st, int64_t worker)
 {
-	return st->ops->unregister_worker(st, worker);
+	return CALL(st, unregister_worker, worker);
 }
 
 int vine_state_reap(struct vine_state *st, int *reaped)
 {
-	return st->ops->reap(st, reaped);
+	return CALL(st, reap, reaped);
 }
 
 int vine_state_counts(struct vine_state *st, struct vine_counts *c)
 {
 	memset(c, 0, sizeof(*c));
-	return st->ops->counts(st, c);
+	return CALL(st, counts, c);
 }
 
 int vine_state_list_workers(struct vine_state *st, struct vine_worker **w, size_t *n)
 {
-	return st->ops->list_workers(st, w, n);
+	return CALL(st, list_workers, w, n);
 }
 
 int vine_state_list_tasks(struct vine_state *st, int64_t after, size_t limit,
 			  struct vine_task **tasks, size_t *n)
 {
-	return st->ops->list_tasks(st, after, limit, tasks, n);
+	return CALL(st, list_tasks, after, limit, tasks, n);
 }
 
 int vine_state_list_attempts(struct vine_state *st, int64_t task, struct vine_attempt **a,
 			     size_t *n)
 {
-	return st->ops->list_attempts(st, task, a, n);
+	return CALL(st, list_attempts, task, a, n);
 }
 
 int vine_state_list_files(struct vine_state *st, int64_t task, int attempt,
 			  struct vine_file **files, size_t *n)
 {
-	return st->ops->list_files(st, task, attempt, files, n);
+	return CALL(st, list_files, task, attempt, files, n);
 }
 
 int vine_state_get_file(struct vine_state *st, int64_t task, int attempt, const char *name,
@@ -288,7 +297,7 @@ int vine_state_get_file(struct vine_state *st, int64_t task, int attempt, const 
 {
 	if (!vine_result_name_valid(name))
 		return vine_error("'%s' is not a valid result file name", name);
-	return st->ops->get_file(st, task, attempt, name, fd);
+	return CALL(st, get_file, task, attempt, name, fd);
 }
 
 void vine_state_free_objects(struct vine_object *objs, size_t n)
@@ -368,7 +377,7 @@ static int check_node(const char *node)
 
 int vine_state_peer_secret(struct vine_state *st, unsigned char secret[VINE_STATE_SECRET_LEN])
 {
-	return st->ops->peer_secret(st, secret);
+	return CALL(st, peer_secret, secret);
 }
 
 int vine_state_spread_settings(struct vine_state *st, const struct vine_spread_settings *set,
@@ -378,7 +387,7 @@ int vine_state_spread_settings(struct vine_state *st, const struct vine_spread_s
 		    set->k_origin > VINE_K_MAX || (set->relay != 0 && set->relay != 1)))
 		return vine_error("spread settings: K and K_origin must be 1 to %d, relay 0 or 1",
 				  VINE_K_MAX);
-	return st->ops->spread_settings(st, set, get);
+	return CALL(st, spread_settings, set, get);
 }
 
 int vine_state_node_listen(struct vine_state *st, const char *node, const char *addr)
@@ -387,7 +396,7 @@ int vine_state_node_listen(struct vine_state *st, const char *node, const char *
 		return -1;
 	if (addr && (!*addr || strlen(addr) > VINE_NODE_MAX + 8 || strchr(addr, '\n')))
 		return vine_error("node %s: bad listen address", node);
-	return st->ops->node_listen(st, node, addr);
+	return CALL(st, node_listen, node, addr);
 }
 
 void vine_state_free_xfer(struct vine_xfer *x)
@@ -407,14 +416,14 @@ int vine_state_transfer_begin(struct vine_state *st, const char *id, const char 
 		return -1;
 	if (offset < 0)
 		return vine_error("object %s: negative offset", id);
-	return st->ops->transfer_begin(st, id, dest, offset, x);
+	return CALL(st, transfer_begin, id, dest, offset, x);
 }
 
 int vine_state_transfer_progress(struct vine_state *st, int64_t xfer, int64_t bytes)
 {
 	if (bytes < 0)
 		return vine_error("transfer %lld: negative byte count", (long long)xfer);
-	return st->ops->transfer_progress(st, xfer, bytes);
+	return CALL(st, transfer_progress, xfer, bytes);
 }
 
 int vine_state_transfer_end(struct vine_state *st, int64_t xfer, int status, int64_t bytes,
@@ -422,7 +431,7 @@ int vine_state_transfer_end(struct vine_state *st, int64_t xfer, int status, int
 {
 	if (bytes < 0)
 		return vine_error("transfer %lld: negative byte count", (long long)xfer);
-	return st->ops->transfer_end(st, xfer, status, bytes, msg);
+	return CALL(st, transfer_end, xfer, status, bytes, msg);
 }
 
 int vine_state_replica_set(struct vine_state *st, const char *id, const char *node,
@@ -434,12 +443,12 @@ int vine_state_replica_set(struct vine_state *st, const char *id, const char *no
 		return -1;
 	if (bytes < 0)
 		return vine_error("object %s: negative byte count", id);
-	return st->ops->replica_set(st, id, node, bytes, complete != 0);
+	return CALL(st, replica_set, id, node, bytes, complete != 0);
 }
 
 int vine_state_list_transfers(struct vine_state *st, struct vine_transfer **t, size_t *n)
 {
-	return st->ops->list_transfers(st, t, n);
+	return CALL(st, list_transfers, t, n);
 }
 
 void vine_state_free_transfers(struct vine_transfer *t, size_t n)

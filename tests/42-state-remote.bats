@@ -204,3 +204,54 @@ print(json.dumps(s, sort_keys=True))'
 	run -0 "$VINE_UNITS/test-ssh" run "$url/x" 'echo hello' 2>/dev/null
 	[[ $output == *"vine-state 1" ]]
 }
+
+# env_tree: env.tar.gz, a packed tree whose bin/hello greets; its id in $id
+env_tree() {
+	mkdir -p tree/bin
+	printf '#!/bin/sh\necho "hello $1"\n' >tree/bin/hello
+	chmod +x tree/bin/hello
+	vine-pack -o env.tar.gz tree >/dev/null
+	id=$(sha256sum env.tar.gz | cut -c1-64)
+}
+
+# remote_py EXPR: EXPR over j, vine-status --json through the state over ssh
+remote_py() {
+	vine-status -s "$URL" --json | python3 -c "import json, sys; j = json.load(sys.stdin); print($1)"
+}
+
+@test "spreading over ssh: a serving worker seeds its environment and records the transfer" {
+	env_tree
+	printf 'hello %s\n' 1 2 3 | vine-submit -s "$URL" --k-peer 3 --no-relay -e env.tar.gz >/dev/null
+	run -0 vine-worker -s "$URL" -N node-a -c "$PWD/ca" -l 127.0.0.1:0 -n 2 -i 0
+	run -0 vine-collect -s "$URL" -o res
+	for t in 1 2 3; do [ "$(cat "res/$t/stdout")" = "hello $t" ]; done
+	cmp env.tar.gz "ca/objects/$id"
+	run -0 remote_py '[(r["node"], r["complete"], r["bytes"]) for r in j["objects"][0]["replicas"]], j["objects"][0]["served_origin"], j["objects"][0]["bytes_origin"]'
+	assert_output "[('node-a', True, $(stat -c %s env.tar.gz))] 1 $(stat -c %s env.tar.gz)"
+	run -0 remote_py '[(x["source"], x["dest"], x["state"], x["status"]) for x in j["transfers"]]'
+	assert_output "[(None, 'node-a', 'done', 'ok')]"
+	# every field of objects and transfers made the trip
+	[ "$(status_json "$URL")" = "$(status_json "$DB")" ]
+	# the settings went through the state too
+	run -0 sqlite3 "$DB" "select value from meta where key in ('k_peer', 'relay') order by key"
+	assert_output "3
+0"
+}
+
+@test "spreading over ssh: vine-spread fetches as the remote state directs, from a serving peer" {
+	env_tree
+	echo 'hello 1' | vine-submit -s "$URL" -e env.tar.gz >/dev/null
+	vine-spread -s "$URL" -c "$PWD/n1" -N n1 --serve -l 127.0.0.1:0 >n1.addr 2>n1.log 3>&- &
+	pid=$!
+	run -0 vine-spread -q -s "$URL" -c "$PWD/n2" -N n2 "$id"
+	cmp env.tar.gz "n2/objects/$id"
+	spread_wait_for 10 test -s n1.addr
+	run -0 vine-spread -q -s "$URL" -c "$PWD/n1" -N n1 "$id"
+	run -0 vine-spread -q -s "$URL" -c "$PWD/n3" -N n3 "$id"
+	cmp env.tar.gz "n3/objects/$id"
+	kill -TERM "$pid"
+	wait "$pid" || true
+	run -0 remote_py '[(x["source"], x["dest"], x["status"]) for x in j["transfers"]]'
+	assert_output "[(None, 'n2', 'ok'), (None, 'n1', 'ok'), ('n1', 'n3', 'ok')]"
+	[ "$(status_json "$URL")" = "$(status_json "$DB")" ]
+}

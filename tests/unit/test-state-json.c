@@ -153,6 +153,67 @@ static void test_strings(void)
 	json_decref(j);
 }
 
+/* the spreading structs: settings, a transfer's source, transfers */
+static void test_spreading(void)
+{
+	struct vine_spread_settings set = { 7, 3, 0 }, set2;
+	struct vine_xfer x = { 42, VINE_XFER_PEER, "n\377ode", "10.0.0.1:7000", 0.5 }, x2;
+	struct vine_transfer t[2] = {
+		{ 9, "ab", "n1", "h:1", "n2", "done", "ok", 5, 100, 1.25, 2.5 },
+		{ 10, "cd", NULL, "/data/o", "n3", "active", NULL, 0, 7, 3.0, 4.0 },
+	}, *u = NULL;
+	struct vine_object o = { .size = 9, .bytes_origin = 11, .bytes_peer = 12, .xfer_active = 2,
+				 .xfer_failed = 1 }, o2;
+	size_t n = 0;
+	json_t *j;
+
+	j = trip(vj_encode(&vj_spread_settings, &set));
+	CHECK(vj_decode(&vj_spread_settings, j, &set2) == 0);
+	CHECK(set2.k_peer == 7 && set2.k_origin == 3 && set2.relay == 0);
+	json_decref(j);
+
+	for (int k = VINE_XFER_WAIT; k <= VINE_XFER_ORIGIN; k++) {
+		x.kind = (enum vine_xfer_kind)k;
+		j = trip(vj_encode(&vj_xfer, &x));
+		CHECK(vj_decode(&vj_xfer, j, &x2) == 0);
+		CHECK(x2.id == 42 && x2.kind == (enum vine_xfer_kind)k && x2.wait == 0.5);
+		CHECK_STR(x2.node, "n\377ode");
+		CHECK_STR(x2.addr, "10.0.0.1:7000");
+		vine_state_free_xfer(&x2);
+		json_decref(j);
+	}
+	j = json_loads("{\"kind\": \"teleport\"}", 0, NULL);
+	CHECK(vj_decode(&vj_xfer, j, &x2) == -1);
+	CHECK_STR(vine_errmsg(), "bad vine_xfer.kind in the state protocol: not a transfer kind");
+	json_decref(j);
+
+	j = trip(vj_encode_array(&vj_transfer, t, 2));
+	CHECK(vj_decode_array(&vj_transfer, j, (void **)&u, &n) == 0);
+	CHECK(n == 2);
+	CHECK(u[0].id == 9 && u[0].offset == 5 && u[0].bytes == 100 && u[0].started == 1.25 &&
+	      u[0].updated == 2.5);
+	CHECK_STR(u[0].object, "ab");
+	CHECK_STR(u[0].source, "n1");
+	CHECK_STR(u[0].addr, "h:1");
+	CHECK_STR(u[0].dest, "n2");
+	CHECK_STR(u[0].state, "done");
+	CHECK_STR(u[0].status, "ok");
+	CHECK(u[1].id == 10 && u[1].source == NULL && u[1].status == NULL && u[1].bytes == 7);
+	CHECK_STR(u[1].addr, "/data/o");
+	vine_state_free_transfers(u, n);
+	json_decref(j);
+
+	/* the object's transfer counters too */
+	memset(o.id, 'a', VINE_ID_LEN);
+	o.id[VINE_ID_LEN] = '\0';
+	j = trip(vj_encode(&vj_object, &o));
+	CHECK(vj_decode(&vj_object, j, &o2) == 0);
+	CHECK(o2.bytes_origin == 11 && o2.bytes_peer == 12 && o2.xfer_active == 2 &&
+	      o2.xfer_failed == 1);
+	vj_release(&vj_object, &o2);
+	json_decref(j);
+}
+
 static void bad(const char *json, const struct vj_desc *d, const char *why)
 {
 	json_t *j = json_loads(json, 0, NULL);
@@ -195,5 +256,6 @@ int main(void)
 	test_objects_workers();
 	test_strings();
 	test_bad();
+	test_spreading();
 	return T_END();
 }

@@ -12,7 +12,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "peer.h"
 #include "proto.h"
+#include "state.h"
 #include "state-serve.h"
 #include "util.h"
 #include "t.h"
@@ -68,6 +70,9 @@ static void test_session(void)
 	json_t *res;
 	int fd;
 	pid_t pid = serve(&fd);
+	unsigned char secret[VINE_PEER_SECRET_LEN];
+	char hex[2 * VINE_PEER_SECRET_LEN + 1], mine[2 * VINE_PEER_SECRET_LEN + 1];
+	struct vine_state *st;
 
 	vine_proto_init_fd(&p, fd, fd, 10);
 	CHECK(vine_proto_hello(&p) == 0);
@@ -130,10 +135,51 @@ static void test_session(void)
 	CHECK(json_integer_value(json_object_get(res, "total")) == 1);
 	json_decref(res);
 
+	/* the spreading operations */
+	CHECK(ask(&p, "{\"op\":\"peer_secret\"}", &res) == 0);
+	CHECK(json_string_length(json_object_get(res, "secret")) == 2 * VINE_PEER_SECRET_LEN);
+	snprintf(hex, sizeof(hex), "%s", json_string_value(json_object_get(res, "secret")));
+	json_decref(res);
+	CHECK(ask(&p, "{\"op\":\"spread_settings\",\"set\":{\"k_peer\":4,\"k_origin\":1,\"relay\":0}}", &res) == 0);
+	CHECK(json_integer_value(json_object_get(json_object_get(res, "settings"), "k_peer")) == 4);
+	json_decref(res);
+	CHECK(ask(&p, "{\"op\":\"spread_settings\",\"set\":null}", &res) == 0);
+	CHECK(json_integer_value(json_object_get(json_object_get(res, "settings"), "k_origin")) == 1);
+	CHECK(json_integer_value(json_object_get(json_object_get(res, "settings"), "relay")) == 0);
+	json_decref(res);
+	CHECK(ask(&p, "{\"op\":\"spread_settings\",\"set\":{\"k_peer\":0,\"k_origin\":1}}", &res) == 1);
+	CHECK(strstr(vine_errmsg(), "K and K_origin must be 1 to") != NULL);
+	json_decref(res);
+	CHECK(ask(&p, "{\"op\":\"node_listen\",\"node\":\"n1\",\"addr\":null}", &res) == 0);
+	json_decref(res);
+	CHECK(ask(&p, "{\"op\":\"node_listen\",\"addr\":\"h:1\"}", &res) == 1);
+	CHECK_STR(vine_errmsg(), "bad 'node' in the state protocol: not a string");
+	json_decref(res);
+	CHECK(ask(&p, "{\"op\":\"transfer_begin\",\"id\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\",\"dest\":\"n1\",\"offset\":0}", &res) == 1);
+	CHECK(strstr(vine_errmsg(), "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa") != NULL);
+	json_decref(res);
+	CHECK(ask(&p, "{\"op\":\"replica_set\",\"id\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\",\"node\":\"n1\",\"bytes\":-1,\"complete\":1}", &res) == 1);
+	CHECK(strstr(vine_errmsg(), "negative byte count") != NULL);
+	json_decref(res);
+	CHECK(ask(&p, "{\"op\":\"transfer_end\",\"xfer\":99,\"status\":0,\"bytes\":0,\"msg\":null}", &res) == 1);
+	CHECK_STR(vine_errmsg(), "no transfer 99");
+	json_decref(res);
+	CHECK(ask(&p, "{\"op\":\"list_transfers\"}", &res) == 0);
+	CHECK(json_array_size(json_object_get(res, "transfers")) == 0);
+	json_decref(res);
+
 	/* hanging up between requests is a clean end */
 	vine_proto_release(&p);
 	close(fd);
 	CHECK(status_of(pid) == 0);
+
+	/* the secret sent is the state's */
+	st = vine_state_open(path, 0);
+	CHECK(st != NULL);
+	CHECK(vine_state_peer_secret(st, secret) == 0);
+	vine_peer_secret_hex(secret, mine);
+	CHECK_STR(hex, mine);
+	vine_state_close(st);
 }
 
 static void test_bad_client(void)

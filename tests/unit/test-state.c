@@ -9,7 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "state.h"
+#include "state-impl.h"
 #include "t.h"
 #include "util.h"
 
@@ -339,6 +339,21 @@ static void test_names(void)
 	CHECK(vine_outcome_parse("bogus") == -1);
 }
 
+/* a backend without an op: an error naming it, not a crash */
+static void test_missing_op(void)
+{
+	static const struct vine_state_ops none = { 0 };
+	char url[] = "fake://x";
+	struct vine_state st = { &none, url };
+	struct vine_transfer *t = NULL;
+	size_t n = 0;
+
+	CHECK(vine_state_list_transfers(&st, &t, &n) == -1);
+	CHECK_STR(vine_errmsg(), "state 'fake://x': this backend does not support list_transfers");
+	CHECK(vine_state_transfer_progress(&st, 1, 5) == -1);
+	CHECK_STR(vine_errmsg(), "state 'fake://x': this backend does not support transfer_progress");
+}
+
 int main(void)
 {
 	if (!mkdtemp(dir)) {
@@ -346,6 +361,7 @@ int main(void)
 		return 1;
 	}
 	test_open();
+	test_missing_op();
 	test_submit();
 	test_claim_finish();
 	test_retries_and_leases();
