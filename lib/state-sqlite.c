@@ -447,7 +447,18 @@ struct vine_state *vine_state_sqlite_open(const char *path, int flags)
 	struct stat sb;
 
 	s->base.ops = &sq_ops;
-	s->base.url = vine_xstrdup(path);
+	/*
+	 * The URL is what a process hands on to reopen the state (a task's
+	 * child opens its own connection after changing directory), so a
+	 * relative path is made absolute here; messages keep the name given.
+	 */
+	if (path[0] != '/') {
+		char *cwd = getcwd(NULL, 0);
+		s->base.url = cwd ? vine_xasprintf("%s/%s", cwd, path) : vine_xstrdup(path);
+		free(cwd);
+	} else {
+		s->base.url = vine_xstrdup(path);
+	}
 	s->path = vine_xstrdup(path);
 	s->results = vine_xasprintf("%s.results", path);
 	s->umask = umask(0);

@@ -215,3 +215,16 @@ EOF
 	run -0 status_py '[x["source"] for x in j["transfers"] if x["dest"] == "node-c"]'
 	assert_output "[None]"
 }
+
+@test "worker: a relative state path works for tasks with an environment (the task's child reopens the state)" {
+	mkdir -p tree/bin
+	printf '#!/bin/sh\necho hello from "$VINE_ENV"\n' >tree/bin/hello
+	chmod +x tree/bin/hello
+	run -0 vine-pack -q -o env.tar.gz tree
+	unset VINE_STATE
+	echo hello | vine-submit -s run.db -e env.tar.gz
+	run -0 vine-worker -s run.db -N a -c "$PWD/ca" -n 1 -i 0
+	run -0 vine-collect -s run.db -o out
+	run -0 cat out/1/stdout
+	assert_output --regexp "^hello from $PWD/ca/env/[0-9a-f]{16}\$"
+}
