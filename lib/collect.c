@@ -66,15 +66,10 @@ void vine_joblog_line(const struct vine_task *t, FILE *f)
 static int write_new(const char *path, const char *data, size_t len)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-	int rc = 0;
 
 	if (fd < 0)
 		return vine_error_errno("cannot create '%s'", path);
-	if (vine_write_full(fd, data, len) < 0)
-		rc = vine_error_errno("cannot write '%s'", path);
-	if (close(fd) < 0 && rc == 0)
-		rc = vine_error_errno("cannot write '%s'", path);
-	return rc;
+	return vine_write_close(fd, path, data, len);
 }
 
 /* Fetch one stored file into dir/name, creating parent directories. */

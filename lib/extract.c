@@ -536,7 +536,7 @@ void vine_tree_free(struct vine_tree *t)
 int vine_tree_put(struct vine_tree *t, const char *path, const void *data, size_t len, mode_t mode)
 {
 	const char *name;
-	int pfd = parent_fd(&t->w, path, &name), fd, rc = 0;
+	int pfd = parent_fd(&t->w, path, &name), fd;
 
 	if (pfd < 0)
 		return -1;
@@ -545,11 +545,7 @@ int vine_tree_put(struct vine_tree *t, const char *path, const void *data, size_
 	fd = openat(pfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
 	if (fd < 0)
 		return vine_error_errno("cannot create '%s'", path);
-	if (vine_write_full(fd, data, len) < 0)
-		rc = vine_error_errno("cannot write '%s'", path);
-	if (close(fd) < 0 && rc == 0)
-		rc = vine_error_errno("cannot write '%s'", path);
-	return rc;
+	return vine_write_close(fd, path, data, len);
 }
 
 static int cmp_dir(const void *a, const void *b)

@@ -274,6 +274,17 @@ int vine_pwrite_full(int fd, const void *buf, size_t len, off_t off)
 	return 0;
 }
 
+int vine_write_close(int fd, const char *path, const void *data, size_t len)
+{
+	int rc = 0;
+
+	if (vine_write_full(fd, data, len) < 0)
+		rc = vine_error_errno("cannot write '%s'", path);
+	if (close(fd) < 0 && rc == 0)
+		rc = vine_error_errno("cannot write '%s'", path);
+	return rc;
+}
+
 int vine_read_file(const char *path, size_t max, char **data, size_t *len)
 {
 	struct vine_buf b = VINE_BUF_INIT;

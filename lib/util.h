@@ -55,6 +55,9 @@ ssize_t vine_read_full(int fd, void *buf, size_t len);
 ssize_t vine_pread_full(int fd, void *buf, size_t len, off_t off);
 int vine_write_full(int fd, const void *buf, size_t len);
 int vine_pwrite_full(int fd, const void *buf, size_t len, off_t off);
+/* Write all of data to a newly created fd and close it (also on failure);
+ * errors name path.  A failing close is a write error (NFS, quotas). */
+int vine_write_close(int fd, const char *path, const void *data, size_t len);
 
 /* Read a whole file (at most max bytes, else an error) into *data. */
 int vine_read_file(const char *path, size_t max, char **data, size_t *len);
