@@ -5,20 +5,10 @@
 # disk is too noisy on this machine).  Prints markdown tables.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
-: "${VINE_BIN:?}"
-export PATH="$VINE_BIN:$PATH"
 RUNS=${RUNS:-3}
 LEVEL=${LEVEL:-6}
-export BENCH_WORK="${BENCH_WORK:-$here/work}"
-mkdir -p "$BENCH_WORK/tmpfs"
-sh "$here/mkvenv.sh" "$BENCH_WORK/venv" >&2
-
-if [ -z "${VINE_BENCH_NS:-}" ]; then
-	# re-run inside a private mount namespace with a tmpfs for all output
-	exec env VINE_BENCH_NS=1 unshare --mount --propagation private \
-		sh -c 'mount -t tmpfs -o size=8g tmpfs "$1" && exec sh "$0"' "$0" "$BENCH_WORK/tmpfs"
-fi
 . "$here/lib.sh"
+bench_enter "$0"
 T=$BENCH_WORK/tmpfs
 src=$BENCH_WORK/venv
 files=$(find "$src" | wc -l)

@@ -11,19 +11,10 @@
 # (default 2); everything on a private tmpfs.  Prints markdown tables.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
-: "${VINE_BIN:?}"
-export PATH="$VINE_BIN:$PATH"
 RUNS=${RUNS:-2}
 NODES=${NODES:-8}
-export BENCH_WORK="${BENCH_WORK:-$here/work}"
-mkdir -p "$BENCH_WORK/tmpfs"
-sh "$here/mkvenv.sh" "$BENCH_WORK/venv" >&2
-
-if [ -z "${VINE_BENCH_NS:-}" ]; then
-	exec env VINE_BENCH_NS=1 unshare --mount --propagation private \
-		sh -c 'mount -t tmpfs -o size=8g tmpfs "$1" && exec sh "$0"' "$0" "$BENCH_WORK/tmpfs"
-fi
 . "$here/lib.sh"
+bench_enter "$0"
 T=$BENCH_WORK/tmpfs
 # the venv links sitecustomize.py to /etc, outside it: leave it out
 vine-pack -q -f -x sitecustomize.py -o "$T/env.tar.gz" "$BENCH_WORK/venv" >/dev/null
