@@ -482,8 +482,17 @@ struct vine_state *vine_state_sqlite_open(const char *path, int flags)
 	}
 	sqlite3_extended_result_codes(s->db, 1);
 	sqlite3_busy_timeout(s->db, BUSY_MS);
-	if (check_schema(s, flags) < 0)
-		goto fail;
+	/*
+	 * Two programs creating the state at once (a worker and vine-submit
+	 * started together): switching to WAL can fail at once with BUSY
+	 * instead of waiting.  The other one is creating it: look again.
+	 */
+	for (int try = 0; check_schema(s, flags) < 0; try++) {
+		int rc = sqlite3_errcode(s->db);
+		if (try >= 50 || (rc != SQLITE_BUSY && rc != SQLITE_LOCKED))
+			goto fail;
+		usleep(20000);
+	}
 	/* checkpoint (and fsync) every ~40 MB of WAL rather than every 4 MB */
 	if (exec(s, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
 		    " PRAGMA wal_autocheckpoint = 10000") < 0)
