@@ -483,14 +483,13 @@ static int stop_signal(int sig)
 /*
  * A task died of a stop signal the worker did not send.  Batch systems
  * signal every process of a job step at once, so the worker's own signal
- * may still be on its way: wait up to 2 s for it (0.5 s was too short
- * under the sanitizers), so that the task is
+ * may still be on its way: wait a moment for it, so that the task is
  * handed back rather than failed.
  */
 static void await_stop(struct worker *w)
 {
 	struct pollfd p = { .fd = w->sig_fd, .events = POLLIN };
-	double until = vine_now_mono() + 2.0, left;
+	double until = vine_now_mono() + 0.5, left;
 
 	while (!w->draining && (left = until - vine_now_mono()) > 0) {
 		if (poll(&p, 1, (int)ceil(left * 1000)) <= 0)
