@@ -35,8 +35,8 @@
 #include "peer-wire.h"
 #include "util.h"
 
-#define BUF_SIZE (4u << 20)
-#define NBUF 4
+#define BUF_SIZE (1u << 20)
+#define NBUF 8
 
 struct vine_fetch {
 	char *cache, *path;

@@ -31,6 +31,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/sendfile.h>
+#include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -44,6 +45,7 @@
 #define MAX_HANDSHAKING 16     /* connections not yet authenticated */
 #define HANDSHAKE_TIMEOUT 10.0 /* seconds for a whole handshake, at most */
 #define RELAY_POLL_MS 10       /* how often a waiting upload looks at a partial object */
+#define RELAY_WATCH_MS 100     /* the same when inotify says when it grows */
 #define ORPHAN_GRACE 1.0       /* seconds a partial object may have no writer before giving up */
 
 struct conn {
@@ -176,20 +178,47 @@ static int writer_alive(struct vine_peer_server *s, const char *id)
 }
 
 /*
- * A request has reached the end of a partial object: wait a little for it
- * to grow.  0: look again; -1: give up (the client has been told, or is gone).
+ * An inotify descriptor that wakes a relaying upload as soon as the
+ * partial object fd is written to, renamed or removed; -1 if there is none
+ * (the upload then looks every RELAY_POLL_MS).  A fixed poll interval adds
+ * its delay at every hop of a relay chain, every time a reader catches up
+ * with the writer.
  */
-static int relay_wait(struct conn *c, int fd, const char *id, const struct stat *opened,
+static int relay_watch(int fd)
+{
+	char path[64];
+	int in = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+
+	if (in < 0)
+		return -1;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	if (inotify_add_watch(in, path, IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVE_SELF | IN_DELETE_SELF) < 0) {
+		close(in);
+		return -1;
+	}
+	return in;
+}
+
+/*
+ * A request has reached the end of a partial object: wait a little for it
+ * to grow (woken early by watch, if >= 0).  0: look again; -1: give up (the
+ * client has been told, or is gone).
+ */
+static int relay_wait(struct conn *c, int fd, int watch, const char *id, const struct stat *opened,
 		      double last_growth, double *orphan_since)
 {
 	struct vine_peer_server *s = c->s;
-	struct pollfd p = { .fd = c->fd, .events = POLLIN | POLLRDHUP };
+	struct pollfd p[2] = { { .fd = c->fd, .events = POLLIN | POLLRDHUP }, { .fd = watch, .events = POLLIN } };
 	struct stat st;
 	double now;
 
-	if (poll(&p, 1, RELAY_POLL_MS) > 0) {
+	if (poll(p, watch >= 0 ? 2 : 1, watch >= 0 ? RELAY_WATCH_MS : RELAY_POLL_MS) > 0) {
 		/* a client says nothing while it is being answered: it has gone */
-		return vine_error("client went away while waiting");
+		if (p[0].revents)
+			return vine_error("client went away while waiting");
+		char ev[4096];
+		while (read(watch, ev, sizeof(ev)) > 0)
+			;
 	}
 	if (atomic_load(&s->stopping))
 		return vine_error("server stopping");
@@ -227,7 +256,7 @@ static int serve_get(struct conn *c, const char *id, uint64_t off, uint64_t len)
 	struct stat st, opened;
 	uint64_t size, end, pos = off, limit;
 	double last_growth, orphan_since = 0;
-	int complete, relayed, fd, rc = -1;
+	int complete, relayed, fd, watch = -1, watch_tried = 0, rc = -1;
 
 	fd = open_object(s, id, &complete, &st);
 	if (fd < 0) {
@@ -303,7 +332,9 @@ static int serve_get(struct conn *c, const char *id, uint64_t off, uint64_t len)
 				      (unsigned long long)pos);
 			goto out;
 		}
-		if (relay_wait(c, fd, id, &opened, last_growth, &orphan_since) < 0)
+		if (!watch_tried++)
+			watch = relay_watch(fd);
+		if (relay_wait(c, fd, watch, id, &opened, last_growth, &orphan_since) < 0)
 			goto fail;
 	}
 	msg[0] = complete ? VP_COMPLETE : 0;
@@ -317,6 +348,8 @@ static int serve_get(struct conn *c, const char *id, uint64_t off, uint64_t len)
 fail:
 	slog(s, "%s: %.12s: %s (at byte %llu)", c->peer, id, vine_errmsg(), (unsigned long long)pos);
 out:
+	if (watch >= 0)
+		close(watch);
 	close(fd);
 	return rc;
 }
