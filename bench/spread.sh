@@ -9,6 +9,8 @@
 # Ready = object fetched and verified.  Bytes read from the origin: the
 # state's counters for vine, 8 x size for direct.  RUNS repetitions
 # (default 2); everything on a private tmpfs.  Prints markdown tables.
+# Then, if perf works here, one more round of each under `perf record -a`
+# and where their CPU time went (bench/perf-split.py): what dominates.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 RUNS=${RUNS:-2}
@@ -40,7 +42,7 @@ vine_round() {
 		pids="$pids $!"
 	done
 	for n in $(seq "$NODES"); do
-		while [ ! -s "$T/addr$n" ]; do sleep 0.05; done
+		while [ ! -s "$T/addr$n" ]; do sleep 0.01; done
 	done
 	w=
 	for n in $(seq "$NODES"); do
@@ -99,3 +101,32 @@ set -- $b_norelay
 row "vine-spread -s --no-relay" "$t_norelay" "$(mb "$1")" "$2/$3"
 row "$NODES x cat from the origin (no check)" "$t_cat" "$(mb $((size * NODES)))" "$NODES/0"
 row "$NODES x vine-spread --origin (copy + verify)" "$t_direct" "$(mb $((size * NODES)))" "$NODES/0"
+
+# where the CPU went: one more round of each under perf (system-wide, all
+# CPUs, call stacks), split by bench/perf-split.py
+profile() {
+	perf record -q -a -g -e cpu-clock -F 1000 -o "$T/perf.data" 2>/dev/null &
+	pp=$!
+	sleep 0.5
+	"$@" >/dev/null
+	kill -INT "$pp"
+	wait "$pp" || true
+	perf script -i "$T/perf.data" -F comm,period,ip,sym,dso 2>/dev/null | python3 "$here/perf-split.py" vine-spread
+}
+if perf record -q -e cpu-clock -o "$T/perf.data" true 2>/dev/null; then
+	rm -f "$T"/st-prof*
+	echo true | vine-submit -s "$T/st-prof.db" -e "$T/env.tar.gz" >/dev/null
+	echo
+	echo "CPU time of the vine-spread processes in one more round of each, by what it was spent on (perf record -a, bench/perf-split.py):"
+	echo
+	echo "| vine-spread -s (relay): spent on | CPU s | share |"
+	echo "|---|---|---|"
+	profile vine_round "$T/st-prof.db"
+	echo
+	echo "| $NODES x vine-spread --origin: spent on | CPU s | share |"
+	echo "|---|---|---|"
+	profile direct_verified
+else
+	echo
+	echo "(no CPU split: perf record does not work here)"
+fi
