@@ -111,6 +111,20 @@ print(" ".join(map(str, v)) if isinstance(v, tuple) else v)' "$1"
 	assert_output '1 True'
 }
 
+@test "vine-worker -s ssh://: a task whose environment the node cannot see runs in it" {
+	mkdir -p env/bin
+	printf '#!/bin/sh\necho "hello from $VINE_ENV"\n' >env/bin/hello
+	chmod +x env/bin/hello
+	vine-pack -q -o origin/env.tar env >/dev/null
+	echo hello | vine-submit -s "$DB" -e origin/env.tar >/dev/null
+	run -0 hidden vine-worker -s "$URL" -N w1 -c c1 -i 0
+	run -0 vine-collect -s "$DB" -o res
+	run -0 cat res/1/stdout
+	assert_output --regexp "^hello from $BATS_TEST_TMPDIR/c1/"
+	run -0 js 'o["served_origin"], o["bytes_origin"] == o["size"], t[0]["dest"]'
+	assert_output '1 True w1'
+}
+
 @test "a read through the state cut in the middle resumes at the byte it reached" {
 	head -c $((6 << 20)) /dev/urandom >origin/env.tar
 	id=$(register origin/env.tar)
