@@ -33,6 +33,13 @@ hidden() {
 		sh "$BATS_TEST_TMPDIR/origin" "$@"
 }
 
+# hello_env DIR: a tiny environment whose bin/hello names it.
+hello_env() {
+	mkdir -p "$1/bin"
+	printf '#!/bin/sh\necho "hello from $VINE_ENV"\n' >"$1/bin/hello"
+	chmod +x "$1/bin/hello"
+}
+
 # js EXPR: EXPR over the local state's vine-status --json (o: the first
 # object, t: the transfers).
 js() {
@@ -100,9 +107,7 @@ print(" ".join(map(str, v)) if isinstance(v, tuple) else v)' "$1"
 }
 
 @test "vine-seed -s ssh://: an environment whose archive the node cannot see is ready and runs" {
-	mkdir -p env/bin
-	printf '#!/bin/sh\necho "hello from $VINE_ENV"\n' >env/bin/hello
-	chmod +x env/bin/hello
+	hello_env env
 	id=$(vine-pack -q -o origin/env.tar env | tail -n 1)
 	[ "$id" = "$(register origin/env.tar)" ]
 	run -0 hidden vine-seed -q -s "$URL" -N n1 -c c1 "$id" -- hello
@@ -112,9 +117,7 @@ print(" ".join(map(str, v)) if isinstance(v, tuple) else v)' "$1"
 }
 
 @test "vine-worker -s ssh://: a task whose environment the node cannot see runs in it" {
-	mkdir -p env/bin
-	printf '#!/bin/sh\necho "hello from $VINE_ENV"\n' >env/bin/hello
-	chmod +x env/bin/hello
+	hello_env env
 	vine-pack -q -o origin/env.tar env >/dev/null
 	echo hello | vine-submit -s "$DB" -e origin/env.tar >/dev/null
 	run -0 hidden vine-worker -s "$URL" -N w1 -c c1 -i 0

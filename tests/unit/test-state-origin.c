@@ -264,8 +264,6 @@ int main(void)
 	free(db);
 	free(origin);
 	free(other);
-	char *rm = vine_xasprintf("rm -rf %s", dir);
-	CHECK(system(rm) == 0);
-	free(rm);
+	CHECK(vine_rm_rf(dir) == 0);
 	return T_END();
 }
