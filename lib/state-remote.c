@@ -675,20 +675,21 @@ static int remote_origin_read(struct vine_state *st, const char *id, int64_t off
 {
 	struct download d = { -1, 0, buf, len };
 	json_t *q = req("origin_read"), *res;
-	int64_t n;
+	int64_t n, skip;
 	int rc;
 
 	json_object_set_new(q, "id", json_string(id));
 	json_object_set_new(q, "offset", json_integer(offset));
 	json_object_set_new(q, "len", json_integer((json_int_t)len));
 	/* a read changes nothing: resent, resumed after the bytes that came */
-	rc = call(R(st), q, NULL, &d, AGAIN, &res);
+	rc = call(R(st), q, NULL, len ? &d : NULL, AGAIN, &res);
+	/* the answer counts its own bytes: those after "skip", sent with the last try */
+	skip = json_integer_value(json_object_get(q, "skip"));
 	json_decref(q);
 	if (rc == 0 && vj_i64(res, "size", size) == 0 && vj_i64(res, "got", &n) == 0) {
-		/* got counts the last answer's bytes, after those of a cut one */
-		if (n < 0 || n > d.written || d.written - n > (int64_t)len)
-			rc = vine_error("state '%s': got %lld bytes of origin, told %lld", st->url,
-					(long long)d.written, (long long)n);
+		if (n != d.written - skip)
+			rc = vine_error("state '%s': %lld bytes of origin came, the answer says %lld",
+					st->url, (long long)(d.written - skip), (long long)n);
 		*got = (size_t)d.written;
 	} else if (rc == 0) {
 		rc = -1;
