@@ -633,65 +633,107 @@ out:
 	return st;
 }
 
+/*
+ * Copy the rest of the object from a source read at offsets (a file, the
+ * origin through the state) whose size is size (0: not known), verify it
+ * and publish it.  A read that fails is VINE_PEER_EREMOTE.
+ */
+static int copy_from(struct vine_fetch *f, const char *name, const struct vine_fetch_reader *r,
+		     const struct vine_peer_client_opts *o)
+{
+	int restarted = 0, rc;
+
+	if (o->max_size && r->size > o->max_size) {
+		vine_error("'%s' is %llu bytes, more than the limit of %llu", name,
+			   (unsigned long long)r->size, (unsigned long long)o->max_size);
+		return VINE_PEER_EPROTO;
+	}
+again:
+	if (r->size && r->size < f->off) {
+		/* the partial copy is longer than the object: it is wrong */
+		if (restarted++) {
+			vine_error("'%s' shrank while being read", name);
+			return VINE_PEER_EREMOTE;
+		}
+		discard(f);
+		if (open_partial(f) < 0)
+			return VINE_PEER_ELOCAL;
+		goto again;
+	}
+	add_source(f, name);
+	for (;;) {
+		unsigned char *buf = next_buf(f);
+		ssize_t n = r->read(r->ctx, f->off, buf, BUF_SIZE);
+		if (n < 0)
+			return VINE_PEER_EREMOTE;
+		if (n == 0)
+			break;
+		if (o->max_size && f->off + (uint64_t)n > o->max_size) {
+			vine_error("'%s' holds more than the limit of %llu bytes", name,
+				   (unsigned long long)o->max_size);
+			return VINE_PEER_EPROTO;
+		}
+		if ((rc = flush(f, buf, (size_t)n, o, r->size)) != VINE_PEER_OK)
+			return rc;
+	}
+	return finish(f);
+}
+
+struct file_source {
+	int fd;
+	const char *path;
+};
+
+static ssize_t file_read(void *ctx, uint64_t offset, void *buf, size_t len)
+{
+	struct file_source *fs = ctx;
+	ssize_t n = vine_pread_full(fs->fd, buf, len, (off_t)offset);
+
+	if (n < 0)
+		vine_error_errno("cannot read '%s'", fs->path);
+	return n;
+}
+
 int vine_fetch_from_file(struct vine_fetch *f, const char *path, const struct vine_peer_client_opts *o)
 {
+	struct file_source fs = { -1, path };
+	struct vine_fetch_reader r = { file_read, &fs, 0 };
 	struct stat st;
-	int fd, rc, restarted = 0;
+	int rc;
 
 	if (!f->complete && f->fd < 0 && open_partial(f) < 0)
 		return VINE_PEER_ELOCAL;
 	if (f->complete)
 		return VINE_PEER_OK;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0 || fstat(fd, &st) < 0) {
+	fs.fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fs.fd < 0 || fstat(fs.fd, &st) < 0) {
 		vine_error_errno("cannot read '%s'", path);
 		rc = VINE_PEER_ENOTFOUND;
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
+	} else if (!S_ISREG(st.st_mode)) {
 		vine_error("'%s' is not a regular file", path);
 		rc = VINE_PEER_ENOTFOUND;
-		goto out;
+	} else {
+		r.size = (uint64_t)st.st_size;
+		rc = copy_from(f, path, &r, o);
 	}
-	if (o->max_size && (uint64_t)st.st_size > o->max_size) {
-		vine_error("'%s' is %lld bytes, more than the limit of %llu", path, (long long)st.st_size,
-			   (unsigned long long)o->max_size);
-		rc = VINE_PEER_EPROTO;
-		goto out;
-	}
-again:
-	if ((uint64_t)st.st_size < f->off) {
-		/* the partial copy is longer than the object: it is wrong */
-		if (restarted++) {
-			vine_error("'%s' shrank while being read", path);
-			rc = VINE_PEER_EREMOTE;
-			goto out;
-		}
-		discard(f);
-		if (open_partial(f) < 0) {
-			rc = VINE_PEER_ELOCAL;
-			goto out;
-		}
-		goto again;
-	}
-	add_source(f, path);
-	for (;;) {
-		unsigned char *buf = next_buf(f);
-		ssize_t n = vine_pread_full(fd, buf, BUF_SIZE, (off_t)f->off);
-		if (n < 0) {
-			vine_error_errno("cannot read '%s'", path);
-			rc = VINE_PEER_EREMOTE;
-			goto out;
-		}
-		if (n == 0)
-			break;
-		if ((rc = flush(f, buf, (size_t)n, o, (uint64_t)st.st_size)) != VINE_PEER_OK)
-			goto out;
-	}
-	rc = finish(f);
-out:
-	if (fd >= 0)
-		close(fd);
+	if (fs.fd >= 0)
+		close(fs.fd);
+	return rc;
+}
+
+int vine_fetch_from_reader(struct vine_fetch *f, const char *name, const struct vine_fetch_reader *r,
+			   const struct vine_peer_client_opts *o)
+{
+	int rc;
+
+	if (!f->complete && f->fd < 0 && open_partial(f) < 0)
+		return VINE_PEER_ELOCAL;
+	if (f->complete)
+		return VINE_PEER_OK;
+	rc = copy_from(f, name, r, o);
+	/* a hash mismatch names its sources itself */
+	if (rc != VINE_PEER_OK && rc != VINE_PEER_ECORRUPT && rc != VINE_PEER_ELOCAL)
+		vine_error_prefix("%s", name);
 	return rc;
 }
 
@@ -726,7 +768,12 @@ int vine_peer_fetch_sources(const char *cache, const char *id, int flags, const 
 			continue;
 		}
 		uint64_t from = f->off;
-		st = src[0] == '/' ? vine_fetch_from_file(f, src, o) : vine_fetch_from(f, src, o);
+		if (src[0] == '/')
+			st = vine_fetch_from_file(f, src, o);
+		else if (s->reader && strstr(src, "://"))
+			st = vine_fetch_from_reader(f, src, s->reader, o);
+		else
+			st = vine_fetch_from(f, src, o);
 		if (st != VINE_PEER_OK)
 			snprintf(last, sizeof(last), "%s", vine_errmsg());
 		s->done(s->ctx, src, st, from, f->off, st == VINE_PEER_OK ? NULL : last);
@@ -769,7 +816,7 @@ int vine_peer_fetch(const char *cache, const char *id, const char *const *source
 		    const struct vine_peer_client_opts *o)
 {
 	struct list l = { sources, nsources, 0, o };
-	struct vine_peer_sources s = { list_next, list_done, &l };
+	struct vine_peer_sources s = { list_next, list_done, &l, NULL };
 
 	return vine_peer_fetch_sources(cache, id, 0, &s, o);
 }

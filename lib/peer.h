@@ -24,6 +24,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "hash.h"
 
@@ -162,6 +163,20 @@ int vine_fetch_from(struct vine_fetch *f, const char *addr, const struct vine_pe
  * bytes do not hash to the id is VINE_PEER_ECORRUPT.
  */
 int vine_fetch_from_file(struct vine_fetch *f, const char *path, const struct vine_peer_client_opts *o);
+/*
+ * The same from a source read through a function (the origin through the
+ * state, xfer.c): read gives up to len bytes of the object from offset
+ * into buf: how many (> 0), 0 at its end, or -1 with a message; size is
+ * the object's size (0: not known).  name names the source in messages.
+ * A failed read is VINE_PEER_EREMOTE, the bytes before it kept.
+ */
+struct vine_fetch_reader {
+	ssize_t (*read)(void *ctx, uint64_t offset, void *buf, size_t len);
+	void *ctx;
+	uint64_t size;
+};
+int vine_fetch_from_reader(struct vine_fetch *f, const char *name, const struct vine_fetch_reader *r,
+			   const struct vine_peer_client_opts *o);
 /* Release the lock; a partial copy stays for a later resume (an empty one
  * is removed). */
 void vine_fetch_close(struct vine_fetch *f);
@@ -170,8 +185,10 @@ void vine_fetch_close(struct vine_fetch *f);
  * Where a fetch gets its sources: a fixed list (vine_peer_fetch), or the
  * state, which picks a peer holding the object (complete, or partial and
  * growing) with fewer than K uploads in flight, else the origin, and
- * records each transfer.  A source is a peer, "HOST:PORT", or a file (the
- * origin on a shared file system), an absolute path.
+ * records each transfer.  A source is a peer, "HOST:PORT", a file (the
+ * origin on a shared file system), an absolute path, or, when reader is
+ * set, a name with "://" in it, read with reader (the origin through the
+ * state, whose URL names it).
  *
  * next: the source for the bytes from offset on: 0 with *src set
  *   (malloc'd), 1 when none is free now (the fetch sleeps *wait seconds,
@@ -185,6 +202,7 @@ struct vine_peer_sources {
 	int (*next)(void *ctx, const char *id, uint64_t offset, char **src, double *wait);
 	void (*done)(void *ctx, const char *src, int status, uint64_t from, uint64_t to, const char *msg);
 	void *ctx;
+	const struct vine_fetch_reader *reader;   /* NULL: none */
 };
 
 /*

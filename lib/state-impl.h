@@ -54,6 +54,8 @@ struct vine_state_ops {
 	int (*replica_set)(struct vine_state *st, const char *id, const char *node,
 			   int64_t bytes, int complete);
 	int (*list_transfers)(struct vine_state *st, struct vine_transfer **t, size_t *n);
+	int (*origin_read)(struct vine_state *st, const char *id, int64_t offset, void *buf,
+			   size_t len, size_t *got, int64_t *size);
 };
 
 struct vine_state {

@@ -91,16 +91,25 @@ static int connect_state(struct remote *r)
 	return 0;
 }
 
-/* The file a download goes to, and how far it got. */
+/* The file a download goes to (or, with mem, the memory), and how far it got. */
 struct download {
 	int fd;
 	int64_t written;
+	unsigned char *mem;     /* not NULL: into mem, at most cap bytes */
+	size_t cap;
 };
 
 static int download_write(void *ctx, const void *buf, size_t len)
 {
 	struct download *d = ctx;
 
+	if (d->mem) {
+		if (len > d->cap - (size_t)d->written)
+			return vine_error("the state sent more bytes than asked for");
+		memcpy(d->mem + d->written, buf, len);
+		d->written += (int64_t)len;
+		return 0;
+	}
 	if (vine_write_full(d->fd, buf, len) < 0)
 		return vine_error_errno("cannot write a result file");
 	d->written += (int64_t)len;
@@ -535,7 +544,7 @@ static int remote_list_files(struct vine_state *st, int64_t task, int attempt,
 static int remote_get_file(struct vine_state *st, int64_t task, int attempt, const char *name,
 			   int fd)
 {
-	struct download d = { fd, 0 };
+	struct download d = { fd, 0, NULL, 0 };
 	json_t *q = req("get_file"), *res;
 	int64_t size;
 	int rc;
@@ -661,6 +670,34 @@ static int remote_list_transfers(struct vine_state *st, struct vine_transfer **t
 	return list(st, req("list_transfers"), "transfers", &vj_transfer, (void **)t, n);
 }
 
+static int remote_origin_read(struct vine_state *st, const char *id, int64_t offset, void *buf,
+			      size_t len, size_t *got, int64_t *size)
+{
+	struct download d = { -1, 0, buf, len };
+	json_t *q = req("origin_read"), *res;
+	int64_t n, skip;
+	int rc;
+
+	json_object_set_new(q, "id", json_string(id));
+	json_object_set_new(q, "offset", json_integer(offset));
+	json_object_set_new(q, "len", json_integer((json_int_t)len));
+	/* a read changes nothing: resent, resumed after the bytes that came */
+	rc = call(R(st), q, NULL, len ? &d : NULL, AGAIN, &res);
+	/* the answer counts its own bytes: those after "skip", sent with the last try */
+	skip = json_integer_value(json_object_get(q, "skip"));
+	json_decref(q);
+	if (rc == 0 && vj_i64(res, "size", size) == 0 && vj_i64(res, "got", &n) == 0) {
+		if (n != d.written - skip)
+			rc = vine_error("state '%s': %lld bytes of origin came, the answer says %lld",
+					st->url, (long long)(d.written - skip), (long long)n);
+		*got = (size_t)d.written;
+	} else if (rc == 0) {
+		rc = -1;
+	}
+	json_decref(res);
+	return rc;
+}
+
 static const struct vine_state_ops remote_ops = {
 	.close = remote_close,
 	.submit = remote_submit,
@@ -686,6 +723,7 @@ static const struct vine_state_ops remote_ops = {
 	.transfer_end = remote_transfer_end,
 	.replica_set = remote_replica_set,
 	.list_transfers = remote_list_transfers,
+	.origin_read = remote_origin_read,
 };
 
 struct vine_state *vine_state_remote_open(const char *url, int flags)

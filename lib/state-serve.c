@@ -29,9 +29,10 @@ struct server {
 	struct vine_state *st;
 	uint32_t refused;       /* an unknown request, whose stream we skip */
 	/* $VINE_TEST_DROP_ANSWER=OP:N[:FILE]: hang up instead of answering
-	 * the Nth OP (after doing it; get_file after its first chunk), as a
-	 * lost connection would, so tests can check what the client does;
-	 * with FILE, only the server that creates FILE does */
+	 * the Nth OP (after doing it; get_file and origin_read after their
+	 * first chunk), as a lost connection would, so tests can check what
+	 * the client does; with FILE, only the server that creates FILE
+	 * does */
 	char *drop_op, *drop_once;
 	long drop_n;
 };
@@ -524,6 +525,87 @@ static int op_list_transfers(struct server *sv, json_t *q, uint32_t id, json_t *
 	return 0;
 }
 
+/* A stream's bytes from memory. */
+struct mem_source {
+	const char *p;
+	size_t left;
+};
+
+static ssize_t mem_source_read(void *ctx, void *buf, size_t len)
+{
+	struct mem_source *m = ctx;
+
+	if (len > m->left)
+		len = m->left;
+	memcpy(buf, m->p, len);
+	m->p += len;
+	m->left -= len;
+	return (ssize_t)len;
+}
+
+/*
+ * $VINE_TEST_ORIGIN_LIMIT=BYTES: refuse to read the origin at or past
+ * BYTES, so tests can cut a transfer through the state at a known byte.
+ */
+static int origin_limited(int64_t offset)
+{
+	const char *v = getenv("VINE_TEST_ORIGIN_LIMIT");
+
+	if (!v || !*v || offset < strtoll(v, NULL, 10))
+		return 0;
+	vine_error("not reading the origin past byte %s ($VINE_TEST_ORIGIN_LIMIT)", v);
+	return 1;
+}
+
+/*
+ * origin_read: the bytes of the object's origin from offset + "skip" (what
+ * the client received of an answer cut short), up to len, as a stream,
+ * then R {"got", "size"}.
+ */
+static int op_origin_read(struct server *sv, json_t *q, uint32_t id, json_t **res)
+{
+	struct mem_source m = { NULL, 0 };
+	struct vine_proto_stream src = { mem_source_read, NULL, &m };
+	int64_t offset, len, skip = 0, size;
+	char *obj = NULL, *buf = NULL;
+	size_t got = 0;
+	int r = -1;
+
+	if (vj_str(q, "id", &obj) < 0 || vj_i64(q, "offset", &offset) < 0 ||
+	    vj_i64(q, "len", &len) < 0 ||
+	    (json_object_get(q, "skip") && vj_i64(q, "skip", &skip) < 0))
+		goto out;
+	if (len < 0 || len > VINE_ORIGIN_READ_MAX || skip < 0 || skip > len ||
+	    offset > INT64_MAX - skip) {
+		vine_error("bad 'len' or 'skip' in the state protocol");
+		goto out;
+	}
+	if (origin_limited(offset + skip))
+		goto out;
+	buf = vine_xmalloc((size_t)(len - skip) + 1);
+	if (vine_state_origin_read(sv->st, obj, offset + skip, buf, (size_t)(len - skip), &got,
+				   &size) < 0)
+		goto out;
+	m.p = buf;
+	m.left = got;
+	if (drop_now(sv, "origin_read")) {
+		/* the first chunk only, then hang up */
+		if (got)
+			vine_proto_send(&sv->p, VINE_FRAME_DATA, id, buf,
+					got < VINE_PROTO_CHUNK ? got : VINE_PROTO_CHUNK);
+		r = -2;
+		goto out;
+	}
+	r = vine_proto_send_stream(&sv->p, id, &src);
+	if (r == 0)
+		*res = json_pack("{sIsI}", "got", (json_int_t)got, "size", (json_int_t)size);
+	r = r < 0 ? -2 : r > 0 ? -1 : 0;
+out:
+	free(obj);
+	free(buf);
+	return r;
+}
+
 static const struct op {
 	const char *name;
 	handler *fn;
@@ -552,6 +634,7 @@ static const struct op {
 	{ "transfer_end", op_transfer_end },
 	{ "replica_set", op_replica_set },
 	{ "list_transfers", op_list_transfers },
+	{ "origin_read", op_origin_read },
 };
 
 static int answer(struct server *sv, const struct vine_frame *f)
@@ -579,7 +662,9 @@ static int answer(struct server *sv, const struct vine_frame *f)
 		r = op->fn(sv, q, id, &res);
 	}
 	json_decref(q);
-	if (r == -2 || (op && op->fn != op_get_file && drop_now(sv, op->name))) {
+	/* get_file and origin_read drop in the middle of their stream */
+	if (r == -2 || (op && op->fn != op_get_file && op->fn != op_origin_read &&
+			drop_now(sv, op->name))) {
 		json_decref(res);
 		return -1;
 	}

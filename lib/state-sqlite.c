@@ -1775,6 +1775,75 @@ static int sq_list_transfers(struct vine_state *st, struct vine_transfer **t, si
 	return 0;
 }
 
+/*
+ * The origin through the state: the path comes from the object's row,
+ * never from the caller, so nothing but a registered origin is opened.
+ */
+static int sq_origin_read(struct vine_state *st, const char *id, int64_t offset, void *buf,
+			  size_t len, size_t *got, int64_t *size)
+{
+	struct sq_state *s = SQ(st);
+	sqlite3_stmt *q = NULL;
+	struct stat sb;
+	char *origin = NULL;
+	ssize_t n;
+	int fd = -1, r = -1;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT origin, size FROM objects WHERE id = ?1", -1, &q,
+			       NULL) != SQLITE_OK) {
+		db_error(s, "cannot prepare statement");
+		goto out;
+	}
+	bind_str(q, 1, id);
+	if ((r = row(s, q)) <= 0) {
+		if (r == 0)
+			vine_error("object %s is not registered in state '%s'", id, s->path);
+		r = -1;
+		goto out;
+	}
+	r = -1;
+	origin = col_str(q, 0);
+	*size = sqlite3_column_int64(q, 1);
+	if (offset > *size) {
+		vine_error("object %s: offset %lld is past its end (%lld bytes)", id,
+			   (long long)offset, (long long)*size);
+		goto out;
+	}
+	if ((int64_t)len > *size - offset)
+		len = (size_t)(*size - offset);
+	if (len == 0) {
+		r = 0;
+		goto out;
+	}
+	fd = open(origin, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0 || fstat(fd, &sb) < 0) {
+		vine_error_errno("object %s: cannot read its origin '%s'", id, origin);
+		goto out;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		vine_error("object %s: its origin '%s' is not a regular file", id, origin);
+		goto out;
+	}
+	if (sb.st_size != *size) {
+		vine_error("object %s: its origin '%s' is %lld bytes, not the %lld registered: "
+			   "it changed since", id, origin, (long long)sb.st_size, (long long)*size);
+		goto out;
+	}
+	n = vine_pread_full(fd, buf, len, (off_t)offset);
+	if (n < 0) {
+		vine_error_errno("object %s: cannot read its origin '%s'", id, origin);
+		goto out;
+	}
+	*got = (size_t)n;
+	r = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	sqlite3_finalize(q);
+	free(origin);
+	return r;
+}
+
 static const struct vine_state_ops sq_ops = {
 	.close = sq_close,
 	.submit = sq_submit,
@@ -1800,4 +1869,5 @@ static const struct vine_state_ops sq_ops = {
 	.transfer_end = sq_transfer_end,
 	.replica_set = sq_replica_set,
 	.list_transfers = sq_list_transfers,
+	.origin_read = sq_origin_read,
 };

@@ -463,3 +463,19 @@ void vine_state_free_transfers(struct vine_transfer *t, size_t n)
 	}
 	free(t);
 }
+
+int vine_state_origin_read(struct vine_state *st, const char *id, int64_t offset, void *buf,
+			   size_t len, size_t *got, int64_t *size)
+{
+	int64_t dummy;
+
+	*got = 0;
+	if (!vine_id_valid(id))
+		return vine_error("object id '%s' is not 64 lowercase hex digits", id);
+	if (offset < 0)
+		return vine_error("object %s: negative offset", id);
+	if (len > VINE_ORIGIN_READ_MAX)
+		return vine_error("object %s: cannot read %zu bytes of the origin at once (at most %u)",
+				  id, len, VINE_ORIGIN_READ_MAX);
+	return CALL(st, origin_read, id, offset, buf, len, got, size ? size : &dummy);
+}

@@ -497,4 +497,29 @@ int vine_state_get_file(struct vine_state *st, int64_t task, int attempt, const 
 /* True when name is acceptable to vine_state_put_file. */
 int vine_result_name_valid(const char *name);
 
+/* --- the origin through the state --------------------------------------- */
+
+/*
+ * A node that cannot read an object's origin path itself (no shared file
+ * system; vine(7), PEER PROTOCOL, "Source selection") reads it through the
+ * state: the state's host reads the origin registered for object id, and
+ * only that file - the request names an object, never a path.
+ */
+
+/* Bytes one vine_state_origin_read may ask for. */
+#define VINE_ORIGIN_READ_MAX (16u << 20)
+
+/*
+ * Read up to len bytes (at most VINE_ORIGIN_READ_MAX) of object id's
+ * origin from byte offset into buf; *got gets how many were read: fewer
+ * than len only at the object's end (registered size).  *size (if not
+ * NULL) gets the object's registered size.  len 0 reads nothing and does
+ * not open the origin (it asks for the size).  An object that is not
+ * registered, an offset past its size, an origin that cannot be read, is
+ * not a regular file, or whose size is not the registered one (it changed
+ * since), is an error.
+ */
+int vine_state_origin_read(struct vine_state *st, const char *id, int64_t offset, void *buf,
+			   size_t len, size_t *got, int64_t *size);
+
 #endif

@@ -1,9 +1,12 @@
 /*
  * xfer.c - the state as the source chooser of a fetch (xfer.h).
  */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "util.h"
 #include "xfer.h"
@@ -11,9 +14,16 @@
 /* Times the origin may fail one fetch before it gives up. */
 #define ORIGIN_TRIES 2
 
+/* How the origin is read ($VINE_ORIGIN). */
+enum origin_mode { ORIGIN_AUTO, ORIGIN_PATH, ORIGIN_STATE };
+
 struct chooser {
 	struct vine_state *st;
-	const char *node;
+	const char *node, *id;
+	enum origin_mode mode;
+	int remote;                 /* the state is ssh://: its host can read the origin */
+	int64_t size;               /* the object's size; -1: not asked yet */
+	struct vine_fetch_reader reader;   /* the origin through the state */
 	const struct vine_peer_client_opts *user;
 	int64_t xfer;               /* the transfer in flight, or 0 */
 	int is_origin;              /* it is from the origin */
@@ -24,6 +34,52 @@ struct chooser {
 	int state_failed;           /* the state itself failed: stop */
 	char state_msg[512];
 };
+
+/* The origin through the state: its bytes from offset. */
+static ssize_t state_read(void *ctx, uint64_t offset, void *buf, size_t len)
+{
+	struct chooser *c = ctx;
+	size_t got;
+
+	if (vine_state_origin_read(c->st, c->id, (int64_t)offset, buf, len, &got, NULL) < 0)
+		return -1;
+	return (ssize_t)got;
+}
+
+/* Can this node read path itself, as the object it names? */
+static int path_usable(const char *path, int64_t size)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	int ok;
+
+	if (fd < 0)
+		return 0;
+	ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == size;
+	close(fd);
+	return ok;
+}
+
+/*
+ * Read the origin at path through the state (1) or directly (0)?  The
+ * path when it is a readable regular file of the object's size, else,
+ * when the state is on another host, through it (vine(7), PEER PROTOCOL,
+ * "Source selection"); $VINE_ORIGIN forces either.  A local state's host
+ * is this host: its origin is always read directly.
+ */
+static int through_state(struct chooser *c, const char *path)
+{
+	size_t got;
+
+	if (!c->remote || c->mode == ORIGIN_PATH)
+		return 0;
+	if (c->size < 0) {
+		if (vine_state_origin_read(c->st, c->id, 0, NULL, 0, &got, &c->size) < 0)
+			return -1;
+		c->reader.size = (uint64_t)c->size;
+	}
+	return c->mode == ORIGIN_STATE || !path_usable(path, c->size);
+}
 
 static int next(void *ctx, const char *id, uint64_t offset, char **src, double *wait)
 {
@@ -49,17 +105,29 @@ static int next(void *ctx, const char *id, uint64_t offset, char **src, double *
 		return vine_error("%s", c->origin_msg);
 	}
 	c->is_origin = x.kind == VINE_XFER_ORIGIN;
-	/*
-	 * The origin is a path this node can read (a shared file system).  An
-	 * origin reachable only through the state's host (ssh:// state) is
-	 * read by the remote backend; it will hand its bytes to
-	 * vine_fetch_write here instead.
-	 */
 	c->xfer = x.id;
 	c->reported = vine_now_mono();
 	*src = x.addr;
 	x.addr = NULL;
 	vine_state_free_xfer(&x);
+	if (c->is_origin) {
+		int via = through_state(c, *src);
+
+		if (via < 0) {
+			c->state_failed = 1;
+			snprintf(c->state_msg, sizeof(c->state_msg), "%s", vine_errmsg());
+			(void)vine_state_transfer_end(c->st, c->xfer, VINE_PEER_ELOCAL,
+						      (int64_t)offset, c->state_msg);
+			c->xfer = 0;
+			free(*src);
+			*src = NULL;
+			return vine_error("%s", c->state_msg);
+		}
+		if (via) {
+			free(*src);
+			*src = vine_xstrdup(vine_state_url(c->st));
+		}
+	}
 	return 0;
 }
 
@@ -98,12 +166,26 @@ static void progress(void *ctx, uint64_t got, uint64_t total)
 int vine_xfer_fetch(struct vine_state *st, const char *cache, const char *node, const char *id,
 		    int flags, const struct vine_peer_client_opts *o)
 {
-	struct chooser c = { .st = st, .node = node, .user = o };
-	struct vine_peer_sources s = { next, done, &c };
+	struct chooser c = { .st = st, .node = node, .id = id, .user = o, .size = -1 };
+	struct vine_peer_sources s = { next, done, &c, &c.reader };
 	struct vine_peer_client_opts mine = *o;
 	unsigned char secret[VINE_PEER_SECRET_LEN];
+	const char *mode = getenv("VINE_ORIGIN");
 	int rc;
 
+	if (!mode || !*mode || !strcmp(mode, "auto"))
+		c.mode = ORIGIN_AUTO;
+	else if (!strcmp(mode, "path"))
+		c.mode = ORIGIN_PATH;
+	else if (!strcmp(mode, "state"))
+		c.mode = ORIGIN_STATE;
+	else {
+		vine_error("bad $VINE_ORIGIN '%s': use auto, path or state", mode);
+		return VINE_PEER_ELOCAL;
+	}
+	c.remote = !strncmp(vine_state_url(st), "ssh://", 6);
+	c.reader.read = state_read;
+	c.reader.ctx = &c;
 	if (!o->secret) {
 		if (vine_state_peer_secret(st, secret) < 0)
 			return VINE_PEER_ELOCAL;

@@ -15,6 +15,11 @@
 
 /*
  * Fetch object id into cache for node (flags as vine_fetch_open's).
+ * When the state sends it to the origin, the registered path is read if
+ * it is a regular file of the object's size this node can open; else, with
+ * an ssh:// state, the origin's bytes come through the state
+ * (vine_state_origin_read).  $VINE_ORIGIN=path or state forces either; a
+ * bad value is VINE_PEER_ELOCAL.
  * o->secret NULL: the state's peer secret.  o->source_failed hears of each
  * source that failed.  Returns a vine_peer_status like
  * vine_peer_fetch_sources; an error of the state itself (it cannot be

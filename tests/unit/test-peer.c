@@ -966,7 +966,7 @@ static void test_sources(void)
 	struct vine_peer_server *s;
 	struct vine_peer_client_opts o = copts(secret, 5);
 	struct script sc = { .steps = { "wait", "wait", "127.0.0.3:1", NULL, NULL } };
-	struct vine_peer_sources srcs = { script_next, script_done, &sc };
+	struct vine_peer_sources srcs = { script_next, script_done, &sc, NULL };
 	double t0 = vine_now_mono();
 
 	id_of(data, n, id);
