@@ -32,7 +32,8 @@ row() {
 # bench_enter SCRIPT: the common start of a benchmark.  Builds the TESTBED
 # venv once (bench/mkvenv.sh), then re-runs SCRIPT inside a private mount
 # namespace with an 8 GB tmpfs at $BENCH_WORK/tmpfs for all output (disk
-# extraction is too noisy on these machines).  Needs $here and VINE_BIN.
+# extraction is too noisy on these machines).  Needs $here and VINE_BIN;
+# BENCH_SHELL names the shell for SCRIPT (default sh).
 bench_enter() {
 	: "${VINE_BIN:?run through make bench}"
 	export PATH="$VINE_BIN:$PATH"
@@ -41,6 +42,6 @@ bench_enter() {
 		mkdir -p "$BENCH_WORK/tmpfs"
 		sh "$here/mkvenv.sh" "$BENCH_WORK/venv" >&2
 		exec env VINE_BENCH_NS=1 unshare --mount --propagation private \
-			sh -c 'mount -t tmpfs -o size=8g tmpfs "$1" && exec sh "$0"' "$1" "$BENCH_WORK/tmpfs"
+			sh -c 'mount -t tmpfs -o size=8g tmpfs "$1" && exec "$2" "$0"' "$1" "$BENCH_WORK/tmpfs" "${BENCH_SHELL:-sh}"
 	fi
 }

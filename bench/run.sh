@@ -1,11 +1,11 @@
 #!/bin/sh
-# bench/run.sh [pack-seed|tasks|spread]... - run benchmarks (all by default)
+# bench/run.sh [pack-seed|tasks|spread|spread-ssh]... - run benchmarks (all by default)
 # and print their results as markdown.  Needs VINE_BIN (make bench sets it).
 set -eu
 cd "$(dirname "$0")"
 : "${VINE_BIN:?run through make bench}"
-[ $# -gt 0 ] || set -- pack-seed tasks spread
+[ $# -gt 0 ] || set -- pack-seed tasks spread spread-ssh
 for b in "$@"; do
 	[ -f "./$b.sh" ] || { echo "bench: no benchmark '$b'" >&2; exit 2; }
-	sh "./$b.sh"
+	"./$b.sh"
 done

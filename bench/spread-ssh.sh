@@ -1,0 +1,98 @@
+#!/bin/bash
+# bench/spread-ssh.sh - the packed TESTBED venv to 8 simulated nodes when
+# there is no shared filesystem: the origin is the manager host, reached
+# over SSH (an sshd on loopback, tests/helpers-hosts.bash), the state is
+# ssh://, and every node reads the origin through it (VINE_ORIGIN=state):
+#   vine          vine-spread -s ssh://...: K_origin copies through SSH at
+#                 most, the rest relayed node to node
+#   direct        8 nodes each copying from the manager host at once:
+#                 OpenSSH `ssh host cat` (no check), and vine-spread with
+#                 K_origin 8 and no relaying (copy through the state's SSH
+#                 channel + SHA-256)
+# Ready = object fetched (and verified, where said).  RUNS repetitions
+# (default 2); everything on a private tmpfs.  Prints a markdown table.
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+RUNS=${RUNS:-2}
+NODES=${NODES:-8}
+. "$here/lib.sh"
+BENCH_SHELL=bash bench_enter "$0"
+T=$BENCH_WORK/tmpfs
+export BATS_FILE_TMPDIR=$T/hosts-tmp VINE_HOSTS_DIR=$T/hosts
+mkdir -p "$BATS_FILE_TMPDIR"
+. "$here/../tests/helpers-hosts.bash"
+trap 'hosts_cleanup' EXIT
+host_start >&2
+vine-pack -q -f -x sitecustomize.py -o "$T/env.tar.gz" "$BENCH_WORK/venv" >/dev/null
+size=$(stat -c %s "$T/env.tar.gz")
+id=$(sha256sum "$T/env.tar.gz" | cut -c1-64)
+export VINE_ORIGIN=state
+
+# vine_round STATE-URL: fresh caches, NODES servers registered, all fetch
+vine_round() {
+	local url=$1 n p w= s=
+	rm -rf "$T"/n*
+	for n in $(seq "$NODES"); do
+		vine-spread -s "$url" -c "$T/n$n" -N "n$n" --serve -l "127.0.0.$((n + 1)):0" \
+			>"$T/addr$n" 2>>"$BENCH_WORK/serve.err" </dev/null &
+		s="$s $!"
+	done
+	for n in $(seq "$NODES"); do
+		while [ ! -s "$T/addr$n" ]; do sleep 0.01; done
+	done
+	for n in $(seq "$NODES"); do
+		vine-spread -q -s "$url" -c "$T/n$n" -N "n$n" "$id" >/dev/null &
+		w="$w $!"
+	done
+	for p in $w; do wait "$p"; done
+	for p in $s; do kill "$p"; done
+	for p in $s; do wait "$p" 2>/dev/null || true; done
+}
+
+ssh_cat() {
+	local n p w=
+	rm -rf "$T"/d*
+	for n in $(seq "$NODES"); do
+		mkdir -p "$T/d$n"
+		ssh -q -i "$VINE_SSH_KEY" -o UserKnownHostsFile="$VINE_KNOWN_HOSTS" -o BatchMode=yes \
+			-p "$HOST_PORT" "root@$HOST_ADDR" cat "$T/env.tar.gz" >"$T/d$n/obj" &
+		w="$w $!"
+	done
+	for p in $w; do wait "$p"; done
+}
+
+direct_state() {
+	local url=$1 n p w=
+	rm -rf "$T"/d*
+	for n in $(seq "$NODES"); do
+		vine-spread -q -s "$url" -c "$T/d$n" -N "d$n" "$id" >/dev/null &
+		w="$w $!"
+	done
+	for p in $w; do wait "$p"; done
+}
+
+origin_bytes() {
+	vine-status -s "$1" --json | python3 -c 'import json, sys; o = json.load(sys.stdin)["objects"][0]; print(o["bytes_origin"], o["served_origin"], o["served_peer"])'
+}
+
+echo "## spread, origin on the manager host over SSH: $(echo "scale=1; $size / 1000000" | bc) MB packed object to $NODES nodes, $(nproc) cores, $RUNS runs, loopback, tmpfs"
+echo
+echo "| method | min s | median s | max s | MB from origin | copies origin/peer |"
+echo "|---|---|---|---|---|---|"
+t_vine= t_cat= t_direct= b_vine= b_direct=
+for i in $(seq "$RUNS"); do
+	rm -f "$T"/st*
+	echo true | vine-submit -s "$T/st-vine.db" -e "$T/env.tar.gz" >/dev/null
+	echo true | vine-submit -s "$T/st-direct.db" -e "$T/env.tar.gz" --no-relay --k-origin "$NODES" >/dev/null
+	t_run t_vine vine_round "$HOST_URL$T/st-vine.db"
+	b_vine=$(origin_bytes "$T/st-vine.db")
+	t_run t_cat ssh_cat
+	t_run t_direct direct_state "$HOST_URL$T/st-direct.db"
+	b_direct=$(origin_bytes "$T/st-direct.db")
+done
+mb() { echo "scale=1; $1 / 1000000" | bc; }
+set -- $b_vine
+row "vine-spread -s ssh:// (relay, K=2, K_origin=2)" "$t_vine" "$(mb "$1")" "$2/$3"
+row "$NODES x ssh host cat (OpenSSH, no check)" "$t_cat" "$(mb $((size * NODES)))" "$NODES/0"
+set -- $b_direct
+row "$NODES x vine-spread -s ssh:// from the origin (K_origin=$NODES, no relay; copy + verify)" "$t_direct" "$(mb "$1")" "$2/$3"
