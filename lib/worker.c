@@ -830,7 +830,8 @@ static int loop(struct worker *w)
 		double until = next_beat;
 		if (!w->draining && w->free_cores > 0 && next_claim < until)
 			until = next_claim;
-		if (o->idle >= 0 && w->njobs == 0 && last_busy + o->idle < until)
+		if (o->idle >= 0 && w->njobs == 0 && w->nparked == 0 &&
+		    last_busy + o->idle < until)
 			until = last_busy + o->idle;
 		if (w->ndone > 0 && now + 1 < until)
 			until = now + 1; /* retry reporting */

@@ -54,6 +54,19 @@ ms_since() {
 	assert_output $'1 0 15\n2 -1 15'
 }
 
+@test "stop: the wait for a decision is a sleep, not a busy loop, even with -i 0" {
+	echo 'kill -TERM $$' | vine-submit
+	# the worker's CPU time (user + system) over a 3 s wait
+	run -0 env VINE_STOP_WAIT=3 python3 -c 'import resource, subprocess, sys, time
+t = time.monotonic()
+subprocess.run(sys.argv[1:], check=True)
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(time.monotonic() - t >= 3, r.ru_utime + r.ru_stime < 1)' vine-worker -i 0
+	assert_output 'True True'
+	run -0 status_py 'j["state"], [(a["outcome"], a["signal"]) for a in j["attempts"]]' 1
+	assert_output "failed [('signaled', 15)]"
+}
+
 @test "stop: a task killed by a stop signal the worker gets soon after is handed back" {
 	# the lease is renewed while the result waits: a second worker's claim
 	# finds nothing to reap
