@@ -41,6 +41,8 @@ struct job {
 	double started;         /* wall clock; 0 until the command starts */
 	double deadline;        /* monotonic; 0: none */
 	double kill_at;         /* monotonic; 0: none */
+	double ended;           /* wall clock: when its process ended */
+	double decide_at;       /* monotonic: parked until (see park()) */
 	int timed_out, release, stale, exited, wstatus;
 	struct vine_buf msg;    /* why it could not start */
 };
@@ -69,6 +71,8 @@ struct worker {
 	struct vine_result *done;   /* results to report */
 	struct job **done_jobs;
 	size_t ndone, done_cap;
+	struct job **parked;        /* ended of a stop signal, undecided */
+	size_t nparked, parked_cap;
 	int draining;
 	double drain_at;            /* monotonic: hand back what still runs */
 	double fail_since;          /* monotonic: state failing since; 0 ok */
@@ -97,7 +101,8 @@ int vine_worker_env(struct vine_worker_opts *o)
 {
 	if (env_seconds("VINE_LEASE", 60, &o->lease) < 0 ||
 	    env_seconds("VINE_GRACE", 10, &o->grace) < 0 ||
-	    env_seconds("VINE_DRAIN", 20, &o->drain) < 0)
+	    env_seconds("VINE_DRAIN", 20, &o->drain) < 0 ||
+	    env_seconds("VINE_STOP_WAIT", 2, &o->stop_wait) < 0)
 		return -1;
 	return 0;
 }
@@ -473,49 +478,24 @@ static void free_job(struct job *j)
 	free(j);
 }
 
-static void on_signal(struct worker *w);
-
 static int stop_signal(int sig)
 {
 	return sig == SIGTERM || sig == SIGKILL || sig == SIGINT || sig == SIGHUP;
 }
 
-/*
- * A task died of a stop signal the worker did not send.  Batch systems
- * signal every process of a job step at once, so the worker's own signal
- * may still be on its way: wait a moment for it, so that the task is
- * handed back rather than failed.
- */
-static void await_stop(struct worker *w)
-{
-	struct pollfd p = { .fd = w->sig_fd, .events = POLLIN };
-	double until = vine_now_mono() + 0.5, left;
-
-	while (!w->draining && (left = until - vine_now_mono()) > 0) {
-		if (poll(&p, 1, (int)ceil(left * 1000)) <= 0)
-			break;
-		on_signal(w);
-	}
-}
-
-/* A task's process has ended: turn it into a result to report. */
-static void ended(struct worker *w, struct job *j)
+/* Turn an ended task into a result to report, holding its core till now. */
+static void record(struct worker *w, struct job *j)
 {
 	struct vine_result r = { .task = j->c.task, .attempt = j->c.attempt };
 	int st = j->wstatus, sig = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
 
 	w->free_cores += j->c.cores;
-	remove_job(w, j);
-	if (j->status_fd >= 0)
-		read_status(j);
 	if (j->stale) {
 		free_job(j);
 		return;
 	}
 	r.started = j->started;
-	r.ended = vine_now_wall();
-	if (!j->release && !j->timed_out && !w->draining && stop_signal(sig))
-		await_stop(w);
+	r.ended = j->ended;
 	if (j->release || (w->draining && stop_signal(sig))) {
 		r.outcome = VINE_OUT_RELEASED;
 	} else if (j->msg.len) {
@@ -549,6 +529,59 @@ static void ended(struct worker *w, struct job *j)
 	}
 	w->done_jobs[w->ndone] = j;
 	w->done[w->ndone++] = r;
+}
+
+/*
+ * A task died of a stop signal the worker did not send.  Batch systems
+ * signal every process of a job step at once, so the worker's own signal
+ * may still be on its way.  Park the task, its core, slot and output kept
+ * as they are, and let the loop go on: settle_parked() hands it back if
+ * the worker's stop signal comes within o->stop_wait seconds, else records
+ * it as the failure it was.  Heartbeats keep naming it, so the lease and
+ * the attempt stay ours meanwhile.
+ */
+static void park(struct worker *w, struct job *j)
+{
+	j->decide_at = vine_now_mono() + w->o->stop_wait;
+	if (w->nparked == w->parked_cap) {
+		w->parked_cap = w->parked_cap ? 2 * w->parked_cap : 8;
+		w->parked = vine_xrealloc(w->parked, w->parked_cap * sizeof(*w->parked));
+	}
+	w->parked[w->nparked++] = j;
+}
+
+/*
+ * Decide what is parked: hand it all back once the worker drains (its own
+ * stop signal came); record as failed what waited out its time; drop what
+ * a heartbeat found stale.
+ */
+static void settle_parked(struct worker *w, double now)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < w->nparked; i++) {
+		struct job *j = w->parked[i];
+		if (w->draining || j->stale || now >= j->decide_at)
+			record(w, j);
+		else
+			w->parked[k++] = j;
+	}
+	w->nparked = k;
+}
+
+/* A task's process has ended: record it, or park it for a while. */
+static void ended(struct worker *w, struct job *j)
+{
+	int sig = WIFSIGNALED(j->wstatus) ? WTERMSIG(j->wstatus) : 0;
+
+	remove_job(w, j);
+	if (j->status_fd >= 0)
+		read_status(j);
+	j->ended = vine_now_wall();
+	if (!j->stale && !j->release && !j->timed_out && !w->draining && stop_signal(sig))
+		park(w, j);
+	else
+		record(w, j);
 }
 
 /* Reap every child that has ended.  Stragglers in its group are killed. */
@@ -593,17 +626,20 @@ static int state_failed(struct worker *w, const char *what)
 	return 0;
 }
 
+/* Renew the lease for what runs and what is parked; kill what is stale. */
 static int heartbeat(struct worker *w)
 {
-	struct vine_attempt_ref *refs = vine_xcalloc(w->njobs + 1, sizeof(*refs));
-	int *stale = vine_xcalloc(w->njobs + 1, sizeof(*stale));
+	size_t n = w->njobs + w->nparked;
+	struct vine_attempt_ref *refs = vine_xcalloc(n + 1, sizeof(*refs));
+	int *stale = vine_xcalloc(n + 1, sizeof(*stale));
 	int rc = 0;
 
-	for (size_t i = 0; i < w->njobs; i++) {
-		refs[i].task = w->jobs[i]->c.task;
-		refs[i].attempt = w->jobs[i]->c.attempt;
+	for (size_t i = 0; i < n; i++) {
+		struct job *j = i < w->njobs ? w->jobs[i] : w->parked[i - w->njobs];
+		refs[i].task = j->c.task;
+		refs[i].attempt = j->c.attempt;
 	}
-	if (vine_state_heartbeat(w->st, w->id, refs, w->njobs, stale) < 0) {
+	if (vine_state_heartbeat(w->st, w->id, refs, n, stale) < 0) {
 		rc = state_failed(w, "cannot send heartbeat");
 	} else {
 		w->fail_since = 0;
@@ -613,6 +649,10 @@ static int heartbeat(struct worker *w)
 				kill(-w->jobs[i]->pid, SIGKILL);
 			}
 		}
+		/* parked tasks have ended already: settle_parked() drops them */
+		for (size_t i = w->njobs; i < n; i++)
+			if (stale[i])
+				w->parked[i - w->njobs]->stale = 1;
 	}
 	free(refs);
 	free(stale);
@@ -728,6 +768,9 @@ static double next_timer(struct worker *w, double t)
 		if (j->kill_at && j->kill_at < t)
 			t = j->kill_at;
 	}
+	for (size_t i = 0; i < w->nparked; i++)
+		if (w->parked[i]->decide_at < t)
+			t = w->parked[i]->decide_at;
 	if (w->draining && w->drain_at < t)
 		t = w->drain_at;
 	return t;
@@ -765,9 +808,10 @@ static int loop(struct worker *w)
 				backoff = backoff * 2 > 1.0 ? 1.0 : backoff * 2;
 			}
 		}
-		if (w->njobs > 0)
+		if (w->njobs > 0 || w->nparked > 0)
 			last_busy = now;
-		if (w->njobs == 0 && w->ndone == 0) {
+		/* parked results are never left undecided, even by -i 0 */
+		if (w->njobs == 0 && w->ndone == 0 && w->nparked == 0) {
 			if (w->draining)
 				break;
 			if (o->idle >= 0 && now - last_busy >= o->idle)
@@ -786,7 +830,8 @@ static int loop(struct worker *w)
 		double until = next_beat;
 		if (!w->draining && w->free_cores > 0 && next_claim < until)
 			until = next_claim;
-		if (o->idle >= 0 && w->njobs == 0 && last_busy + o->idle < until)
+		if (o->idle >= 0 && w->njobs == 0 && w->nparked == 0 &&
+		    last_busy + o->idle < until)
 			until = last_busy + o->idle;
 		if (w->ndone > 0 && now + 1 < until)
 			until = now + 1; /* retry reporting */
@@ -816,14 +861,17 @@ static int loop(struct worker *w)
 		for (size_t i = 1; i < np; i++)
 			if (pfd[i].revents)
 				read_status(pjob[i]);
-		if (pfd[0].revents) {
-			int before = w->free_cores;
+		int before = w->free_cores;
+		/* with results parked, look for the stop signal even on a timer
+		 * wake-up, so that one arriving as the wait runs out still counts */
+		if (pfd[0].revents || w->nparked > 0) {
 			on_signal(w);
 			reap_children(w);
-			if (w->free_cores > before) {
-				next_claim = vine_now_mono();
-				backoff = 0.005;
-			}
+		}
+		settle_parked(w, vine_now_mono());
+		if (w->free_cores > before) {
+			next_claim = vine_now_mono();
+			backoff = 0.005;
 		}
 	}
 	free(pfd);
@@ -831,7 +879,11 @@ static int loop(struct worker *w)
 	return rc;
 }
 
-/* Kill what still runs and hand it back (after a failure). */
+/*
+ * Kill what still runs and hand it back (after a failure).  Unreported
+ * and parked results are dropped: unregistering hands their attempts back
+ * if the state answers again, else the lease runs out and they are lost.
+ */
 static void abandon(struct worker *w)
 {
 	for (size_t i = 0; i < w->njobs; i++) {
@@ -854,6 +906,9 @@ static void abandon(struct worker *w)
 	for (size_t i = 0; i < w->ndone; i++)
 		free_job(w->done_jobs[i]);
 	w->ndone = 0;
+	for (size_t i = 0; i < w->nparked; i++)
+		free_job(w->parked[i]);
+	w->nparked = 0;
 }
 
 int vine_worker_run(struct vine_state *st, const struct vine_worker_opts *o)
@@ -927,6 +982,7 @@ out:
 	free(w.jobs);
 	free(w.done);
 	free(w.done_jobs);
+	free(w.parked);
 	if (w.workdir) {
 		vine_rm_rf(w.workdir);
 		free(w.workdir);

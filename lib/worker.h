@@ -21,9 +21,12 @@
  * back).  The first SIGTERM, SIGINT or SIGHUP starts a drain: no more
  * claims; running tasks get drain seconds to finish and report normally;
  * then they get SIGTERM (and SIGKILL after grace) and are handed back to
- * the state as released.  A task that dies of a signal while draining is
- * handed back too (the batch system signals the whole job, tasks
- * included).  A second signal cuts the drain short.
+ * the state as released.  A task that dies of a stop signal while
+ * draining is handed back too (the batch system signals the whole job,
+ * tasks included), and so is one that died of it up to stop_wait seconds
+ * before the worker's own signal came: meanwhile its result is parked,
+ * its core kept, and the loop goes on; if no signal comes it is recorded
+ * as it ended.  A second signal cuts the drain short.
  */
 #ifndef VINE_WORKER_H
 #define VINE_WORKER_H
@@ -40,12 +43,15 @@ struct vine_worker_opts {
 	double lease;         /* lease length, seconds ($VINE_LEASE, 60) */
 	double grace;         /* SIGTERM to SIGKILL, seconds ($VINE_GRACE, 10) */
 	double drain;         /* running tasks' time after SIGTERM ($VINE_DRAIN, 20) */
+	double stop_wait;     /* for the worker's own stop signal after a task
+			       * died of one ($VINE_STOP_WAIT, 2) */
 	int quiet;            /* no warnings about single tasks */
 };
 
 /*
- * Fill lease, grace and drain from $VINE_LEASE, $VINE_GRACE and
- * $VINE_DRAIN, else the defaults above.  A bad value is an error.
+ * Fill lease, grace, drain and stop_wait from $VINE_LEASE, $VINE_GRACE,
+ * $VINE_DRAIN and $VINE_STOP_WAIT, else the defaults above.  A bad value
+ * is an error.
  */
 int vine_worker_env(struct vine_worker_opts *o);
 
