@@ -179,6 +179,15 @@ static void child(struct worker *w, struct job *j, int status)
 {
 	char buf[32];
 
+	/*
+	 * A task starts with every signal at its default, as a login shell's
+	 * command would: signals ignored by whoever started the worker (a
+	 * background job of a script ignores INT and QUIT; Python ignores
+	 * PIPE) would otherwise be ignored by the task too, through exec.
+	 */
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			signal(sig, SIG_DFL);
 	sigprocmask(SIG_SETMASK, &w->oldmask, NULL);
 	setpgid(0, 0);
 	/* die with the worker, so a killed worker leaves no task running */

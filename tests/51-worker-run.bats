@@ -88,6 +88,16 @@ EOF
 	run -1 pgrep -f 'sleep 30\.[123]'
 }
 
+@test "worker: tasks start with default signal dispositions, whatever the worker inherited" {
+	# a background job of a script ignores INT and QUIT; Python ignores PIPE
+	printf '%s\n' 'kill -PIPE $$; echo survived' 'kill -QUIT $$; echo survived' | vine-submit
+	run -0 sh -c "trap '' PIPE QUIT; exec vine-worker -n 1 -i 0"
+	run -0 status_py '[(a["outcome"], a["signal"]) for a in j["attempts"]]' 1
+	assert_output "[('signaled', 13)]"
+	run -0 status_py '[(a["outcome"], a["signal"]) for a in j["attempts"]]' 2
+	assert_output "[('signaled', 3)]"
+}
+
 @test "worker: processes a task leaves behind are killed when it ends" {
 	echo 'sleep 97.531 & echo started' | vine-submit
 	vine-worker -i 0
