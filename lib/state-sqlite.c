@@ -30,6 +30,7 @@
 
 #include "peer.h"
 #include "state-impl.h"
+#include "state-json.h"
 #include "util.h"
 
 #define APP_ID 0x76696e65 /* "vine" */
@@ -125,10 +126,17 @@ static const char schema_sql[] =
 	"  message TEXT);\n"
 	"CREATE INDEX transfers_active ON transfers(object, state);\n";
 
+/* Added by schema version 3: answers of requests made exactly once. */
+static const char once_sql[] =
+	"CREATE TABLE once(key TEXT PRIMARY KEY, answer TEXT NOT NULL, at REAL NOT NULL)"
+	" WITHOUT ROWID;\n"
+	"CREATE INDEX once_at ON once(at);\n";
+
 /* Every statement, prepared on first use and kept. */
 enum {
 	Q_OBJ_SIZE, Q_OBJ_ADD, Q_TASK_ADD,
 	Q_REQUEUE_IDS, Q_REQUEUE,
+	Q_ONCE_GET, Q_ONCE_ADD, Q_ONCE_EXPIRE,
 	Q_OBJ_LIST, Q_REPL_LIST,
 	Q_WORKER_ADD, Q_WORKER_GET, Q_WORKER_RENEW, Q_WORKER_STATE, Q_WORKER_EXPIRED,
 	Q_CURRENT, Q_HELD,
@@ -152,6 +160,9 @@ static const char *const sql[Q_N] = {
 	[Q_REQUEUE] = "UPDATE tasks SET state = 'ready', failures = 0, losses = 0,"
 		      " retries = CASE WHEN ?1 >= 0 THEN ?1 ELSE retries END"
 		      " WHERE state = 'failed'",
+	[Q_ONCE_GET] = "SELECT answer FROM once WHERE key = ?1",
+	[Q_ONCE_ADD] = "INSERT INTO once(key, answer, at) VALUES(?1, ?2, ?3)",
+	[Q_ONCE_EXPIRE] = "DELETE FROM once WHERE at < ?1",
 	[Q_OBJ_LIST] = "SELECT id, size, origin, served_origin, served_peer, bytes_origin, bytes_peer,"
 		       " (SELECT count(*) FROM transfers t WHERE t.object = o.id AND t.state = 'active'),"
 		       " (SELECT count(*) FROM transfers t WHERE t.object = o.id AND t.state = 'failed')"
@@ -406,10 +417,11 @@ static int create_schema(struct sq_state *s)
 		if (vine_peer_secret_new(secret) < 0)
 			return rollback(s);
 		vine_peer_secret_hex(secret, hex);
-		q = vine_xasprintf("%sPRAGMA user_version = %d; PRAGMA application_id = %d;"
+		q = vine_xasprintf("%s%sPRAGMA user_version = %d; PRAGMA application_id = %d;"
 				   " INSERT INTO meta VALUES('created', '%.3f');"
 				   " INSERT INTO meta VALUES('peer_secret', '%s');",
-				   schema_sql, VINE_STATE_SCHEMA, APP_ID, vine_now_wall(), hex);
+				   schema_sql, once_sql, VINE_STATE_SCHEMA, APP_ID,
+				   vine_now_wall(), hex);
 		explicit_bzero(secret, sizeof(secret));
 		explicit_bzero(hex, sizeof(hex));
 		int rc = exec(s, q);
@@ -420,6 +432,27 @@ static int create_schema(struct sq_state *s)
 	return commit(s);
 }
 
+/*
+ * Schema version 2 to 3, in place: add the table of exactly-once answers.
+ * Another program may have done it while we waited for the lock.
+ */
+static int migrate_v2(struct sq_state *s)
+{
+	int version, app, tables;
+	char *q;
+
+	if (begin(s) < 0 || read_version(s, &version, &app, &tables) < 0)
+		return rollback(s);
+	if (version == 2) {
+		q = vine_xasprintf("%sPRAGMA user_version = 3;", once_sql);
+		int rc = exec(s, q);
+		free(q);
+		if (rc < 0)
+			return rollback(s);
+	}
+	return commit(s) < 0 ? rollback(s) : 0;
+}
+
 static int check_schema(struct sq_state *s, int flags)
 {
 	int version, app, tables;
@@ -428,6 +461,12 @@ static int check_schema(struct sq_state *s, int flags)
 		return -1;
 	if (app == APP_ID && version == VINE_STATE_SCHEMA)
 		return 0;
+	if (app == APP_ID && version == 2) {
+		if (migrate_v2(s) < 0)
+			return vine_error_prefix("state '%s': cannot upgrade schema version 2 to %d",
+						 s->path, VINE_STATE_SCHEMA);
+		return check_schema(s, 0);
+	}
 	if (app == APP_ID)
 		return vine_error("state '%s' has schema version %d, but this program "
 				  "understands version %d only", s->path, version, VINE_STATE_SCHEMA);
@@ -516,6 +555,74 @@ static void sq_close(struct vine_state *st)
 	free(s);
 }
 
+/* --- exactly once ------------------------------------------------------- */
+
+/*
+ * Inside an operation's transaction: 1 with *answer (free it) when key
+ * was answered before, 0 when key is new or NULL, -1 on error.
+ */
+static int once_seen(struct sq_state *s, const char *key, char **answer)
+{
+	sqlite3_stmt *q;
+	int r;
+
+	*answer = NULL;
+	if (!key)
+		return 0;
+	if (!(q = Q(s, Q_ONCE_GET)))
+		return -1;
+	bind_str(q, 1, key);
+	if ((r = row(s, q)) > 0)
+		*answer = col_str(q, 0);
+	sqlite3_reset(q);
+	return r;
+}
+
+/*
+ * Record key's answer in the operation's transaction (key NULL: nothing
+ * to record), and forget keys older than VINE_ONCE_KEEP.
+ */
+static int once_keep(struct sq_state *s, const char *key, const char *answer)
+{
+	double now = vine_now_wall();
+	sqlite3_stmt *q;
+
+	if (!key)
+		return 0;
+	if (!(q = Q(s, Q_ONCE_EXPIRE)))
+		return -1;
+	sqlite3_bind_double(q, 1, now - VINE_ONCE_KEEP);
+	if (run(s, q) < 0 || !(q = Q(s, Q_ONCE_ADD)))
+		return -1;
+	bind_str(q, 1, key);
+	bind_str(q, 2, answer);
+	sqlite3_bind_double(q, 3, now);
+	return run(s, q);
+}
+
+/* ids as the answer text of a key, and back. */
+static char *ids_answer(const int64_t *ids, size_t n)
+{
+	json_t *a = vj_i64s(ids, n);
+	char *t = json_dumps(a, JSON_COMPACT);
+
+	json_decref(a);
+	if (!t)
+		vine_error("out of memory");
+	return t;
+}
+
+static int answer_ids(struct sq_state *s, const char *answer, int64_t **ids, size_t *n)
+{
+	json_t *a = json_loads(answer, 0, NULL);
+	int r = a ? vj_get_i64s(a, ids, n) : -1;
+
+	json_decref(a);
+	if (r < 0)
+		return vine_error("state '%s': a recorded answer is damaged", s->path);
+	return 0;
+}
+
 /* --- submitting ----------------------------------------------------------- */
 
 /* 1 known with this size, 0 unknown, -1 error (known with another size too). */
@@ -535,17 +642,41 @@ static int object_known(struct sq_state *s, const char *id, int64_t size, int ch
 	return 1;
 }
 
-static int sq_submit(struct vine_state *st, const struct vine_object *obj,
+/* A submit whose key was answered before: the same ids again. */
+static int submit_again(struct sq_state *s, const char *answer, size_t n, int64_t *ids)
+{
+	int64_t *got;
+	size_t ngot;
+
+	if (answer_ids(s, answer, &got, &ngot) < 0)
+		return -1;
+	if (ngot == n)
+		memcpy(ids, got, n * sizeof(*ids));
+	free(got);
+	if (ngot != n)
+		return vine_error("state '%s': request key used for %zu tasks before, now for %zu",
+				  s->path, ngot, n);
+	return 0;
+}
+
+static int sq_submit(struct vine_state *st, const char *key, const struct vine_object *obj,
 		     const struct vine_task_spec *specs, size_t n, int64_t *ids)
 {
 	struct sq_state *s = SQ(st);
 	double now = vine_now_wall();
 	const char *known = NULL;
 	sqlite3_stmt *q;
+	char *answer;
 	int r;
 
 	if (begin(s) < 0)
 		return -1;
+	if ((r = once_seen(s, key, &answer)) != 0) {
+		if (r > 0)
+			r = submit_again(s, answer, n, ids);
+		free(answer);
+		return r < 0 || commit(s) < 0 ? rollback(s) : 0;
+	}
 	if (obj) {
 		if ((r = object_known(s, obj->id, obj->size, 1)) < 0)
 			return rollback(s);
@@ -585,20 +716,39 @@ static int sq_submit(struct vine_state *st, const struct vine_object *obj,
 			return rollback(s);
 		ids[i] = sqlite3_last_insert_rowid(s->db);
 	}
-	return commit(s) < 0 ? rollback(s) : 0;
+	answer = key ? ids_answer(ids, n) : NULL;
+	r = key && !answer ? -1 : once_keep(s, key, answer);
+	free(answer);
+	return r < 0 || commit(s) < 0 ? rollback(s) : 0;
 }
 
-static int sq_requeue_failed(struct vine_state *st, int retries, int64_t **ids, size_t *n)
+static int sq_requeue_failed(struct vine_state *st, const char *key, int retries,
+			     int64_t **ids, size_t *n)
 {
 	struct sq_state *s = SQ(st);
 	int64_t *v = NULL;
 	size_t len = 0, cap = 0;
 	sqlite3_stmt *q;
+	char *answer;
 	int r;
 
 	*ids = NULL;
 	*n = 0;
-	if (begin(s) < 0 || !(q = Q(s, Q_REQUEUE_IDS)))
+	if (begin(s) < 0)
+		return -1;
+	if ((r = once_seen(s, key, &answer)) != 0) {
+		if (r > 0)
+			r = answer_ids(s, answer, ids, n);
+		free(answer);
+		if (r < 0 || commit(s) < 0) {
+			free(*ids);
+			*ids = NULL;
+			*n = 0;
+			return rollback(s);
+		}
+		return 0;
+	}
+	if (!(q = Q(s, Q_REQUEUE_IDS)))
 		return rollback(s);
 	while ((r = row(s, q)) > 0) {
 		if (len == cap)
@@ -608,7 +758,12 @@ static int sq_requeue_failed(struct vine_state *st, int retries, int64_t **ids, 
 	if (r < 0 || !(q = Q(s, Q_REQUEUE)))
 		goto fail;
 	sqlite3_bind_int(q, 1, retries);
-	if (run(s, q) < 0 || commit(s) < 0)
+	if (run(s, q) < 0)
+		goto fail;
+	answer = key ? ids_answer(v, len) : NULL;
+	r = key && !answer ? -1 : once_keep(s, key, answer);
+	free(answer);
+	if (r < 0 || commit(s) < 0)
 		goto fail;
 	*ids = v;
 	*n = len;
@@ -1621,17 +1776,24 @@ static int source_at_fault(int status)
 	}
 }
 
-static int sq_transfer_end(struct vine_state *st, int64_t xfer, int status, int64_t bytes,
-			   const char *msg)
+static int sq_transfer_end(struct vine_state *st, const char *key, int64_t xfer, int status,
+			   int64_t bytes, const char *msg)
 {
 	struct sq_state *s = SQ(st);
 	double now = vine_now_wall();
-	char *obj = NULL, *src = NULL, *dest = NULL;
+	char *obj = NULL, *src = NULL, *dest = NULL, *answer;
 	int64_t offset, sent, last;
 	sqlite3_stmt *q;
 	int r;
 
-	if (begin(s) < 0 || !(q = Q(s, Q_XFER_GET)))
+	if (begin(s) < 0)
+		return -1;
+	if ((r = once_seen(s, key, &answer)) != 0) {
+		/* ended by this very request before: nothing more to do */
+		free(answer);
+		return r < 0 || commit(s) < 0 ? rollback(s) : 0;
+	}
+	if (!(q = Q(s, Q_XFER_GET)))
 		return rollback(s);
 	sqlite3_bind_int64(q, 1, xfer);
 	if ((r = row(s, q)) <= 0) {
@@ -1686,6 +1848,8 @@ static int sq_transfer_end(struct vine_state *st, int64_t xfer, int status, int6
 		if (run(s, q) < 0)
 			goto out;
 	}
+	if (once_keep(s, key, "{}") < 0)
+		goto out;
 	r = commit(s);
 out:
 	free(obj);

@@ -55,7 +55,7 @@
 #include "hash.h"
 
 /* The schema version of the local backend (vine(7), STATE FILE). */
-#define VINE_STATE_SCHEMA 2
+#define VINE_STATE_SCHEMA 3
 
 /* Limits every backend enforces on what it is given. */
 #define VINE_CMD_MAX (1 << 20)        /* bytes in one task's command */
@@ -166,6 +166,28 @@ int vine_state_submit(struct vine_state *st, const struct vine_object *obj,
  * one's retry budget.  *ids (free with free()) gets their ids, *n how many.
  */
 int vine_state_requeue_failed(struct vine_state *st, int retries, int64_t **ids, size_t *n);
+
+/*
+ * Exactly once over a lost answer.  key is NULL or VINE_ONCE_KEY_LEN
+ * lowercase hex digits naming one logical call, made once (vine_once_key)
+ * and sent again unchanged with every retry of that call.  A state that
+ * has seen key returns the answer it gave then and changes nothing; else
+ * it runs the operation and records key with its answer in the same
+ * transaction.  Keys are forgotten after VINE_ONCE_KEEP seconds.  The
+ * plain vine_state_submit, vine_state_requeue_failed and
+ * vine_state_transfer_end are these with key NULL: the local state just
+ * runs them, a remote one makes a key itself and resends on a lost answer.
+ */
+#define VINE_ONCE_KEY_LEN 32
+#define VINE_ONCE_KEEP 86400.0
+int vine_once_key(char key[VINE_ONCE_KEY_LEN + 1]);
+int vine_state_submit_once(struct vine_state *st, const char *key,
+			   const struct vine_object *obj, const struct vine_task_spec *specs,
+			   size_t n, int64_t *ids);
+int vine_state_requeue_failed_once(struct vine_state *st, const char *key, int retries,
+				   int64_t **ids, size_t *n);
+int vine_state_transfer_end_once(struct vine_state *st, const char *key, int64_t xfer,
+				 int status, int64_t bytes, const char *msg);
 
 /* Every registered object, in id order, with replicas and counters. */
 int vine_state_list_objects(struct vine_state *st, struct vine_object **objs, size_t *n);
