@@ -126,17 +126,22 @@ static const char schema_sql[] =
 	"  message TEXT);\n"
 	"CREATE INDEX transfers_active ON transfers(object, state);\n";
 
-/* Added by schema version 3: answers of requests made exactly once. */
-static const char once_sql[] =
+/*
+ * Added by schema version 3: answers of requests made exactly once, and
+ * an index to count origin transfers in flight across all objects.
+ */
+static const char v3_sql[] =
 	"CREATE TABLE once(key TEXT PRIMARY KEY, answer TEXT NOT NULL, at REAL NOT NULL)"
 	" WITHOUT ROWID;\n"
-	"CREATE INDEX once_at ON once(at);\n";
+	"CREATE INDEX once_at ON once(at);\n"
+	"CREATE INDEX transfers_origin ON transfers(updated)"
+	" WHERE source IS NULL AND state = 'active';\n";
 
 /* Every statement, prepared on first use and kept. */
 enum {
 	Q_OBJ_SIZE, Q_OBJ_ADD, Q_TASK_ADD,
 	Q_REQUEUE_IDS, Q_REQUEUE,
-	Q_ONCE_GET, Q_ONCE_ADD, Q_ONCE_EXPIRE,
+	Q_ONCE_GET, Q_ONCE_ADD, Q_ONCE_EXPIRE, Q_PEER_BACK,
 	Q_OBJ_LIST, Q_REPL_LIST,
 	Q_WORKER_ADD, Q_WORKER_GET, Q_WORKER_RENEW, Q_WORKER_STATE, Q_WORKER_EXPIRED,
 	Q_CURRENT, Q_HELD,
@@ -163,6 +168,10 @@ static const char *const sql[Q_N] = {
 	[Q_ONCE_GET] = "SELECT answer FROM once WHERE key = ?1",
 	[Q_ONCE_ADD] = "INSERT INTO once(key, answer, at) VALUES(?1, ?2, ?3)",
 	[Q_ONCE_EXPIRE] = "DELETE FROM once WHERE at < ?1",
+	/* a lost worker back alive serves again, unless its node has another server */
+	[Q_PEER_BACK] = "INSERT OR IGNORE INTO peers(node, addr, registered)"
+			" SELECT node, listen, ?2 FROM workers"
+			" WHERE id = ?1 AND state = 'lost' AND listen IS NOT NULL",
 	[Q_OBJ_LIST] = "SELECT id, size, origin, served_origin, served_peer, bytes_origin, bytes_peer,"
 		       " (SELECT count(*) FROM transfers t WHERE t.object = o.id AND t.state = 'active'),"
 		       " (SELECT count(*) FROM transfers t WHERE t.object = o.id AND t.state = 'failed')"
@@ -227,8 +236,9 @@ static const char *const sql[Q_N] = {
 			"     WHERE t.object = r.object AND t.dest = r.node AND t.state = 'active'"
 			"     AND t.updated >= ?4))))"
 			" WHERE up < ?7 ORDER BY complete DESC, up, bytes DESC, random() LIMIT 1",
-	[Q_ORIGIN_LOAD] = "SELECT o.origin, (SELECT count(*) FROM transfers t WHERE t.object = o.id"
-			  " AND t.source IS NULL AND t.state = 'active' AND t.updated >= ?2)"
+	/* K_origin counts every object's origin transfers: one origin file system */
+	[Q_ORIGIN_LOAD] = "SELECT o.origin, (SELECT count(*) FROM transfers t"
+			  " WHERE t.source IS NULL AND t.state = 'active' AND t.updated >= ?2)"
 			  " FROM objects o WHERE o.id = ?1",
 	[Q_XFER_ADD] = "INSERT INTO transfers(object, source, addr, dest, offset, bytes, started, updated)"
 		       " VALUES(?1, ?2, ?3, ?4, ?5, ?5, ?6, ?6)",
@@ -420,7 +430,7 @@ static int create_schema(struct sq_state *s)
 		q = vine_xasprintf("%s%sPRAGMA user_version = %d; PRAGMA application_id = %d;"
 				   " INSERT INTO meta VALUES('created', '%.3f');"
 				   " INSERT INTO meta VALUES('peer_secret', '%s');",
-				   schema_sql, once_sql, VINE_STATE_SCHEMA, APP_ID,
+				   schema_sql, v3_sql, VINE_STATE_SCHEMA, APP_ID,
 				   vine_now_wall(), hex);
 		explicit_bzero(secret, sizeof(secret));
 		explicit_bzero(hex, sizeof(hex));
@@ -444,7 +454,7 @@ static int migrate_v2(struct sq_state *s)
 	if (begin(s) < 0 || read_version(s, &version, &app, &tables) < 0)
 		return rollback(s);
 	if (version == 2) {
-		q = vine_xasprintf("%sPRAGMA user_version = 3;", once_sql);
+		q = vine_xasprintf("%sPRAGMA user_version = 3;", v3_sql);
 		int rc = exec(s, q);
 		free(q);
 		if (rc < 0)
@@ -853,9 +863,13 @@ static int sq_register_worker(struct vine_state *st, const struct vine_worker_in
 /* Renew a worker's lease; an unknown or departed worker is an error. */
 static int renew(struct sq_state *s, int64_t worker)
 {
-	sqlite3_stmt *q = Q(s, Q_WORKER_RENEW);
+	sqlite3_stmt *q = Q(s, Q_PEER_BACK);
 
 	if (!q)
+		return -1;
+	sqlite3_bind_int64(q, 1, worker);
+	sqlite3_bind_double(q, 2, vine_now_wall());
+	if (run(s, q) < 0 || !(q = Q(s, Q_WORKER_RENEW)))
 		return -1;
 	sqlite3_bind_int64(q, 1, worker);
 	sqlite3_bind_double(q, 2, vine_now_wall());
@@ -1669,7 +1683,8 @@ static int sq_transfer_begin(struct vine_state *st, const char *id, const char *
 	sqlite3_stmt *q;
 	int r;
 
-	if (begin(s) < 0 || settings_read(s, &set) < 0 || !(q = Q(s, Q_PEER_PICK)))
+	if (begin(s) < 0 || reap_locked(s, NULL) < 0 || settings_read(s, &set) < 0 ||
+	    !(q = Q(s, Q_PEER_PICK)))
 		return rollback(s);
 	bind_str(q, 1, id);
 	bind_str(q, 2, dest);

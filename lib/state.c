@@ -227,8 +227,8 @@ int vine_state_register_worker(struct vine_state *st, const struct vine_worker_i
 	if (len == 0 || len > VINE_NODE_MAX || strchr(w->node, '\n') || strchr(w->node, '/'))
 		return vine_error("node name '%s' is empty, too long, or has '/' or a newline",
 				  w->node ? w->node : "");
-	if (w->cores < 1 || w->cores > VINE_CORES_MAX)
-		return vine_error("cores must be 1 to %d", VINE_CORES_MAX);
+	if (w->cores < 0 || w->cores > VINE_CORES_MAX)
+		return vine_error("cores must be 0 to %d", VINE_CORES_MAX);
 	if (!isfinite(w->lease) || w->lease <= 0)
 		return vine_error("lease must be a positive number of seconds");
 	return CALL(st, register_worker, w, worker);

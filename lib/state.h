@@ -199,14 +199,18 @@ struct vine_worker_info {
 	const char *node;           /* node name, 1..VINE_NODE_MAX bytes */
 	const char *host;           /* host name the worker runs on */
 	pid_t pid;
-	int cores;                  /* 1..VINE_CORES_MAX */
+	int cores;                  /* 1..VINE_CORES_MAX; 0: a cache server that
+				       runs no tasks (vine-spread --serve) */
 	const char *listen;         /* cache server address, or NULL */
 	double lease;               /* seconds a heartbeat keeps it alive, > 0 */
 };
 
 /*
  * Register a worker; *worker gets its id.  The worker is alive until
- * (state clock) now + lease; each heartbeat extends that.
+ * (state clock) now + lease; each heartbeat extends that.  A cache server
+ * that is not a worker registers too, with 0 cores, for the lease alone:
+ * when the lease runs out, the reaper drops its listen registration
+ * (vine_state_reap), so no fetch is sent to a dead server.
  */
 int vine_state_register_worker(struct vine_state *st, const struct vine_worker_info *w,
 			       int64_t *worker);
@@ -222,7 +226,8 @@ struct vine_attempt_ref {
  * attempts the worker believes it runs; for each one that is no longer
  * current (reaped while the worker was unreachable, say) stale[i] is set
  * to 1, else 0: the worker should kill it and drop its result.  A worker
- * that was marked lost comes back alive.
+ * that was marked lost comes back alive, and serves again at its listen
+ * address unless another server has registered its node since.
  */
 int vine_state_heartbeat(struct vine_state *st, int64_t worker,
 			 const struct vine_attempt_ref *running, size_t n, int *stale);
@@ -382,7 +387,8 @@ void vine_state_free_xfer(struct vine_xfer *x);
 
 /*
  * Node dest wants object id and holds offset bytes of it.  In one
- * transaction pick its source: a registered peer (not dest) that holds the
+ * transaction reap (vine_state_reap: a server whose lease ran out serves
+ * no more), then pick its source: a registered peer (not dest) that holds the
  * object complete, or (with relay on) partial and being fetched, with at
  * least offset bytes, that is not being avoided and has fewer than k_peer
  * transfers in flight; else the origin if fewer than k_origin transfers

@@ -211,7 +211,8 @@ static void test_transfer_end(const char *path)
 	vine_state_close(st);
 }
 
-/* A version 2 state (this schema without the once table) is upgraded. */
+/* A version 2 state (this schema without the once table and the
+ * transfers_origin index) is upgraded. */
 static void test_migrate(const char *path)
 {
 	struct vine_task_spec sp = { .cmd = "echo kept", .cores = 1 };
@@ -225,7 +226,8 @@ static void test_migrate(const char *path)
 		return;
 	CHECK(vine_state_submit(st, NULL, &sp, 1, ids) == 0);
 	vine_state_close(st);
-	CHECK(sql(path, "DROP TABLE once; PRAGMA user_version = 2") == 0);
+	CHECK(sql(path, "DROP TABLE once; DROP INDEX transfers_origin;"
+		  " PRAGMA user_version = 2") == 0);
 	CHECK(one(path, "SELECT user_version FROM pragma_user_version") == 2);
 
 	st = vine_state_open(path, 0);
@@ -235,6 +237,8 @@ static void test_migrate(const char *path)
 		return;
 	}
 	CHECK(one(path, "SELECT user_version FROM pragma_user_version") == VINE_STATE_SCHEMA);
+	CHECK(one(path, "SELECT count(*) FROM sqlite_master WHERE name IN"
+		  " ('once', 'once_at', 'transfers_origin')") == 3);
 	CHECK(vine_state_list_tasks(st, 0, 10, &t, &n) == 0 && n == 1);
 	if (n == 1)
 		CHECK_STR(t[0].cmd, "echo kept");
