@@ -106,9 +106,10 @@ enum {
 
 /*
  * Open the state named by url (see the top of this file).  A local state
- * that exists must have schema version VINE_STATE_SCHEMA: any other
- * version, or a database that is not a vine state, is refused with a
- * message naming both versions.  Without VINE_STATE_CREATE a missing
+ * that exists must have schema version VINE_STATE_SCHEMA; version 2 is
+ * upgraded to it in place, in one transaction; any other version, or a
+ * database that is not a vine state, is refused with a message naming
+ * both versions.  Without VINE_STATE_CREATE a missing
  * state is an error.  Returns NULL with a message on failure.
  */
 struct vine_state *vine_state_open(const char *url, int flags);

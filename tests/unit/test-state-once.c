@@ -260,24 +260,23 @@ static void test_migrate(const char *path)
 
 int main(void)
 {
-	char *p;
+	static const struct {
+		const char *file;
+		void (*fn)(const char *path);
+	} tests[] = {
+		{ "submit.db", test_submit }, { "requeue.db", test_requeue },
+		{ "xfer.db", test_transfer_end }, { "migrate.db", test_migrate },
+	};
 
 	if (!mkdtemp(dir)) {
 		perror("mkdtemp");
 		return 1;
 	}
-	p = vine_xasprintf("%s/submit.db", dir);
-	test_submit(p);
-	free(p);
-	p = vine_xasprintf("%s/requeue.db", dir);
-	test_requeue(p);
-	free(p);
-	p = vine_xasprintf("%s/xfer.db", dir);
-	test_transfer_end(p);
-	free(p);
-	p = vine_xasprintf("%s/migrate.db", dir);
-	test_migrate(p);
-	free(p);
+	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
+		char *p = vine_xasprintf("%s/%s", dir, tests[i].file);
+		tests[i].fn(p);
+		free(p);
+	}
 	vine_rm_rf(dir);
 	return T_END();
 }
