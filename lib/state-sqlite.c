@@ -385,6 +385,30 @@ static void bind_str(sqlite3_stmt *q, int i, const char *v)
 		sqlite3_bind_null(q, i);
 }
 
+/*
+ * v (of len elements of size bytes) with room for one more, which is
+ * zeroed: a list being collected row by row, its room doubling from 8.
+ */
+static void *grow(void *v, size_t len, size_t size)
+{
+	if (len == 0 || (len >= 8 && (len & (len - 1)) == 0))
+		v = vine_xrealloc(v, (len ? 2 * len : 8) * size);
+	memset((char *)v + len * size, 0, size);
+	return v;
+}
+
+/* The first column of every row of q, as int64s, into *v (*len of them). */
+static int rows_i64(struct sq_state *s, sqlite3_stmt *q, int64_t **v, size_t *len)
+{
+	int r;
+
+	while ((r = row(s, q)) > 0) {
+		*v = grow(*v, *len, sizeof(**v));
+		(*v)[(*len)++] = sqlite3_column_int64(q, 0);
+	}
+	return r;
+}
+
 /* --- opening ------------------------------------------------------------ */
 
 static int read_version(struct sq_state *s, int *version, int *app, int *tables)
@@ -737,7 +761,7 @@ static int sq_requeue_failed(struct vine_state *st, const char *key, int retries
 {
 	struct sq_state *s = SQ(st);
 	int64_t *v = NULL;
-	size_t len = 0, cap = 0;
+	size_t len = 0;
 	sqlite3_stmt *q;
 	char *answer;
 	int r;
@@ -760,12 +784,7 @@ static int sq_requeue_failed(struct vine_state *st, const char *key, int retries
 	}
 	if (!(q = Q(s, Q_REQUEUE_IDS)))
 		return rollback(s);
-	while ((r = row(s, q)) > 0) {
-		if (len == cap)
-			v = vine_xrealloc(v, (cap = cap ? 2 * cap : 64) * sizeof(*v));
-		v[len++] = sqlite3_column_int64(q, 0);
-	}
-	if (r < 0 || !(q = Q(s, Q_REQUEUE)))
+	if (rows_i64(s, q, &v, &len) < 0 || !(q = Q(s, Q_REQUEUE)))
 		goto fail;
 	sqlite3_bind_int(q, 1, retries);
 	if (run(s, q) < 0)
@@ -787,7 +806,7 @@ static int sq_list_objects(struct vine_state *st, struct vine_object **objs, siz
 {
 	struct sq_state *s = SQ(st);
 	struct vine_object *v = NULL;
-	size_t len = 0, cap = 0;
+	size_t len = 0;
 	sqlite3_stmt *q;
 	int r;
 
@@ -796,10 +815,8 @@ static int sq_list_objects(struct vine_state *st, struct vine_object **objs, siz
 	if (begin_read(s) < 0 || !(q = Q(s, Q_OBJ_LIST)))
 		return rollback(s);
 	while ((r = row(s, q)) > 0) {
-		if (len == cap)
-			v = vine_xrealloc(v, (cap = cap ? 2 * cap : 8) * sizeof(*v));
+		v = grow(v, len, sizeof(*v));
 		struct vine_object *o = &v[len++];
-		memset(o, 0, sizeof(*o));
 		snprintf(o->id, sizeof(o->id), "%s", (const char *)sqlite3_column_text(q, 0));
 		o->size = sqlite3_column_int64(q, 1);
 		o->origin = col_str(q, 2);
@@ -811,7 +828,6 @@ static int sq_list_objects(struct vine_state *st, struct vine_object **objs, siz
 		o->xfer_failed = sqlite3_column_int64(q, 8);
 	}
 	for (size_t i = 0; r == 0 && i < len; i++) {
-		size_t rcap = 0;
 		if (!(q = Q(s, Q_REPL_LIST))) {
 			r = -1;
 			break;
@@ -819,9 +835,7 @@ static int sq_list_objects(struct vine_state *st, struct vine_object **objs, siz
 		bind_str(q, 1, v[i].id);
 		while ((r = row(s, q)) > 0) {
 			struct vine_object *o = &v[i];
-			if (o->nreplicas == rcap)
-				o->replicas = vine_xrealloc(o->replicas,
-							    (rcap = rcap ? 2 * rcap : 8) * sizeof(*o->replicas));
+			o->replicas = grow(o->replicas, o->nreplicas, sizeof(*o->replicas));
 			o->replicas[o->nreplicas].node = col_str(q, 0);
 			o->replicas[o->nreplicas].bytes = sqlite3_column_int64(q, 1);
 			o->replicas[o->nreplicas].complete = sqlite3_column_int(q, 2);
@@ -958,7 +972,7 @@ static int end_task(struct sq_state *s, const struct vine_result *r)
 static int end_held(struct sq_state *s, int64_t worker, enum vine_outcome o, int *count)
 {
 	struct vine_attempt_ref *held = NULL;
-	size_t len = 0, cap = 0;
+	size_t len = 0;
 	sqlite3_stmt *q = Q(s, Q_HELD);
 	int r = -1;
 
@@ -966,11 +980,9 @@ static int end_held(struct sq_state *s, int64_t worker, enum vine_outcome o, int
 		return -1;
 	sqlite3_bind_int64(q, 1, worker);
 	while ((r = row(s, q)) > 0) {
-		if (len == cap)
-			held = vine_xrealloc(held, (cap = cap ? 2 * cap : 16) * sizeof(*held));
+		held = grow(held, len, sizeof(*held));
 		held[len].task = sqlite3_column_int64(q, 0);
-		held[len].attempt = sqlite3_column_int(q, 1);
-		len++;
+		held[len++].attempt = sqlite3_column_int(q, 1);
 	}
 	for (size_t i = 0; r == 0 && i < len; i++) {
 		struct vine_result res = { .task = held[i].task, .attempt = held[i].attempt,
@@ -991,17 +1003,13 @@ static int reap_locked(struct sq_state *s, int *reaped)
 {
 	sqlite3_stmt *q = Q(s, Q_WORKER_EXPIRED);
 	int64_t *w = NULL;
-	size_t len = 0, cap = 0;
+	size_t len = 0;
 	int r;
 
 	if (!q)
 		return -1;
 	sqlite3_bind_double(q, 1, vine_now_wall());
-	while ((r = row(s, q)) > 0) {
-		if (len == cap)
-			w = vine_xrealloc(w, (cap = cap ? 2 * cap : 8) * sizeof(*w));
-		w[len++] = sqlite3_column_int64(q, 0);
-	}
+	r = rows_i64(s, q, &w, &len);
 	for (size_t i = 0; r == 0 && i < len; i++) {
 		if (!(q = Q(s, Q_WORKER_STATE))) {
 			r = -1;
@@ -1346,7 +1354,7 @@ static int sq_list_files(struct vine_state *st, int64_t task, int attempt,
 {
 	struct sq_state *s = SQ(st);
 	struct vine_file *v = NULL;
-	size_t len = 0, cap = 0;
+	size_t len = 0;
 	sqlite3_stmt *q = Q(s, Q_FILE_LIST);
 	int r;
 
@@ -1357,8 +1365,7 @@ static int sq_list_files(struct vine_state *st, int64_t task, int attempt,
 	sqlite3_bind_int64(q, 1, task);
 	sqlite3_bind_int(q, 2, attempt);
 	while ((r = row(s, q)) > 0) {
-		if (len == cap)
-			v = vine_xrealloc(v, (cap = cap ? 2 * cap : 8) * sizeof(*v));
+		v = grow(v, len, sizeof(*v));
 		v[len].name = col_str(q, 0);
 		v[len].size = sqlite3_column_int64(q, 1);
 		len++;
@@ -1399,7 +1406,7 @@ static int sq_list_workers(struct vine_state *st, struct vine_worker **workers, 
 {
 	struct sq_state *s = SQ(st);
 	struct vine_worker *v = NULL;
-	size_t len = 0, cap = 0, j = 0;
+	size_t len = 0, j = 0;
 	sqlite3_stmt *q;
 	int r;
 
@@ -1408,10 +1415,8 @@ static int sq_list_workers(struct vine_state *st, struct vine_worker **workers, 
 	if (begin_read(s) < 0 || !(q = Q(s, Q_WORKER_LIST)))
 		return rollback(s);
 	while ((r = row(s, q)) > 0) {
-		if (len == cap)
-			v = vine_xrealloc(v, (cap = cap ? 2 * cap : 8) * sizeof(*v));
+		v = grow(v, len, sizeof(*v));
 		struct vine_worker *w = &v[len++];
-		memset(w, 0, sizeof(*w));
 		w->id = sqlite3_column_int64(q, 0);
 		w->node = col_str(q, 1);
 		w->host = col_str(q, 2);
@@ -1425,18 +1430,13 @@ static int sq_list_workers(struct vine_state *st, struct vine_worker **workers, 
 	}
 	/* both lists are in worker id order: merge */
 	if (r == 0 && (q = Q(s, Q_RUNNING_LIST))) {
-		size_t wcap = 0;
 		while ((r = row(s, q)) > 0) {
 			int64_t wid = sqlite3_column_int64(q, 0);
-			while (j < len && v[j].id < wid) {
+			while (j < len && v[j].id < wid)
 				j++;
-				wcap = 0;
-			}
 			if (j == len || v[j].id != wid)
 				continue;
-			if (v[j].nrunning == wcap)
-				v[j].running = vine_xrealloc(v[j].running,
-							     (wcap = wcap ? 2 * wcap : 8) * sizeof(int64_t));
+			v[j].running = grow(v[j].running, v[j].nrunning, sizeof(int64_t));
 			v[j].running[v[j].nrunning++] = sqlite3_column_int64(q, 1);
 		}
 	} else if (r == 0) {
@@ -1476,7 +1476,7 @@ static int sq_list_tasks(struct vine_state *st, int64_t after, size_t limit,
 {
 	struct sq_state *s = SQ(st);
 	struct vine_task *v = NULL;
-	size_t len = 0, cap = 0;
+	size_t len = 0;
 	sqlite3_stmt *q = Q(s, Q_TASK_LIST);
 	int r;
 
@@ -1487,8 +1487,7 @@ static int sq_list_tasks(struct vine_state *st, int64_t after, size_t limit,
 	sqlite3_bind_int64(q, 1, after);
 	sqlite3_bind_int64(q, 2, limit > INT64_MAX ? INT64_MAX : (sqlite3_int64)limit);
 	while ((r = row(s, q)) > 0) {
-		if (len == cap)
-			v = vine_xrealloc(v, (cap = cap ? 2 * cap : 64) * sizeof(*v));
+		v = grow(v, len, sizeof(*v));
 		struct vine_task *t = &v[len++];
 		t->id = sqlite3_column_int64(q, 0);
 		t->cmd = col_str(q, 1);
@@ -1519,7 +1518,7 @@ static int sq_list_attempts(struct vine_state *st, int64_t task, struct vine_att
 {
 	struct sq_state *s = SQ(st);
 	struct vine_attempt *v = NULL;
-	size_t len = 0, cap = 0;
+	size_t len = 0;
 	sqlite3_stmt *q;
 	int r;
 
@@ -1537,8 +1536,7 @@ static int sq_list_attempts(struct vine_state *st, int64_t task, struct vine_att
 		return rollback(s);
 	sqlite3_bind_int64(q, 1, task);
 	while ((r = row(s, q)) > 0) {
-		if (len == cap)
-			v = vine_xrealloc(v, (cap = cap ? 2 * cap : 8) * sizeof(*v));
+		v = grow(v, len, sizeof(*v));
 		read_attempt(q, 0, &v[len++]);
 	}
 	if (r < 0 || commit(s) < 0) {
@@ -1921,7 +1919,7 @@ static int sq_list_transfers(struct vine_state *st, struct vine_transfer **t, si
 {
 	struct sq_state *s = SQ(st);
 	struct vine_transfer *v = NULL;
-	size_t len = 0, cap = 0;
+	size_t len = 0;
 	sqlite3_stmt *q;
 	int r;
 
@@ -1930,8 +1928,7 @@ static int sq_list_transfers(struct vine_state *st, struct vine_transfer **t, si
 	if (begin_read(s) < 0 || !(q = Q(s, Q_XFER_LIST)))
 		return rollback(s);
 	while ((r = row(s, q)) > 0) {
-		if (len == cap)
-			v = vine_xrealloc(v, (cap = cap ? 2 * cap : 16) * sizeof(*v));
+		v = grow(v, len, sizeof(*v));
 		struct vine_transfer *x = &v[len++];
 		x->id = sqlite3_column_int64(q, 0);
 		x->object = col_str(q, 1);
