@@ -157,6 +157,31 @@ print(t["total"], t["ready"], t["running"], t["done"], t["failed"])'
 	assert_output $'1 ready exited=1\n2 ready exited=2'
 }
 
+@test "a vine-state older than schema 3 keeps no keys: a lost submit is reported, not resent" {
+	# the real vine-state, but its open answer says schema 2 (same length)
+	cat >old.py <<'PY'
+import subprocess, sys, threading
+p = subprocess.Popen(sys.argv[1:], stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
+def up():
+    while (b := sys.stdin.buffer.raw.read(65536)):
+        p.stdin.write(b)
+    p.stdin.close()
+threading.Thread(target=up, daemon=True).start()
+while (b := p.stdout.read(65536)):
+    sys.stdout.buffer.write(b.replace(b'"schema":3}', b'"schema":2}').replace(b'"schema": 3}', b'"schema": 2}'))
+    sys.stdout.buffer.flush()
+sys.exit(p.wait())
+PY
+	printf '%s\n' true true true >tasks.txt
+	VINE_REMOTE_STATE_CMD="/usr/bin/python3 $PWD/old.py env VINE_TEST_DROP_ANSWER=submit:1:$BATS_TEST_TMPDIR/dropped vine-state" \
+		run -1 vine-submit -s "$URL" tasks.txt
+	[ -e "$BATS_TEST_TMPDIR/dropped" ]
+	[[ $output == *"the connection failed during submit, which may or may not have taken effect"* ]]
+	# it did, once
+	run -0 counts "$DB"
+	assert_output "3 3 0 0 0"
+}
+
 @test "lost answers to finish_claim: every task done exactly once, none stranded" {
 	for i in $(seq 8); do echo 'sleep 0.1; echo "$VINE_TASK_ID"'; done >tasks.txt
 	vine-submit -s "$DB" -r 0 tasks.txt >/dev/null
