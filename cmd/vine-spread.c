@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "config.h"
@@ -67,6 +69,27 @@ static void log_line(void *ctx, const char *line)
 	vine_warn("%s", line);
 }
 
+/*
+ * With a state, the server holds a lease as a worker does (a worker record
+ * with 0 cores), renewed every lease / 3 while it waits for a signal:
+ * killed outright, its registration lapses with the lease and no fetch is
+ * sent to it afterwards.
+ */
+static int64_t lease_begin(struct vine_state *st, const char *node, const char *addr,
+			   double lease)
+{
+	char host[256] = "";
+	struct vine_worker_info info = { .node = node, .host = host, .pid = getpid(),
+					 .cores = 0, .listen = addr, .lease = lease };
+	int64_t id;
+
+	gethostname(host, sizeof(host) - 1);
+	if (vine_state_register_worker(st, &info, &id) < 0 ||
+	    vine_state_node_listen(st, node, addr) < 0)
+		return -1;
+	return id;
+}
+
 static int serve(struct vine_state *st, const char *cache, const char *node, const char *listen,
 		 const unsigned char *secret, int uploads, double timeout, int verbose)
 {
@@ -77,8 +100,16 @@ static int serve(struct vine_state *st, const char *cache, const char *node, con
 	};
 	const char *env = getenv("VINE_TEST_SEND_DELAY");
 	struct vine_peer_server *s;
+	int64_t id = -1;
+	double lease = 0;
+	struct timespec tick = { 0, 0 };
 	sigset_t set;
 	int sig;
+
+	if (st && vine_env_seconds("VINE_LEASE", 60, &lease) < 0)
+		vine_die_lib(VINE_EXIT_USAGE);
+	tick.tv_sec = (time_t)(lease / 3);
+	tick.tv_nsec = (long)((lease / 3 - (double)tick.tv_sec) * 1e9);
 
 	/* the signals that stop the server are taken by sigwait below; block
 	 * them before any thread exists */
@@ -93,7 +124,7 @@ static int serve(struct vine_state *st, const char *cache, const char *node, con
 	s = vine_peer_server_start(&o);
 	if (!s)
 		vine_die_lib(VINE_EXIT_FAIL);
-	if (st && vine_state_node_listen(st, node, vine_peer_server_addr(s)) < 0) {
+	if (st && (id = lease_begin(st, node, vine_peer_server_addr(s), lease)) < 0) {
 		vine_peer_server_stop(s);
 		vine_die_lib(VINE_EXIT_FAIL);
 	}
@@ -104,9 +135,13 @@ static int serve(struct vine_state *st, const char *cache, const char *node, con
 	}
 	if (verbose)
 		vine_warn("node %s serving '%s' on %s", node, cache, vine_peer_server_addr(s));
-	while (sigwait(&set, &sig) != 0)
-		;
-	if (st && vine_state_node_listen(st, node, NULL) < 0)
+	while ((sig = st ? sigtimedwait(&set, NULL, &tick) : sigwaitinfo(&set, NULL)) < 0) {
+		/* a failed renewal is tried again next time, until the lease is gone */
+		if (st && errno == EAGAIN && vine_state_heartbeat(st, id, NULL, 0, NULL) < 0)
+			vine_warn("cannot renew the lease: %s", vine_errmsg());
+	}
+	if (st && (vine_state_unregister_worker(st, id) < 0 ||
+		   vine_state_node_listen(st, node, NULL) < 0))
 		vine_warn("%s", vine_errmsg());
 	vine_peer_server_stop(s);
 	if (verbose)

@@ -15,9 +15,11 @@
 
 struct vine_state_ops {
 	void (*close)(struct vine_state *st);
-	int (*submit)(struct vine_state *st, const struct vine_object *obj,
+	/* key: NULL, or the exactly-once key of vine_state_submit_once (state.h) */
+	int (*submit)(struct vine_state *st, const char *key, const struct vine_object *obj,
 		      const struct vine_task_spec *specs, size_t n, int64_t *ids);
-	int (*requeue_failed)(struct vine_state *st, int retries, int64_t **ids, size_t *n);
+	int (*requeue_failed)(struct vine_state *st, const char *key, int retries,
+			      int64_t **ids, size_t *n);
 	int (*list_objects)(struct vine_state *st, struct vine_object **objs, size_t *n);
 	int (*register_worker)(struct vine_state *st, const struct vine_worker_info *w,
 			       int64_t *worker);
@@ -49,8 +51,8 @@ struct vine_state_ops {
 	int (*transfer_begin)(struct vine_state *st, const char *id, const char *dest,
 			      int64_t offset, struct vine_xfer *x);
 	int (*transfer_progress)(struct vine_state *st, int64_t xfer, int64_t bytes);
-	int (*transfer_end)(struct vine_state *st, int64_t xfer, int status, int64_t bytes,
-			    const char *msg);
+	int (*transfer_end)(struct vine_state *st, const char *key, int64_t xfer, int status,
+			    int64_t bytes, const char *msg);
 	int (*replica_set)(struct vine_state *st, const char *id, const char *node,
 			   int64_t bytes, int complete);
 	int (*list_transfers)(struct vine_state *st, struct vine_transfer **t, size_t *n);

@@ -12,8 +12,12 @@
  * connection, the tasks the state says this worker holds but that were
  * never handed to the caller are given back (RELEASED, which costs them
  * nothing); results sent again are refused as stale if they were recorded
- * the first time, so none is lost or counted twice.  submit and
- * requeue_failed are never resent: their fate is reported as unknown.
+ * the first time, so none is lost or counted twice.  submit,
+ * requeue_failed and transfer_end carry a random key, the same on every
+ * resend, and the state answers a key it has seen with the answer it gave
+ * then (vine_state_submit_once): they happen exactly once.  A vine-state
+ * older than schema version 3 knows no keys: then they are not resent,
+ * and their fate is reported as unknown.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -37,6 +41,7 @@ struct remote {
 	struct vine_proto p;
 	int flags;
 	int ready;              /* handshake and open done on this connection */
+	int keyed;              /* the server keeps request keys (schema >= 3) */
 	/* tasks handed to the caller by finish_claim and not reported since */
 	int64_t worker;
 	int64_t *held;
@@ -84,6 +89,8 @@ static int connect_state(struct remote *r)
 	q = json_pack("{sssb}", "op", "open", "create", (r->flags & VINE_STATE_CREATE) != 0);
 	rc = vine_proto_call(&r->p, q, NULL, NULL, &res);
 	json_decref(q);
+	if (rc == 0)
+		r->keyed = json_integer_value(json_object_get(res, "schema")) >= 3;
 	json_decref(res);
 	if (rc != 0)
 		return -1;
@@ -198,6 +205,25 @@ static json_t *req(const char *op)
 	return json_pack("{ss}", "op", op);
 }
 
+/*
+ * A request made exactly once: with key (or a new one when NULL) as its
+ * "once" member.  How often it may be sent: again when the server keeps
+ * keys, else once.
+ */
+static int keyed(struct remote *r, json_t *q, const char *key, enum resend *resend)
+{
+	char k[VINE_ONCE_KEY_LEN + 1];
+
+	if (!key) {
+		if (vine_once_key(k) < 0)
+			return -1;
+		key = k;
+	}
+	json_object_set_new(q, "once", json_string(key));
+	*resend = r->keyed ? AGAIN : ONCE;
+	return 0;
+}
+
 static void remote_close(struct vine_state *st)
 {
 	struct remote *r = R(st);
@@ -212,17 +238,20 @@ static void remote_close(struct vine_state *st)
 	free(r);
 }
 
-static int remote_submit(struct vine_state *st, const struct vine_object *obj,
+static int remote_submit(struct vine_state *st, const char *key, const struct vine_object *obj,
 			 const struct vine_task_spec *specs, size_t n, int64_t *ids)
 {
 	json_t *q = req("submit"), *res;
+	enum resend resend;
 	int64_t *got;
 	size_t ngot;
 	int rc;
 
 	json_object_set_new(q, "object", obj ? vj_encode(&vj_object, obj) : json_null());
 	json_object_set_new(q, "specs", vj_encode_array(&vj_task_spec, specs, n));
-	rc = call(R(st), q, NULL, NULL, ONCE, &res);
+	rc = keyed(R(st), q, key, &resend);
+	if (rc == 0)
+		rc = call(R(st), q, NULL, NULL, resend, &res);
 	json_decref(q);
 	if (rc < 0)
 		return -1;
@@ -236,16 +265,21 @@ static int remote_submit(struct vine_state *st, const struct vine_object *obj,
 	return rc;
 }
 
-static int remote_requeue_failed(struct vine_state *st, int retries, int64_t **ids, size_t *n)
+static int remote_requeue_failed(struct vine_state *st, const char *key, int retries,
+				 int64_t **ids, size_t *n)
 {
 	json_t *q = req("requeue_failed"), *res;
+	enum resend resend;
 	int rc;
 
 	json_object_set_new(q, "retries", json_integer(retries));
-	rc = call(R(st), q, NULL, NULL, ONCE, &res);
-	json_decref(q);
+	rc = keyed(R(st), q, key, &resend);
 	if (rc == 0)
-		rc = vj_get_i64s(json_object_get(res, "ids"), ids, n);
+		rc = call(R(st), q, NULL, NULL, resend, &res);
+	json_decref(q);
+	if (rc < 0)
+		return -1;
+	rc = vj_get_i64s(json_object_get(res, "ids"), ids, n);
 	json_decref(res);
 	return rc;
 }
@@ -640,17 +674,22 @@ static int remote_transfer_progress(struct vine_state *st, int64_t xfer, int64_t
 	return send_only(st, q, AGAIN);
 }
 
-static int remote_transfer_end(struct vine_state *st, int64_t xfer, int status, int64_t bytes,
-			       const char *msg)
+static int remote_transfer_end(struct vine_state *st, const char *key, int64_t xfer,
+			       int status, int64_t bytes, const char *msg)
 {
 	json_t *q = req("transfer_end");
+	enum resend resend;
 
 	json_object_set_new(q, "xfer", json_integer(xfer));
 	json_object_set_new(q, "status", json_integer(status));
 	json_object_set_new(q, "bytes", json_integer(bytes));
 	json_object_set_new(q, "msg", msg ? vj_string(msg) : json_null());
-	/* ending a transfer twice is an error: never resent */
-	return send_only(st, q, ONCE);
+	/* ending a transfer twice is an error: resent only with a key */
+	if (keyed(R(st), q, key, &resend) < 0) {
+		json_decref(q);
+		return -1;
+	}
+	return send_only(st, q, resend);
 }
 
 static int remote_replica_set(struct vine_state *st, const char *id, const char *node,

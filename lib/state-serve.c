@@ -53,6 +53,8 @@ static int drop_now(struct server *sv, const char *op)
 	return 1;
 }
 
+static int opt_str(json_t *q, const char *name, char **v);
+
 /* A handler fills *res and returns 0, or returns -1 with a message (an
  * E answer), or -2 when the connection failed (stop serving). */
 typedef int handler(struct server *sv, json_t *q, uint32_t id, json_t **res);
@@ -109,18 +111,23 @@ static int op_submit(struct server *sv, json_t *q, uint32_t id, json_t **res)
 	struct vine_object obj, *objp = NULL;
 	struct vine_task_spec *specs;
 	json_t *o = json_object_get(q, "object");
+	char *key;
 	size_t n;
 	int64_t *ids;
 	int r = -1;
 
+	if (opt_str(q, "once", &key) < 0)
+		return -1;
 	if (o && !json_is_null(o)) {
-		if (vj_decode(&vj_object, o, &obj) < 0)
+		if (vj_decode(&vj_object, o, &obj) < 0) {
+			free(key);
 			return -1;
+		}
 		objp = &obj;
 	}
 	if (vj_decode_array(&vj_task_spec, json_object_get(q, "specs"), (void **)&specs, &n) == 0) {
 		ids = vine_xcalloc(n + 1, sizeof(*ids));
-		r = vine_state_submit(sv->st, objp, specs, n, ids);
+		r = vine_state_submit_once(sv->st, key, objp, specs, n, ids);
 		if (r == 0)
 			*res = json_pack("{so}", "ids", vj_i64s(ids, n));
 		free(ids);
@@ -128,21 +135,24 @@ static int op_submit(struct server *sv, json_t *q, uint32_t id, json_t **res)
 	}
 	if (objp)
 		vj_release(&vj_object, objp);
+	free(key);
 	return r;
 }
 
 static int op_requeue_failed(struct server *sv, json_t *q, uint32_t id, json_t **res)
 {
-	int retries;
+	int retries, r = -1;
 	int64_t *ids = NULL;
 	size_t n = 0;
+	char *key = NULL;
 
-	if (vj_int(q, "retries", &retries) < 0 ||
-	    vine_state_requeue_failed(sv->st, retries, &ids, &n) < 0)
-		return -1;
-	*res = json_pack("{so}", "ids", vj_i64s(ids, n));
+	if (vj_int(q, "retries", &retries) == 0 && opt_str(q, "once", &key) == 0)
+		r = vine_state_requeue_failed_once(sv->st, key, retries, &ids, &n);
+	if (r == 0)
+		*res = json_pack("{so}", "ids", vj_i64s(ids, n));
 	free(ids);
-	return 0;
+	free(key);
+	return r;
 }
 
 static int op_list_objects(struct server *sv, json_t *q, uint32_t id, json_t **res)
@@ -485,15 +495,17 @@ static int op_transfer_progress(struct server *sv, json_t *q, uint32_t id, json_
 static int op_transfer_end(struct server *sv, json_t *q, uint32_t id, json_t **res)
 {
 	int64_t xfer, bytes;
-	char *msg = NULL;
+	char *msg = NULL, *key = NULL;
 	int status, r = -1;
 
 	if (vj_i64(q, "xfer", &xfer) == 0 && vj_int(q, "status", &status) == 0 &&
-	    vj_i64(q, "bytes", &bytes) == 0 && opt_str(q, "msg", &msg) == 0)
-		r = vine_state_transfer_end(sv->st, xfer, status, bytes, msg);
+	    vj_i64(q, "bytes", &bytes) == 0 && opt_str(q, "msg", &msg) == 0 &&
+	    opt_str(q, "once", &key) == 0)
+		r = vine_state_transfer_end_once(sv->st, key, xfer, status, bytes, msg);
 	if (r == 0)
 		*res = json_object();
 	free(msg);
+	free(key);
 	return r;
 }
 

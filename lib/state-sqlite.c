@@ -30,6 +30,7 @@
 
 #include "peer.h"
 #include "state-impl.h"
+#include "state-json.h"
 #include "util.h"
 
 #define APP_ID 0x76696e65 /* "vine" */
@@ -125,10 +126,22 @@ static const char schema_sql[] =
 	"  message TEXT);\n"
 	"CREATE INDEX transfers_active ON transfers(object, state);\n";
 
+/*
+ * Added by schema version 3: answers of requests made exactly once, and
+ * an index to count origin transfers in flight across all objects.
+ */
+static const char v3_sql[] =
+	"CREATE TABLE once(key TEXT PRIMARY KEY, answer TEXT NOT NULL, at REAL NOT NULL)"
+	" WITHOUT ROWID;\n"
+	"CREATE INDEX once_at ON once(at);\n"
+	"CREATE INDEX transfers_origin ON transfers(updated)"
+	" WHERE source IS NULL AND state = 'active';\n";
+
 /* Every statement, prepared on first use and kept. */
 enum {
 	Q_OBJ_SIZE, Q_OBJ_ADD, Q_TASK_ADD,
 	Q_REQUEUE_IDS, Q_REQUEUE,
+	Q_ONCE_GET, Q_ONCE_ADD, Q_ONCE_EXPIRE, Q_PEER_BACK,
 	Q_OBJ_LIST, Q_REPL_LIST,
 	Q_WORKER_ADD, Q_WORKER_GET, Q_WORKER_RENEW, Q_WORKER_STATE, Q_WORKER_EXPIRED,
 	Q_CURRENT, Q_HELD,
@@ -152,6 +165,13 @@ static const char *const sql[Q_N] = {
 	[Q_REQUEUE] = "UPDATE tasks SET state = 'ready', failures = 0, losses = 0,"
 		      " retries = CASE WHEN ?1 >= 0 THEN ?1 ELSE retries END"
 		      " WHERE state = 'failed'",
+	[Q_ONCE_GET] = "SELECT answer FROM once WHERE key = ?1",
+	[Q_ONCE_ADD] = "INSERT INTO once(key, answer, at) VALUES(?1, ?2, ?3)",
+	[Q_ONCE_EXPIRE] = "DELETE FROM once WHERE at < ?1",
+	/* a lost worker back alive serves again, unless its node has another server */
+	[Q_PEER_BACK] = "INSERT OR IGNORE INTO peers(node, addr, registered)"
+			" SELECT node, listen, ?2 FROM workers"
+			" WHERE id = ?1 AND state = 'lost' AND listen IS NOT NULL",
 	[Q_OBJ_LIST] = "SELECT id, size, origin, served_origin, served_peer, bytes_origin, bytes_peer,"
 		       " (SELECT count(*) FROM transfers t WHERE t.object = o.id AND t.state = 'active'),"
 		       " (SELECT count(*) FROM transfers t WHERE t.object = o.id AND t.state = 'failed')"
@@ -216,8 +236,9 @@ static const char *const sql[Q_N] = {
 			"     WHERE t.object = r.object AND t.dest = r.node AND t.state = 'active'"
 			"     AND t.updated >= ?4))))"
 			" WHERE up < ?7 ORDER BY complete DESC, up, bytes DESC, random() LIMIT 1",
-	[Q_ORIGIN_LOAD] = "SELECT o.origin, (SELECT count(*) FROM transfers t WHERE t.object = o.id"
-			  " AND t.source IS NULL AND t.state = 'active' AND t.updated >= ?2)"
+	/* K_origin counts every object's origin transfers: one origin file system */
+	[Q_ORIGIN_LOAD] = "SELECT o.origin, (SELECT count(*) FROM transfers t"
+			  " WHERE t.source IS NULL AND t.state = 'active' AND t.updated >= ?2)"
 			  " FROM objects o WHERE o.id = ?1",
 	[Q_XFER_ADD] = "INSERT INTO transfers(object, source, addr, dest, offset, bytes, started, updated)"
 		       " VALUES(?1, ?2, ?3, ?4, ?5, ?5, ?6, ?6)",
@@ -364,6 +385,30 @@ static void bind_str(sqlite3_stmt *q, int i, const char *v)
 		sqlite3_bind_null(q, i);
 }
 
+/*
+ * v (of len elements of size bytes) with room for one more, which is
+ * zeroed: a list being collected row by row, its room doubling from 8.
+ */
+static void *grow(void *v, size_t len, size_t size)
+{
+	if (len == 0 || (len >= 8 && (len & (len - 1)) == 0))
+		v = vine_xrealloc(v, (len ? 2 * len : 8) * size);
+	memset((char *)v + len * size, 0, size);
+	return v;
+}
+
+/* The first column of every row of q, as int64s, into *v (*len of them). */
+static int rows_i64(struct sq_state *s, sqlite3_stmt *q, int64_t **v, size_t *len)
+{
+	int r;
+
+	while ((r = row(s, q)) > 0) {
+		*v = grow(*v, *len, sizeof(**v));
+		(*v)[(*len)++] = sqlite3_column_int64(q, 0);
+	}
+	return r;
+}
+
 /* --- opening ------------------------------------------------------------ */
 
 static int read_version(struct sq_state *s, int *version, int *app, int *tables)
@@ -406,10 +451,11 @@ static int create_schema(struct sq_state *s)
 		if (vine_peer_secret_new(secret) < 0)
 			return rollback(s);
 		vine_peer_secret_hex(secret, hex);
-		q = vine_xasprintf("%sPRAGMA user_version = %d; PRAGMA application_id = %d;"
+		q = vine_xasprintf("%s%sPRAGMA user_version = %d; PRAGMA application_id = %d;"
 				   " INSERT INTO meta VALUES('created', '%.3f');"
 				   " INSERT INTO meta VALUES('peer_secret', '%s');",
-				   schema_sql, VINE_STATE_SCHEMA, APP_ID, vine_now_wall(), hex);
+				   schema_sql, v3_sql, VINE_STATE_SCHEMA, APP_ID,
+				   vine_now_wall(), hex);
 		explicit_bzero(secret, sizeof(secret));
 		explicit_bzero(hex, sizeof(hex));
 		int rc = exec(s, q);
@@ -420,6 +466,27 @@ static int create_schema(struct sq_state *s)
 	return commit(s);
 }
 
+/*
+ * Schema version 2 to 3, in place: add the table of exactly-once answers.
+ * Another program may have done it while we waited for the lock.
+ */
+static int migrate_v2(struct sq_state *s)
+{
+	int version, app, tables;
+	char *q;
+
+	if (begin(s) < 0 || read_version(s, &version, &app, &tables) < 0)
+		return rollback(s);
+	if (version == 2) {
+		q = vine_xasprintf("%sPRAGMA user_version = 3;", v3_sql);
+		int rc = exec(s, q);
+		free(q);
+		if (rc < 0)
+			return rollback(s);
+	}
+	return commit(s) < 0 ? rollback(s) : 0;
+}
+
 static int check_schema(struct sq_state *s, int flags)
 {
 	int version, app, tables;
@@ -428,6 +495,12 @@ static int check_schema(struct sq_state *s, int flags)
 		return -1;
 	if (app == APP_ID && version == VINE_STATE_SCHEMA)
 		return 0;
+	if (app == APP_ID && version == 2) {
+		if (migrate_v2(s) < 0)
+			return vine_error_prefix("state '%s': cannot upgrade schema version 2 to %d",
+						 s->path, VINE_STATE_SCHEMA);
+		return check_schema(s, 0);
+	}
 	if (app == APP_ID)
 		return vine_error("state '%s' has schema version %d, but this program "
 				  "understands version %d only", s->path, version, VINE_STATE_SCHEMA);
@@ -516,6 +589,74 @@ static void sq_close(struct vine_state *st)
 	free(s);
 }
 
+/* --- exactly once ------------------------------------------------------- */
+
+/*
+ * Inside an operation's transaction: 1 with *answer (free it) when key
+ * was answered before, 0 when key is new or NULL, -1 on error.
+ */
+static int once_seen(struct sq_state *s, const char *key, char **answer)
+{
+	sqlite3_stmt *q;
+	int r;
+
+	*answer = NULL;
+	if (!key)
+		return 0;
+	if (!(q = Q(s, Q_ONCE_GET)))
+		return -1;
+	bind_str(q, 1, key);
+	if ((r = row(s, q)) > 0)
+		*answer = col_str(q, 0);
+	sqlite3_reset(q);
+	return r;
+}
+
+/*
+ * Record key's answer in the operation's transaction (key NULL: nothing
+ * to record), and forget keys older than VINE_ONCE_KEEP.
+ */
+static int once_keep(struct sq_state *s, const char *key, const char *answer)
+{
+	double now = vine_now_wall();
+	sqlite3_stmt *q;
+
+	if (!key)
+		return 0;
+	if (!(q = Q(s, Q_ONCE_EXPIRE)))
+		return -1;
+	sqlite3_bind_double(q, 1, now - VINE_ONCE_KEEP);
+	if (run(s, q) < 0 || !(q = Q(s, Q_ONCE_ADD)))
+		return -1;
+	bind_str(q, 1, key);
+	bind_str(q, 2, answer);
+	sqlite3_bind_double(q, 3, now);
+	return run(s, q);
+}
+
+/* ids as the answer text of a key, and back. */
+static char *ids_answer(const int64_t *ids, size_t n)
+{
+	json_t *a = vj_i64s(ids, n);
+	char *t = json_dumps(a, JSON_COMPACT);
+
+	json_decref(a);
+	if (!t)
+		vine_error("out of memory");
+	return t;
+}
+
+static int answer_ids(struct sq_state *s, const char *answer, int64_t **ids, size_t *n)
+{
+	json_t *a = json_loads(answer, 0, NULL);
+	int r = a ? vj_get_i64s(a, ids, n) : -1;
+
+	json_decref(a);
+	if (r < 0)
+		return vine_error("state '%s': a recorded answer is damaged", s->path);
+	return 0;
+}
+
 /* --- submitting ----------------------------------------------------------- */
 
 /* 1 known with this size, 0 unknown, -1 error (known with another size too). */
@@ -535,17 +676,41 @@ static int object_known(struct sq_state *s, const char *id, int64_t size, int ch
 	return 1;
 }
 
-static int sq_submit(struct vine_state *st, const struct vine_object *obj,
+/* A submit whose key was answered before: the same ids again. */
+static int submit_again(struct sq_state *s, const char *answer, size_t n, int64_t *ids)
+{
+	int64_t *got;
+	size_t ngot;
+
+	if (answer_ids(s, answer, &got, &ngot) < 0)
+		return -1;
+	if (ngot == n)
+		memcpy(ids, got, n * sizeof(*ids));
+	free(got);
+	if (ngot != n)
+		return vine_error("state '%s': request key used for %zu tasks before, now for %zu",
+				  s->path, ngot, n);
+	return 0;
+}
+
+static int sq_submit(struct vine_state *st, const char *key, const struct vine_object *obj,
 		     const struct vine_task_spec *specs, size_t n, int64_t *ids)
 {
 	struct sq_state *s = SQ(st);
 	double now = vine_now_wall();
 	const char *known = NULL;
 	sqlite3_stmt *q;
+	char *answer;
 	int r;
 
 	if (begin(s) < 0)
 		return -1;
+	if ((r = once_seen(s, key, &answer)) != 0) {
+		if (r > 0)
+			r = submit_again(s, answer, n, ids);
+		free(answer);
+		return r < 0 || commit(s) < 0 ? rollback(s) : 0;
+	}
 	if (obj) {
 		if ((r = object_known(s, obj->id, obj->size, 1)) < 0)
 			return rollback(s);
@@ -585,30 +750,49 @@ static int sq_submit(struct vine_state *st, const struct vine_object *obj,
 			return rollback(s);
 		ids[i] = sqlite3_last_insert_rowid(s->db);
 	}
-	return commit(s) < 0 ? rollback(s) : 0;
+	answer = key ? ids_answer(ids, n) : NULL;
+	r = key && !answer ? -1 : once_keep(s, key, answer);
+	free(answer);
+	return r < 0 || commit(s) < 0 ? rollback(s) : 0;
 }
 
-static int sq_requeue_failed(struct vine_state *st, int retries, int64_t **ids, size_t *n)
+static int sq_requeue_failed(struct vine_state *st, const char *key, int retries,
+			     int64_t **ids, size_t *n)
 {
 	struct sq_state *s = SQ(st);
 	int64_t *v = NULL;
-	size_t len = 0, cap = 0;
+	size_t len = 0;
 	sqlite3_stmt *q;
+	char *answer;
 	int r;
 
 	*ids = NULL;
 	*n = 0;
-	if (begin(s) < 0 || !(q = Q(s, Q_REQUEUE_IDS)))
-		return rollback(s);
-	while ((r = row(s, q)) > 0) {
-		if (len == cap)
-			v = vine_xrealloc(v, (cap = cap ? 2 * cap : 64) * sizeof(*v));
-		v[len++] = sqlite3_column_int64(q, 0);
+	if (begin(s) < 0)
+		return -1;
+	if ((r = once_seen(s, key, &answer)) != 0) {
+		if (r > 0)
+			r = answer_ids(s, answer, ids, n);
+		free(answer);
+		if (r < 0 || commit(s) < 0) {
+			free(*ids);
+			*ids = NULL;
+			*n = 0;
+			return rollback(s);
+		}
+		return 0;
 	}
-	if (r < 0 || !(q = Q(s, Q_REQUEUE)))
+	if (!(q = Q(s, Q_REQUEUE_IDS)))
+		return rollback(s);
+	if (rows_i64(s, q, &v, &len) < 0 || !(q = Q(s, Q_REQUEUE)))
 		goto fail;
 	sqlite3_bind_int(q, 1, retries);
-	if (run(s, q) < 0 || commit(s) < 0)
+	if (run(s, q) < 0)
+		goto fail;
+	answer = key ? ids_answer(v, len) : NULL;
+	r = key && !answer ? -1 : once_keep(s, key, answer);
+	free(answer);
+	if (r < 0 || commit(s) < 0)
 		goto fail;
 	*ids = v;
 	*n = len;
@@ -622,7 +806,7 @@ static int sq_list_objects(struct vine_state *st, struct vine_object **objs, siz
 {
 	struct sq_state *s = SQ(st);
 	struct vine_object *v = NULL;
-	size_t len = 0, cap = 0;
+	size_t len = 0;
 	sqlite3_stmt *q;
 	int r;
 
@@ -631,10 +815,8 @@ static int sq_list_objects(struct vine_state *st, struct vine_object **objs, siz
 	if (begin_read(s) < 0 || !(q = Q(s, Q_OBJ_LIST)))
 		return rollback(s);
 	while ((r = row(s, q)) > 0) {
-		if (len == cap)
-			v = vine_xrealloc(v, (cap = cap ? 2 * cap : 8) * sizeof(*v));
+		v = grow(v, len, sizeof(*v));
 		struct vine_object *o = &v[len++];
-		memset(o, 0, sizeof(*o));
 		snprintf(o->id, sizeof(o->id), "%s", (const char *)sqlite3_column_text(q, 0));
 		o->size = sqlite3_column_int64(q, 1);
 		o->origin = col_str(q, 2);
@@ -646,7 +828,6 @@ static int sq_list_objects(struct vine_state *st, struct vine_object **objs, siz
 		o->xfer_failed = sqlite3_column_int64(q, 8);
 	}
 	for (size_t i = 0; r == 0 && i < len; i++) {
-		size_t rcap = 0;
 		if (!(q = Q(s, Q_REPL_LIST))) {
 			r = -1;
 			break;
@@ -654,9 +835,7 @@ static int sq_list_objects(struct vine_state *st, struct vine_object **objs, siz
 		bind_str(q, 1, v[i].id);
 		while ((r = row(s, q)) > 0) {
 			struct vine_object *o = &v[i];
-			if (o->nreplicas == rcap)
-				o->replicas = vine_xrealloc(o->replicas,
-							    (rcap = rcap ? 2 * rcap : 8) * sizeof(*o->replicas));
+			o->replicas = grow(o->replicas, o->nreplicas, sizeof(*o->replicas));
 			o->replicas[o->nreplicas].node = col_str(q, 0);
 			o->replicas[o->nreplicas].bytes = sqlite3_column_int64(q, 1);
 			o->replicas[o->nreplicas].complete = sqlite3_column_int(q, 2);
@@ -698,9 +877,13 @@ static int sq_register_worker(struct vine_state *st, const struct vine_worker_in
 /* Renew a worker's lease; an unknown or departed worker is an error. */
 static int renew(struct sq_state *s, int64_t worker)
 {
-	sqlite3_stmt *q = Q(s, Q_WORKER_RENEW);
+	sqlite3_stmt *q = Q(s, Q_PEER_BACK);
 
 	if (!q)
+		return -1;
+	sqlite3_bind_int64(q, 1, worker);
+	sqlite3_bind_double(q, 2, vine_now_wall());
+	if (run(s, q) < 0 || !(q = Q(s, Q_WORKER_RENEW)))
 		return -1;
 	sqlite3_bind_int64(q, 1, worker);
 	sqlite3_bind_double(q, 2, vine_now_wall());
@@ -789,7 +972,7 @@ static int end_task(struct sq_state *s, const struct vine_result *r)
 static int end_held(struct sq_state *s, int64_t worker, enum vine_outcome o, int *count)
 {
 	struct vine_attempt_ref *held = NULL;
-	size_t len = 0, cap = 0;
+	size_t len = 0;
 	sqlite3_stmt *q = Q(s, Q_HELD);
 	int r = -1;
 
@@ -797,11 +980,9 @@ static int end_held(struct sq_state *s, int64_t worker, enum vine_outcome o, int
 		return -1;
 	sqlite3_bind_int64(q, 1, worker);
 	while ((r = row(s, q)) > 0) {
-		if (len == cap)
-			held = vine_xrealloc(held, (cap = cap ? 2 * cap : 16) * sizeof(*held));
+		held = grow(held, len, sizeof(*held));
 		held[len].task = sqlite3_column_int64(q, 0);
-		held[len].attempt = sqlite3_column_int(q, 1);
-		len++;
+		held[len++].attempt = sqlite3_column_int(q, 1);
 	}
 	for (size_t i = 0; r == 0 && i < len; i++) {
 		struct vine_result res = { .task = held[i].task, .attempt = held[i].attempt,
@@ -822,17 +1003,13 @@ static int reap_locked(struct sq_state *s, int *reaped)
 {
 	sqlite3_stmt *q = Q(s, Q_WORKER_EXPIRED);
 	int64_t *w = NULL;
-	size_t len = 0, cap = 0;
+	size_t len = 0;
 	int r;
 
 	if (!q)
 		return -1;
 	sqlite3_bind_double(q, 1, vine_now_wall());
-	while ((r = row(s, q)) > 0) {
-		if (len == cap)
-			w = vine_xrealloc(w, (cap = cap ? 2 * cap : 8) * sizeof(*w));
-		w[len++] = sqlite3_column_int64(q, 0);
-	}
+	r = rows_i64(s, q, &w, &len);
 	for (size_t i = 0; r == 0 && i < len; i++) {
 		if (!(q = Q(s, Q_WORKER_STATE))) {
 			r = -1;
@@ -1177,7 +1354,7 @@ static int sq_list_files(struct vine_state *st, int64_t task, int attempt,
 {
 	struct sq_state *s = SQ(st);
 	struct vine_file *v = NULL;
-	size_t len = 0, cap = 0;
+	size_t len = 0;
 	sqlite3_stmt *q = Q(s, Q_FILE_LIST);
 	int r;
 
@@ -1188,8 +1365,7 @@ static int sq_list_files(struct vine_state *st, int64_t task, int attempt,
 	sqlite3_bind_int64(q, 1, task);
 	sqlite3_bind_int(q, 2, attempt);
 	while ((r = row(s, q)) > 0) {
-		if (len == cap)
-			v = vine_xrealloc(v, (cap = cap ? 2 * cap : 8) * sizeof(*v));
+		v = grow(v, len, sizeof(*v));
 		v[len].name = col_str(q, 0);
 		v[len].size = sqlite3_column_int64(q, 1);
 		len++;
@@ -1230,7 +1406,7 @@ static int sq_list_workers(struct vine_state *st, struct vine_worker **workers, 
 {
 	struct sq_state *s = SQ(st);
 	struct vine_worker *v = NULL;
-	size_t len = 0, cap = 0, j = 0;
+	size_t len = 0, j = 0;
 	sqlite3_stmt *q;
 	int r;
 
@@ -1239,10 +1415,8 @@ static int sq_list_workers(struct vine_state *st, struct vine_worker **workers, 
 	if (begin_read(s) < 0 || !(q = Q(s, Q_WORKER_LIST)))
 		return rollback(s);
 	while ((r = row(s, q)) > 0) {
-		if (len == cap)
-			v = vine_xrealloc(v, (cap = cap ? 2 * cap : 8) * sizeof(*v));
+		v = grow(v, len, sizeof(*v));
 		struct vine_worker *w = &v[len++];
-		memset(w, 0, sizeof(*w));
 		w->id = sqlite3_column_int64(q, 0);
 		w->node = col_str(q, 1);
 		w->host = col_str(q, 2);
@@ -1256,18 +1430,13 @@ static int sq_list_workers(struct vine_state *st, struct vine_worker **workers, 
 	}
 	/* both lists are in worker id order: merge */
 	if (r == 0 && (q = Q(s, Q_RUNNING_LIST))) {
-		size_t wcap = 0;
 		while ((r = row(s, q)) > 0) {
 			int64_t wid = sqlite3_column_int64(q, 0);
-			while (j < len && v[j].id < wid) {
+			while (j < len && v[j].id < wid)
 				j++;
-				wcap = 0;
-			}
 			if (j == len || v[j].id != wid)
 				continue;
-			if (v[j].nrunning == wcap)
-				v[j].running = vine_xrealloc(v[j].running,
-							     (wcap = wcap ? 2 * wcap : 8) * sizeof(int64_t));
+			v[j].running = grow(v[j].running, v[j].nrunning, sizeof(int64_t));
 			v[j].running[v[j].nrunning++] = sqlite3_column_int64(q, 1);
 		}
 	} else if (r == 0) {
@@ -1307,7 +1476,7 @@ static int sq_list_tasks(struct vine_state *st, int64_t after, size_t limit,
 {
 	struct sq_state *s = SQ(st);
 	struct vine_task *v = NULL;
-	size_t len = 0, cap = 0;
+	size_t len = 0;
 	sqlite3_stmt *q = Q(s, Q_TASK_LIST);
 	int r;
 
@@ -1318,8 +1487,7 @@ static int sq_list_tasks(struct vine_state *st, int64_t after, size_t limit,
 	sqlite3_bind_int64(q, 1, after);
 	sqlite3_bind_int64(q, 2, limit > INT64_MAX ? INT64_MAX : (sqlite3_int64)limit);
 	while ((r = row(s, q)) > 0) {
-		if (len == cap)
-			v = vine_xrealloc(v, (cap = cap ? 2 * cap : 64) * sizeof(*v));
+		v = grow(v, len, sizeof(*v));
 		struct vine_task *t = &v[len++];
 		t->id = sqlite3_column_int64(q, 0);
 		t->cmd = col_str(q, 1);
@@ -1350,7 +1518,7 @@ static int sq_list_attempts(struct vine_state *st, int64_t task, struct vine_att
 {
 	struct sq_state *s = SQ(st);
 	struct vine_attempt *v = NULL;
-	size_t len = 0, cap = 0;
+	size_t len = 0;
 	sqlite3_stmt *q;
 	int r;
 
@@ -1368,8 +1536,7 @@ static int sq_list_attempts(struct vine_state *st, int64_t task, struct vine_att
 		return rollback(s);
 	sqlite3_bind_int64(q, 1, task);
 	while ((r = row(s, q)) > 0) {
-		if (len == cap)
-			v = vine_xrealloc(v, (cap = cap ? 2 * cap : 8) * sizeof(*v));
+		v = grow(v, len, sizeof(*v));
 		read_attempt(q, 0, &v[len++]);
 	}
 	if (r < 0 || commit(s) < 0) {
@@ -1514,7 +1681,8 @@ static int sq_transfer_begin(struct vine_state *st, const char *id, const char *
 	sqlite3_stmt *q;
 	int r;
 
-	if (begin(s) < 0 || settings_read(s, &set) < 0 || !(q = Q(s, Q_PEER_PICK)))
+	if (begin(s) < 0 || reap_locked(s, NULL) < 0 || settings_read(s, &set) < 0 ||
+	    !(q = Q(s, Q_PEER_PICK)))
 		return rollback(s);
 	bind_str(q, 1, id);
 	bind_str(q, 2, dest);
@@ -1621,17 +1789,24 @@ static int source_at_fault(int status)
 	}
 }
 
-static int sq_transfer_end(struct vine_state *st, int64_t xfer, int status, int64_t bytes,
-			   const char *msg)
+static int sq_transfer_end(struct vine_state *st, const char *key, int64_t xfer, int status,
+			   int64_t bytes, const char *msg)
 {
 	struct sq_state *s = SQ(st);
 	double now = vine_now_wall();
-	char *obj = NULL, *src = NULL, *dest = NULL;
+	char *obj = NULL, *src = NULL, *dest = NULL, *answer;
 	int64_t offset, sent, last;
 	sqlite3_stmt *q;
 	int r;
 
-	if (begin(s) < 0 || !(q = Q(s, Q_XFER_GET)))
+	if (begin(s) < 0)
+		return -1;
+	if ((r = once_seen(s, key, &answer)) != 0) {
+		/* ended by this very request before: nothing more to do */
+		free(answer);
+		return r < 0 || commit(s) < 0 ? rollback(s) : 0;
+	}
+	if (!(q = Q(s, Q_XFER_GET)))
 		return rollback(s);
 	sqlite3_bind_int64(q, 1, xfer);
 	if ((r = row(s, q)) <= 0) {
@@ -1686,6 +1861,8 @@ static int sq_transfer_end(struct vine_state *st, int64_t xfer, int status, int6
 		if (run(s, q) < 0)
 			goto out;
 	}
+	if (once_keep(s, key, "{}") < 0)
+		goto out;
 	r = commit(s);
 out:
 	free(obj);
@@ -1742,7 +1919,7 @@ static int sq_list_transfers(struct vine_state *st, struct vine_transfer **t, si
 {
 	struct sq_state *s = SQ(st);
 	struct vine_transfer *v = NULL;
-	size_t len = 0, cap = 0;
+	size_t len = 0;
 	sqlite3_stmt *q;
 	int r;
 
@@ -1751,8 +1928,7 @@ static int sq_list_transfers(struct vine_state *st, struct vine_transfer **t, si
 	if (begin_read(s) < 0 || !(q = Q(s, Q_XFER_LIST)))
 		return rollback(s);
 	while ((r = row(s, q)) > 0) {
-		if (len == cap)
-			v = vine_xrealloc(v, (cap = cap ? 2 * cap : 16) * sizeof(*v));
+		v = grow(v, len, sizeof(*v));
 		struct vine_transfer *x = &v[len++];
 		x->id = sqlite3_column_int64(q, 0);
 		x->object = col_str(q, 1);

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "state-impl.h"
 #include "util.h"
@@ -156,22 +157,61 @@ static int missing_op(const struct vine_state *st, const char *op)
 	return vine_error("state '%s': this backend does not support %s", st->url, op);
 }
 
-int vine_state_submit(struct vine_state *st, const struct vine_object *obj,
-		      const struct vine_task_spec *specs, size_t n, int64_t *ids)
+int vine_once_key(char key[VINE_ONCE_KEY_LEN + 1])
 {
-	if (obj && check_object(obj) < 0)
+	static const char digits[] = "0123456789abcdef";
+	unsigned char b[VINE_ONCE_KEY_LEN / 2];
+
+	if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b))
+		return vine_error_errno("cannot get random bytes for a request key");
+	for (size_t i = 0; i < sizeof(b); i++) {
+		key[2 * i] = digits[b[i] >> 4];
+		key[2 * i + 1] = digits[b[i] & 15];
+	}
+	key[VINE_ONCE_KEY_LEN] = '\0';
+	return 0;
+}
+
+static int check_key(const char *key)
+{
+	if (key && (strlen(key) != VINE_ONCE_KEY_LEN ||
+		    strspn(key, "0123456789abcdef") != VINE_ONCE_KEY_LEN))
+		return vine_error("request key '%.80s' is not %d lowercase hex digits", key,
+				  VINE_ONCE_KEY_LEN);
+	return 0;
+}
+
+int vine_state_submit_once(struct vine_state *st, const char *key,
+			   const struct vine_object *obj, const struct vine_task_spec *specs,
+			   size_t n, int64_t *ids)
+{
+	if (check_key(key) < 0 || (obj && check_object(obj) < 0))
 		return -1;
 	for (size_t i = 0; i < n; i++)
 		if (check_spec(&specs[i], i) < 0)
 			return -1;
-	return CALL(st, submit, obj, specs, n, ids);
+	return CALL(st, submit, key, obj, specs, n, ids);
+}
+
+int vine_state_submit(struct vine_state *st, const struct vine_object *obj,
+		      const struct vine_task_spec *specs, size_t n, int64_t *ids)
+{
+	return vine_state_submit_once(st, NULL, obj, specs, n, ids);
+}
+
+int vine_state_requeue_failed_once(struct vine_state *st, const char *key, int retries,
+				   int64_t **ids, size_t *n)
+{
+	if (check_key(key) < 0)
+		return -1;
+	if (retries > VINE_RETRIES_MAX)
+		return vine_error("retries must be 0 to %d", VINE_RETRIES_MAX);
+	return CALL(st, requeue_failed, key, retries, ids, n);
 }
 
 int vine_state_requeue_failed(struct vine_state *st, int retries, int64_t **ids, size_t *n)
 {
-	if (retries > VINE_RETRIES_MAX)
-		return vine_error("retries must be 0 to %d", VINE_RETRIES_MAX);
-	return CALL(st, requeue_failed, retries, ids, n);
+	return vine_state_requeue_failed_once(st, NULL, retries, ids, n);
 }
 
 int vine_state_list_objects(struct vine_state *st, struct vine_object **objs, size_t *n)
@@ -187,8 +227,8 @@ int vine_state_register_worker(struct vine_state *st, const struct vine_worker_i
 	if (len == 0 || len > VINE_NODE_MAX || strchr(w->node, '\n') || strchr(w->node, '/'))
 		return vine_error("node name '%s' is empty, too long, or has '/' or a newline",
 				  w->node ? w->node : "");
-	if (w->cores < 1 || w->cores > VINE_CORES_MAX)
-		return vine_error("cores must be 1 to %d", VINE_CORES_MAX);
+	if (w->cores < 0 || w->cores > VINE_CORES_MAX)
+		return vine_error("cores must be 0 to %d", VINE_CORES_MAX);
 	if (!isfinite(w->lease) || w->lease <= 0)
 		return vine_error("lease must be a positive number of seconds");
 	return CALL(st, register_worker, w, worker);
@@ -426,12 +466,20 @@ int vine_state_transfer_progress(struct vine_state *st, int64_t xfer, int64_t by
 	return CALL(st, transfer_progress, xfer, bytes);
 }
 
+int vine_state_transfer_end_once(struct vine_state *st, const char *key, int64_t xfer,
+				 int status, int64_t bytes, const char *msg)
+{
+	if (check_key(key) < 0)
+		return -1;
+	if (bytes < 0)
+		return vine_error("transfer %lld: negative byte count", (long long)xfer);
+	return CALL(st, transfer_end, key, xfer, status, bytes, msg);
+}
+
 int vine_state_transfer_end(struct vine_state *st, int64_t xfer, int status, int64_t bytes,
 			    const char *msg)
 {
-	if (bytes < 0)
-		return vine_error("transfer %lld: negative byte count", (long long)xfer);
-	return CALL(st, transfer_end, xfer, status, bytes, msg);
+	return vine_state_transfer_end_once(st, NULL, xfer, status, bytes, msg);
 }
 
 int vine_state_replica_set(struct vine_state *st, const char *id, const char *node,

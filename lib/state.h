@@ -55,7 +55,7 @@
 #include "hash.h"
 
 /* The schema version of the local backend (vine(7), STATE FILE). */
-#define VINE_STATE_SCHEMA 2
+#define VINE_STATE_SCHEMA 3
 
 /* Limits every backend enforces on what it is given. */
 #define VINE_CMD_MAX (1 << 20)        /* bytes in one task's command */
@@ -106,9 +106,10 @@ enum {
 
 /*
  * Open the state named by url (see the top of this file).  A local state
- * that exists must have schema version VINE_STATE_SCHEMA: any other
- * version, or a database that is not a vine state, is refused with a
- * message naming both versions.  Without VINE_STATE_CREATE a missing
+ * that exists must have schema version VINE_STATE_SCHEMA; version 2 is
+ * upgraded to it in place, in one transaction; any other version, or a
+ * database that is not a vine state, is refused with a message naming
+ * both versions.  Without VINE_STATE_CREATE a missing
  * state is an error.  Returns NULL with a message on failure.
  */
 struct vine_state *vine_state_open(const char *url, int flags);
@@ -167,6 +168,28 @@ int vine_state_submit(struct vine_state *st, const struct vine_object *obj,
  */
 int vine_state_requeue_failed(struct vine_state *st, int retries, int64_t **ids, size_t *n);
 
+/*
+ * Exactly once over a lost answer.  key is NULL or VINE_ONCE_KEY_LEN
+ * lowercase hex digits naming one logical call, made once (vine_once_key)
+ * and sent again unchanged with every retry of that call.  A state that
+ * has seen key returns the answer it gave then and changes nothing; else
+ * it runs the operation and records key with its answer in the same
+ * transaction.  Keys are forgotten after VINE_ONCE_KEEP seconds.  The
+ * plain vine_state_submit, vine_state_requeue_failed and
+ * vine_state_transfer_end are these with key NULL: the local state just
+ * runs them, a remote one makes a key itself and resends on a lost answer.
+ */
+#define VINE_ONCE_KEY_LEN 32
+#define VINE_ONCE_KEEP 86400.0
+int vine_once_key(char key[VINE_ONCE_KEY_LEN + 1]);
+int vine_state_submit_once(struct vine_state *st, const char *key,
+			   const struct vine_object *obj, const struct vine_task_spec *specs,
+			   size_t n, int64_t *ids);
+int vine_state_requeue_failed_once(struct vine_state *st, const char *key, int retries,
+				   int64_t **ids, size_t *n);
+int vine_state_transfer_end_once(struct vine_state *st, const char *key, int64_t xfer,
+				 int status, int64_t bytes, const char *msg);
+
 /* Every registered object, in id order, with replicas and counters. */
 int vine_state_list_objects(struct vine_state *st, struct vine_object **objs, size_t *n);
 void vine_state_free_objects(struct vine_object *objs, size_t n);
@@ -177,14 +200,18 @@ struct vine_worker_info {
 	const char *node;           /* node name, 1..VINE_NODE_MAX bytes */
 	const char *host;           /* host name the worker runs on */
 	pid_t pid;
-	int cores;                  /* 1..VINE_CORES_MAX */
+	int cores;                  /* 1..VINE_CORES_MAX; 0: a cache server that
+				       runs no tasks (vine-spread --serve) */
 	const char *listen;         /* cache server address, or NULL */
 	double lease;               /* seconds a heartbeat keeps it alive, > 0 */
 };
 
 /*
  * Register a worker; *worker gets its id.  The worker is alive until
- * (state clock) now + lease; each heartbeat extends that.
+ * (state clock) now + lease; each heartbeat extends that.  A cache server
+ * that is not a worker registers too, with 0 cores, for the lease alone:
+ * when the lease runs out, the reaper drops its listen registration
+ * (vine_state_reap), so no fetch is sent to a dead server.
  */
 int vine_state_register_worker(struct vine_state *st, const struct vine_worker_info *w,
 			       int64_t *worker);
@@ -200,7 +227,8 @@ struct vine_attempt_ref {
  * attempts the worker believes it runs; for each one that is no longer
  * current (reaped while the worker was unreachable, say) stale[i] is set
  * to 1, else 0: the worker should kill it and drop its result.  A worker
- * that was marked lost comes back alive.
+ * that was marked lost comes back alive, and serves again at its listen
+ * address unless another server has registered its node since.
  */
 int vine_state_heartbeat(struct vine_state *st, int64_t worker,
 			 const struct vine_attempt_ref *running, size_t n, int *stale);
@@ -360,7 +388,8 @@ void vine_state_free_xfer(struct vine_xfer *x);
 
 /*
  * Node dest wants object id and holds offset bytes of it.  In one
- * transaction pick its source: a registered peer (not dest) that holds the
+ * transaction reap (vine_state_reap: a server whose lease ran out serves
+ * no more), then pick its source: a registered peer (not dest) that holds the
  * object complete, or (with relay on) partial and being fetched, with at
  * least offset bytes, that is not being avoided and has fewer than k_peer
  * transfers in flight; else the origin if fewer than k_origin transfers

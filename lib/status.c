@@ -168,7 +168,7 @@ int vine_status_text(struct vine_state *st, FILE *f)
 	struct vine_counts c;
 	struct vine_worker *w = NULL;
 	struct vine_object *obj = NULL;
-	size_t nw = 0, no = 0, alive = 0, lost = 0, gone = 0;
+	size_t nw = 0, no = 0, n[2][3] = { { 0 } };
 	double now = vine_now_wall();
 
 	if (vine_state_counts(st, &c) < 0 || vine_state_list_workers(st, &w, &nw) < 0)
@@ -184,13 +184,16 @@ int vine_status_text(struct vine_state *st, FILE *f)
 	if (c.n[VINE_TASK_CANCELLED])
 		fprintf(f, ", %lld cancelled", (long long)c.n[VINE_TASK_CANCELLED]);
 	fputc('\n', f);
+	/* n[0]: workers, n[1]: cache servers that run no tasks (0 cores) */
 	for (size_t i = 0; i < nw; i++) {
-		alive += !strcmp(w[i].state, "alive");
-		lost += !strcmp(w[i].state, "lost");
-		gone += !strcmp(w[i].state, "gone");
+		n[w[i].cores == 0][0] += !strcmp(w[i].state, "alive");
+		n[w[i].cores == 0][1] += !strcmp(w[i].state, "lost");
+		n[w[i].cores == 0][2] += !strcmp(w[i].state, "gone");
 	}
-	fprintf(f, "workers: %zu alive, %zu lost, %zu gone\n", alive, lost, gone);
-	if (alive + lost)
+	fprintf(f, "workers: %zu alive, %zu lost, %zu gone\n", n[0][0], n[0][1], n[0][2]);
+	if (n[1][0] + n[1][1] + n[1][2])
+		fprintf(f, "servers: %zu alive, %zu lost, %zu gone\n", n[1][0], n[1][1], n[1][2]);
+	if (n[0][0] + n[0][1] + n[1][0] + n[1][1])
 		fprintf(f, "  %-6s %-20s %5s %7s %10s  %s\n", "ID", "NODE", "CORES", "RUNNING",
 			"HEARTBEAT", "STATE");
 	for (size_t i = 0; i < nw; i++) {

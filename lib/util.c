@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -453,6 +454,24 @@ int vine_parse_llong(const char *s, long long min, long long max, long long *out
 	if (!*s || *end || errno == ERANGE || v < min || v > max)
 		return vine_error("'%s' is not a number from %lld to %lld", s, min, max);
 	*out = v;
+	return 0;
+}
+
+int vine_env_seconds(const char *name, double def, double *out)
+{
+	const char *v = getenv(name);
+	char *end;
+	double d;
+
+	if (!v || !*v) {
+		*out = def;
+		return 0;
+	}
+	errno = 0;
+	d = strtod(v, &end);
+	if (*end || errno || !isfinite(d) || d <= 0 || d > 86400 * 366)
+		return vine_error("%s='%s' is not a positive number of seconds", name, v);
+	*out = d;
 	return 0;
 }
 

@@ -77,6 +77,12 @@ int vine_write_file_atomic(const char *path, const void *data, size_t len, mode_
 
 /* Parse a whole decimal number in [min, max]; 0 or -1 with a message. */
 int vine_parse_llong(const char *s, long long min, long long max, long long *out);
+/*
+ * The environment variable name as a positive number of seconds, at most
+ * a year; *out = def when it is unset or empty.  0, or -1 with a message
+ * naming the variable.
+ */
+int vine_env_seconds(const char *name, double def, double *out);
 
 /* Monotonic and wall clock, in seconds. */
 double vine_now_mono(void);

@@ -203,3 +203,38 @@ print(" ".join(map(str, v)) if isinstance(v, tuple) else v)' "$1"
 	run -2 vine-seed -s "$VINE_STATE" env.tar.gz
 	assert_output --partial "not an object id"
 }
+
+@test "kill -9 of a standalone server: its lease runs out, and no fetch is sent to it" {
+	head -c $((1 << 20)) /dev/urandom >env.tar
+	id=$(register env.tar)
+	VINE_LEASE=1 node_serve 1
+	node_fetch 1 "$id" >/dev/null
+	run -0 vine-status
+	assert_line "servers: 1 alive, 0 lost, 0 gone"
+	# it renews its lease while it lives: still chosen after three leases
+	sleep 3
+	node_fetch 2 "$id" >/dev/null
+	run -0 js '[(x["source"], x["status"]) for x in t if x["dest"] == "n2"]'
+	assert_output "[('n1', 'ok')]"
+	kill -9 "$n1_pid"
+	wait "$n1_pid" || true
+	sleep 1.5
+	# the next fetch reaps it and goes to the origin at once: no failed transfer
+	node_fetch 3 "$id" >/dev/null
+	cmp env.tar "n3/objects/$id"
+	run -0 js '[(x["source"], x["status"]) for x in t if x["dest"] == "n3"]'
+	assert_output "[(None, 'ok')]"
+	run -0 js 'o["transfers_failed"], [(w["node"], w["cores"], w["state"]) for w in j["workers"]]'
+	assert_output "0 [('n1', 0, 'lost')]"
+	run -0 vine-status
+	assert_line "servers: 0 alive, 1 lost, 0 gone"
+	assert_line "workers: 0 alive, 0 lost, 0 gone"
+	# a server stopped by a signal leaves: gone, and unregistered
+	node_serve 2
+	kill "$n2_pid"
+	wait "$n2_pid" || true
+	run -0 vine-status
+	assert_line "servers: 0 alive, 1 lost, 1 gone"
+	run -2 env VINE_LEASE=0 vine-spread -s "$VINE_STATE" -c n4 -N n4 --serve
+	assert_output "vine-spread: VINE_LEASE='0' is not a positive number of seconds"
+}

@@ -1,0 +1,282 @@
+/*
+ * test-state-once.c - exactly once on the local backend: a request key
+ * seen before gets the answer it got then and changes nothing (submit,
+ * requeue_failed, transfer_end); keys expire; a schema version 2 state is
+ * upgraded in place and keeps its tasks.
+ */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "peer.h"
+#include "state.h"
+#include "t.h"
+#include "util.h"
+
+static char dir[] = "/tmp/vine-test-state-once.XXXXXX";
+static const char oid[] = "cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd";
+
+/* SQL run on the state file behind the backend's back: 0 or -1. */
+static int sql(const char *path, const char *q)
+{
+	sqlite3 *db;
+	int rc = -1;
+
+	if (sqlite3_open(path, &db) == SQLITE_OK) {
+		sqlite3_busy_timeout(db, 5000);
+		rc = sqlite3_exec(db, q, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+	}
+	sqlite3_close(db);
+	return rc;
+}
+
+/* The first column of the first row of a query, or -1. */
+static long long one(const char *path, const char *q)
+{
+	sqlite3 *db;
+	sqlite3_stmt *s;
+	long long v = -1;
+
+	if (sqlite3_open(path, &db) != SQLITE_OK)
+		return -1;
+	if (sqlite3_prepare_v2(db, q, -1, &s, NULL) == SQLITE_OK) {
+		if (sqlite3_step(s) == SQLITE_ROW)
+			v = sqlite3_column_int64(s, 0);
+		sqlite3_finalize(s);
+	}
+	sqlite3_close(db);
+	return v;
+}
+
+static int64_t total(struct vine_state *st)
+{
+	struct vine_counts c;
+
+	return vine_state_counts(st, &c) == 0 ? c.total : -1;
+}
+
+/* Claim the one ready task and fail it (retries 0: it is failed then). */
+static void fail_one(struct vine_state *st, int64_t worker)
+{
+	struct vine_claim *c = NULL;
+	struct vine_result r = { .outcome = VINE_OUT_EXITED, .exit_code = 1 };
+	size_t n = 0;
+	int acc = 0;
+
+	CHECK(vine_state_claim(st, worker, 1, 1, 1, &c, &n, NULL) == 0 && n == 1);
+	if (n == 1) {
+		r.task = c[0].task;
+		r.attempt = c[0].attempt;
+		CHECK(vine_state_finish(st, worker, &r, 1, &acc) == 0 && acc == 1);
+	}
+	vine_state_free_claims(c, n);
+}
+
+static void test_submit(const char *path)
+{
+	struct vine_task_spec sp[3] = {
+		{ .cmd = "echo a", .cores = 1 }, { .cmd = "echo b", .cores = 1 },
+		{ .cmd = "echo c", .cores = 1 },
+	};
+	struct vine_state *st = vine_state_open(path, VINE_STATE_CREATE);
+	int64_t ids[3], again[3], other[3];
+	char k1[VINE_ONCE_KEY_LEN + 1], k2[VINE_ONCE_KEY_LEN + 1];
+
+	CHECK(st != NULL);
+	if (!st)
+		return;
+	CHECK(vine_once_key(k1) == 0 && vine_once_key(k2) == 0);
+	CHECK(strlen(k1) == VINE_ONCE_KEY_LEN && strcmp(k1, k2) != 0);
+
+	/* the same key twice: one effect, the same answer */
+	CHECK(vine_state_submit_once(st, k1, NULL, sp, 3, ids) == 0);
+	CHECK(total(st) == 3);
+	CHECK(vine_state_submit_once(st, k1, NULL, sp, 3, again) == 0);
+	CHECK(total(st) == 3);
+	CHECK(memcmp(ids, again, sizeof(ids)) == 0);
+	CHECK(one(path, "SELECT count(*) FROM once") == 1);
+
+	/* another key is another submit; no key is always a new one */
+	CHECK(vine_state_submit_once(st, k2, NULL, sp, 2, other) == 0);
+	CHECK(total(st) == 5 && other[0] == ids[2] + 1);
+	CHECK(vine_state_submit(st, NULL, sp, 1, other) == 0);
+	CHECK(vine_state_submit(st, NULL, sp, 1, other) == 0);
+	CHECK(total(st) == 7);
+	CHECK(one(path, "SELECT count(*) FROM once") == 2);
+
+	/* a key reused for another number of tasks is refused, not guessed at */
+	CHECK(vine_state_submit_once(st, k1, NULL, sp, 2, other) == -1);
+	CHECK(strstr(vine_errmsg(), "used for 3 tasks before, now for 2") != NULL);
+	CHECK(total(st) == 7);
+
+	/* a failed submit records no key: the retry does it */
+	sp[1].object = oid;
+	CHECK(vine_state_submit_once(st, "00112233445566778899aabbccddeeff", NULL, sp, 3, ids) == -1);
+	CHECK(strstr(vine_errmsg(), "unknown object") != NULL);
+	sp[1].object = NULL;
+	CHECK(vine_state_submit_once(st, "00112233445566778899aabbccddeeff", NULL, sp, 3, ids) == 0);
+	CHECK(total(st) == 10);
+
+	/* bad keys */
+	CHECK(vine_state_submit_once(st, "short", NULL, sp, 1, ids) == -1);
+	CHECK(strstr(vine_errmsg(), "is not 32 lowercase hex digits") != NULL);
+	CHECK(vine_state_submit_once(st, "00112233445566778899AABBCCDDEEFF", NULL, sp, 1, ids) == -1);
+	CHECK(total(st) == 10);
+
+	/* keys older than VINE_ONCE_KEEP are forgotten by the next keyed request */
+	CHECK(sql(path, "UPDATE once SET at = at - 2 * 86400 WHERE key != "
+		  "'00112233445566778899aabbccddeeff'") == 0);
+	CHECK(vine_state_submit_once(st, "ffffffffffffffffffffffffffffffff", NULL, sp, 1, ids) == 0);
+	CHECK(one(path, "SELECT count(*) FROM once") == 2);
+	CHECK(one(path, "SELECT count(*) FROM once WHERE key = "
+		  "'00112233445566778899aabbccddeeff'") == 1);
+	vine_state_close(st);
+}
+
+static void test_requeue(const char *path)
+{
+	struct vine_task_spec sp = { .cmd = "false", .cores = 1 };
+	struct vine_worker_info w = { .node = "n", .host = "h", .pid = 1, .cores = 1,
+				      .lease = 60 };
+	struct vine_state *st = vine_state_open(path, VINE_STATE_CREATE);
+	const char *key = "0123456789abcdef0123456789abcdef";
+	struct vine_counts c;
+	int64_t task, worker, *ids = NULL;
+	size_t n = 0;
+
+	CHECK(st != NULL);
+	if (!st)
+		return;
+	CHECK(vine_state_submit(st, NULL, &sp, 1, &task) == 0);
+	CHECK(vine_state_register_worker(st, &w, &worker) == 0);
+	fail_one(st, worker);
+	CHECK(vine_state_requeue_failed_once(st, key, 0, &ids, &n) == 0);
+	CHECK(n == 1 && ids && ids[0] == task);
+	free(ids);
+	/* it fails again; the same key does nothing more but answers the same */
+	fail_one(st, worker);
+	CHECK(vine_state_requeue_failed_once(st, key, 0, &ids, &n) == 0);
+	CHECK(n == 1 && ids && ids[0] == task);
+	free(ids);
+	CHECK(vine_state_counts(st, &c) == 0 && c.n[VINE_TASK_FAILED] == 1);
+	/* a new key requeues it */
+	CHECK(vine_state_requeue_failed_once(st, "1123456789abcdef0123456789abcdef", -1, &ids,
+					     &n) == 0);
+	CHECK(n == 1);
+	free(ids);
+	CHECK(vine_state_counts(st, &c) == 0 && c.n[VINE_TASK_READY] == 1);
+	/* an empty answer is recorded too */
+	CHECK(vine_state_requeue_failed_once(st, "2123456789abcdef0123456789abcdef", -1, &ids,
+					     &n) == 0);
+	CHECK(n == 0);
+	free(ids);
+	fail_one(st, worker);
+	CHECK(vine_state_requeue_failed_once(st, "2123456789abcdef0123456789abcdef", -1, &ids,
+					     &n) == 0);
+	CHECK(n == 0);
+	free(ids);
+	CHECK(vine_state_counts(st, &c) == 0 && c.n[VINE_TASK_FAILED] == 1);
+	vine_state_close(st);
+}
+
+static void test_transfer_end(const char *path)
+{
+	struct vine_object obj = { .size = 100, .origin = "/data/env.tar.gz" };
+	struct vine_task_spec sp = { .cmd = "true", .cores = 1, .object = oid };
+	struct vine_state *st = vine_state_open(path, VINE_STATE_CREATE);
+	const char *key = "3123456789abcdef0123456789abcdef";
+	struct vine_object *objs = NULL;
+	struct vine_xfer x;
+	size_t nobjs = 0;
+	int64_t task;
+
+	CHECK(st != NULL);
+	if (!st)
+		return;
+	memcpy(obj.id, oid, sizeof(oid));
+	CHECK(vine_state_submit(st, &obj, &sp, 1, &task) == 0);
+	CHECK(vine_state_transfer_begin(st, oid, "n1", 0, &x) == 0 && x.kind == VINE_XFER_ORIGIN);
+	CHECK(vine_state_transfer_end_once(st, key, x.id, VINE_PEER_OK, 100, NULL) == 0);
+	CHECK(vine_state_transfer_end_once(st, key, x.id, VINE_PEER_OK, 100, NULL) == 0);
+	/* without the key, ending it again is the error it always was */
+	CHECK(vine_state_transfer_end(st, x.id, VINE_PEER_OK, 100, NULL) == -1);
+	CHECK(strstr(vine_errmsg(), "has ended already") != NULL);
+	CHECK(vine_state_list_objects(st, &objs, &nobjs) == 0 && nobjs == 1);
+	if (nobjs == 1)
+		CHECK(objs[0].served_origin == 1 && objs[0].bytes_origin == 100);
+	vine_state_free_objects(objs, nobjs);
+	vine_state_free_xfer(&x);
+	vine_state_close(st);
+}
+
+/* A version 2 state (this schema without the once table and the
+ * transfers_origin index) is upgraded. */
+static void test_migrate(const char *path)
+{
+	struct vine_task_spec sp = { .cmd = "echo kept", .cores = 1 };
+	struct vine_state *st = vine_state_open(path, VINE_STATE_CREATE);
+	struct vine_task *t = NULL;
+	int64_t ids[2];
+	size_t n = 0;
+
+	CHECK(st != NULL);
+	if (!st)
+		return;
+	CHECK(vine_state_submit(st, NULL, &sp, 1, ids) == 0);
+	vine_state_close(st);
+	CHECK(sql(path, "DROP TABLE once; DROP INDEX transfers_origin;"
+		  " PRAGMA user_version = 2") == 0);
+	CHECK(one(path, "SELECT user_version FROM pragma_user_version") == 2);
+
+	st = vine_state_open(path, 0);
+	CHECK(st != NULL);
+	if (!st) {
+		fprintf(stderr, "open: %s\n", vine_errmsg());
+		return;
+	}
+	CHECK(one(path, "SELECT user_version FROM pragma_user_version") == VINE_STATE_SCHEMA);
+	CHECK(one(path, "SELECT count(*) FROM sqlite_master WHERE name IN"
+		  " ('once', 'once_at', 'transfers_origin')") == 3);
+	CHECK(vine_state_list_tasks(st, 0, 10, &t, &n) == 0 && n == 1);
+	if (n == 1)
+		CHECK_STR(t[0].cmd, "echo kept");
+	vine_state_free_tasks(t, n);
+	CHECK(vine_state_submit_once(st, "4123456789abcdef0123456789abcdef", NULL, &sp, 1,
+				     &ids[1]) == 0);
+	CHECK(vine_state_submit_once(st, "4123456789abcdef0123456789abcdef", NULL, &sp, 1,
+				     &ids[1]) == 0);
+	CHECK(total(st) == 2 && ids[1] == ids[0] + 1);
+	vine_state_close(st);
+
+	/* a version it does not know is still refused, and left alone */
+	CHECK(sql(path, "PRAGMA user_version = 1") == 0);
+	CHECK(vine_state_open(path, 0) == NULL);
+	CHECK(strstr(vine_errmsg(), "has schema version 1, but this program understands "
+			"version 3 only") != NULL);
+	CHECK(one(path, "SELECT user_version FROM pragma_user_version") == 1);
+}
+
+int main(void)
+{
+	static const struct {
+		const char *file;
+		void (*fn)(const char *path);
+	} tests[] = {
+		{ "submit.db", test_submit }, { "requeue.db", test_requeue },
+		{ "xfer.db", test_transfer_end }, { "migrate.db", test_migrate },
+	};
+
+	if (!mkdtemp(dir)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
+		char *p = vine_xasprintf("%s/%s", dir, tests[i].file);
+		tests[i].fn(p);
+		free(p);
+	}
+	vine_rm_rf(dir);
+	return T_END();
+}
