@@ -79,30 +79,12 @@ struct worker {
 	struct vine_peer_server *srv;   /* serving the cache (-l), or NULL */
 };
 
-static int env_seconds(const char *name, double def, double *out)
-{
-	const char *v = getenv(name);
-	char *end;
-	double d;
-
-	if (!v || !*v) {
-		*out = def;
-		return 0;
-	}
-	errno = 0;
-	d = strtod(v, &end);
-	if (*end || errno || !isfinite(d) || d <= 0 || d > 86400 * 366)
-		return vine_error("%s='%s' is not a positive number of seconds", name, v);
-	*out = d;
-	return 0;
-}
-
 int vine_worker_env(struct vine_worker_opts *o)
 {
-	if (env_seconds("VINE_LEASE", 60, &o->lease) < 0 ||
-	    env_seconds("VINE_GRACE", 10, &o->grace) < 0 ||
-	    env_seconds("VINE_DRAIN", 20, &o->drain) < 0 ||
-	    env_seconds("VINE_STOP_WAIT", 2, &o->stop_wait) < 0)
+	if (vine_env_seconds("VINE_LEASE", 60, &o->lease) < 0 ||
+	    vine_env_seconds("VINE_GRACE", 10, &o->grace) < 0 ||
+	    vine_env_seconds("VINE_DRAIN", 20, &o->drain) < 0 ||
+	    vine_env_seconds("VINE_STOP_WAIT", 2, &o->stop_wait) < 0)
 		return -1;
 	return 0;
 }
