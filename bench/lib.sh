@@ -45,3 +45,19 @@ bench_enter() {
 			sh -c 'mount -t tmpfs -o size=8g tmpfs "$1" && exec "$2" "$0"' "$1" "$BENCH_WORK/tmpfs" "${BENCH_SHELL:-sh}"
 	fi
 }
+
+# The spreading benchmarks (spread.sh, spread-ssh.sh):
+# origin_bytes STATE: "bytes_origin served_origin served_peer" of its
+# first object
+origin_bytes() {
+	vine-status -s "$1" --json | python3 -c 'import json, sys; o = json.load(sys.stdin)["objects"][0]; print(o["bytes_origin"], o["served_origin"], o["served_peer"])'
+}
+
+spread_table_head() {
+	echo
+	echo "| method | min s | median s | max s | MB from origin | copies origin/peer |"
+	echo "|---|---|---|---|---|---|"
+}
+
+# megabytes BYTES: in MB (10^6), one decimal
+megabytes() { echo "scale=1; $1 / 1000000" | bc; }

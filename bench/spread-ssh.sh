@@ -71,14 +71,8 @@ direct_state() {
 	for p in $w; do wait "$p"; done
 }
 
-origin_bytes() {
-	vine-status -s "$1" --json | python3 -c 'import json, sys; o = json.load(sys.stdin)["objects"][0]; print(o["bytes_origin"], o["served_origin"], o["served_peer"])'
-}
-
 echo "## spread, origin on the manager host over SSH: $(echo "scale=1; $size / 1000000" | bc) MB packed object to $NODES nodes, $(nproc) cores, $RUNS runs, loopback, tmpfs"
-echo
-echo "| method | min s | median s | max s | MB from origin | copies origin/peer |"
-echo "|---|---|---|---|---|---|"
+spread_table_head
 t_vine= t_cat= t_direct= b_vine= b_direct=
 for i in $(seq "$RUNS"); do
 	rm -f "$T"/st*
@@ -90,9 +84,8 @@ for i in $(seq "$RUNS"); do
 	t_run t_direct direct_state "$HOST_URL$T/st-direct.db"
 	b_direct=$(origin_bytes "$T/st-direct.db")
 done
-mb() { echo "scale=1; $1 / 1000000" | bc; }
 set -- $b_vine
-row "vine-spread -s ssh:// (relay, K=2, K_origin=2)" "$t_vine" "$(mb "$1")" "$2/$3"
-row "$NODES x ssh host cat (OpenSSH, no check)" "$t_cat" "$(mb $((size * NODES)))" "$NODES/0"
+row "vine-spread -s ssh:// (relay, K=2, K_origin=2)" "$t_vine" "$(megabytes "$1")" "$2/$3"
+row "$NODES x ssh host cat (OpenSSH, no check)" "$t_cat" "$(megabytes $((size * NODES)))" "$NODES/0"
 set -- $b_direct
-row "$NODES x vine-spread -s ssh:// from the origin (K_origin=$NODES, no relay; copy + verify)" "$t_direct" "$(mb "$1")" "$2/$3"
+row "$NODES x vine-spread -s ssh:// from the origin (K_origin=$NODES, no relay; copy + verify)" "$t_direct" "$(megabytes "$1")" "$2/$3"

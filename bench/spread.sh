@@ -74,14 +74,8 @@ direct_verified() {
 	for p in $w; do wait "$p"; done
 }
 
-origin_bytes() {
-	vine-status -s "$1" --json | python3 -c 'import json, sys; o = json.load(sys.stdin)["objects"][0]; print(o["bytes_origin"], o["served_origin"], o["served_peer"])'
-}
-
 echo "## spread: $(echo "scale=1; $size / 1000000" | bc) MB packed object to $NODES nodes, $(nproc) cores, $RUNS runs, loopback, tmpfs"
-echo
-echo "| method | min s | median s | max s | MB from origin | copies origin/peer |"
-echo "|---|---|---|---|---|---|"
+spread_table_head
 t_vine= t_norelay= t_cat= t_direct= b_vine= b_norelay=
 for i in $(seq "$RUNS"); do
 	rm -f "$T"/st*
@@ -94,13 +88,12 @@ for i in $(seq "$RUNS"); do
 	t_run t_cat direct_cat
 	t_run t_direct direct_verified
 done
-mb() { echo "scale=1; $1 / 1000000" | bc; }
 set -- $b_vine
-row "vine-spread -s (relay, K=2, K_origin=2)" "$t_vine" "$(mb "$1")" "$2/$3"
+row "vine-spread -s (relay, K=2, K_origin=2)" "$t_vine" "$(megabytes "$1")" "$2/$3"
 set -- $b_norelay
-row "vine-spread -s --no-relay" "$t_norelay" "$(mb "$1")" "$2/$3"
-row "$NODES x cat from the origin (no check)" "$t_cat" "$(mb $((size * NODES)))" "$NODES/0"
-row "$NODES x vine-spread --origin (copy + verify)" "$t_direct" "$(mb $((size * NODES)))" "$NODES/0"
+row "vine-spread -s --no-relay" "$t_norelay" "$(megabytes "$1")" "$2/$3"
+row "$NODES x cat from the origin (no check)" "$t_cat" "$(megabytes $((size * NODES)))" "$NODES/0"
+row "$NODES x vine-spread --origin (copy + verify)" "$t_direct" "$(megabytes $((size * NODES)))" "$NODES/0"
 
 # where the CPU went: one more round of each under perf (system-wide, all
 # CPUs, call stacks), split by bench/perf-split.py
