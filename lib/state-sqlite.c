@@ -634,26 +634,63 @@ static int once_keep(struct sq_state *s, const char *key, const char *answer)
 	return run(s, q);
 }
 
-/* ids as the answer text of a key, and back. */
-static char *ids_answer(const int64_t *ids, size_t n)
+/*
+ * once_keep with answer a (JSON, consumed; NULL when key is NULL, as
+ * there is nothing to record then).
+ */
+static int once_keep_json(struct sq_state *s, const char *key, json_t *a)
 {
-	json_t *a = vj_i64s(ids, n);
-	char *t = json_dumps(a, JSON_COMPACT);
+	char *t = a ? json_dumps(a, JSON_COMPACT) : NULL;
+	int r;
 
 	json_decref(a);
-	if (!t)
-		vine_error("out of memory");
-	return t;
+	if (key && !t)
+		return vine_error("out of memory");
+	r = once_keep(s, key, t);
+	free(t);
+	return r;
 }
 
-static int answer_ids(struct sq_state *s, const char *answer, int64_t **ids, size_t *n)
+/* A recorded answer, decoded by get (0 or -1) into v. */
+static int once_answer(struct sq_state *s, const char *answer,
+		       int (*get)(json_t *a, void *v), void *v)
 {
 	json_t *a = json_loads(answer, 0, NULL);
-	int r = a ? vj_get_i64s(a, ids, n) : -1;
+	int r = a ? get(a, v) : -1;
 
 	json_decref(a);
 	if (r < 0)
 		return vine_error("state '%s': a recorded answer is damaged", s->path);
+	return 0;
+}
+
+struct ids { int64_t *v; size_t n; };
+
+static int get_ids(json_t *a, void *v)
+{
+	struct ids *ids = v;
+
+	return vj_get_i64s(a, &ids->v, &ids->n);
+}
+
+static int get_worker(json_t *a, void *v)
+{
+	return vj_i64(a, "worker", v);
+}
+
+static int get_xfer(json_t *a, void *v)
+{
+	return vj_decode(&vj_xfer, a, v);
+}
+
+static int answer_ids(struct sq_state *s, const char *answer, int64_t **ids, size_t *n)
+{
+	struct ids got = { NULL, 0 };
+
+	if (once_answer(s, answer, get_ids, &got) < 0)
+		return -1;
+	*ids = got.v;
+	*n = got.n;
 	return 0;
 }
 
@@ -750,10 +787,9 @@ static int sq_submit(struct vine_state *st, const char *key, const struct vine_o
 			return rollback(s);
 		ids[i] = sqlite3_last_insert_rowid(s->db);
 	}
-	answer = key ? ids_answer(ids, n) : NULL;
-	r = key && !answer ? -1 : once_keep(s, key, answer);
-	free(answer);
-	return r < 0 || commit(s) < 0 ? rollback(s) : 0;
+	if (once_keep_json(s, key, key ? vj_i64s(ids, n) : NULL) < 0 || commit(s) < 0)
+		return rollback(s);
+	return 0;
 }
 
 static int sq_requeue_failed(struct vine_state *st, const char *key, int retries,
@@ -789,10 +825,7 @@ static int sq_requeue_failed(struct vine_state *st, const char *key, int retries
 	sqlite3_bind_int(q, 1, retries);
 	if (run(s, q) < 0)
 		goto fail;
-	answer = key ? ids_answer(v, len) : NULL;
-	r = key && !answer ? -1 : once_keep(s, key, answer);
-	free(answer);
-	if (r < 0 || commit(s) < 0)
+	if (once_keep_json(s, key, key ? vj_i64s(v, len) : NULL) < 0 || commit(s) < 0)
 		goto fail;
 	*ids = v;
 	*n = len;
@@ -853,13 +886,24 @@ static int sq_list_objects(struct vine_state *st, struct vine_object **objs, siz
 
 /* --- workers -------------------------------------------------------------- */
 
-static int sq_register_worker(struct vine_state *st, const struct vine_worker_info *w,
-			      int64_t *worker)
+static int sq_register_worker(struct vine_state *st, const char *key,
+			      const struct vine_worker_info *w, int64_t *worker)
 {
 	struct sq_state *s = SQ(st);
 	sqlite3_stmt *q;
+	char *answer;
+	int r;
 
-	if (begin(s) < 0 || !(q = Q(s, Q_WORKER_ADD)))
+	if (begin(s) < 0)
+		return -1;
+	if ((r = once_seen(s, key, &answer)) != 0) {
+		/* registered by this very request before: the same worker */
+		if (r > 0)
+			r = once_answer(s, answer, get_worker, worker);
+		free(answer);
+		return r < 0 || commit(s) < 0 ? rollback(s) : 0;
+	}
+	if (!(q = Q(s, Q_WORKER_ADD)))
 		return rollback(s);
 	bind_str(q, 1, w->node);
 	bind_str(q, 2, w->host ? w->host : "");
@@ -871,7 +915,10 @@ static int sq_register_worker(struct vine_state *st, const struct vine_worker_in
 	if (run(s, q) < 0)
 		return rollback(s);
 	*worker = sqlite3_last_insert_rowid(s->db);
-	return commit(s) < 0 ? rollback(s) : 0;
+	if (once_keep_json(s, key, key ? json_pack("{sI}", "worker", (json_int_t)*worker) : NULL) < 0 ||
+	    commit(s) < 0)
+		return rollback(s);
+	return 0;
 }
 
 /* Renew a worker's lease; an unknown or departed worker is an error. */
@@ -1672,16 +1719,28 @@ static int repl_set(struct sq_state *s, const char *id, const char *node, int64_
 	return run(s, q);
 }
 
-static int sq_transfer_begin(struct vine_state *st, const char *id, const char *dest,
-			     int64_t offset, struct vine_xfer *x)
+static int sq_transfer_begin(struct vine_state *st, const char *key, const char *id,
+			     const char *dest, int64_t offset, struct vine_xfer *x)
 {
 	struct sq_state *s = SQ(st);
 	struct vine_spread_settings set;
 	double now = vine_now_wall();
 	sqlite3_stmt *q;
+	char *answer;
 	int r;
 
-	if (begin(s) < 0 || reap_locked(s, NULL) < 0 || settings_read(s, &set) < 0 ||
+	if (begin(s) < 0)
+		return -1;
+	if ((r = once_seen(s, key, &answer)) != 0) {
+		/* begun by this very request before: the same transfer */
+		if (r > 0)
+			r = once_answer(s, answer, get_xfer, x);
+		free(answer);
+		if (r < 0 || commit(s) < 0)
+			goto fail;
+		return 0;
+	}
+	if (reap_locked(s, NULL) < 0 || settings_read(s, &set) < 0 ||
 	    !(q = Q(s, Q_PEER_PICK)))
 		return rollback(s);
 	bind_str(q, 1, id);
@@ -1717,6 +1776,7 @@ static int sq_transfer_begin(struct vine_state *st, const char *id, const char *
 		}
 	}
 	sqlite3_reset(q);
+	/* a WAIT changes nothing and is not recorded: the same key may ask again */
 	if (x->kind == VINE_XFER_WAIT)
 		return commit(s) < 0 ? rollback(s) : 0;
 	if (!(q = Q(s, Q_XFER_ADD)))
@@ -1730,7 +1790,8 @@ static int sq_transfer_begin(struct vine_state *st, const char *id, const char *
 	if (run(s, q) < 0)
 		goto fail;
 	x->id = sqlite3_last_insert_rowid(s->db);
-	if (repl_set(s, id, dest, offset, 0, now) < 0 || commit(s) < 0)
+	if (repl_set(s, id, dest, offset, 0, now) < 0 ||
+	    once_keep_json(s, key, key ? vj_encode(&vj_xfer, x) : NULL) < 0 || commit(s) < 0)
 		goto fail;
 	return 0;
 fail:
