@@ -651,19 +651,6 @@ static int once_keep_json(struct sq_state *s, const char *key, json_t *a)
 	return r;
 }
 
-/* A recorded answer, decoded by get (0 or -1) into v. */
-static int once_answer(struct sq_state *s, const char *answer,
-		       int (*get)(json_t *a, void *v), void *v)
-{
-	json_t *a = json_loads(answer, 0, NULL);
-	int r = a ? get(a, v) : -1;
-
-	json_decref(a);
-	if (r < 0)
-		return vine_error("state '%s': a recorded answer is damaged", s->path);
-	return 0;
-}
-
 struct ids { int64_t *v; size_t n; };
 
 static int get_ids(json_t *a, void *v)
@@ -683,15 +670,34 @@ static int get_xfer(json_t *a, void *v)
 	return vj_decode(&vj_xfer, a, v);
 }
 
-static int answer_ids(struct sq_state *s, const char *answer, int64_t **ids, size_t *n)
+/*
+ * Begin an operation's transaction and look its key up.  0: key is new or
+ * NULL, and the transaction is open.  1: key was answered before, the
+ * transaction is over, and get (when not NULL) has decoded the answer
+ * into v.  -1 on error, the transaction is over.
+ */
+static int once_begin(struct sq_state *s, const char *key, int (*get)(json_t *a, void *v),
+		      void *v)
 {
-	struct ids got = { NULL, 0 };
+	char *answer;
+	json_t *a;
+	int r;
 
-	if (once_answer(s, answer, get_ids, &got) < 0)
+	if (begin(s) < 0)
 		return -1;
-	*ids = got.v;
-	*n = got.n;
-	return 0;
+	if ((r = once_seen(s, key, &answer)) <= 0)
+		return r < 0 ? rollback(s) : 0;
+	if (commit(s) < 0) {
+		free(answer);
+		return rollback(s);
+	}
+	a = get ? json_loads(answer, 0, NULL) : NULL;
+	free(answer);
+	r = get && (!a || get(a, v) < 0) ? -1 : 1;
+	json_decref(a);
+	if (r < 0)
+		return vine_error("state '%s': a recorded answer is damaged", s->path);
+	return 1;
 }
 
 /* --- submitting ----------------------------------------------------------- */
@@ -714,16 +720,13 @@ static int object_known(struct sq_state *s, const char *id, int64_t size, int ch
 }
 
 /* A submit whose key was answered before: the same ids again. */
-static int submit_again(struct sq_state *s, const char *answer, size_t n, int64_t *ids)
+static int submit_again(struct sq_state *s, struct ids *got, size_t n, int64_t *ids)
 {
-	int64_t *got;
-	size_t ngot;
+	size_t ngot = got->n;
 
-	if (answer_ids(s, answer, &got, &ngot) < 0)
-		return -1;
 	if (ngot == n)
-		memcpy(ids, got, n * sizeof(*ids));
-	free(got);
+		memcpy(ids, got->v, n * sizeof(*ids));
+	free(got->v);
 	if (ngot != n)
 		return vine_error("state '%s': request key used for %zu tasks before, now for %zu",
 				  s->path, ngot, n);
@@ -736,18 +739,12 @@ static int sq_submit(struct vine_state *st, const char *key, const struct vine_o
 	struct sq_state *s = SQ(st);
 	double now = vine_now_wall();
 	const char *known = NULL;
+	struct ids got;
 	sqlite3_stmt *q;
-	char *answer;
 	int r;
 
-	if (begin(s) < 0)
-		return -1;
-	if ((r = once_seen(s, key, &answer)) != 0) {
-		if (r > 0)
-			r = submit_again(s, answer, n, ids);
-		free(answer);
-		return r < 0 || commit(s) < 0 ? rollback(s) : 0;
-	}
+	if ((r = once_begin(s, key, get_ids, &got)) != 0)
+		return r < 0 ? -1 : submit_again(s, &got, n, ids);
 	if (obj) {
 		if ((r = object_known(s, obj->id, obj->size, 1)) < 0)
 			return rollback(s);
@@ -798,24 +795,17 @@ static int sq_requeue_failed(struct vine_state *st, const char *key, int retries
 	struct sq_state *s = SQ(st);
 	int64_t *v = NULL;
 	size_t len = 0;
+	struct ids got = { NULL, 0 };
 	sqlite3_stmt *q;
-	char *answer;
 	int r;
 
 	*ids = NULL;
 	*n = 0;
-	if (begin(s) < 0)
-		return -1;
-	if ((r = once_seen(s, key, &answer)) != 0) {
-		if (r > 0)
-			r = answer_ids(s, answer, ids, n);
-		free(answer);
-		if (r < 0 || commit(s) < 0) {
-			free(*ids);
-			*ids = NULL;
-			*n = 0;
-			return rollback(s);
-		}
+	if ((r = once_begin(s, key, get_ids, &got)) != 0) {
+		if (r < 0)
+			return -1;
+		*ids = got.v;
+		*n = got.n;
 		return 0;
 	}
 	if (!(q = Q(s, Q_REQUEUE_IDS)))
@@ -891,18 +881,11 @@ static int sq_register_worker(struct vine_state *st, const char *key,
 {
 	struct sq_state *s = SQ(st);
 	sqlite3_stmt *q;
-	char *answer;
 	int r;
 
-	if (begin(s) < 0)
-		return -1;
-	if ((r = once_seen(s, key, &answer)) != 0) {
-		/* registered by this very request before: the same worker */
-		if (r > 0)
-			r = once_answer(s, answer, get_worker, worker);
-		free(answer);
-		return r < 0 || commit(s) < 0 ? rollback(s) : 0;
-	}
+	/* registered by this very request before: the same worker */
+	if ((r = once_begin(s, key, get_worker, worker)) != 0)
+		return r < 0 ? -1 : 0;
 	if (!(q = Q(s, Q_WORKER_ADD)))
 		return rollback(s);
 	bind_str(q, 1, w->node);
@@ -1726,19 +1709,13 @@ static int sq_transfer_begin(struct vine_state *st, const char *key, const char 
 	struct vine_spread_settings set;
 	double now = vine_now_wall();
 	sqlite3_stmt *q;
-	char *answer;
 	int r;
 
-	if (begin(s) < 0)
-		return -1;
-	if ((r = once_seen(s, key, &answer)) != 0) {
-		/* begun by this very request before: the same transfer */
-		if (r > 0)
-			r = once_answer(s, answer, get_xfer, x);
-		free(answer);
-		if (r < 0 || commit(s) < 0)
-			goto fail;
-		return 0;
+	/* begun by this very request before: the same transfer */
+	if ((r = once_begin(s, key, get_xfer, x)) != 0) {
+		if (r < 0)
+			vine_state_free_xfer(x);
+		return r < 0 ? -1 : 0;
 	}
 	if (reap_locked(s, NULL) < 0 || settings_read(s, &set) < 0 ||
 	    !(q = Q(s, Q_PEER_PICK)))
@@ -1855,18 +1832,14 @@ static int sq_transfer_end(struct vine_state *st, const char *key, int64_t xfer,
 {
 	struct sq_state *s = SQ(st);
 	double now = vine_now_wall();
-	char *obj = NULL, *src = NULL, *dest = NULL, *answer;
+	char *obj = NULL, *src = NULL, *dest = NULL;
 	int64_t offset, sent, last;
 	sqlite3_stmt *q;
 	int r;
 
-	if (begin(s) < 0)
-		return -1;
-	if ((r = once_seen(s, key, &answer)) != 0) {
-		/* ended by this very request before: nothing more to do */
-		free(answer);
-		return r < 0 || commit(s) < 0 ? rollback(s) : 0;
-	}
+	/* ended by this very request before: nothing more to do */
+	if ((r = once_begin(s, key, NULL, NULL)) != 0)
+		return r < 0 ? -1 : 0;
 	if (!(q = Q(s, Q_XFER_GET)))
 		return rollback(s);
 	sqlite3_bind_int64(q, 1, xfer);

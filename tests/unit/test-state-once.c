@@ -324,6 +324,10 @@ static void test_transfer_begin(const char *path)
 		  "'8123456789abcdef0123456789abcdef'") == 0);
 	CHECK(vine_state_transfer_begin_once(st, k1, oid, "n1", 0, &y) == -1);
 	CHECK(strstr(vine_errmsg(), "a recorded answer is damaged") != NULL);
+	CHECK(sql(path, "UPDATE once SET answer = '{\"id\":1,\"node\":\"n9\",\"kind\":\"bogus\"}'"
+		  " WHERE key = '8123456789abcdef0123456789abcdef'") == 0);
+	CHECK(vine_state_transfer_begin_once(st, k1, oid, "n1", 0, &y) == -1);
+	CHECK(strstr(vine_errmsg(), "a recorded answer is damaged") != NULL);
 	CHECK(!y.node && !y.addr);
 	CHECK(one(path, "SELECT count(*) FROM transfers") == 3);
 	/* the key of an unknown object records nothing: the retry does it */
