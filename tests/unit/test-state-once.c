@@ -182,22 +182,32 @@ static void test_requeue(const char *path)
 	vine_state_close(st);
 }
 
-static void test_transfer_end(const char *path)
+/* A new state at path with object oid (100 bytes) and a task using it. */
+static struct vine_state *open_with_object(const char *path)
 {
 	struct vine_object obj = { .size = 100, .origin = "/data/env.tar.gz" };
 	struct vine_task_spec sp = { .cmd = "true", .cores = 1, .object = oid };
 	struct vine_state *st = vine_state_open(path, VINE_STATE_CREATE);
-	const char *key = "3123456789abcdef0123456789abcdef";
-	struct vine_object *objs = NULL;
-	struct vine_xfer x;
-	size_t nobjs = 0;
 	int64_t task;
 
 	CHECK(st != NULL);
 	if (!st)
-		return;
+		return NULL;
 	memcpy(obj.id, oid, sizeof(oid));
 	CHECK(vine_state_submit(st, &obj, &sp, 1, &task) == 0);
+	return st;
+}
+
+static void test_transfer_end(const char *path)
+{
+	struct vine_state *st = open_with_object(path);
+	const char *key = "3123456789abcdef0123456789abcdef";
+	struct vine_object *objs = NULL;
+	struct vine_xfer x;
+	size_t nobjs = 0;
+
+	if (!st)
+		return;
 	CHECK(vine_state_transfer_begin(st, oid, "n1", 0, &x) == 0 && x.kind == VINE_XFER_ORIGIN);
 	CHECK(vine_state_transfer_end_once(st, key, x.id, VINE_PEER_OK, 100, NULL) == 0);
 	CHECK(vine_state_transfer_end_once(st, key, x.id, VINE_PEER_OK, 100, NULL) == 0);
@@ -265,22 +275,16 @@ static long long active_to(const char *path, const char *dest)
 
 static void test_transfer_begin(const char *path)
 {
-	struct vine_object obj = { .size = 100, .origin = "/data/env.tar.gz" };
-	struct vine_task_spec sp = { .cmd = "true", .cores = 1, .object = oid };
 	struct vine_spread_settings set = { .k_peer = 1, .k_origin = 1, .relay = 0 };
-	struct vine_state *st = vine_state_open(path, VINE_STATE_CREATE);
+	struct vine_state *st = open_with_object(path);
 	const char *k1 = "8123456789abcdef0123456789abcdef";
 	const char *k2 = "9123456789abcdef0123456789abcdef";
 	const char *k3 = "a123456789abcdef0123456789abcdef";
 	const char *unknown = "abababababababababababababababababababababababababababababababab";
 	struct vine_xfer x, y, w;
-	int64_t task;
 
-	CHECK(st != NULL);
 	if (!st)
 		return;
-	memcpy(obj.id, oid, sizeof(oid));
-	CHECK(vine_state_submit(st, &obj, &sp, 1, &task) == 0);
 	CHECK(vine_state_spread_settings(st, &set, NULL) == 0);
 
 	/* an origin transfer: the same key twice is one transfer, one answer */
