@@ -21,8 +21,8 @@ struct vine_state_ops {
 	int (*requeue_failed)(struct vine_state *st, const char *key, int retries,
 			      int64_t **ids, size_t *n);
 	int (*list_objects)(struct vine_state *st, struct vine_object **objs, size_t *n);
-	int (*register_worker)(struct vine_state *st, const struct vine_worker_info *w,
-			       int64_t *worker);
+	int (*register_worker)(struct vine_state *st, const char *key,
+			       const struct vine_worker_info *w, int64_t *worker);
 	int (*heartbeat)(struct vine_state *st, int64_t worker,
 			 const struct vine_attempt_ref *running, size_t n, int *stale);
 	/* finish, claim and finish_claim are all this one (max 0: no claim) */
@@ -48,8 +48,8 @@ struct vine_state_ops {
 	int (*spread_settings)(struct vine_state *st, const struct vine_spread_settings *set,
 			       struct vine_spread_settings *get);
 	int (*node_listen)(struct vine_state *st, const char *node, const char *addr);
-	int (*transfer_begin)(struct vine_state *st, const char *id, const char *dest,
-			      int64_t offset, struct vine_xfer *x);
+	int (*transfer_begin)(struct vine_state *st, const char *key, const char *id,
+			      const char *dest, int64_t offset, struct vine_xfer *x);
 	int (*transfer_progress)(struct vine_state *st, int64_t xfer, int64_t bytes);
 	int (*transfer_end)(struct vine_state *st, const char *key, int64_t xfer, int status,
 			    int64_t bytes, const char *msg);

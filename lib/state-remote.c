@@ -7,17 +7,19 @@
  * failed one, when resending it is safe) connects again, with lib/ssh's
  * backoff.  Resending is safe for reads, heartbeats, result files (stored
  * again under the same name), downloads (resumed at the byte reached),
- * registering and leaving.  A finish_claim whose answer was lost may have
+ * and leaving.  A finish_claim whose answer was lost may have
  * claimed tasks that nobody will run: before anything else on the new
  * connection, the tasks the state says this worker holds but that were
  * never handed to the caller are given back (RELEASED, which costs them
  * nothing); results sent again are refused as stale if they were recorded
  * the first time, so none is lost or counted twice.  submit,
- * requeue_failed and transfer_end carry a random key, the same on every
- * resend, and the state answers a key it has seen with the answer it gave
- * then (vine_state_submit_once): they happen exactly once.  A vine-state
- * older than schema version 3 knows no keys: then they are not resent,
- * and their fate is reported as unknown.
+ * requeue_failed, transfer_end, register_worker and transfer_begin carry
+ * a random key, the same on every resend, and the state answers a key it
+ * has seen with the answer it gave then (vine_state_submit_once): they
+ * happen exactly once.  A vine-state older than schema version 3 knows no
+ * keys: then the first three are not resent, and their fate is reported
+ * as unknown; the last two are resent, at worst leaving an unused worker
+ * record or a transfer nobody ends, both of which expire.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -208,9 +210,10 @@ static json_t *req(const char *op)
 /*
  * A request made exactly once: with key (or a new one when NULL) as its
  * "once" member.  How often it may be sent: again when the server keeps
- * keys, else once.
+ * keys, else as unkeyed says.
  */
-static int keyed(struct remote *r, json_t *q, const char *key, enum resend *resend)
+static int keyed(struct remote *r, json_t *q, const char *key, enum resend unkeyed,
+		 enum resend *resend)
 {
 	char k[VINE_ONCE_KEY_LEN + 1];
 
@@ -220,7 +223,7 @@ static int keyed(struct remote *r, json_t *q, const char *key, enum resend *rese
 		key = k;
 	}
 	json_object_set_new(q, "once", json_string(key));
-	*resend = r->keyed ? AGAIN : ONCE;
+	*resend = r->keyed ? AGAIN : unkeyed;
 	return 0;
 }
 
@@ -249,7 +252,7 @@ static int remote_submit(struct vine_state *st, const char *key, const struct vi
 
 	json_object_set_new(q, "object", obj ? vj_encode(&vj_object, obj) : json_null());
 	json_object_set_new(q, "specs", vj_encode_array(&vj_task_spec, specs, n));
-	rc = keyed(R(st), q, key, &resend);
+	rc = keyed(R(st), q, key, ONCE, &resend);
 	if (rc == 0)
 		rc = call(R(st), q, NULL, NULL, resend, &res);
 	json_decref(q);
@@ -273,7 +276,7 @@ static int remote_requeue_failed(struct vine_state *st, const char *key, int ret
 	int rc;
 
 	json_object_set_new(q, "retries", json_integer(retries));
-	rc = keyed(R(st), q, key, &resend);
+	rc = keyed(R(st), q, key, ONCE, &resend);
 	if (rc == 0)
 		rc = call(R(st), q, NULL, NULL, resend, &res);
 	json_decref(q);
@@ -304,15 +307,18 @@ static int remote_list_objects(struct vine_state *st, struct vine_object **objs,
 		    (void **)objs, n);
 }
 
-static int remote_register_worker(struct vine_state *st, const struct vine_worker_info *w,
-				  int64_t *worker)
+static int remote_register_worker(struct vine_state *st, const char *key,
+				  const struct vine_worker_info *w, int64_t *worker)
 {
-	json_t *q = req("register_worker"), *res;
+	json_t *q = req("register_worker"), *res = NULL;
+	enum resend resend;
 	int rc;
 
 	json_object_set_new(q, "info", vj_encode(&vj_worker_info, w));
-	/* a lost answer leaves an unused worker record, which expires */
-	rc = call(R(st), q, NULL, NULL, AGAIN, &res);
+	/* without keys, a lost answer leaves an unused worker record, which expires */
+	rc = keyed(R(st), q, key, AGAIN, &resend);
+	if (rc == 0)
+		rc = call(R(st), q, NULL, NULL, resend, &res);
 	json_decref(q);
 	if (rc == 0)
 		rc = vj_i64(res, "worker", worker);
@@ -647,17 +653,21 @@ static int remote_node_listen(struct vine_state *st, const char *node, const cha
 	return send_only(st, q, AGAIN);
 }
 
-static int remote_transfer_begin(struct vine_state *st, const char *id, const char *dest,
-				 int64_t offset, struct vine_xfer *x)
+static int remote_transfer_begin(struct vine_state *st, const char *key, const char *id,
+				 const char *dest, int64_t offset, struct vine_xfer *x)
 {
-	json_t *q = req("transfer_begin"), *res;
+	json_t *q = req("transfer_begin"), *res = NULL;
+	enum resend resend;
 	int rc;
 
 	json_object_set_new(q, "id", json_string(id));
 	json_object_set_new(q, "dest", vj_string(dest));
 	json_object_set_new(q, "offset", json_integer(offset));
-	/* a lost answer leaves a transfer nobody ends: it goes stale (VINE_XFER_STALE) */
-	rc = call(R(st), q, NULL, NULL, AGAIN, &res);
+	/* without keys, a lost answer leaves a transfer nobody ends: it goes
+	 * stale (VINE_XFER_STALE) */
+	rc = keyed(R(st), q, key, AGAIN, &resend);
+	if (rc == 0)
+		rc = call(R(st), q, NULL, NULL, resend, &res);
 	json_decref(q);
 	if (rc == 0)
 		rc = vj_decode(&vj_xfer, json_object_get(res, "xfer"), x);
@@ -685,7 +695,7 @@ static int remote_transfer_end(struct vine_state *st, const char *key, int64_t x
 	json_object_set_new(q, "bytes", json_integer(bytes));
 	json_object_set_new(q, "msg", msg ? vj_string(msg) : json_null());
 	/* ending a transfer twice is an error: resent only with a key */
-	if (keyed(R(st), q, key, &resend) < 0) {
+	if (keyed(R(st), q, key, ONCE, &resend) < 0) {
 		json_decref(q);
 		return -1;
 	}

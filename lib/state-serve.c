@@ -171,12 +171,18 @@ static int op_register_worker(struct server *sv, json_t *q, uint32_t id, json_t 
 {
 	struct vine_worker_info w;
 	int64_t worker;
+	char *key;
 	int r;
 
-	if (vj_decode(&vj_worker_info, json_object_get(q, "info"), &w) < 0)
+	if (opt_str(q, "once", &key) < 0)
 		return -1;
-	r = vine_state_register_worker(sv->st, &w, &worker);
+	if (vj_decode(&vj_worker_info, json_object_get(q, "info"), &w) < 0) {
+		free(key);
+		return -1;
+	}
+	r = vine_state_register_worker_once(sv->st, key, &w, &worker);
 	vj_release(&vj_worker_info, &w);
+	free(key);
 	if (r < 0)
 		return -1;
 	*res = json_pack("{sI}", "worker", (json_int_t)worker);
@@ -464,20 +470,21 @@ static int op_node_listen(struct server *sv, json_t *q, uint32_t id, json_t **re
 
 static int op_transfer_begin(struct server *sv, json_t *q, uint32_t id, json_t **res)
 {
-	char *obj = NULL, *dest = NULL;
+	char *obj = NULL, *dest = NULL, *key = NULL;
 	struct vine_xfer x;
 	int64_t offset;
 	int r = -1;
 
 	if (vj_str(q, "id", &obj) == 0 && vj_str(q, "dest", &dest) == 0 &&
-	    vj_i64(q, "offset", &offset) == 0)
-		r = vine_state_transfer_begin(sv->st, obj, dest, offset, &x);
+	    vj_i64(q, "offset", &offset) == 0 && opt_str(q, "once", &key) == 0)
+		r = vine_state_transfer_begin_once(sv->st, key, obj, dest, offset, &x);
 	if (r == 0) {
 		*res = json_pack("{so}", "xfer", vj_encode(&vj_xfer, &x));
 		vine_state_free_xfer(&x);
 	}
 	free(obj);
 	free(dest);
+	free(key);
 	return r;
 }
 

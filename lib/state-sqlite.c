@@ -634,27 +634,70 @@ static int once_keep(struct sq_state *s, const char *key, const char *answer)
 	return run(s, q);
 }
 
-/* ids as the answer text of a key, and back. */
-static char *ids_answer(const int64_t *ids, size_t n)
+/*
+ * once_keep with answer a (JSON, consumed; NULL when key is NULL, as
+ * there is nothing to record then).
+ */
+static int once_keep_json(struct sq_state *s, const char *key, json_t *a)
 {
-	json_t *a = vj_i64s(ids, n);
-	char *t = json_dumps(a, JSON_COMPACT);
+	char *t = a ? json_dumps(a, JSON_COMPACT) : NULL;
+	int r;
 
 	json_decref(a);
-	if (!t)
-		vine_error("out of memory");
-	return t;
+	if (key && !t)
+		return vine_error("out of memory");
+	r = once_keep(s, key, t);
+	free(t);
+	return r;
 }
 
-static int answer_ids(struct sq_state *s, const char *answer, int64_t **ids, size_t *n)
-{
-	json_t *a = json_loads(answer, 0, NULL);
-	int r = a ? vj_get_i64s(a, ids, n) : -1;
+struct ids { int64_t *v; size_t n; };
 
+static int get_ids(json_t *a, void *v)
+{
+	struct ids *ids = v;
+
+	return vj_get_i64s(a, &ids->v, &ids->n);
+}
+
+static int get_worker(json_t *a, void *v)
+{
+	return vj_i64(a, "worker", v);
+}
+
+static int get_xfer(json_t *a, void *v)
+{
+	return vj_decode(&vj_xfer, a, v);
+}
+
+/*
+ * Begin an operation's transaction and look its key up.  0: key is new or
+ * NULL, and the transaction is open.  1: key was answered before, the
+ * transaction is over, and get (when not NULL) has decoded the answer
+ * into v.  -1 on error, the transaction is over.
+ */
+static int once_begin(struct sq_state *s, const char *key, int (*get)(json_t *a, void *v),
+		      void *v)
+{
+	char *answer;
+	json_t *a;
+	int r;
+
+	if (begin(s) < 0)
+		return -1;
+	if ((r = once_seen(s, key, &answer)) <= 0)
+		return r < 0 ? rollback(s) : 0;
+	if (commit(s) < 0) {
+		free(answer);
+		return rollback(s);
+	}
+	a = get ? json_loads(answer, 0, NULL) : NULL;
+	free(answer);
+	r = get && (!a || get(a, v) < 0) ? -1 : 1;
 	json_decref(a);
 	if (r < 0)
 		return vine_error("state '%s': a recorded answer is damaged", s->path);
-	return 0;
+	return 1;
 }
 
 /* --- submitting ----------------------------------------------------------- */
@@ -677,16 +720,13 @@ static int object_known(struct sq_state *s, const char *id, int64_t size, int ch
 }
 
 /* A submit whose key was answered before: the same ids again. */
-static int submit_again(struct sq_state *s, const char *answer, size_t n, int64_t *ids)
+static int submit_again(struct sq_state *s, struct ids *got, size_t n, int64_t *ids)
 {
-	int64_t *got;
-	size_t ngot;
+	size_t ngot = got->n;
 
-	if (answer_ids(s, answer, &got, &ngot) < 0)
-		return -1;
 	if (ngot == n)
-		memcpy(ids, got, n * sizeof(*ids));
-	free(got);
+		memcpy(ids, got->v, n * sizeof(*ids));
+	free(got->v);
 	if (ngot != n)
 		return vine_error("state '%s': request key used for %zu tasks before, now for %zu",
 				  s->path, ngot, n);
@@ -699,18 +739,12 @@ static int sq_submit(struct vine_state *st, const char *key, const struct vine_o
 	struct sq_state *s = SQ(st);
 	double now = vine_now_wall();
 	const char *known = NULL;
+	struct ids got;
 	sqlite3_stmt *q;
-	char *answer;
 	int r;
 
-	if (begin(s) < 0)
-		return -1;
-	if ((r = once_seen(s, key, &answer)) != 0) {
-		if (r > 0)
-			r = submit_again(s, answer, n, ids);
-		free(answer);
-		return r < 0 || commit(s) < 0 ? rollback(s) : 0;
-	}
+	if ((r = once_begin(s, key, get_ids, &got)) != 0)
+		return r < 0 ? -1 : submit_again(s, &got, n, ids);
 	if (obj) {
 		if ((r = object_known(s, obj->id, obj->size, 1)) < 0)
 			return rollback(s);
@@ -750,10 +784,9 @@ static int sq_submit(struct vine_state *st, const char *key, const struct vine_o
 			return rollback(s);
 		ids[i] = sqlite3_last_insert_rowid(s->db);
 	}
-	answer = key ? ids_answer(ids, n) : NULL;
-	r = key && !answer ? -1 : once_keep(s, key, answer);
-	free(answer);
-	return r < 0 || commit(s) < 0 ? rollback(s) : 0;
+	if (once_keep_json(s, key, key ? vj_i64s(ids, n) : NULL) < 0 || commit(s) < 0)
+		return rollback(s);
+	return 0;
 }
 
 static int sq_requeue_failed(struct vine_state *st, const char *key, int retries,
@@ -762,24 +795,17 @@ static int sq_requeue_failed(struct vine_state *st, const char *key, int retries
 	struct sq_state *s = SQ(st);
 	int64_t *v = NULL;
 	size_t len = 0;
+	struct ids got = { NULL, 0 };
 	sqlite3_stmt *q;
-	char *answer;
 	int r;
 
 	*ids = NULL;
 	*n = 0;
-	if (begin(s) < 0)
-		return -1;
-	if ((r = once_seen(s, key, &answer)) != 0) {
-		if (r > 0)
-			r = answer_ids(s, answer, ids, n);
-		free(answer);
-		if (r < 0 || commit(s) < 0) {
-			free(*ids);
-			*ids = NULL;
-			*n = 0;
-			return rollback(s);
-		}
+	if ((r = once_begin(s, key, get_ids, &got)) != 0) {
+		if (r < 0)
+			return -1;
+		*ids = got.v;
+		*n = got.n;
 		return 0;
 	}
 	if (!(q = Q(s, Q_REQUEUE_IDS)))
@@ -789,10 +815,7 @@ static int sq_requeue_failed(struct vine_state *st, const char *key, int retries
 	sqlite3_bind_int(q, 1, retries);
 	if (run(s, q) < 0)
 		goto fail;
-	answer = key ? ids_answer(v, len) : NULL;
-	r = key && !answer ? -1 : once_keep(s, key, answer);
-	free(answer);
-	if (r < 0 || commit(s) < 0)
+	if (once_keep_json(s, key, key ? vj_i64s(v, len) : NULL) < 0 || commit(s) < 0)
 		goto fail;
 	*ids = v;
 	*n = len;
@@ -853,13 +876,17 @@ static int sq_list_objects(struct vine_state *st, struct vine_object **objs, siz
 
 /* --- workers -------------------------------------------------------------- */
 
-static int sq_register_worker(struct vine_state *st, const struct vine_worker_info *w,
-			      int64_t *worker)
+static int sq_register_worker(struct vine_state *st, const char *key,
+			      const struct vine_worker_info *w, int64_t *worker)
 {
 	struct sq_state *s = SQ(st);
 	sqlite3_stmt *q;
+	int r;
 
-	if (begin(s) < 0 || !(q = Q(s, Q_WORKER_ADD)))
+	/* registered by this very request before: the same worker */
+	if ((r = once_begin(s, key, get_worker, worker)) != 0)
+		return r < 0 ? -1 : 0;
+	if (!(q = Q(s, Q_WORKER_ADD)))
 		return rollback(s);
 	bind_str(q, 1, w->node);
 	bind_str(q, 2, w->host ? w->host : "");
@@ -871,7 +898,10 @@ static int sq_register_worker(struct vine_state *st, const struct vine_worker_in
 	if (run(s, q) < 0)
 		return rollback(s);
 	*worker = sqlite3_last_insert_rowid(s->db);
-	return commit(s) < 0 ? rollback(s) : 0;
+	if (once_keep_json(s, key, key ? json_pack("{sI}", "worker", (json_int_t)*worker) : NULL) < 0 ||
+	    commit(s) < 0)
+		return rollback(s);
+	return 0;
 }
 
 /* Renew a worker's lease; an unknown or departed worker is an error. */
@@ -1672,8 +1702,8 @@ static int repl_set(struct sq_state *s, const char *id, const char *node, int64_
 	return run(s, q);
 }
 
-static int sq_transfer_begin(struct vine_state *st, const char *id, const char *dest,
-			     int64_t offset, struct vine_xfer *x)
+static int sq_transfer_begin(struct vine_state *st, const char *key, const char *id,
+			     const char *dest, int64_t offset, struct vine_xfer *x)
 {
 	struct sq_state *s = SQ(st);
 	struct vine_spread_settings set;
@@ -1681,7 +1711,13 @@ static int sq_transfer_begin(struct vine_state *st, const char *id, const char *
 	sqlite3_stmt *q;
 	int r;
 
-	if (begin(s) < 0 || reap_locked(s, NULL) < 0 || settings_read(s, &set) < 0 ||
+	/* begun by this very request before: the same transfer */
+	if ((r = once_begin(s, key, get_xfer, x)) != 0) {
+		if (r < 0)
+			vine_state_free_xfer(x);
+		return r < 0 ? -1 : 0;
+	}
+	if (reap_locked(s, NULL) < 0 || settings_read(s, &set) < 0 ||
 	    !(q = Q(s, Q_PEER_PICK)))
 		return rollback(s);
 	bind_str(q, 1, id);
@@ -1717,6 +1753,7 @@ static int sq_transfer_begin(struct vine_state *st, const char *id, const char *
 		}
 	}
 	sqlite3_reset(q);
+	/* a WAIT changes nothing and is not recorded: the same key may ask again */
 	if (x->kind == VINE_XFER_WAIT)
 		return commit(s) < 0 ? rollback(s) : 0;
 	if (!(q = Q(s, Q_XFER_ADD)))
@@ -1730,7 +1767,8 @@ static int sq_transfer_begin(struct vine_state *st, const char *id, const char *
 	if (run(s, q) < 0)
 		goto fail;
 	x->id = sqlite3_last_insert_rowid(s->db);
-	if (repl_set(s, id, dest, offset, 0, now) < 0 || commit(s) < 0)
+	if (repl_set(s, id, dest, offset, 0, now) < 0 ||
+	    once_keep_json(s, key, key ? vj_encode(&vj_xfer, x) : NULL) < 0 || commit(s) < 0)
 		goto fail;
 	return 0;
 fail:
@@ -1794,18 +1832,14 @@ static int sq_transfer_end(struct vine_state *st, const char *key, int64_t xfer,
 {
 	struct sq_state *s = SQ(st);
 	double now = vine_now_wall();
-	char *obj = NULL, *src = NULL, *dest = NULL, *answer;
+	char *obj = NULL, *src = NULL, *dest = NULL;
 	int64_t offset, sent, last;
 	sqlite3_stmt *q;
 	int r;
 
-	if (begin(s) < 0)
-		return -1;
-	if ((r = once_seen(s, key, &answer)) != 0) {
-		/* ended by this very request before: nothing more to do */
-		free(answer);
-		return r < 0 || commit(s) < 0 ? rollback(s) : 0;
-	}
+	/* ended by this very request before: nothing more to do */
+	if ((r = once_begin(s, key, NULL, NULL)) != 0)
+		return r < 0 ? -1 : 0;
 	if (!(q = Q(s, Q_XFER_GET)))
 		return rollback(s);
 	sqlite3_bind_int64(q, 1, xfer);

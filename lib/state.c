@@ -219,11 +219,13 @@ int vine_state_list_objects(struct vine_state *st, struct vine_object **objs, si
 	return CALL(st, list_objects, objs, n);
 }
 
-int vine_state_register_worker(struct vine_state *st, const struct vine_worker_info *w,
-			       int64_t *worker)
+int vine_state_register_worker_once(struct vine_state *st, const char *key,
+				    const struct vine_worker_info *w, int64_t *worker)
 {
 	size_t len = w->node ? strlen(w->node) : 0;
 
+	if (check_key(key) < 0)
+		return -1;
 	if (len == 0 || len > VINE_NODE_MAX || strchr(w->node, '\n') || strchr(w->node, '/'))
 		return vine_error("node name '%s' is empty, too long, or has '/' or a newline",
 				  w->node ? w->node : "");
@@ -231,7 +233,13 @@ int vine_state_register_worker(struct vine_state *st, const struct vine_worker_i
 		return vine_error("cores must be 0 to %d", VINE_CORES_MAX);
 	if (!isfinite(w->lease) || w->lease <= 0)
 		return vine_error("lease must be a positive number of seconds");
-	return CALL(st, register_worker, w, worker);
+	return CALL(st, register_worker, key, w, worker);
+}
+
+int vine_state_register_worker(struct vine_state *st, const struct vine_worker_info *w,
+			       int64_t *worker)
+{
+	return vine_state_register_worker_once(st, NULL, w, worker);
 }
 
 int vine_state_heartbeat(struct vine_state *st, int64_t worker,
@@ -446,17 +454,25 @@ void vine_state_free_xfer(struct vine_xfer *x)
 	memset(x, 0, sizeof(*x));
 }
 
-int vine_state_transfer_begin(struct vine_state *st, const char *id, const char *dest,
-			      int64_t offset, struct vine_xfer *x)
+int vine_state_transfer_begin_once(struct vine_state *st, const char *key, const char *id,
+				   const char *dest, int64_t offset, struct vine_xfer *x)
 {
 	memset(x, 0, sizeof(*x));
+	if (check_key(key) < 0)
+		return -1;
 	if (!vine_id_valid(id))
 		return vine_error("object id '%s' is not 64 lowercase hex digits", id);
 	if (check_node(dest) < 0)
 		return -1;
 	if (offset < 0)
 		return vine_error("object %s: negative offset", id);
-	return CALL(st, transfer_begin, id, dest, offset, x);
+	return CALL(st, transfer_begin, key, id, dest, offset, x);
+}
+
+int vine_state_transfer_begin(struct vine_state *st, const char *id, const char *dest,
+			      int64_t offset, struct vine_xfer *x)
+{
+	return vine_state_transfer_begin_once(st, NULL, id, dest, offset, x);
 }
 
 int vine_state_transfer_progress(struct vine_state *st, int64_t xfer, int64_t bytes)

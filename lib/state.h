@@ -175,9 +175,11 @@ int vine_state_requeue_failed(struct vine_state *st, int retries, int64_t **ids,
  * has seen key returns the answer it gave then and changes nothing; else
  * it runs the operation and records key with its answer in the same
  * transaction.  Keys are forgotten after VINE_ONCE_KEEP seconds.  The
- * plain vine_state_submit, vine_state_requeue_failed and
- * vine_state_transfer_end are these with key NULL: the local state just
- * runs them, a remote one makes a key itself and resends on a lost answer.
+ * plain vine_state_submit, vine_state_requeue_failed,
+ * vine_state_transfer_end, vine_state_register_worker and
+ * vine_state_transfer_begin are these with key NULL (the last two are
+ * declared beside their plain forms): the local state just runs them, a
+ * remote one makes a key itself and resends on a lost answer.
  */
 #define VINE_ONCE_KEY_LEN 32
 #define VINE_ONCE_KEEP 86400.0
@@ -215,6 +217,8 @@ struct vine_worker_info {
  */
 int vine_state_register_worker(struct vine_state *st, const struct vine_worker_info *w,
 			       int64_t *worker);
+int vine_state_register_worker_once(struct vine_state *st, const char *key,
+				    const struct vine_worker_info *w, int64_t *worker);
 
 /* A task and attempt a worker holds. */
 struct vine_attempt_ref {
@@ -395,10 +399,14 @@ void vine_state_free_xfer(struct vine_xfer *x);
  * transfers in flight; else the origin if fewer than k_origin transfers
  * from it are in flight; else WAIT.  A transfer is recorded, and dest's
  * replica (bytes = offset) so that dest can relay at once.  An unknown
- * object is an error.
+ * object is an error.  With a key (vine_state_submit_once) a transfer's
+ * answer is recorded and given again; a WAIT is not recorded, as it
+ * changes nothing: the same key asked again picks a source afresh.
  */
 int vine_state_transfer_begin(struct vine_state *st, const char *id, const char *dest,
 			      int64_t offset, struct vine_xfer *x);
+int vine_state_transfer_begin_once(struct vine_state *st, const char *key, const char *id,
+				   const char *dest, int64_t offset, struct vine_xfer *x);
 
 /* The transfer's destination now holds bytes bytes. */
 int vine_state_transfer_progress(struct vine_state *st, int64_t xfer, int64_t bytes);

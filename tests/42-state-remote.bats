@@ -157,8 +157,9 @@ print(t["total"], t["ready"], t["running"], t["done"], t["failed"])'
 	assert_output $'1 ready exited=1\n2 ready exited=2'
 }
 
-@test "a vine-state older than schema 3 keeps no keys: a lost submit is reported, not resent" {
-	# the real vine-state, but its open answer says schema 2 (same length)
+# old_state: old.py, which runs the real vine-state but makes its open
+# answer say schema 2 (same length), as a vine-state that keeps no keys
+old_state() {
 	cat >old.py <<'PY'
 import subprocess, sys, threading
 p = subprocess.Popen(sys.argv[1:], stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
@@ -172,6 +173,10 @@ while (b := p.stdout.read(65536)):
     sys.stdout.buffer.flush()
 sys.exit(p.wait())
 PY
+}
+
+@test "a vine-state older than schema 3 keeps no keys: a lost submit is reported, not resent" {
+	old_state
 	printf '%s\n' true true true >tasks.txt
 	VINE_REMOTE_STATE_CMD="/usr/bin/python3 $PWD/old.py env VINE_TEST_DROP_ANSWER=submit:1:$BATS_TEST_TMPDIR/dropped vine-state" \
 		run -1 vine-submit -s "$URL" tasks.txt
@@ -309,4 +314,49 @@ remote_py() {
 	run -0 remote_py '[(x["source"], x["dest"], x["status"]) for x in j["transfers"]]'
 	assert_output "[(None, 'n2', 'ok'), (None, 'n1', 'ok'), ('n1', 'n3', 'ok')]"
 	[ "$(status_json "$URL")" = "$(status_json "$DB")" ]
+}
+
+@test "a lost answer to transfer_begin: sent again with its key, one transfer for the node" {
+	env_tree
+	echo 'hello 1' | vine-submit -s "$URL" -e env.tar.gz >/dev/null
+	VINE_REMOTE_STATE_CMD="env VINE_TEST_DROP_ANSWER=transfer_begin:1:$BATS_TEST_TMPDIR/dropped vine-state" \
+		run -0 vine-spread -q -s "$URL" -c "$PWD/n1" -N n1 "$id"
+	[ -e "$BATS_TEST_TMPDIR/dropped" ]
+	cmp env.tar.gz "n1/objects/$id"
+	# the resend got the transfer begun the first time: none is left active
+	run -0 remote_py '[(x["source"], x["dest"], x["state"], x["status"]) for x in j["transfers"]]'
+	assert_output "[(None, 'n1', 'done', 'ok')]"
+	run -0 remote_py '[(o["served_origin"], o["transfers_active"]) for o in j["objects"]]'
+	assert_output "[(1, 0)]"
+}
+
+@test "a lost answer to register_worker: sent again with its key, one worker row" {
+	echo true | vine-submit -s "$DB" >/dev/null
+	VINE_REMOTE_STATE_CMD="env VINE_TEST_DROP_ANSWER=register_worker:1:$BATS_TEST_TMPDIR/dropped vine-state" \
+		run -0 vine-worker -s "$URL" -N w1 -i 0
+	[ -e "$BATS_TEST_TMPDIR/dropped" ]
+	run -0 summary "$DB" 1
+	assert_output "1 done exited=0"
+	# the worker that ran the task is the one and only worker row, gone now
+	run -0 remote_py '[(w["id"], w["node"], w["state"]) for w in j["workers"]]'
+	assert_output "[(1, 'w1', 'gone')]"
+	run -0 sqlite3 "$DB" "select count(*) from workers"
+	assert_output 1
+	run -0 vine-status -s "$DB" --json 1
+	[[ $output == *'"worker":1'* ]]
+}
+
+@test "a vine-state older than schema 3: lost transfer_begin and register_worker answers are still resent" {
+	env_tree
+	echo true | vine-submit -s "$URL" -e env.tar.gz >/dev/null
+	old_state
+	VINE_REMOTE_STATE_CMD="/usr/bin/python3 $PWD/old.py env VINE_TEST_DROP_ANSWER=transfer_begin:1:$BATS_TEST_TMPDIR/dropped vine-state" \
+		run -0 vine-spread -q -s "$URL" -c "$PWD/n1" -N n1 "$id"
+	[ -e "$BATS_TEST_TMPDIR/dropped" ]
+	cmp env.tar.gz "n1/objects/$id"
+	VINE_REMOTE_STATE_CMD="/usr/bin/python3 $PWD/old.py env VINE_TEST_DROP_ANSWER=register_worker:1:$BATS_TEST_TMPDIR/dropped2 vine-state" \
+		run -0 vine-worker -s "$URL" -N w1 -c "$PWD/n1" -i 0
+	[ -e "$BATS_TEST_TMPDIR/dropped2" ]
+	run -0 summary "$DB" 1
+	assert_output "1 done exited=0"
 }

@@ -1,8 +1,9 @@
 /*
  * test-state-once.c - exactly once on the local backend: a request key
  * seen before gets the answer it got then and changes nothing (submit,
- * requeue_failed, transfer_end); keys expire; a schema version 2 state is
- * upgraded in place and keeps its tasks.
+ * requeue_failed, transfer_end, register_worker, transfer_begin); keys
+ * expire; a schema version 2 state is upgraded in place and keeps its
+ * tasks.
  */
 #include <sqlite3.h>
 #include <stdio.h>
@@ -181,22 +182,32 @@ static void test_requeue(const char *path)
 	vine_state_close(st);
 }
 
-static void test_transfer_end(const char *path)
+/* A new state at path with object oid (100 bytes) and a task using it. */
+static struct vine_state *open_with_object(const char *path)
 {
 	struct vine_object obj = { .size = 100, .origin = "/data/env.tar.gz" };
 	struct vine_task_spec sp = { .cmd = "true", .cores = 1, .object = oid };
 	struct vine_state *st = vine_state_open(path, VINE_STATE_CREATE);
-	const char *key = "3123456789abcdef0123456789abcdef";
-	struct vine_object *objs = NULL;
-	struct vine_xfer x;
-	size_t nobjs = 0;
 	int64_t task;
 
 	CHECK(st != NULL);
 	if (!st)
-		return;
+		return NULL;
 	memcpy(obj.id, oid, sizeof(oid));
 	CHECK(vine_state_submit(st, &obj, &sp, 1, &task) == 0);
+	return st;
+}
+
+static void test_transfer_end(const char *path)
+{
+	struct vine_state *st = open_with_object(path);
+	const char *key = "3123456789abcdef0123456789abcdef";
+	struct vine_object *objs = NULL;
+	struct vine_xfer x;
+	size_t nobjs = 0;
+
+	if (!st)
+		return;
 	CHECK(vine_state_transfer_begin(st, oid, "n1", 0, &x) == 0 && x.kind == VINE_XFER_ORIGIN);
 	CHECK(vine_state_transfer_end_once(st, key, x.id, VINE_PEER_OK, 100, NULL) == 0);
 	CHECK(vine_state_transfer_end_once(st, key, x.id, VINE_PEER_OK, 100, NULL) == 0);
@@ -207,6 +218,127 @@ static void test_transfer_end(const char *path)
 	if (nobjs == 1)
 		CHECK(objs[0].served_origin == 1 && objs[0].bytes_origin == 100);
 	vine_state_free_objects(objs, nobjs);
+	vine_state_free_xfer(&x);
+	vine_state_close(st);
+}
+
+static void test_register(const char *path)
+{
+	struct vine_worker_info w = { .node = "n", .host = "h", .pid = 1, .cores = 2,
+				      .lease = 60 };
+	struct vine_state *st = vine_state_open(path, VINE_STATE_CREATE);
+	const char *key = "5123456789abcdef0123456789abcdef";
+	int64_t id, again = 0, other;
+
+	CHECK(st != NULL);
+	if (!st)
+		return;
+	/* the same key twice: one worker row, the same id */
+	CHECK(vine_state_register_worker_once(st, key, &w, &id) == 0);
+	CHECK(vine_state_register_worker_once(st, key, &w, &again) == 0);
+	CHECK(again == id);
+	CHECK(one(path, "SELECT count(*) FROM workers") == 1);
+	CHECK(one(path, "SELECT count(*) FROM once") == 1);
+	/* another key, or none, is another worker */
+	CHECK(vine_state_register_worker_once(st, "6123456789abcdef0123456789abcdef", &w,
+					      &other) == 0 && other == id + 1);
+	CHECK(vine_state_register_worker(st, &w, &other) == 0 && other == id + 2);
+	CHECK(vine_state_register_worker(st, &w, &other) == 0 && other == id + 3);
+	CHECK(one(path, "SELECT count(*) FROM workers") == 4);
+	/* a bad key or a bad worker records nothing */
+	CHECK(vine_state_register_worker_once(st, "5123", &w, &other) == -1);
+	CHECK(strstr(vine_errmsg(), "is not 32 lowercase hex digits") != NULL);
+	w.cores = -1;
+	CHECK(vine_state_register_worker_once(st, "7123456789abcdef0123456789abcdef", &w,
+					      &other) == -1);
+	CHECK(one(path, "SELECT count(*) FROM workers") == 4);
+	CHECK(one(path, "SELECT count(*) FROM once") == 2);
+	/* a damaged record is an error, not a guess */
+	CHECK(sql(path, "UPDATE once SET answer = '{\"x\":1}'") == 0);
+	w.cores = 2;
+	CHECK(vine_state_register_worker_once(st, key, &w, &other) == -1);
+	CHECK(strstr(vine_errmsg(), "a recorded answer is damaged") != NULL);
+	CHECK(one(path, "SELECT count(*) FROM workers") == 4);
+	vine_state_close(st);
+}
+
+/* The active transfers to node dest. */
+static long long active_to(const char *path, const char *dest)
+{
+	char *q = vine_xasprintf("SELECT count(*) FROM transfers WHERE dest = '%s'"
+				 " AND state = 'active'", dest);
+	long long n = one(path, q);
+
+	free(q);
+	return n;
+}
+
+static void test_transfer_begin(const char *path)
+{
+	struct vine_spread_settings set = { .k_peer = 1, .k_origin = 1, .relay = 0 };
+	struct vine_state *st = open_with_object(path);
+	const char *k1 = "8123456789abcdef0123456789abcdef";
+	const char *k2 = "9123456789abcdef0123456789abcdef";
+	const char *k3 = "a123456789abcdef0123456789abcdef";
+	const char *unknown = "abababababababababababababababababababababababababababababababab";
+	struct vine_xfer x, y, w;
+
+	if (!st)
+		return;
+	CHECK(vine_state_spread_settings(st, &set, NULL) == 0);
+
+	/* an origin transfer: the same key twice is one transfer, one answer */
+	CHECK(vine_state_transfer_begin_once(st, k1, oid, "n1", 0, &x) == 0);
+	CHECK(x.kind == VINE_XFER_ORIGIN && x.id > 0);
+	CHECK(vine_state_transfer_begin_once(st, k1, oid, "n1", 0, &y) == 0);
+	CHECK(y.kind == VINE_XFER_ORIGIN && y.id == x.id && !y.node);
+	CHECK(x.addr && y.addr && !strcmp(x.addr, y.addr));
+	CHECK(one(path, "SELECT count(*) FROM transfers") == 1 && active_to(path, "n1") == 1);
+	vine_state_free_xfer(&y);
+
+	/* the origin's one slot is taken: n2 waits, and the WAIT is not kept */
+	CHECK(vine_state_transfer_begin_once(st, k2, oid, "n2", 0, &w) == 0);
+	CHECK(w.kind == VINE_XFER_WAIT && w.id == 0);
+	CHECK(one(path, "SELECT count(*) FROM once WHERE key = "
+		  "'9123456789abcdef0123456789abcdef'") == 0);
+	CHECK(one(path, "SELECT count(*) FROM transfers") == 1);
+
+	/* n1 is done and serves: the same key now gets a source, kept too */
+	CHECK(vine_state_transfer_end(st, x.id, VINE_PEER_OK, 100, NULL) == 0);
+	CHECK(vine_state_node_listen(st, "n1", "10.0.0.1:7000") == 0);
+	CHECK(vine_state_transfer_begin_once(st, k2, oid, "n2", 0, &w) == 0);
+	CHECK(w.kind == VINE_XFER_PEER && w.id > x.id);
+	CHECK(vine_state_transfer_begin_once(st, k2, oid, "n2", 0, &y) == 0);
+	CHECK(y.kind == VINE_XFER_PEER && y.id == w.id);
+	CHECK(w.node && y.node && !strcmp(w.node, "n1") && !strcmp(y.node, "n1"));
+	CHECK(w.addr && y.addr && !strcmp(y.addr, "10.0.0.1:7000"));
+	CHECK(one(path, "SELECT count(*) FROM transfers") == 2 && active_to(path, "n2") == 1);
+	vine_state_free_xfer(&y);
+	vine_state_free_xfer(&w);
+
+	/* without a key, asking again is another transfer, as before */
+	CHECK(vine_state_transfer_begin(st, oid, "n3", 0, &y) == 0 && y.kind == VINE_XFER_ORIGIN);
+	vine_state_free_xfer(&y);
+	CHECK(vine_state_transfer_begin(st, oid, "n3", 0, &y) == 0 && y.kind == VINE_XFER_WAIT);
+	CHECK(active_to(path, "n3") == 1);
+
+	/* a bad key, or a recorded answer that is damaged, is an error */
+	CHECK(vine_state_transfer_begin_once(st, "nothex", oid, "n4", 0, &y) == -1);
+	CHECK(sql(path, "UPDATE once SET answer = '[1' WHERE key = "
+		  "'8123456789abcdef0123456789abcdef'") == 0);
+	CHECK(vine_state_transfer_begin_once(st, k1, oid, "n1", 0, &y) == -1);
+	CHECK(strstr(vine_errmsg(), "a recorded answer is damaged") != NULL);
+	CHECK(sql(path, "UPDATE once SET answer = '{\"id\":1,\"node\":\"n9\",\"kind\":\"bogus\"}'"
+		  " WHERE key = '8123456789abcdef0123456789abcdef'") == 0);
+	CHECK(vine_state_transfer_begin_once(st, k1, oid, "n1", 0, &y) == -1);
+	CHECK(strstr(vine_errmsg(), "a recorded answer is damaged") != NULL);
+	CHECK(!y.node && !y.addr);
+	CHECK(one(path, "SELECT count(*) FROM transfers") == 3);
+	/* the key of an unknown object records nothing: the retry does it */
+	CHECK(vine_state_transfer_begin_once(st, k3, unknown, "n5", 0, &y) == -1);
+	CHECK(strstr(vine_errmsg(), "is not registered") != NULL);
+	CHECK(one(path, "SELECT count(*) FROM once WHERE key = "
+		  "'a123456789abcdef0123456789abcdef'") == 0);
 	vine_state_free_xfer(&x);
 	vine_state_close(st);
 }
@@ -266,6 +398,7 @@ int main(void)
 	} tests[] = {
 		{ "submit.db", test_submit }, { "requeue.db", test_requeue },
 		{ "xfer.db", test_transfer_end }, { "migrate.db", test_migrate },
+		{ "register.db", test_register }, { "begin.db", test_transfer_begin },
 	};
 
 	if (!mkdtemp(dir)) {
