@@ -21,21 +21,22 @@ T=$BENCH_WORK/tmpfs
 export BATS_FILE_TMPDIR=$T/hosts-tmp VINE_HOSTS_DIR=$T/hosts
 mkdir -p "$BATS_FILE_TMPDIR"
 . "$here/../tests/helpers-hosts.bash"
-trap 'hosts_cleanup' EXIT
+servers=
+trap 'stop_servers; hosts_cleanup' EXIT
 host_start >&2
 vine-pack -q -f -x sitecustomize.py -o "$T/env.tar.gz" "$BENCH_WORK/venv" >/dev/null
 size=$(stat -c %s "$T/env.tar.gz")
 id=$(sha256sum "$T/env.tar.gz" | cut -c1-64)
 export VINE_ORIGIN=state
 
-# vine_round STATE-URL: fresh caches, NODES servers registered, all fetch
+# vine_round STATE-URL: fresh caches, NODES servers registered, all fetch;
+# ready when every fetch has ended (stop_servers afterwards, untimed)
 vine_round() {
-	local url=$1 n p w= s=
-	rm -rf "$T"/n*
+	local url=$1 n p w=
 	for n in $(seq "$NODES"); do
 		vine-spread -s "$url" -c "$T/n$n" -N "n$n" --serve -l "127.0.0.$((n + 1)):0" \
 			>"$T/addr$n" 2>>"$BENCH_WORK/serve.err" </dev/null &
-		s="$s $!"
+		servers="$servers $!"
 	done
 	for n in $(seq "$NODES"); do
 		while [ ! -s "$T/addr$n" ]; do sleep 0.01; done
@@ -45,13 +46,21 @@ vine_round() {
 		w="$w $!"
 	done
 	for p in $w; do wait "$p"; done
-	for p in $s; do kill "$p"; done
-	for p in $s; do wait "$p" 2>/dev/null || true; done
+}
+
+# fresh: remove the copies of the last round (untimed: freeing the pages of
+# 8 copies is not part of getting ready)
+fresh() { rm -rf "$T"/n[0-9]* "$T"/d[0-9]*; }
+
+stop_servers() {
+	local p
+	for p in $servers; do kill "$p" 2>/dev/null || true; done
+	for p in $servers; do wait "$p" 2>/dev/null || true; done
+	servers=
 }
 
 ssh_cat() {
 	local n p w=
-	rm -rf "$T"/d*
 	for n in $(seq "$NODES"); do
 		mkdir -p "$T/d$n"
 		ssh -q -i "$VINE_SSH_KEY" -o UserKnownHostsFile="$VINE_KNOWN_HOSTS" -o BatchMode=yes \
@@ -63,7 +72,6 @@ ssh_cat() {
 
 direct_state() {
 	local url=$1 n p w=
-	rm -rf "$T"/d*
 	for n in $(seq "$NODES"); do
 		vine-spread -q -s "$url" -c "$T/d$n" -N "d$n" "$id" >/dev/null &
 		w="$w $!"
@@ -78,9 +86,13 @@ for i in $(seq "$RUNS"); do
 	rm -f "$T"/st*
 	echo true | vine-submit -s "$T/st-vine.db" -e "$T/env.tar.gz" >/dev/null
 	echo true | vine-submit -s "$T/st-direct.db" -e "$T/env.tar.gz" --no-relay --k-origin "$NODES" >/dev/null
+	fresh
 	t_run t_vine vine_round "$HOST_URL$T/st-vine.db"
+	stop_servers
 	b_vine=$(origin_bytes "$T/st-vine.db")
+	fresh
 	t_run t_cat ssh_cat
+	fresh
 	t_run t_direct direct_state "$HOST_URL$T/st-direct.db"
 	b_direct=$(origin_bytes "$T/st-direct.db")
 done

@@ -24,6 +24,10 @@ size=$(stat -c %s "$T/env.tar.gz")
 id=$(sha256sum "$T/env.tar.gz" | cut -c1-64)
 pids=
 
+# fresh: remove the copies of the last round (untimed: freeing the pages of
+# 8 copies is not part of getting ready)
+fresh() { rm -rf "$T"/n[0-9]* "$T"/d[0-9]*; }
+
 stop_servers() {
 	for p in $pids; do kill "$p" 2>/dev/null || true; done
 	for p in $pids; do wait "$p" 2>/dev/null || true; done
@@ -32,10 +36,10 @@ stop_servers() {
 trap stop_servers EXIT
 
 # vine_round STATE: fresh caches, NODES servers registered in STATE, all
-# nodes fetch at once
+# nodes fetch at once; ready when every fetch has ended (stop_servers
+# afterwards, untimed)
 vine_round() {
 	st=$1
-	rm -rf "$T"/n*
 	for n in $(seq "$NODES"); do
 		vine-spread -s "$st" -c "$T/n$n" -N "n$n" --serve -l "127.0.0.$((n + 1)):0" \
 			>"$T/addr$n" 2>>"$BENCH_WORK/serve.err" &
@@ -50,11 +54,9 @@ vine_round() {
 		w="$w $!"
 	done
 	for p in $w; do wait "$p"; done
-	stop_servers
 }
 
 direct_cat() {
-	rm -rf "$T"/d*
 	w=
 	for n in $(seq "$NODES"); do
 		mkdir -p "$T/d$n"
@@ -65,7 +67,6 @@ direct_cat() {
 }
 
 direct_verified() {
-	rm -rf "$T"/d*
 	w=
 	for n in $(seq "$NODES"); do
 		vine-spread -q -c "$T/d$n" --origin "$T/env.tar.gz" "$id" >/dev/null &
@@ -81,11 +82,17 @@ for i in $(seq "$RUNS"); do
 	rm -f "$T"/st*
 	echo true | vine-submit -s "$T/st-relay.db" -e "$T/env.tar.gz" >/dev/null
 	echo true | vine-submit -s "$T/st-norelay.db" -e "$T/env.tar.gz" --no-relay >/dev/null
+	fresh
 	t_run t_vine vine_round "$T/st-relay.db"
+	stop_servers
 	b_vine=$(origin_bytes "$T/st-relay.db")
+	fresh
 	t_run t_norelay vine_round "$T/st-norelay.db"
+	stop_servers
 	b_norelay=$(origin_bytes "$T/st-norelay.db")
+	fresh
 	t_run t_cat direct_cat
+	fresh
 	t_run t_direct direct_verified
 done
 set -- $b_vine
@@ -114,10 +121,13 @@ if perf record -q -e cpu-clock -o "$T/perf.data" true 2>/dev/null; then
 	echo
 	echo "| vine-spread -s (relay): spent on | CPU s | share |"
 	echo "|---|---|---|"
+	fresh
 	profile vine_round "$T/st-prof.db"
+	stop_servers
 	echo
 	echo "| $NODES x vine-spread --origin: spent on | CPU s | share |"
 	echo "|---|---|---|"
+	fresh
 	profile direct_verified
 else
 	echo
