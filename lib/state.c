@@ -295,10 +295,14 @@ int vine_state_finish(struct vine_state *st, int64_t worker, const struct vine_r
 {
 	struct vine_claim *c = NULL;
 	size_t nc = 0;
+	int rc;
 
 	if (check_results(results, n) < 0)
 		return -1;
-	return CALL(st, finish_claim, worker, results, n, accepted, 0, 1, 0, &c, &nc, NULL);
+	rc = CALL(st, finish_claim, worker, results, n, accepted, 0, 1, 0, &c, &nc, NULL);
+	/* max 0 claims nothing, but a backend may still hand an empty list */
+	vine_state_free_claims(c, nc);
+	return rc;
 }
 
 int vine_state_unregister_worker(struct vine_state *st, int64_t worker)
