@@ -474,6 +474,19 @@ static int stop_signal(int sig)
 	return sig == SIGTERM || sig == SIGKILL || sig == SIGINT || sig == SIGHUP;
 }
 
+/*
+ * Did the task end of a stop signal: killed by one, or a shell that exited
+ * 128 + one because its child was (a batch system signals every process
+ * of a step, and the shell may see its child die before its own signal
+ * comes)?
+ */
+static int stop_death(int wstatus)
+{
+	if (WIFSIGNALED(wstatus))
+		return stop_signal(WTERMSIG(wstatus));
+	return WIFEXITED(wstatus) && WEXITSTATUS(wstatus) > 128 && stop_signal(WEXITSTATUS(wstatus) - 128);
+}
+
 /* Turn an ended task into a result to report, holding its core till now. */
 static void record(struct worker *w, struct job *j)
 {
@@ -487,7 +500,7 @@ static void record(struct worker *w, struct job *j)
 	}
 	r.started = j->started;
 	r.ended = j->ended;
-	if (j->release || (w->draining && stop_signal(sig))) {
+	if (j->release || (w->draining && stop_death(st))) {
 		r.outcome = VINE_OUT_RELEASED;
 	} else if (j->msg.len) {
 		r.outcome = VINE_OUT_ERROR;
@@ -563,13 +576,11 @@ static void settle_parked(struct worker *w, double now)
 /* A task's process has ended: record it, or park it for a while. */
 static void ended(struct worker *w, struct job *j)
 {
-	int sig = WIFSIGNALED(j->wstatus) ? WTERMSIG(j->wstatus) : 0;
-
 	remove_job(w, j);
 	if (j->status_fd >= 0)
 		read_status(j);
 	j->ended = vine_now_wall();
-	if (!j->stale && !j->release && !j->timed_out && !w->draining && stop_signal(sig))
+	if (!j->stale && !j->release && !j->timed_out && !w->draining && stop_death(j->wstatus))
 		park(w, j);
 	else
 		record(w, j);

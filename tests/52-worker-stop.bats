@@ -95,7 +95,7 @@ print(time.monotonic() - t >= 3, r.ru_utime + r.ru_stime < 1)' vine-worker -i 0
 	assert_output "ready 0 [('a', 'released')]"
 }
 
-@test "stop: each kind of stop signal is parked; SIGTERM to the worker hands them all back" {
+@test "stop: each kind of stop signal (or a shell's 128 + it) is parked; SIGTERM to the worker hands them all back" {
 	export VINE_STOP_WAIT=30 VINE_DRAIN=1 VINE_GRACE=1
 	# (a worker started with & ignores SIGINT, and so do its tasks' shells)
 	vine-submit <<'EOF'
@@ -103,25 +103,27 @@ kill -TERM $$
 exec python3 -c 'import os, signal; signal.signal(2, signal.SIG_DFL); os.kill(os.getpid(), 2)'
 kill -HUP $$
 kill -KILL $$
+exit 143
 exit 3
 kill -USR1 $$
 EOF
-	vine-worker -n 6 3>&- &
+	vine-worker -n 7 3>&- &
 	w=$!
-	# an exit status or another signal is recorded at once
-	spread_wait_for 20 task_state 5 "failed 1"
+	# an exit status or another signal is recorded at once; a shell's
+	# 128 + TERM (its child died of a stop signal) is parked too
 	spread_wait_for 20 task_state 6 "failed 1"
+	spread_wait_for 20 task_state 7 "failed 1"
 	run -0 status_py 'j["tasks"]["running"]'
-	assert_output 4
+	assert_output 5
 	kill -TERM $w
 	wait $w
-	for t in 1 2 3 4; do
+	for t in 1 2 3 4 5; do
 		run -0 status_py 'j["state"], j["failures"], [a["outcome"] for a in j["attempts"]]' $t
 		assert_output "ready 0 ['released']"
 	done
-	run -0 status_py 'j["state"], j["failures"], [a["outcome"] for a in j["attempts"]]' 5
+	run -0 status_py 'j["state"], j["failures"], [a["outcome"] for a in j["attempts"]]' 6
 	assert_output "failed 1 ['exited']"
-	run -0 status_py 'j["state"], j["failures"], [(a["outcome"], a["signal"]) for a in j["attempts"]]' 6
+	run -0 status_py 'j["state"], j["failures"], [(a["outcome"], a["signal"]) for a in j["attempts"]]' 7
 	assert_output "failed 1 [('signaled', 10)]"
 }
 
