@@ -168,7 +168,7 @@ int vine_status_text(struct vine_state *st, FILE *f)
 	struct vine_counts c;
 	struct vine_worker *w = NULL;
 	struct vine_object *obj = NULL;
-	size_t nw = 0, no = 0, n[2][3] = { { 0 } };
+	size_t nw = 0, no = 0, n[2][4] = { { 0 } };
 	double now = vine_now_wall();
 
 	if (vine_state_counts(st, &c) < 0 || vine_state_list_workers(st, &w, &nw) < 0)
@@ -184,15 +184,27 @@ int vine_status_text(struct vine_state *st, FILE *f)
 	if (c.n[VINE_TASK_CANCELLED])
 		fprintf(f, ", %lld cancelled", (long long)c.n[VINE_TASK_CANCELLED]);
 	fputc('\n', f);
-	/* n[0]: workers, n[1]: cache servers that run no tasks (0 cores) */
+	/*
+	 * n[0]: workers, n[1]: cache servers that run no tasks (0 cores);
+	 * [0] alive, [1] lost, [2] gone, [3] alive on the record but past
+	 * their lease (dead, most likely: nothing has reaped them yet, and
+	 * looking does not)
+	 */
 	for (size_t i = 0; i < nw; i++) {
-		n[w[i].cores == 0][0] += !strcmp(w[i].state, "alive");
-		n[w[i].cores == 0][1] += !strcmp(w[i].state, "lost");
-		n[w[i].cores == 0][2] += !strcmp(w[i].state, "gone");
+		int k = w[i].cores == 0, alive = !strcmp(w[i].state, "alive");
+		n[k][0] += alive;
+		n[k][1] += !strcmp(w[i].state, "lost");
+		n[k][2] += !strcmp(w[i].state, "gone");
+		n[k][3] += alive && w[i].expires < now;
 	}
-	fprintf(f, "workers: %zu alive, %zu lost, %zu gone\n", n[0][0], n[0][1], n[0][2]);
-	if (n[1][0] + n[1][1] + n[1][2])
-		fprintf(f, "servers: %zu alive, %zu lost, %zu gone\n", n[1][0], n[1][1], n[1][2]);
+	for (int k = 0; k < 2; k++) {
+		if (k && !(n[1][0] + n[1][1] + n[1][2]))
+			break;
+		fprintf(f, "%s: %zu alive, ", k ? "servers" : "workers", n[k][0]);
+		if (n[k][3])
+			fprintf(f, "%zu of them past their lease, ", n[k][3]);
+		fprintf(f, "%zu lost, %zu gone\n", n[k][1], n[k][2]);
+	}
 	if (n[0][0] + n[0][1] + n[1][0] + n[1][1])
 		fprintf(f, "  %-6s %-20s %5s %7s %10s  %s\n", "ID", "NODE", "CORES", "RUNNING",
 			"HEARTBEAT", "STATE");
@@ -200,7 +212,8 @@ int vine_status_text(struct vine_state *st, FILE *f)
 		if (!strcmp(w[i].state, "gone"))
 			continue;
 		fprintf(f, "  %-6lld %-20s %5d %7zu %8.1fs  %s\n", (long long)w[i].id, w[i].node,
-			w[i].cores, w[i].nrunning, now - w[i].heartbeat, w[i].state);
+			w[i].cores, w[i].nrunning, now - w[i].heartbeat,
+			!strcmp(w[i].state, "alive") && w[i].expires < now ? "alive, past its lease" : w[i].state);
 	}
 	fprintf(f, "objects: %zu\n", no);
 	for (size_t i = 0; i < no; i++) {

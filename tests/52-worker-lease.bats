@@ -23,10 +23,6 @@ overtake() {
 	kill -CONT $a
 }
 
-running_count() {
-	[ "$(status_py 'j["tasks"]["running"]')" = "$1" ]
-}
-
 @test "lease: a worker killed with kill -9 loses its task, which runs elsewhere" {
 	export VINE_LEASE=1
 	echo 'sleep 1.5; echo "ran on $VINE_NODE, attempt $VINE_ATTEMPT"' | vine-submit

@@ -10,10 +10,6 @@ task_state() {
 	[ "$(status_py "j[\"state\"], len(j[\"attempts\"])" "$1")" = "$2" ]
 }
 
-running_count() {
-	[ "$(status_py 'j["tasks"]["running"]')" = "$1" ]
-}
-
 # a worker a failed test left running must not run on
 teardown() {
 	local p

@@ -63,6 +63,23 @@ EOF
 	assert_line --index 3 "objects: 0"
 }
 
+@test "status: a worker past its lease shows as such, without being reaped by looking" {
+	export VINE_LEASE=1
+	echo 'sleep 60.8642' | vine-submit
+	vine-worker -N node-k -i 0 3>&- &
+	local w=$!
+	spread_wait_for 20 running_count 1
+	kill -KILL "$w"
+	wait "$w" || true
+	sleep 1.5
+	run -0 vine-status
+	assert_line --index 2 "workers: 1 alive, 1 of them past their lease, 0 lost, 0 gone"
+	assert_line --regexp '^  1 +node-k +[0-9]+ +1 +[0-9.]+s  alive, past its lease$'
+	# looking changed nothing: the JSON still says alive, and the task runs
+	run -0 status_py '[w["state"] for w in j["workers"]], j["tasks"]["running"]'
+	assert_output "['alive'] 1"
+}
+
 @test "status TASK: the task and every attempt, as text and JSON" {
 	echo 'echo hi; exit 4' | vine-submit -r 1 --tag t1
 	vine-worker -N w1 -i 0

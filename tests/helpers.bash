@@ -50,6 +50,11 @@ status_py() {
 	vine-status --json ${2:+"$2"} | python3 -c "import json, sys; j = json.load(sys.stdin); print($1)"
 }
 
+# running_count N: exactly N tasks are running (for spread_wait_for)
+running_count() {
+	[ "$(status_py 'j["tasks"]["running"]')" = "$1" ]
+}
+
 # max_rss COMMAND...: run COMMAND (it must succeed); print the largest
 # resident set size, in KiB, of it or any process it waited for.
 max_rss() {
