@@ -46,7 +46,49 @@ bench_enter() {
 	fi
 }
 
-# The spreading benchmarks (spread.sh, spread-ssh.sh):
+# The spreading rounds (spread.sh, spread-ssh.sh).  They use $T (a tmpfs),
+# $NODES, $id (the object) and $servers (pids of the running servers).
+#
+# spread_object: pack the venv into $T/env.tar.gz; sets $size and $id
+spread_object() {
+	# the venv links sitecustomize.py to /etc, outside it: leave it out
+	vine-pack -q -f -x sitecustomize.py -o "$T/env.tar.gz" "$BENCH_WORK/venv" >/dev/null
+	size=$(stat -c %s "$T/env.tar.gz")
+	id=$(sha256sum "$T/env.tar.gz" | cut -c1-64)
+	servers=
+}
+
+# fresh: remove the copies of the last round (untimed: freeing the pages of
+# 8 copies is not part of getting ready)
+fresh() { rm -rf "$T"/n[0-9]* "$T"/d[0-9]*; }
+
+stop_servers() {
+	local p
+	for p in $servers; do kill "$p" 2>/dev/null || true; done
+	for p in $servers; do wait "$p" 2>/dev/null || true; done
+	servers=
+}
+
+# vine_round STATE: NODES servers registered in STATE (a path or an
+# ssh:// URL), then all nodes fetch at once; ready when every fetch has
+# ended (stop_servers afterwards, untimed)
+vine_round() {
+	local st=$1 n p w=
+	for n in $(seq "$NODES"); do
+		vine-spread -s "$st" -c "$T/n$n" -N "n$n" --serve -l "127.0.0.$((n + 1)):0" \
+			>"$T/addr$n" 2>>"$BENCH_WORK/serve.err" </dev/null &
+		servers="$servers $!"
+	done
+	for n in $(seq "$NODES"); do
+		while [ ! -s "$T/addr$n" ]; do sleep 0.01; done
+	done
+	for n in $(seq "$NODES"); do
+		vine-spread -q -s "$st" -c "$T/n$n" -N "n$n" "$id" >/dev/null &
+		w="$w $!"
+	done
+	for p in $w; do wait "$p"; done
+}
+
 # origin_bytes STATE: "bytes_origin served_origin served_peer" of its
 # first object
 origin_bytes() {

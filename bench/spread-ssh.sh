@@ -21,43 +21,10 @@ T=$BENCH_WORK/tmpfs
 export BATS_FILE_TMPDIR=$T/hosts-tmp VINE_HOSTS_DIR=$T/hosts
 mkdir -p "$BATS_FILE_TMPDIR"
 . "$here/../tests/helpers-hosts.bash"
-servers=
+spread_object
 trap 'stop_servers; hosts_cleanup' EXIT
 host_start >&2
-vine-pack -q -f -x sitecustomize.py -o "$T/env.tar.gz" "$BENCH_WORK/venv" >/dev/null
-size=$(stat -c %s "$T/env.tar.gz")
-id=$(sha256sum "$T/env.tar.gz" | cut -c1-64)
 export VINE_ORIGIN=state
-
-# vine_round STATE-URL: fresh caches, NODES servers registered, all fetch;
-# ready when every fetch has ended (stop_servers afterwards, untimed)
-vine_round() {
-	local url=$1 n p w=
-	for n in $(seq "$NODES"); do
-		vine-spread -s "$url" -c "$T/n$n" -N "n$n" --serve -l "127.0.0.$((n + 1)):0" \
-			>"$T/addr$n" 2>>"$BENCH_WORK/serve.err" </dev/null &
-		servers="$servers $!"
-	done
-	for n in $(seq "$NODES"); do
-		while [ ! -s "$T/addr$n" ]; do sleep 0.01; done
-	done
-	for n in $(seq "$NODES"); do
-		vine-spread -q -s "$url" -c "$T/n$n" -N "n$n" "$id" >/dev/null &
-		w="$w $!"
-	done
-	for p in $w; do wait "$p"; done
-}
-
-# fresh: remove the copies of the last round (untimed: freeing the pages of
-# 8 copies is not part of getting ready)
-fresh() { rm -rf "$T"/n[0-9]* "$T"/d[0-9]*; }
-
-stop_servers() {
-	local p
-	for p in $servers; do kill "$p" 2>/dev/null || true; done
-	for p in $servers; do wait "$p" 2>/dev/null || true; done
-	servers=
-}
 
 ssh_cat() {
 	local n p w=

@@ -18,43 +18,8 @@ NODES=${NODES:-8}
 . "$here/lib.sh"
 bench_enter "$0"
 T=$BENCH_WORK/tmpfs
-# the venv links sitecustomize.py to /etc, outside it: leave it out
-vine-pack -q -f -x sitecustomize.py -o "$T/env.tar.gz" "$BENCH_WORK/venv" >/dev/null
-size=$(stat -c %s "$T/env.tar.gz")
-id=$(sha256sum "$T/env.tar.gz" | cut -c1-64)
-pids=
-
-# fresh: remove the copies of the last round (untimed: freeing the pages of
-# 8 copies is not part of getting ready)
-fresh() { rm -rf "$T"/n[0-9]* "$T"/d[0-9]*; }
-
-stop_servers() {
-	for p in $pids; do kill "$p" 2>/dev/null || true; done
-	for p in $pids; do wait "$p" 2>/dev/null || true; done
-	pids=
-}
+spread_object
 trap stop_servers EXIT
-
-# vine_round STATE: fresh caches, NODES servers registered in STATE, all
-# nodes fetch at once; ready when every fetch has ended (stop_servers
-# afterwards, untimed)
-vine_round() {
-	st=$1
-	for n in $(seq "$NODES"); do
-		vine-spread -s "$st" -c "$T/n$n" -N "n$n" --serve -l "127.0.0.$((n + 1)):0" \
-			>"$T/addr$n" 2>>"$BENCH_WORK/serve.err" &
-		pids="$pids $!"
-	done
-	for n in $(seq "$NODES"); do
-		while [ ! -s "$T/addr$n" ]; do sleep 0.01; done
-	done
-	w=
-	for n in $(seq "$NODES"); do
-		vine-spread -q -s "$st" -c "$T/n$n" -N "n$n" "$id" >/dev/null &
-		w="$w $!"
-	done
-	for p in $w; do wait "$p"; done
-}
 
 direct_cat() {
 	w=
