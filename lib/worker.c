@@ -61,7 +61,7 @@ struct worker {
 	const struct vine_worker_opts *o;
 	int64_t id;
 	pid_t self;
-	char *workdir;          /* CACHE/work/NODE.PID */
+	char *workdir;          /* NODE.PID in the cache's work directory */
 	int lock_fd, sig_fd, null_fd;
 	sigset_t oldmask;
 	struct job **jobs;

@@ -8,13 +8,12 @@
  * Heartbeats renew its lease; a task the state no longer considers ours
  * is killed and its result dropped.
  *
- * Each task gets, in CACHE/work/NODE.PID/: TASK.ATTEMPT/ (its working
- * directory), TASK.ATTEMPT.out/ (its $VINE_OUTDIR), TASK.ATTEMPT.stdout
- * and TASK.ATTEMPT.stderr (its captured output); all are removed once the
- * result is shipped.  The
- * worker holds an flock on CACHE/work/NODE.PID for its life; a worker
- * starting removes the directories of workers whose lock is free (they
- * died).
+ * Each task gets, in NODE.PID/ under the cache's work directory:
+ * TASK.ATTEMPT/ (its working directory), TASK.ATTEMPT.out/ (its
+ * $VINE_OUTDIR), TASK.ATTEMPT.stdout and TASK.ATTEMPT.stderr (its captured
+ * output); all are removed once the result is shipped.  The worker holds
+ * an flock on its NODE.PID directory for its life; a worker starting
+ * removes the directories of workers whose lock is free (they died).
  *
  * Signals: while running, the worker blocks SIGCHLD, SIGTERM, SIGINT and
  * SIGHUP and reads them from a signalfd (children get the original mask
