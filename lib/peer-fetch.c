@@ -12,6 +12,15 @@
  * cut anywhere resumes at the exact offset, from any source.  Hashing costs
  * more than receiving and writing together, so it runs in a thread of its
  * own, a few buffers behind the receiver (in order: SHA-256 is sequential).
+ *
+ * From a peer, the bytes go socket -> pipe -> partial file with splice(2)
+ * and never pass through this process: the kernel copies them once, into
+ * the page cache, and the hasher reads them there through mmap(2).  With
+ * recv(2) and write(2) every byte is copied twice, and on a node that is
+ * short of CPU (many nodes on one host, or a busy compute node) that
+ * second copy is a quarter of the cost of a fetch.  Where splice cannot be
+ * used (an old kernel, a file system without it) the fetch falls back to
+ * recv and write, and says nothing.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -37,6 +47,8 @@
 
 #define BUF_SIZE (1u << 20)
 #define NBUF 8
+#define PIPE_SIZE (1 << 20)     /* asked for; the kernel may give less */
+#define WIN_SIZE (64u << 20)     /* the hasher's view of the partial file */
 
 struct vine_fetch {
 	char *cache, *path;
@@ -48,16 +60,87 @@ struct vine_fetch {
 	uint64_t off;            /* bytes in the partial file, all handed to the hasher */
 	struct vine_buf sources; /* who gave bytes to this copy, for messages */
 
-	/* the hasher: buffers [tail, head) wait to be hashed, in order */
+	/* splice: pipe[0] and [1]; -1: not made yet; nosplice: use recv */
+	int pipe[2], nosplice;
+	size_t pipe_size;
+
+	/* the hasher: slots [tail, head) wait to be hashed, in order.  A slot
+	 * holds len[i] bytes in buf[i], or, if mapped[i], the len[i] bytes at
+	 * at[i] in the partial file. */
 	struct vine_sha256 h;
 	int hashing, started, quit;
 	unsigned char *buf[NBUF];
 	size_t len[NBUF];
+	uint64_t at[NBUF];
+	int mapped[NBUF];
 	unsigned head, tail;
+	unsigned char *win;      /* the hasher's mapping of the partial file, */
+	uint64_t win_start;      /* its offset in the file */
+	size_t win_len;          /* and its length (win NULL: none) */
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 };
+
+static void unmap_window(struct vine_fetch *f)
+{
+	if (f->win)
+		munmap(f->win, f->win_len);
+	f->win = NULL;
+}
+
+/*
+ * Hash the n bytes at offset at in the partial file through a mapping of
+ * WIN_SIZE bytes at a time, kept from one slot to the next: mapping and
+ * unmapping each slot costs more than the faults (the kernel maps 16
+ * pages at each).  The mapping may run past the end of the file; only
+ * bytes already written are read.
+ */
+static void hash_mapped(struct vine_fetch *f, uint64_t at, size_t n)
+{
+	static long page;
+
+	if (!page)
+		page = sysconf(_SC_PAGESIZE);
+	while (n) {
+		if (!f->win || at < f->win_start || at >= f->win_start + f->win_len) {
+			unmap_window(f);
+			f->win_start = at - at % (uint64_t)page;
+			f->win_len = WIN_SIZE;
+			void *p = mmap(NULL, f->win_len, PROT_READ, MAP_SHARED, f->fd, (off_t)f->win_start);
+			if (p == MAP_FAILED)
+				break;
+			f->win = p;
+		}
+		size_t k = (size_t)(f->win_start + f->win_len - at);
+		if (k > n)
+			k = n;
+		vine_sha256_update(&f->h, f->win + (at - f->win_start), k);
+		at += k;
+		n -= k;
+	}
+	/* no address space: read it back instead */
+	while (n) {
+		unsigned char buf[1 << 16];
+		ssize_t k = vine_pread_full(f->fd, buf, n < sizeof(buf) ? n : sizeof(buf), (off_t)at);
+		if (k <= 0) {
+			/* the bytes are gone: the hash will not match */
+			vine_sha256_update(&f->h, "", 1);
+			return;
+		}
+		vine_sha256_update(&f->h, buf, (size_t)k);
+		at += (uint64_t)k;
+		n -= (size_t)k;
+	}
+}
+
+static void hash_slot(struct vine_fetch *f, unsigned i)
+{
+	if (f->mapped[i])
+		hash_mapped(f, f->at[i], f->len[i]);
+	else
+		vine_sha256_update(&f->h, f->buf[i], f->len[i]);
+}
 
 static void *hasher_main(void *arg)
 {
@@ -71,7 +154,7 @@ static void *hasher_main(void *arg)
 			break;
 		unsigned i = f->tail % NBUF;
 		pthread_mutex_unlock(&f->mu);
-		vine_sha256_update(&f->h, f->buf[i], f->len[i]);
+		hash_slot(f, i);
 		pthread_mutex_lock(&f->mu);
 		f->tail++;
 		pthread_cond_broadcast(&f->cv);
@@ -90,9 +173,18 @@ static unsigned char *next_buf(struct vine_fetch *f)
 	return f->buf[f->head % NBUF];
 }
 
-/* Queue the n bytes in the buffer next_buf gave for hashing. */
-static void submit(struct vine_fetch *f, size_t n)
+/*
+ * Queue for hashing the n bytes in the buffer next_buf gave or, if
+ * mapped, the n bytes at f->off in the partial file (next_buf was called
+ * for the slot).
+ */
+static void submit_slot(struct vine_fetch *f, size_t n, int mapped)
 {
+	unsigned i = f->head % NBUF;
+
+	f->len[i] = n;
+	f->at[i] = f->off;
+	f->mapped[i] = mapped;
 	if (!f->started) {
 		sigset_t all, old;
 		sigfillset(&all);
@@ -101,16 +193,20 @@ static void submit(struct vine_fetch *f, size_t n)
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		if (err) {
 			/* no thread: hash right here */
-			vine_sha256_update(&f->h, f->buf[f->head % NBUF], n);
+			hash_slot(f, i);
 			return;
 		}
 		f->started = 1;
 	}
 	pthread_mutex_lock(&f->mu);
-	f->len[f->head % NBUF] = n;
 	f->head++;
 	pthread_cond_broadcast(&f->cv);
 	pthread_mutex_unlock(&f->mu);
+}
+
+static void submit(struct vine_fetch *f, size_t n)
+{
+	submit_slot(f, n, 0);
 }
 
 static void drain(struct vine_fetch *f)
@@ -130,6 +226,7 @@ static void hash_start(struct vine_fetch *f)
 static void hash_final(struct vine_fetch *f, char hex[VINE_ID_LEN + 1])
 {
 	drain(f);
+	unmap_window(f);
 	vine_sha256_final(&f->h, hex);
 	f->hashing = 0;
 }
@@ -173,12 +270,12 @@ static int open_partial(struct vine_fetch *f)
 /* Throw the partial copy away (the lock stays held). */
 static void discard(struct vine_fetch *f)
 {
+	hash_reset(f);   /* before the close: the hasher may map the file */
 	if (f->fd >= 0) {
 		unlinkat(f->partfd, f->id, 0);
 		close(f->fd);
 		f->fd = -1;
 	}
-	hash_reset(f);
 	f->off = 0;
 	vine_buf_reset(&f->sources);
 }
@@ -192,7 +289,9 @@ struct vine_fetch *vine_fetch_open(const char *cache, const char *id, int flags)
 		return NULL;
 	}
 	f = vine_xcalloc(1, sizeof(*f));
-	f->fd = f->objfd = f->partfd = f->lockfd = -1;
+	f->fd = f->objfd = f->partfd = f->lockfd = f->pipe[0] = f->pipe[1] = -1;
+	/* for the tests of the recv path */
+	f->nosplice = getenv("VINE_TEST_NO_SPLICE") && strcmp(getenv("VINE_TEST_NO_SPLICE"), "0");
 	f->flags = flags;
 	f->cache = vine_xstrdup(cache);
 	memcpy(f->id, id, sizeof(f->id));
@@ -267,6 +366,9 @@ void vine_fetch_close(struct vine_fetch *f)
 	}
 	if (f->lockfd >= 0)
 		close(f->lockfd);
+	for (int i = 0; i < 2; i++)
+		if (f->pipe[i] >= 0)
+			close(f->pipe[i]);
 	if (f->objfd >= 0)
 		close(f->objfd);
 	if (f->partfd >= 0)
@@ -454,31 +556,158 @@ static int flush(struct vine_fetch *f, unsigned char *buf, size_t n, const struc
 	return VINE_PEER_OK;
 }
 
+/* The status and message for a failed or short receive (k <= 0). */
+static int recv_failed(ssize_t k)
+{
+	if (k == 0) {
+		vine_error("connection closed in the middle of the data");
+		return VINE_PEER_ECONNECT;
+	}
+	if (errno == EAGAIN)
+		return VINE_PEER_ETIMEOUT;
+	vine_error_errno("receive");
+	return VINE_PEER_ECONNECT;
+}
+
+/* Make the pipe splice goes through; -1 (and recv from now on): none. */
+static int splice_pipe(struct vine_fetch *f)
+{
+	if (f->pipe[0] >= 0)
+		return 0;
+	if (pipe2(f->pipe, O_CLOEXEC) < 0) {
+		f->nosplice = 1;
+		return -1;
+	}
+	int sz = fcntl(f->pipe[1], F_SETPIPE_SZ, PIPE_SIZE);
+	if (sz < 0)
+		sz = fcntl(f->pipe[1], F_GETPIPE_SZ);
+	f->pipe_size = sz > 0 ? (size_t)sz : 65536;
+	return 0;
+}
+
+/*
+ * Move the n bytes in the pipe into the partial file at f->off + done.
+ * When the file will not take them by splice, read them out of the pipe
+ * and write them; a file that takes no write at all is VINE_PEER_ELOCAL.
+ */
+static int splice_out(struct vine_fetch *f, size_t n, uint64_t done)
+{
+	loff_t at = (loff_t)(f->off + done);
+
+	while (n) {
+		ssize_t k = f->nosplice ? -1 : splice(f->pipe[0], NULL, f->fd, &at, n, SPLICE_F_MOVE);
+		if (k > 0) {
+			n -= (size_t)k;
+			continue;
+		}
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0 && (errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP))
+			f->nosplice = 1;
+		/* ENOSPC, EIO, ...: the same write(2) reports it, or this file
+		 * system has no splice: copy by hand */
+		unsigned char buf[1 << 16];
+		while (n) {
+			ssize_t r = read(f->pipe[0], buf, n < sizeof(buf) ? n : sizeof(buf));
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0) {
+				vine_error_errno("cannot read from a pipe");
+				return VINE_PEER_ELOCAL;
+			}
+			if (vine_pwrite_full(f->fd, buf, (size_t)r, at) < 0) {
+				vine_error_errno("cannot write '%s/partial/%s'", f->cache, f->id);
+				/* empty the pipe for the next fetch */
+				close(f->pipe[0]);
+				close(f->pipe[1]);
+				f->pipe[0] = f->pipe[1] = -1;
+				return VINE_PEER_ELOCAL;
+			}
+			at += r;
+			n -= (size_t)r;
+		}
+	}
+	return VINE_PEER_OK;
+}
+
+/* Hash and count the done bytes written at f->off. */
+static void splice_commit(struct vine_fetch *f, uint64_t done, const struct vine_peer_client_opts *o,
+			  uint64_t total)
+{
+	if (!done)
+		return;
+	next_buf(f);
+	submit_slot(f, (size_t)done, 1);
+	f->off += done;
+	if (o->progress)
+		o->progress(o->ctx, f->off, total);
+}
+
+/*
+ * Receive one DATA payload of n bytes by splice.  1: this socket or pipe
+ * cannot splice, nothing was taken from the socket (use recv).
+ */
+static int splice_data(struct vine_fetch *f, int fd, uint32_t n, const struct vine_peer_client_opts *o,
+		       uint64_t total)
+{
+	uint64_t done = 0;   /* written at f->off, not yet hashed */
+	int st;
+
+	if (splice_pipe(f) < 0)
+		return 1;
+	while (n) {
+		size_t want = n < f->pipe_size ? n : f->pipe_size;
+		ssize_t k = splice(fd, NULL, f->pipe[1], NULL, want, SPLICE_F_MOVE);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0 && !done && (errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)) {
+			f->nosplice = 1;
+			return 1;
+		}
+		if (k <= 0) {
+			int err = errno;
+			/* keep what did arrive: the next source resumes after it */
+			splice_commit(f, done, o, total);
+			errno = err;
+			return recv_failed(k);
+		}
+		if ((st = splice_out(f, (size_t)k, done)) != VINE_PEER_OK) {
+			splice_commit(f, done, o, total);
+			return st;
+		}
+		done += (uint64_t)k;
+		n -= (uint32_t)k;
+		if (done >= BUF_SIZE || n == 0) {
+			splice_commit(f, done, o, total);
+			done = 0;
+		}
+	}
+	return VINE_PEER_OK;
+}
+
 /* Receive one DATA payload of n bytes. */
 static int recv_data(struct vine_fetch *f, int fd, uint32_t n, const struct vine_peer_client_opts *o,
 		     uint64_t total)
 {
-	unsigned char *buf = next_buf(f);
+	unsigned char *buf;
 	size_t fill = 0;
+	int st;
 
+	if (!f->nosplice && (st = splice_data(f, fd, n, o, total)) != 1)
+		return st;
+	buf = next_buf(f);
 	while (n) {
 		size_t want = BUF_SIZE - fill < n ? BUF_SIZE - fill : n;
 		ssize_t k = recv(fd, buf + fill, want, 0);
 		if (k <= 0) {
 			if (k < 0 && errno == EINTR)
 				continue;
-			int st = k == 0 ? VINE_PEER_ECONNECT : errno == EAGAIN ? VINE_PEER_ETIMEOUT : VINE_PEER_ECONNECT;
 			int err = errno;
 			/* keep what did arrive: the next source resumes after it */
 			if (flush(f, buf, fill, o, total) != VINE_PEER_OK)
 				return VINE_PEER_ELOCAL;
-			if (k == 0)
-				vine_error("connection closed in the middle of the data");
-			else if (st != VINE_PEER_ETIMEOUT) {
-				errno = err;
-				vine_error_errno("receive");
-			}
-			return st;
+			errno = err;
+			return recv_failed(k);
 		}
 		fill += (size_t)k;
 		n -= (uint32_t)k;

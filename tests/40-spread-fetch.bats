@@ -179,3 +179,63 @@ fetch() {
 	run -0 cat "$BATS_TEST_TMPDIR/C.log"
 	assert_output --regexp "sent bytes [1-9][0-9]*-16777216 \(complete\)"
 }
+
+# full_disk_fetch: B's cache on a 4 MiB tmpfs; an 8 MB object stops with
+# a clear error and keeps what it wrote; with room made, it resumes there
+full_disk_fetch() {
+	[ "$(id -u)" -eq 0 ] && unshare -m true 2>/dev/null || skip "needs root and mount namespaces"
+	id=$(spread_object obj 8)
+	cp obj "$A_CACHE/objects/$id"
+	mkdir -p "$B_CACHE"
+	spread_serve A "$A_CACHE" 127.0.0.2 -v
+	run -0 unshare -m --propagation private sh -c '
+		mount -t tmpfs -o size=4m tmpfs "$1" || exit 9
+		vine-spread -q -c "$1" --secret-file "$2" --from "$3" "$4"; echo "status $?"
+		echo "partial $(stat -c %s "$1/partial/$4")"
+		mount -o remount,size=32m "$1" || exit 9
+		vine-spread -q -c "$1" --secret-file "$2" --from "$3" "$4" && cmp obj "$1/objects/$4" && echo same' \
+		sh "$B_CACHE" "$SPREAD_SECRET" "$A" "$id"
+	assert_output --partial "cannot write '$B_CACHE/partial/$id': No space left on device"
+	assert_line "status 1"
+	assert_line "same"
+	part=$(echo "$output" | sed -n 's/^partial //p')
+	[ "$part" -gt 1000000 ] && [ "$part" -le 4194304 ]
+	# the second fetch asked only for what was missing
+	run -0 cat "$BATS_TEST_TMPDIR/A.log"
+	assert_output --regexp "sent bytes [1-9][0-9]*-8388608 \(complete\)"
+}
+
+@test "a full disk: a clear error, what was written is kept, and the fetch resumes there" {
+	full_disk_fetch
+}
+
+@test "without splice (VINE_TEST_NO_SPLICE): a full disk is the same error and resumes the same" {
+	export VINE_TEST_NO_SPLICE=1
+	full_disk_fetch
+}
+
+@test "without splice (VINE_TEST_NO_SPLICE): a 100 MB object cut at 3 MB resumes there, intact" {
+	export VINE_TEST_NO_SPLICE=1
+	id=$(spread_object obj 100)
+	cp obj "$A_CACHE/objects/$id"
+	mkdir -p "$B_CACHE/partial"
+	head -c 3000000 obj >"$B_CACHE/partial/$id"
+	spread_serve A "$A_CACHE" 127.0.0.2 -v
+	run -0 fetch --from "$A" "$id"
+	cmp obj "$B_CACHE/objects/$id"
+	run -0 cat "$BATS_TEST_TMPDIR/A.log"
+	assert_output --partial "sent bytes 3000000-104857600 (complete)"
+}
+
+@test "no address space to map the copy for hashing: it is read back, and verified all the same" {
+	ldd "$(command -v vine-spread)" | grep -q libasan && skip "a sanitizer build needs more address space than the limit"
+	id=$(spread_object obj 20)
+	cp obj "$A_CACHE/objects/$id"
+	spread_serve A "$A_CACHE" 127.0.0.2
+	# 60 MB of address space: enough to run, too little for the mapping
+	run -0 bash -c 'ulimit -v 60000 && exec strace -f -e trace=mmap -o mmap.log "$@"' sh \
+		vine-spread -q -c "$B_CACHE" --secret-file "$SPREAD_SECRET" --from "$A" "$id"
+	cmp obj "$B_CACHE/objects/$id"
+	# the mapping was refused, so the fallback did the hashing
+	run -0 grep -c 'MAP_SHARED.*ENOMEM' mmap.log
+}
