@@ -69,6 +69,11 @@ stop_servers() {
 	servers=
 }
 
+# on_node N CMD...: run CMD as node N sees the world.  Here every node
+# sees this host's files; a benchmark whose nodes have mounts of their own
+# (spread-netfs.sh) defines it again.
+on_node() { shift; "$@"; }
+
 # vine_round STATE: NODES servers registered in STATE (a path or an
 # ssh:// URL), then all nodes fetch at once; ready when every fetch has
 # ended (stop_servers afterwards, untimed)
@@ -83,7 +88,7 @@ vine_round() {
 		while [ ! -s "$T/addr$n" ]; do sleep 0.01; done
 	done
 	for n in $(seq "$NODES"); do
-		vine-spread -q -s "$st" -c "$T/n$n" -N "n$n" "$id" >/dev/null &
+		on_node "$n" vine-spread -q -s "$st" -c "$T/n$n" -N "n$n" "$id" >/dev/null &
 		w="$w $!"
 	done
 	for p in $w; do wait "$p"; done

@@ -563,15 +563,23 @@ static ssize_t mem_source_read(void *ctx, void *buf, size_t len)
 }
 
 /*
- * $VINE_TEST_ORIGIN_LIMIT=BYTES: refuse to read the origin at or past
- * BYTES, so tests can cut a transfer through the state at a known byte.
+ * $VINE_TEST_ORIGIN_LIMIT=BYTES: read the origin only up to BYTES and
+ * refuse to read at or past it, so tests can cut a transfer through the
+ * state at a known byte.  A read from byte from up to *end: 1 if
+ * refused, else *end is cut to the limit.
  */
-static int origin_limited(int64_t offset)
+static int origin_limited(int64_t from, int64_t *end)
 {
 	const char *v = getenv("VINE_TEST_ORIGIN_LIMIT");
+	int64_t limit = v && *v ? strtoll(v, NULL, 10) : -1;
 
-	if (!v || !*v || offset < strtoll(v, NULL, 10))
+	if (limit < 0)
 		return 0;
+	if (from < limit) {
+		if (*end > limit)
+			*end = limit;
+		return 0;
+	}
 	vine_error("not reading the origin past byte %s ($VINE_TEST_ORIGIN_LIMIT)", v);
 	return 1;
 }
@@ -585,7 +593,7 @@ static int op_origin_read(struct server *sv, json_t *q, uint32_t id, json_t **re
 {
 	struct mem_source m = { NULL, 0 };
 	struct vine_proto_stream src = { mem_source_read, NULL, &m };
-	int64_t offset, len, skip = 0, size;
+	int64_t offset, len, skip = 0, size, end;
 	char *obj = NULL, *buf = NULL;
 	size_t got = 0;
 	int r = -1;
@@ -595,12 +603,14 @@ static int op_origin_read(struct server *sv, json_t *q, uint32_t id, json_t **re
 	    (json_object_get(q, "skip") && vj_i64(q, "skip", &skip) < 0))
 		goto out;
 	if (len < 0 || len > VINE_ORIGIN_READ_MAX || skip < 0 || skip > len ||
-	    offset > INT64_MAX - skip) {
+	    offset > INT64_MAX - len) {
 		vine_error("bad 'len' or 'skip' in the state protocol");
 		goto out;
 	}
-	if (origin_limited(offset + skip))
+	end = offset + len;
+	if (origin_limited(offset + skip, &end))
 		goto out;
+	len = end - offset;
 	buf = vine_xmalloc((size_t)(len - skip) + 1);
 	if (vine_state_origin_read(sv->st, obj, offset + skip, buf, (size_t)(len - skip), &got,
 				   &size) < 0)

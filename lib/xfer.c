@@ -24,6 +24,9 @@ struct chooser {
 	int remote;                 /* the state is ssh://: its host can read the origin */
 	int64_t size;               /* the object's size; -1: not asked yet */
 	struct vine_fetch_reader reader;   /* the origin through the state */
+	unsigned char *ahead;       /* its bytes read ahead, from ahead_off */
+	uint64_t ahead_off;
+	size_t ahead_len;
 	const struct vine_peer_client_opts *user;
 	int64_t xfer;               /* the transfer in flight, or 0 */
 	int is_origin;              /* it is from the origin */
@@ -35,14 +38,35 @@ struct chooser {
 	char state_msg[512];
 };
 
-/* The origin through the state: its bytes from offset. */
+/*
+ * The origin through the state: its bytes from offset.  Each request is a
+ * round trip to the manager host, so the bytes are asked for
+ * VINE_ORIGIN_READ_MAX at a time and handed out from there: with the 1 MiB
+ * the fetch reads at once, the wait between requests halved the rate.
+ */
 static ssize_t state_read(void *ctx, uint64_t offset, void *buf, size_t len)
 {
 	struct chooser *c = ctx;
 	size_t got;
 
-	if (vine_state_origin_read(c->st, c->id, (int64_t)offset, buf, len, &got, NULL) < 0)
-		return -1;
+	if (c->size >= 0 && offset >= (uint64_t)c->size)
+		return 0;   /* the end: no need to ask */
+	if (!c->ahead || offset < c->ahead_off || offset >= c->ahead_off + c->ahead_len) {
+		if (!c->ahead)
+			c->ahead = vine_xmalloc(VINE_ORIGIN_READ_MAX);
+		c->ahead_len = 0;
+		if (vine_state_origin_read(c->st, c->id, (int64_t)offset, c->ahead, VINE_ORIGIN_READ_MAX, &got,
+					   NULL) < 0)
+			return -1;
+		c->ahead_off = offset;
+		c->ahead_len = got;
+		if (!got)
+			return 0;
+	}
+	got = (size_t)(c->ahead_off + c->ahead_len - offset);
+	if (got > len)
+		got = len;
+	memcpy(buf, c->ahead + (offset - c->ahead_off), got);
 	return (ssize_t)got;
 }
 
@@ -135,6 +159,7 @@ static void done(void *ctx, const char *src, int status, uint64_t from, uint64_t
 {
 	struct chooser *c = ctx;
 
+	c->ahead_len = 0;   /* the next transfer reads the origin afresh */
 	if (vine_state_transfer_end(c->st, c->xfer, status, (int64_t)to, msg) < 0 && !c->state_failed) {
 		c->state_failed = 1;
 		snprintf(c->state_msg, sizeof(c->state_msg), "%s", vine_errmsg());
@@ -195,6 +220,7 @@ int vine_xfer_fetch(struct vine_state *st, const char *cache, const char *node, 
 	mine.source_failed = NULL;
 	mine.ctx = &c;
 	rc = vine_peer_fetch_sources(cache, id, flags, &s, &mine);
+	free(c.ahead);
 	explicit_bzero(secret, sizeof(secret));
 	if (c.state_failed) {
 		vine_error("%s", c.state_msg);

@@ -10,7 +10,7 @@ build="build-essential pkg-config libarchive-dev libssh2-1-dev zlib1g-dev
 check="$build bats bats-assert bats-support bats-file python3 python3-venv pigz
 	openssh-server openssh-client mandoc parallel slurm-wlm munge strace"
 demo="$build python3 python3-venv"
-bench="$check pigz hyperfine bc linux-perf python3-numpy python3-scipy python3-pandas
+bench="$check pigz hyperfine bc linux-perf sshfs python3-numpy python3-scipy python3-pandas
 	python3-matplotlib python3-sklearn"
 
 case "${1:-build}" in

@@ -155,6 +155,21 @@ print(" ".join(map(str, v)) if isinstance(v, tuple) else v)' "$1"
 	cmp origin/env.tar "c2/objects/$id"
 }
 
+@test "the origin is asked for through the state 16 MiB at a time, not 1 MiB" {
+	head -c $((40 << 20)) /dev/urandom >origin/env.tar
+	id=$(register origin/env.tar)
+	# a size query and three reads (16 + 16 + 8 MiB): no 5th request
+	VINE_REMOTE_STATE_CMD="env VINE_TEST_DROP_ANSWER=origin_read:5:$BATS_TEST_TMPDIR/dropped5 vine-state" \
+		run -0 hidden vine-spread -q -s "$URL" -c c1 -N n1 "$id"
+	[ ! -e dropped5 ]
+	cmp origin/env.tar "c1/objects/$id"
+	# the 4th is the last one; cut, it is asked again for the rest
+	VINE_REMOTE_STATE_CMD="env VINE_TEST_DROP_ANSWER=origin_read:4:$BATS_TEST_TMPDIR/dropped4 vine-state" \
+		run -0 hidden vine-spread -q -s "$URL" -c c2 -N n2 "$id"
+	[ -e dropped4 ]
+	cmp origin/env.tar "c2/objects/$id"
+}
+
 @test "an origin changed on the manager host: the mismatch is caught, nothing is published" {
 	head -c 400000 /dev/urandom >origin/env.tar
 	id=$(register origin/env.tar)
