@@ -1,10 +1,10 @@
 #!/bin/sh
-# bench/run.sh [pack-seed|tasks|spread|spread-ssh]... - run benchmarks (all by default)
+# bench/run.sh [pack-seed|tasks|spread|spread-netfs|spread-ssh]... - run benchmarks (all by default)
 # and print their results as markdown.  Needs VINE_BIN (make bench sets it).
 set -eu
 cd "$(dirname "$0")"
 : "${VINE_BIN:?run through make bench}"
-[ $# -gt 0 ] || set -- pack-seed tasks spread spread-ssh
+[ $# -gt 0 ] || set -- pack-seed tasks spread spread-netfs spread-ssh
 for b in "$@"; do
 	[ -f "./$b.sh" ] || { echo "bench: no benchmark '$b'" >&2; exit 2; }
 	"./$b.sh"
