@@ -94,6 +94,48 @@ vine_round() {
 	for p in $w; do wait "$p"; done
 }
 
+# direct_verified: NODES nodes each copy $origin at once and verify it
+# (vine-spread --origin: copy + SHA-256, as a fetch does)
+direct_verified() {
+	local n p w=
+	for n in $(seq "$NODES"); do
+		on_node "$n" vine-spread -q -c "$T/d$n" --origin "$origin" "$id" >/dev/null &
+		w="$w $!"
+	done
+	for p in $w; do wait "$p"; done
+}
+
+# path_rounds COPY LABEL: RUNS rounds of vine-spread -s with $origin (a
+# path) registered, relaying and with --no-relay, of the function COPY
+# (NODES unchecked copies at once) and of direct_verified; then their
+# table rows, COPY's named "NODES x LABEL (no check)"
+path_rounds() {
+	local copy=$1 label=$2 i t_vine= t_norelay= t_copy= t_direct= b_vine= b_norelay=
+	for i in $(seq "$RUNS"); do
+		rm -f "$T"/st*
+		echo true | vine-submit -s "$T/st-relay.db" -e "$origin" >/dev/null
+		echo true | vine-submit -s "$T/st-norelay.db" -e "$origin" --no-relay >/dev/null
+		fresh
+		t_run t_vine vine_round "$T/st-relay.db"
+		stop_servers
+		b_vine=$(origin_bytes "$T/st-relay.db")
+		fresh
+		t_run t_norelay vine_round "$T/st-norelay.db"
+		stop_servers
+		b_norelay=$(origin_bytes "$T/st-norelay.db")
+		fresh
+		t_run t_copy "$copy"
+		fresh
+		t_run t_direct direct_verified
+	done
+	set -- $b_vine
+	row "vine-spread -s (relay, K=2, K_origin=2)" "$t_vine" "$(megabytes "$1")" "$2/$3"
+	set -- $b_norelay
+	row "vine-spread -s --no-relay" "$t_norelay" "$(megabytes "$1")" "$2/$3"
+	row "$NODES x $label (no check)" "$t_copy" "$(megabytes $((size * NODES)))" "$NODES/0"
+	row "$NODES x vine-spread --origin (copy + verify)" "$t_direct" "$(megabytes $((size * NODES)))" "$NODES/0"
+}
+
 # origin_bytes STATE: "bytes_origin served_origin served_peer" of its
 # first object
 origin_bytes() {

@@ -77,38 +77,6 @@ direct_cp() {
 	for p in $w; do wait "$p"; done
 }
 
-direct_verified() {
-	local n p w=
-	for n in $(seq "$NODES"); do
-		on_node "$n" vine-spread -q -c "$T/d$n" --origin "$origin" "$id" >/dev/null &
-		w="$w $!"
-	done
-	for p in $w; do wait "$p"; done
-}
-
 echo "## spread, origin on a network filesystem (sshfs): $(echo "scale=1; $size / 1000000" | bc) MB packed object to $NODES nodes, $(nproc) cores, $RUNS runs, loopback, tmpfs"
 spread_table_head
-t_vine= t_norelay= t_cp= t_direct= b_vine= b_norelay=
-for i in $(seq "$RUNS"); do
-	rm -f "$T"/st*
-	echo true | vine-submit -s "$T/st-relay.db" -e "$origin" >/dev/null
-	echo true | vine-submit -s "$T/st-norelay.db" -e "$origin" --no-relay >/dev/null
-	fresh
-	t_run t_vine vine_round "$T/st-relay.db"
-	stop_servers
-	b_vine=$(origin_bytes "$T/st-relay.db")
-	fresh
-	t_run t_norelay vine_round "$T/st-norelay.db"
-	stop_servers
-	b_norelay=$(origin_bytes "$T/st-norelay.db")
-	fresh
-	t_run t_cp direct_cp
-	fresh
-	t_run t_direct direct_verified
-done
-set -- $b_vine
-row "vine-spread -s (relay, K=2, K_origin=2)" "$t_vine" "$(megabytes "$1")" "$2/$3"
-set -- $b_norelay
-row "vine-spread -s --no-relay" "$t_norelay" "$(megabytes "$1")" "$2/$3"
-row "$NODES x cp from the shared filesystem (no check)" "$t_cp" "$(megabytes $((size * NODES)))" "$NODES/0"
-row "$NODES x vine-spread --origin (copy + verify)" "$t_direct" "$(megabytes $((size * NODES)))" "$NODES/0"
+path_rounds direct_cp "cp from the shared filesystem"

@@ -19,6 +19,7 @@ NODES=${NODES:-8}
 bench_enter "$0"
 T=$BENCH_WORK/tmpfs
 spread_object
+origin=$T/env.tar.gz
 trap stop_servers EXIT
 
 direct_cat() {
@@ -31,41 +32,9 @@ direct_cat() {
 	for p in $w; do wait "$p"; done
 }
 
-direct_verified() {
-	w=
-	for n in $(seq "$NODES"); do
-		vine-spread -q -c "$T/d$n" --origin "$T/env.tar.gz" "$id" >/dev/null &
-		w="$w $!"
-	done
-	for p in $w; do wait "$p"; done
-}
-
 echo "## spread: $(echo "scale=1; $size / 1000000" | bc) MB packed object to $NODES nodes, $(nproc) cores, $RUNS runs, loopback, tmpfs"
 spread_table_head
-t_vine= t_norelay= t_cat= t_direct= b_vine= b_norelay=
-for i in $(seq "$RUNS"); do
-	rm -f "$T"/st*
-	echo true | vine-submit -s "$T/st-relay.db" -e "$T/env.tar.gz" >/dev/null
-	echo true | vine-submit -s "$T/st-norelay.db" -e "$T/env.tar.gz" --no-relay >/dev/null
-	fresh
-	t_run t_vine vine_round "$T/st-relay.db"
-	stop_servers
-	b_vine=$(origin_bytes "$T/st-relay.db")
-	fresh
-	t_run t_norelay vine_round "$T/st-norelay.db"
-	stop_servers
-	b_norelay=$(origin_bytes "$T/st-norelay.db")
-	fresh
-	t_run t_cat direct_cat
-	fresh
-	t_run t_direct direct_verified
-done
-set -- $b_vine
-row "vine-spread -s (relay, K=2, K_origin=2)" "$t_vine" "$(megabytes "$1")" "$2/$3"
-set -- $b_norelay
-row "vine-spread -s --no-relay" "$t_norelay" "$(megabytes "$1")" "$2/$3"
-row "$NODES x cat from the origin (no check)" "$t_cat" "$(megabytes $((size * NODES)))" "$NODES/0"
-row "$NODES x vine-spread --origin (copy + verify)" "$t_direct" "$(megabytes $((size * NODES)))" "$NODES/0"
+path_rounds direct_cat "cat from the origin"
 
 # where the CPU went: one more round of each under perf (system-wide, all
 # CPUs, call stacks), split by bench/perf-split.py
