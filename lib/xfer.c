@@ -41,8 +41,9 @@ struct chooser {
 /*
  * The origin through the state: its bytes from offset.  Each request is a
  * round trip to the manager host, so the bytes are asked for
- * VINE_ORIGIN_READ_MAX at a time and handed out from there: with the 1 MiB
- * the fetch reads at once, the wait between requests halved the rate.
+ * VINE_ORIGIN_READ_MAX at a time and handed out from there: asked for 1
+ * MiB at a time, as the fetch reads, one node got a fifth less (148
+ * against 184 MB/s, bench/RESULTS.md).
  */
 static ssize_t state_read(void *ctx, uint64_t offset, void *buf, size_t len)
 {
