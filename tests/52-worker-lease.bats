@@ -64,10 +64,12 @@ overtake() {
 
 @test "lease: a worker that is told its task is stale kills it" {
 	export VINE_LEASE=1 VINE_GRACE=1
-	echo 'sleep 9.7531; echo finished' | vine-submit
+	# a sleep named for this run alone: pgrep sees the whole machine
+	u=$$$RANDOM
+	echo "sleep 9.7531$u; echo finished" | vine-submit
 	overtake
 	# a's heartbeat learns its attempt is stale and kills it long before it ends
-	spread_wait_for 10 sh -c '[ "$(pgrep -fc "^sleep 9\.7531")" = 1 ]'
+	spread_wait_for 10 sh -c '[ "$(pgrep -fc "^sleep 9\.7531$1\$")" = 1 ]' sh "$u"
 	wait $a
 	# b hands its attempt back at once
 	kill -TERM $b
@@ -76,7 +78,7 @@ overtake() {
 	wait $b
 	run -0 status_py '[(a["node"], a["outcome"]) for a in j["attempts"]], j["state"]' 1
 	assert_output "[('a', 'lost'), ('b', 'released')] ready"
-	run -1 pgrep -f '^sleep 9\.7531'
+	run -1 pgrep -f "^sleep 9\.7531$u\$"
 }
 
 @test "workers: 1,000 tasks across 3 workers, every result present exactly once" {
@@ -104,7 +106,8 @@ EOF
 
 @test "drain: SIGTERM lets short tasks finish and hands long ones back" {
 	export VINE_DRAIN=2 VINE_GRACE=1
-	printf '%s\n' 'sleep 0.8; echo short' 'sleep 60.1234' 'echo never started' | vine-submit
+	u=$$$RANDOM
+	printf '%s\n' 'sleep 0.8; echo short' "sleep 60.1234$u" 'echo never started' | vine-submit
 	vine-worker -n 2 3>&- &
 	w=$!
 	spread_wait_for 20 running_count 2
@@ -119,14 +122,15 @@ EOF
 	assert_output "['released'] ready 0"
 	run -0 status_py 'j["state"], j["attempts"]' 3
 	assert_output "ready []"
-	run -1 pgrep -f 'sleep 60\.1234'
+	run -1 pgrep -f "sleep 60\.1234$u\$"
 	run -0 status_py '[w["state"] for w in j["workers"]]'
 	assert_output "['gone']"
 }
 
 @test "drain: a second signal hands running tasks back at once" {
 	export VINE_DRAIN=60 VINE_GRACE=1
-	echo 'sleep 60.4321' | vine-submit
+	u=$$$RANDOM
+	echo "sleep 60.4321$u" | vine-submit
 	vine-worker -n 1 3>&- &
 	w=$!
 	spread_wait_for 20 running_count 1
@@ -139,18 +143,19 @@ EOF
 	[ "$elapsed" -lt 3000 ]
 	run -0 status_py '[a["outcome"] for a in j["attempts"]], j["state"]' 1
 	assert_output "['released'] ready"
-	run -1 pgrep -f 'sleep 60\.4321'
+	run -1 pgrep -f "sleep 60\.4321$u\$"
 }
 
 @test "drain: a task killed by the same signal is handed back, not failed" {
 	export VINE_DRAIN=5
-	echo 'sleep 60.5678' | vine-submit
+	u=$$$RANDOM
+	echo "sleep 60.5678$u" | vine-submit
 	vine-worker -n 1 3>&- &
 	w=$!
 	spread_wait_for 20 running_count 1
 	# as a batch system does: the worker and its tasks get SIGTERM together
 	kill -TERM $w
-	pkill -TERM -f 'sleep 60\.5678'
+	pkill -TERM -f "sleep 60\.5678$u\$"
 	wait $w
 	run -0 status_py '[a["outcome"] for a in j["attempts"]], j["state"], j["failures"]' 1
 	assert_output "['released'] ready 0"
