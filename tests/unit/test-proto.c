@@ -125,27 +125,10 @@ static void serve(int fd)
 	_exit(0);
 }
 
-static pid_t peer(int *fd, void (*fn)(int, const void *), const void *arg)
-{
-	int sv[2];
-	pid_t pid;
-
-	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
-		abort();
-	pid = fork();
-	if (pid == 0) {
-		close(sv[0]);
-		fn(sv[1], arg);
-		_exit(0);
-	}
-	close(sv[1]);
-	*fd = sv[0];
-	return pid;
-}
-
-static void serve_fn(int fd, const void *arg)
+static int serve_fn(int fd, const void *arg)
 {
 	serve(fd);
+	return 0;
 }
 
 /* A peer that writes raw bytes (len-prefixed in arg) and hangs up. */
@@ -155,18 +138,18 @@ struct raw {
 	int read_hello;
 };
 
-static void raw_fn(int fd, const void *arg)
+static int raw_fn(int fd, const void *arg)
 {
 	const struct raw *r = arg;
 	char buf[256];
 
 	if (r->read_hello && read(fd, buf, sizeof(buf)) < 0)
-		_exit(1);
+		return 1;
 	if (vine_write_full(fd, r->bytes, r->len) < 0)
-		_exit(1);
+		return 1;
 	/* keep the line open a moment so the reader sees the bytes first */
 	usleep(100000);
-	_exit(0);
+	return 0;
 }
 
 static int finish(pid_t pid, int fd)
@@ -183,7 +166,7 @@ static void test_calls(void)
 	struct vine_proto p;
 	json_t *req, *res;
 	int fd, r;
-	pid_t pid = peer(&fd, serve_fn, NULL);
+	pid_t pid = t_fork_peer(&fd, serve_fn, NULL);
 
 	vine_proto_init_fd(&p, fd, fd, 5);
 	CHECK(vine_proto_hello(&p) == 0);
@@ -300,7 +283,7 @@ static void test_bad_answers(void)
 	struct vine_proto p;
 	json_t *req, *res;
 	int fd;
-	pid_t pid = peer(&fd, serve_fn, NULL);
+	pid_t pid = t_fork_peer(&fd, serve_fn, NULL);
 	double t;
 
 	/* an answer to another request */
@@ -317,7 +300,7 @@ static void test_bad_answers(void)
 	finish(pid, fd);
 
 	/* no answer within the timeout */
-	pid = peer(&fd, serve_fn, NULL);
+	pid = t_fork_peer(&fd, serve_fn, NULL);
 	vine_proto_init_fd(&p, fd, fd, 0.3);
 	CHECK(vine_proto_hello(&p) == 0);
 	req = json_pack("{ss}", "op", "slow");
@@ -339,7 +322,7 @@ static void expect_bad(const char *bytes, size_t len, int hello, const char *why
 	struct vine_proto p;
 	struct vine_frame f;
 	int fd, r;
-	pid_t pid = peer(&fd, raw_fn, &raw);
+	pid_t pid = t_fork_peer(&fd, raw_fn, &raw);
 
 	vine_proto_init_fd(&p, fd, fd, 5);
 	if (hello) {

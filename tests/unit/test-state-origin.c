@@ -123,21 +123,9 @@ static void test_local(struct vine_state *st)
 }
 
 /* The state protocol: vine-state's side, over a socketpair. */
-static pid_t serve(int *fd)
+static int serve_fn(int fd, const void *arg)
 {
-	int sv[2];
-	pid_t pid;
-
-	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
-		abort();
-	pid = fork();
-	if (pid == 0) {
-		close(sv[0]);
-		_exit(vine_state_serve(db, sv[1], sv[1]) < 0 ? 1 : 0);
-	}
-	close(sv[1]);
-	*fd = sv[0];
-	return pid;
+	return vine_state_serve(db, fd, fd) < 0 ? 1 : 0;
 }
 
 struct sink {
@@ -177,7 +165,7 @@ static void test_served(void)
 	json_t *res = NULL;
 	char q[512];
 	int fd, st;
-	pid_t pid = serve(&fd);
+	pid_t pid = t_fork_peer(&fd, serve_fn, NULL);
 
 	vine_proto_init_fd(&p, fd, fd, 10);
 	CHECK(vine_proto_hello(&p) == 0);

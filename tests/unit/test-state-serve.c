@@ -21,25 +21,13 @@
 
 static char *dir, *path;
 
-static pid_t serve(int *fd)
+static int serve_fn(int fd, const void *arg)
 {
-	int sv[2];
-	pid_t pid;
-
-	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
-		abort();
-	pid = fork();
-	if (pid == 0) {
-		close(sv[0]);
-		if (vine_state_serve(path, sv[1], sv[1]) < 0) {
-			fprintf(stderr, "server: %s\n", vine_errmsg());
-			_exit(1);
-		}
-		_exit(0);
+	if (vine_state_serve(path, fd, fd) < 0) {
+		fprintf(stderr, "server: %s\n", vine_errmsg());
+		return 1;
 	}
-	close(sv[1]);
-	*fd = sv[0];
-	return pid;
+	return 0;
 }
 
 static int status_of(pid_t pid)
@@ -69,7 +57,7 @@ static void test_session(void)
 	struct vine_frame f;
 	json_t *res;
 	int fd;
-	pid_t pid = serve(&fd);
+	pid_t pid = t_fork_peer(&fd, serve_fn, NULL);
 	unsigned char secret[VINE_PEER_SECRET_LEN];
 	char hex[2 * VINE_PEER_SECRET_LEN + 1], mine[2 * VINE_PEER_SECRET_LEN + 1];
 	struct vine_state *st;
@@ -186,7 +174,7 @@ static void test_bad_client(void)
 {
 	struct vine_proto p;
 	int fd;
-	pid_t pid = serve(&fd);
+	pid_t pid = t_fork_peer(&fd, serve_fn, NULL);
 
 	/* a request that is not JSON ends the connection with an error */
 	vine_proto_init_fd(&p, fd, fd, 10);
@@ -197,7 +185,7 @@ static void test_bad_client(void)
 	close(fd);
 
 	/* as does a frame that is not a request */
-	pid = serve(&fd);
+	pid = t_fork_peer(&fd, serve_fn, NULL);
 	vine_proto_init_fd(&p, fd, fd, 10);
 	CHECK(vine_proto_hello(&p) == 0);
 	CHECK(vine_proto_send(&p, VINE_FRAME_RESPONSE, 1, "{}", 2) == 0);
