@@ -61,7 +61,7 @@ struct worker {
 	const struct vine_worker_opts *o;
 	int64_t id;
 	pid_t self;
-	char *workdir;          /* NODE.PID in the cache's work directory */
+	char *workdir;          /* NODE.PID in the cache's tasks/ directory */
 	int lock_fd, sig_fd, null_fd;
 	sigset_t oldmask;
 	struct job **jobs;
@@ -89,7 +89,7 @@ int vine_worker_env(struct vine_worker_opts *o)
 	return 0;
 }
 
-/* --- the work directory ----------------------------------------------------- */
+/* --- the tasks/ directory ---------------------------------------------------- */
 
 /* Remove work directories of workers that died: their lock is free. */
 static void sweep(const char *base)
@@ -115,7 +115,7 @@ static void sweep(const char *base)
 
 static int make_workdir(struct worker *w)
 {
-	char *base = vine_xasprintf("%s/work", w->o->cache);
+	char *base = vine_xasprintf("%s/tasks", w->o->cache);
 	char *tmp = vine_xasprintf("%s/.new.%s.%ld", base, w->o->node, (long)w->self);
 	int rc = -1;
 

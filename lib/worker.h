@@ -8,7 +8,7 @@
  * Heartbeats renew its lease; a task the state no longer considers ours
  * is killed and its result dropped.
  *
- * Each task gets, in NODE.PID/ under the cache's work directory:
+ * Each task gets, in NODE.PID/ under the cache's tasks/ directory:
  * TASK.ATTEMPT/ (its working directory), TASK.ATTEMPT.out/ (its
  * $VINE_OUTDIR), TASK.ATTEMPT.stdout and TASK.ATTEMPT.stderr (its captured
  * output); all are removed once the result is shipped.  The worker holds

@@ -22,9 +22,9 @@ EOF
 	assert_file_exists out/1/out/pwd
 	# the working directory is not the output directory, and lives in the cache
 	run -0 cat out/1/out/pwd
-	assert_output --regexp "^$VINE_CACHE/work/testnode\.[0-9]+/[0-9]+$"
+	assert_output --regexp "^$VINE_CACHE/tasks/testnode\.[0-9]+/[0-9]+$"
 	# nothing is left in the cache once the worker is gone
-	run -0 ls -A "$VINE_CACHE/work"
+	run -0 ls -A "$VINE_CACHE/tasks"
 	assert_output ''
 }
 

@@ -32,7 +32,7 @@ overtake() {
 	kill -9 $pid
 	wait $pid || true
 	# its work directory is left behind, its task held until the lease runs out
-	run -0 ls ca/work
+	run -0 ls ca/tasks
 	assert_output "a.$pid"
 	run -0 vine-worker -N b -c "$PWD/cb" -n 1 -i 3
 	run -0 status_py '[(a["node"], a["outcome"]) for a in j["attempts"]], j["losses"], j["failures"], j["state"]' 1
@@ -41,7 +41,7 @@ overtake() {
 	assert_equal "$(cat out/1/stdout)" "ran on b, attempt 2"
 	# the next worker on that cache removes what the dead one left
 	run -0 vine-worker -N a -c "$PWD/ca" -i 0
-	run -0 ls -A ca/work
+	run -0 ls -A ca/tasks
 	assert_output ''
 }
 

@@ -97,7 +97,7 @@ env_short() {
 	[ "$output" = COMPLETED ] || { cat job.out; false; }
 	run -0 vine-collect -s "$db" -o out
 	run -0 cat out/1/stdout
-	assert_output --regexp "^$BATS_TEST_TMPDIR/tmp/vine-cache-vineuser/work/n1\\.[0-9]+/[0-9]+\$"
+	assert_output --regexp "^$BATS_TEST_TMPDIR/tmp/vine-cache-vineuser/tasks/n1\\.[0-9]+/[0-9]+\$"
 	VINE_STATE=$db run -0 status_py '" ".join("%s:%s" % (w["node"], w["cores"]) for w in j["workers"])'
 	assert_output "n1:3"
 }
@@ -112,7 +112,7 @@ env_short() {
 	run -0 slurm_wait_job "$output" 60
 	[ "$output" = FAILED ]
 	run -0 cat job.out
-	assert_output --partial "vine-worker: cannot stat '$BATS_TEST_TMPDIR/cache-n2/work/"
+	assert_output --partial "vine-worker: cannot stat '$BATS_TEST_TMPDIR/cache-n2/tasks/"
 	run -0 vine-collect -s "$db" -o out -j joblog
 	[ "$(cat out/1/stdout out/2/stdout | sort | tr '\n' ' ')" = "n1 n3 " ]
 	run -0 env VINE_STATE="$BATS_TEST_TMPDIR/missing/run.db" VINE_IDLE=1 "${SBATCH[@]}" -N3 "$WORKERS"
@@ -134,10 +134,10 @@ env_short() {
 	run -0 env VINE_STATE="$HOST_URL$db" "${SBATCH[@]}" -N1 "$WORKERS"
 	local id=$output
 	for i in $(seq 300); do
-		! ls "$BATS_TEST_TMPDIR"/cache-n1/work/*/*/n1.started >/dev/null 2>&1 || break
+		! ls "$BATS_TEST_TMPDIR"/cache-n1/tasks/*/*/n1.started >/dev/null 2>&1 || break
 		sleep 0.1
 	done
-	ls "$BATS_TEST_TMPDIR"/cache-n1/work/*/*/n1.started
+	ls "$BATS_TEST_TMPDIR"/cache-n1/tasks/*/*/n1.started
 	scancel "$id"
 	run -0 slurm_wait_job "$id" 30
 	[ "$output" = CANCELLED ]
