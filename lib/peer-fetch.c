@@ -98,14 +98,10 @@ static void unmap_window(struct vine_fetch *f)
  */
 static void hash_mapped(struct vine_fetch *f, uint64_t at, size_t n)
 {
-	static long page;
-
-	if (!page)
-		page = sysconf(_SC_PAGESIZE);
 	while (n) {
 		if (!f->win || at < f->win_start || at >= f->win_start + f->win_len) {
 			unmap_window(f);
-			f->win_start = at - at % (uint64_t)page;
+			f->win_start = at - at % (uint64_t)sysconf(_SC_PAGESIZE);
 			f->win_len = WIN_SIZE;
 			void *p = mmap(NULL, f->win_len, PROT_READ, MAP_SHARED, f->fd, (off_t)f->win_start);
 			if (p == MAP_FAILED)
