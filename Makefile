@@ -27,9 +27,13 @@ endif
 # Sanitized objects live apart so the two builds never mix.
 O ?= build$(if $(SANITIZE),-san)
 
-LIB_SRC := $(sort $(wildcard lib/*.c))
+# lib/ has one folder per subsystem (see vine(7)); cmd/cli.c holds what only
+# the programs share (messages, option parsing) and is not part of libvine.
+LIB_SRC := $(sort $(wildcard lib/*/*.c))
 LIB_OBJ := $(LIB_SRC:lib/%.c=$(O)/lib/%.o)
+LIB_HDR := $(wildcard lib/*/*.h)
 CMDS := $(sort $(patsubst cmd/%.c,%,$(wildcard cmd/vine-*.c)))
+CLI_OBJ := $(O)/cmd/cli.o
 BINS := $(CMDS:%=$(O)/bin/%)
 UNIT_SRC := $(sort $(wildcard tests/unit/test-*.c))
 UNITS := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
@@ -37,20 +41,24 @@ MANS := $(wildcard man/*.1 man/*.7)
 
 all: $(BINS)
 
-$(O)/lib/%.o: lib/%.c $(wildcard lib/*.h) | $(O)/lib
+$(O)/lib/%.o: lib/%.c $(LIB_HDR)
+	@mkdir -p $(@D)
 	$(CC) $(VCFLAGS) $(CFLAGS) $(CPPFLAGS) -c -o $@ $<
 
 $(O)/libvine.a: $(LIB_OBJ)
 	rm -f $@
 	$(AR) rcs $@ $^
 
-$(BINS): $(O)/bin/%: cmd/%.c $(O)/libvine.a $(wildcard lib/*.h) | $(O)/bin
-	$(CC) $(VCFLAGS) $(CFLAGS) $(CPPFLAGS) $(LDFLAGS) -o $@ $< $(O)/libvine.a $(VLDLIBS)
+$(CLI_OBJ): cmd/cli.c cmd/cli.h $(LIB_HDR) | $(O)/cmd
+	$(CC) $(VCFLAGS) $(CFLAGS) $(CPPFLAGS) -c -o $@ $<
+
+$(BINS): $(O)/bin/%: cmd/%.c cmd/cli.h $(CLI_OBJ) $(O)/libvine.a $(LIB_HDR) | $(O)/bin
+	$(CC) $(VCFLAGS) $(CFLAGS) $(CPPFLAGS) $(LDFLAGS) -o $@ $< $(CLI_OBJ) $(O)/libvine.a $(VLDLIBS)
 
 $(UNITS): $(O)/tests/%: tests/unit/%.c tests/unit/t.h $(O)/libvine.a | $(O)/tests
 	$(CC) $(VCFLAGS) $(CFLAGS) $(CPPFLAGS) $(LDFLAGS) -o $@ $< $(O)/libvine.a $(VLDLIBS)
 
-$(O)/lib $(O)/bin $(O)/tests:
+$(O)/cmd $(O)/bin $(O)/tests:
 	mkdir -p $@
 
 units: $(UNITS)

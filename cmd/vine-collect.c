@@ -7,9 +7,9 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "collect.h"
-#include "config.h"
-#include "state.h"
+#include "task/collect.h"
+#include "util/config.h"
+#include "state/state.h"
 
 static void usage(FILE *f)
 {

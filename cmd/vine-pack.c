@@ -1,6 +1,6 @@
 /*
  * vine-pack - pack an environment directory into one vine archive and
- * print its object id.  See vine-pack(1); the work is in lib/pack.c.
+ * print its object id.  See vine-pack(1); the work is in lib/archive/pack.c.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "pack.h"
+#include "archive/pack.h"
 
 static void usage(FILE *f)
 {

@@ -9,10 +9,10 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "config.h"
-#include "seed.h"
-#include "state.h"
-#include "xfer.h"
+#include "util/config.h"
+#include "cache/seed.h"
+#include "state/state.h"
+#include "peer/xfer.h"
 
 static void usage(FILE *f)
 {

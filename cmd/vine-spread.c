@@ -1,6 +1,6 @@
 /*
  * vine-spread - serve this node's cache to peers, and fetch objects from
- * peers into it (lib/peer.h; protocol in vine(7)).
+ * peers into it (lib/peer/peer.h; protocol in vine(7)).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -12,12 +12,12 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "config.h"
-#include "peer.h"
-#include "progress.h"
-#include "state.h"
-#include "util.h"
-#include "xfer.h"
+#include "util/config.h"
+#include "peer/peer.h"
+#include "util/progress.h"
+#include "state/state.h"
+#include "util/util.h"
+#include "peer/xfer.h"
 
 static const char usage_text[] =
 	"usage: vine-spread [-qv] [-c CACHE] [-N NODE] [-u UPLOADS] [-t SECONDS]\n"

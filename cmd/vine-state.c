@@ -10,9 +10,9 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "config.h"
-#include "ssh.h"
-#include "state-serve.h"
+#include "util/config.h"
+#include "state/ssh.h"
+#include "state/state-serve.h"
 
 static void usage(FILE *f)
 {

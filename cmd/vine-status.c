@@ -10,9 +10,9 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "config.h"
-#include "state.h"
-#include "status.h"
+#include "util/config.h"
+#include "state/state.h"
+#include "task/status.h"
 
 static volatile sig_atomic_t stop;
 

@@ -11,10 +11,10 @@
 #include <sys/stat.h>
 
 #include "cli.h"
-#include "config.h"
-#include "hash.h"
-#include "state.h"
-#include "tasklist.h"
+#include "util/config.h"
+#include "util/hash.h"
+#include "state/state.h"
+#include "task/tasklist.h"
 
 static void usage(FILE *f)
 {

@@ -9,10 +9,10 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "config.h"
-#include "peer.h"
-#include "state.h"
-#include "worker.h"
+#include "util/config.h"
+#include "peer/peer.h"
+#include "state/state.h"
+#include "task/worker.h"
 
 static void usage(FILE *f)
 {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# lib/ssh.c against a real sshd on loopback: sessions, host keys,
+# lib/state/ssh.c against a real sshd on loopback: sessions, host keys,
 # authentication, reconnecting, many clients at once.  The client is the
 # unit test program in its driver mode (tests/unit/test-ssh.c).
 

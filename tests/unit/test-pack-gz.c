@@ -10,10 +10,10 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "hash.h"
-#include "pack-int.h"
+#include "util/hash.h"
+#include "archive/pack-int.h"
 #include "t.h"
-#include "util.h"
+#include "util/util.h"
 
 #define BLOCK 65536
 

@@ -9,9 +9,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "pack-int.h"
+#include "archive/pack-int.h"
 #include "t.h"
-#include "util.h"
+#include "util/util.h"
 
 static void rel(const char *path, const char *rest, const char *want)
 {

@@ -16,10 +16,10 @@
 #include <unistd.h>
 
 #include "t.h"
-#include "hash.h"
-#include "peer.h"
-#include "peer-wire.h"
-#include "util.h"
+#include "util/hash.h"
+#include "peer/peer.h"
+#include "peer/peer-wire.h"
+#include "util/util.h"
 
 static char *top;
 static unsigned char secret[VINE_PEER_SECRET_LEN], other[VINE_PEER_SECRET_LEN];

@@ -13,8 +13,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "proto.h"
-#include "util.h"
+#include "state/proto.h"
+#include "util/util.h"
 #include "t.h"
 
 /* A buffer as a stream source or sink; fail_at makes the sink fail. */

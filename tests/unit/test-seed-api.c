@@ -9,11 +9,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "hash.h"
-#include "peer.h"
-#include "seed.h"
+#include "util/hash.h"
+#include "peer/peer.h"
+#include "cache/seed.h"
 #include "t.h"
-#include "util.h"
+#include "util/util.h"
 
 static int fetches;
 

@@ -11,10 +11,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "extract.h"
-#include "hash.h"
+#include "archive/extract.h"
+#include "util/hash.h"
 #include "t.h"
-#include "util.h"
+#include "util/util.h"
 
 static char dir[64];
 

@@ -9,8 +9,8 @@
 #include <unistd.h>
 
 #include "t.h"
-#include "util.h"
-#include "vformat.h"
+#include "util/util.h"
+#include "archive/vformat.h"
 
 static void put64(unsigned char *p, uint64_t v)
 {

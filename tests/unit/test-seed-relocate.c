@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "relocate.h"
+#include "archive/relocate.h"
 #include "t.h"
 
 static const char *text(const char *in, const char *from, const char *to)

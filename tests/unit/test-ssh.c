@@ -27,8 +27,8 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
-#include "ssh.h"
-#include "util.h"
+#include "state/ssh.h"
+#include "util/util.h"
 #include "t.h"
 
 static void parse_ok(const char *url, const char *user, const char *host, int port,

@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "state.h"
-#include "state-json.h"
-#include "util.h"
+#include "state/state.h"
+#include "state/state-json.h"
+#include "util/util.h"
 #include "t.h"
 
 /* encode, serialize, parse, decode: what the protocol does */

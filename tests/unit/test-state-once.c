@@ -11,10 +11,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "peer.h"
-#include "state.h"
+#include "peer/peer.h"
+#include "state/state.h"
 #include "t.h"
-#include "util.h"
+#include "util/util.h"
 
 static char dir[] = "/tmp/vine-test-state-once.XXXXXX";
 static const char oid[] = "cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd";

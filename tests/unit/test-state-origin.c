@@ -14,10 +14,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "proto.h"
-#include "state.h"
-#include "state-serve.h"
-#include "util.h"
+#include "state/proto.h"
+#include "state/state.h"
+#include "state/state-serve.h"
+#include "util/util.h"
 #include "t.h"
 
 #define SIZE 10000

@@ -12,11 +12,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "peer.h"
-#include "proto.h"
-#include "state.h"
-#include "state-serve.h"
-#include "util.h"
+#include "peer/peer.h"
+#include "state/proto.h"
+#include "state/state.h"
+#include "state/state-serve.h"
+#include "util/util.h"
 #include "t.h"
 
 static char *dir, *path;

@@ -9,10 +9,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "peer.h"
-#include "state.h"
+#include "peer/peer.h"
+#include "state/state.h"
 #include "t.h"
-#include "util.h"
+#include "util/util.h"
 
 static char dir[] = "/tmp/vine-test-state-spread.XXXXXX";
 static const char ida[] = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";

@@ -9,9 +9,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "state-impl.h"
+#include "state/state-impl.h"
 #include "t.h"
-#include "util.h"
+#include "util/util.h"
 
 static char dir[] = "/tmp/vine-test-state.XXXXXX";
 

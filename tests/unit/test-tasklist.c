@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "t.h"
-#include "tasklist.h"
-#include "util.h"
+#include "task/tasklist.h"
+#include "util/util.h"
 
 static int parse(const char *data, size_t len, struct vine_tasklist *tl)
 {

@@ -7,8 +7,8 @@
 #include <zlib.h>
 
 #include "t.h"
-#include "util.h"
-#include "vformat.h"
+#include "util/util.h"
+#include "archive/vformat.h"
 
 static uint64_t rd(const unsigned char *p, int bytes)
 {

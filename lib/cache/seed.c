@@ -1,0 +1,496 @@
+/*
+ * seed.c - make an environment ready in the node cache (see seed.h for
+ * the layout and the locking protocol).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cache/cache.h"
+#include "archive/extract.h"
+#include "util/progress.h"
+#include "archive/relocate.h"
+#include "cache/seed.h"
+#include "util/util.h"
+
+int vine_online_cores(void)
+{
+	cpu_set_t set;
+	long n;
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+		return CPU_COUNT(&set);
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (int)n : 1;
+}
+
+struct seed {
+	const struct vine_seed_opts *o;
+	const char *archive;
+	struct vine_cache c;
+	int fd;                /* the archive, when open */
+	struct stat st;
+	char *real;            /* its real path */
+	char key[33];
+};
+
+static void note(const struct seed *s, const char *fmt, ...) VINE_PRINTF(2, 3);
+static void note(const struct seed *s, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	if (!s->o->note)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	s->o->note(s->o->note_ctx, msg);
+}
+
+static void waiting(void *ctx)
+{
+	note(ctx, "waiting for another seeder of '%s'", ((struct seed *)ctx)->archive);
+}
+
+static int open_archive(struct seed *s)
+{
+	if (s->fd >= 0)
+		return 0;
+	s->fd = open(s->archive, O_RDONLY | O_CLOEXEC);
+	if (s->fd < 0)
+		return vine_error_errno("cannot open '%s'", s->archive);
+	if (fstat(s->fd, &s->st) < 0)
+		return vine_error_errno("cannot stat '%s'", s->archive);
+	if (!S_ISREG(s->st.st_mode))
+		return vine_error("'%s' is not a regular file", s->archive);
+	s->real = realpath(s->archive, NULL);
+	if (!s->real)
+		return vine_error_errno("cannot resolve '%s'", s->archive);
+	vine_cache_source_key(s->real, s->key);
+	return 0;
+}
+
+/* Relocate, mark and finish the unpacked tree for its final place. */
+static int finish_env(struct seed *s, struct vine_tree *t, const struct vine_extract_stats *xs,
+		      const char *id, const char *env)
+{
+	int root = vine_tree_root(t);
+	struct vine_manifest m;
+	char line[VINE_ID_LEN + 2];
+	int r = vine_manifest_load(root, &m);
+
+	if (r < 0)
+		return vine_error_prefix("'%s'", s->archive);
+	if (r == 1) {
+		if (xs->indexed && (xs->manifest_at != m.entries || (uint64_t)xs->manifest_at + 1 != xs->entries))
+			r = vine_error("'%s' is damaged: %lld entries before its manifest, which says %lld and "
+				       "must be last", s->archive, (long long)xs->manifest_at, (long long)m.entries);
+		else
+			r = vine_relocate(root, &m, env);
+		vine_manifest_free(&m);
+		if (r < 0)
+			return -1;
+	}
+	snprintf(line, sizeof(line), "%s\n", id);
+	if (vine_tree_put(t, ".vine/id", line, VINE_ID_LEN + 1, 0444) < 0)
+		return -1;
+	if (fchmod(root, 0755 & ~vine_umask()) < 0)
+		return vine_error_errno("cannot set the mode of '%s'", env);
+	return vine_tree_finish(t);
+}
+
+static int publish_dir(const char *from, const char *to)
+{
+	/* under the lock nothing else publishes to; RENAME_NOREPLACE is a second
+	 * guard, and where the file system lacks it, rename(2) will not replace a
+	 * non-empty directory either */
+	if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) < 0 &&
+	    (errno != EINVAL || rename(from, to) < 0))
+		return vine_error_errno("cannot rename '%s' to '%s'", from, to);
+	return 0;
+}
+
+/*
+ * Holding locks/<id>: make the verified copy from objects/<id>, unless it
+ * is there already; then a partial/<id> left by a killed copier is of no use.
+ */
+static int publish_object(struct seed *s, const char *from, const char *id)
+{
+	char *obj = vine_cache_path(&s->c, "objects", id, NULL);
+	char *partial = vine_cache_path(&s->c, "partial", id, NULL);
+	int rc = 0;
+
+	if (access(obj, F_OK) < 0 && (chmod(from, 0444) < 0 || rename(from, obj) < 0))
+		rc = vine_error_errno("cannot move '%s' to '%s'", from, obj);
+	if (rc == 0 && strcmp(from, partial) && unlink(partial) < 0 && errno != ENOENT)
+		rc = vine_error_errno("cannot remove '%s'", partial);
+	free(obj);
+	free(partial);
+	return rc;
+}
+
+static char *make_staging(struct seed *s, const char *lock)
+{
+	char *dir = vine_cache_path(&s->c, "tmp", lock, ".XXXXXX");
+
+	if (!mkdtemp(dir)) {
+		vine_error_errno("cannot create '%s'", dir);
+		free(dir);
+		return NULL;
+	}
+	return dir;
+}
+
+static int unpack(struct seed *s, int fd, uint64_t size, int hash, int copy, const char *staging,
+		  struct vine_tree **t, struct vine_extract_stats *xs)
+{
+	struct vine_extract_opts xo = {
+		.jobs = s->o->jobs > 0 ? s->o->jobs : vine_online_cores(),
+		.quiet = s->o->quiet,
+		.hash = hash,
+		.copy_fd = copy,
+		.stream_min = s->o->stream_min,
+	};
+	double t0 = vine_now_mono();
+
+	note(s, "unpacking '%s' with %d threads", s->archive, xo.jobs);
+	if (vine_extract(&xo, fd, size, staging, t, xs) < 0)
+		return vine_error_prefix("cannot unpack '%s'", s->archive);
+	note(s, "unpacked %llu entries, %llu bytes in %.2f s%s", (unsigned long long)xs->entries,
+	     (unsigned long long)xs->bytes, vine_now_mono() - t0, xs->indexed ? "" : " (not in vine format)");
+	return 0;
+}
+
+static int same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+	       a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+/* The id is known: under locks/<id>, make env/<short> ready. */
+static int seed_known(struct seed *s, const char *id, int from_record, const char *verified, char **env)
+{
+	char *staging = NULL, *partial = NULL, *obj = vine_cache_path(&s->c, "objects", id, NULL);
+	struct vine_tree *t = NULL;
+	struct vine_extract_stats xs;
+	int lk, fd = -1, copy = -1, hash = 1, rc = -1, r, drop = 0;
+	struct stat st;
+
+	*env = vine_cache_env_path(&s->c, id);
+	lk = vine_cache_lock(&s->c, id, waiting, s);
+	if (lk < 0)
+		goto out;
+	if ((r = vine_cache_env_ready(&s->c, id)) != 0) {
+		rc = r < 0 ? -1 : 0;
+		goto out;
+	}
+	if (vine_cache_sweep(&s->c, id) < 0 || vine_cache_sweep_stale(&s->c) < 0)
+		goto out;
+	partial = vine_cache_path(&s->c, "partial", id, NULL);
+	if ((fd = open(obj, O_RDONLY | O_CLOEXEC)) >= 0) {
+		hash = 0; /* verified when it was stored */
+	} else if (verified) {
+		if ((fd = open(verified, O_RDONLY | O_CLOEXEC)) < 0) {
+			vine_error_errno("cannot open '%s'", verified);
+			goto out;
+		}
+		hash = 0;
+	} else if (s->o->fetcher) {
+		note(s, "fetching object %s", id);
+		/* a fetch that fails keeps its partial copy, for the next one to resume */
+		if (s->o->fetcher->fetch(s->o->fetcher->ctx, id, s->archive, partial) < 0)
+			goto out;
+		if (s->o->fetcher->verified) {
+			if (publish_object(s, partial, id) < 0)
+				goto out;
+			if ((fd = open(obj, O_RDONLY | O_CLOEXEC)) < 0) {
+				vine_error_errno("cannot open '%s'", obj);
+				goto out;
+			}
+			hash = 0;
+		} else {
+			drop = 1;
+			if ((fd = open(partial, O_RDONLY | O_CLOEXEC)) < 0) {
+				vine_error_errno("cannot open '%s'", partial);
+				goto out;
+			}
+		}
+	} else {
+		if (open_archive(s) < 0)
+			goto out;
+		fd = s->fd;
+		copy = open(partial, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (copy < 0) {
+			vine_error_errno("cannot create '%s'", partial);
+			goto out;
+		}
+		drop = 1;
+	}
+	if (fstat(fd, &st) < 0) {
+		vine_error_errno("cannot stat '%s'", s->archive);
+		goto out;
+	}
+	if (!(staging = make_staging(s, id)))
+		goto out;
+	if (unpack(s, fd, (uint64_t)st.st_size, hash, copy, staging, &t, &xs) < 0)
+		goto out;
+	if (hash && strcmp(xs.id, id)) {
+		vine_error("'%s' is not object %s: its SHA-256 is %s", s->archive, id, xs.id);
+		if (from_record)
+			vine_cache_source_drop(&s->c, s->key);
+		goto out;
+	}
+	if (finish_env(s, t, &xs, id, *env) < 0)
+		goto out;
+	if (hash && publish_object(s, partial, id) < 0)
+		goto out;
+	if (verified && !hash && publish_object(s, verified, id) < 0)
+		goto out;
+	if (publish_dir(staging, *env) < 0)
+		goto out;
+	note(s, "ready: %s", *env);
+	/* we hashed the archive file: remember it, as seed_unknown would */
+	struct stat now;
+	if (copy >= 0 && !from_record && fstat(s->fd, &now) == 0 && same_file(&s->st, &now) &&
+	    vine_cache_source_put(&s->c, s->key, s->real, &s->st, id) < 0)
+		goto out;
+	rc = 0;
+out:
+	vine_tree_free(t);
+	if (copy >= 0)
+		close(copy);
+	if (fd >= 0 && fd != s->fd)
+		close(fd);
+	if (rc < 0 && drop)
+		unlink(partial);
+	if (staging && rc < 0)
+		vine_rm_rf(staging);
+	if (lk >= 0)
+		close(lk);
+	free(staging);
+	free(partial);
+	free(obj);
+	return rc;
+}
+
+/* The warm path: no lock, no reading the archive. */
+static int ready_or_seed(struct seed *s, const char *id, int from_record, const char *verified, char **env)
+{
+	int r = vine_cache_env_ready(&s->c, id);
+
+	if (r < 0)
+		return -1;
+	if (r == 0)
+		return seed_known(s, id, from_record, verified, env);
+	*env = vine_cache_env_path(&s->c, id);
+	return 0;
+}
+
+/*
+ * Under locks/src-<key>: copy the archive into tmp/ while hashing it, and
+ * record it; *copied is the verified copy.  For an archive that was
+ * probably rewritten unchanged, so that it is not unpacked for nothing.
+ */
+static int hash_first(struct seed *s, const char *lockname, char id[VINE_ID_LEN + 1], char **copied)
+{
+	char *copy_path = vine_cache_path(&s->c, "tmp", lockname, ".XXXXXX"), *buf = NULL;
+	struct vine_sha256 h;
+	struct vine_progress p;
+	struct stat after;
+	uint64_t off = 0, size = (uint64_t)s->st.st_size;
+	int copy = -1, rc = -1;
+
+	vine_sha256_init(&h);
+	vine_progress_init(&p, "hashing", size, s->o->quiet);
+	if (vine_cache_sweep(&s->c, lockname) < 0)
+		goto out;
+	if ((copy = mkostemp(copy_path, O_CLOEXEC)) < 0) {
+		vine_error_errno("cannot create '%s'", copy_path);
+		goto out;
+	}
+	note(s, "hashing '%s', changed since it was last seen", s->archive);
+	buf = vine_xmalloc(1 << 20);
+	while (off < size) {
+		size_t n = size - off < (1 << 20) ? (size_t)(size - off) : (1 << 20);
+		ssize_t got = vine_pread_full(s->fd, buf, n, (off_t)off);
+		if (got != (ssize_t)n) {
+			got < 0 ? vine_error_errno("cannot read '%s'", s->archive)
+				: vine_error("'%s' changed while being read", s->archive);
+			goto out;
+		}
+		vine_sha256_update(&h, buf, n);
+		if (vine_write_full(copy, buf, n) < 0) {
+			vine_error_errno("cannot write '%s'", copy_path);
+			goto out;
+		}
+		off += n;
+		vine_progress_update(&p, off, "B");
+	}
+	if (fstat(s->fd, &after) < 0 || !same_file(&s->st, &after)) {
+		vine_error("'%s' changed while being read", s->archive);
+		goto out;
+	}
+	vine_sha256_final(&h, id);
+	rc = vine_cache_source_put(&s->c, s->key, s->real, &s->st, id);
+out:
+	vine_progress_end(&p);
+	if (h.ctx) {
+		char unused[VINE_ID_LEN + 1];
+		vine_sha256_final(&h, unused);
+	}
+	if (copy >= 0)
+		close(copy);
+	if (rc < 0) {
+		unlink(copy_path);
+		free(copy_path);
+	} else {
+		*copied = copy_path;
+	}
+	free(buf);
+	return rc;
+}
+
+/* The id is not known: hash while unpacking, under locks/src-<key>. */
+static int seed_unknown(struct seed *s, char **env, char id[VINE_ID_LEN + 1])
+{
+	char lockname[40], *staging = NULL, *copy_path = NULL;
+	struct vine_tree *t = NULL;
+	struct vine_extract_stats xs;
+	int slk, lk = -1, copy = -1, rc = -1, r;
+	struct stat after;
+
+	snprintf(lockname, sizeof(lockname), "src-%s", s->key);
+	slk = vine_cache_lock(&s->c, lockname, waiting, s);
+	if (slk < 0)
+		return -1;
+	r = vine_cache_source_get(&s->c, s->key, s->real, &s->st, id);
+	if (r == 1) {
+		close(slk); /* another seeder hashed it meanwhile */
+		return seed_known(s, id, 1, NULL, env);
+	}
+	if (r == 2) {
+		/* likely unchanged bytes: hash first rather than unpack for nothing;
+		 * the lock stays held, as it guards the copy in tmp/ */
+		char *copied = NULL;
+		rc = hash_first(s, lockname, id, &copied);
+		if (rc == 0) {
+			rc = ready_or_seed(s, id, 1, copied, env);
+			unlink(copied); /* gone already if it was published */
+		}
+		free(copied);
+		close(slk);
+		return rc;
+	}
+	if (vine_cache_sweep(&s->c, lockname) < 0 || vine_cache_sweep_stale(&s->c) < 0 ||
+	    !(staging = make_staging(s, lockname)))
+		goto out;
+	copy_path = vine_cache_path(&s->c, "tmp", lockname, ".XXXXXX");
+	if ((copy = mkostemp(copy_path, O_CLOEXEC)) < 0) {
+		vine_error_errno("cannot create '%s'", copy_path);
+		goto out;
+	}
+	if (unpack(s, s->fd, (uint64_t)s->st.st_size, 1, copy, staging, &t, &xs) < 0)
+		goto out;
+	if (fstat(s->fd, &after) < 0 || !same_file(&s->st, &after)) {
+		vine_error("'%s' changed while being read", s->archive);
+		goto out;
+	}
+	memcpy(id, xs.id, VINE_ID_LEN + 1);
+	*env = vine_cache_env_path(&s->c, id);
+	if ((lk = vine_cache_lock(&s->c, id, waiting, s)) < 0)
+		goto out;
+	if ((r = vine_cache_env_ready(&s->c, id)) < 0)
+		goto out;
+	if (r == 0 && (vine_cache_sweep(&s->c, id) < 0 || finish_env(s, t, &xs, id, *env) < 0))
+		goto out;
+	if (publish_object(s, copy_path, id) < 0)
+		goto out;
+	if (r == 0) {
+		if (publish_dir(staging, *env) < 0)
+			goto out;
+		note(s, "ready: %s", *env);
+	}
+	if (vine_cache_source_put(&s->c, s->key, s->real, &s->st, id) < 0)
+		goto out;
+	rc = 0;
+out:
+	vine_tree_free(t);
+	if (copy >= 0) {
+		close(copy);
+		unlink(copy_path); /* gone already if it was published */
+	}
+	if (staging)
+		vine_rm_rf(staging); /* likewise */
+	if (lk >= 0)
+		close(lk);
+	close(slk);
+	free(staging);
+	free(copy_path);
+	return rc;
+}
+
+int vine_seed(const struct vine_seed_opts *o, const char *archive, char **env,
+	      char id[VINE_ID_LEN + 1])
+{
+	struct seed s = { .o = o, .archive = archive, .fd = -1 };
+	int rc = -1;
+
+	*env = NULL;
+	if (o->expect_id && !vine_id_valid(o->expect_id))
+		return vine_error("'%s' is not an object id (64 lowercase hex digits)", o->expect_id);
+	if (o->fetcher && !o->expect_id)
+		return vine_error("fetching an object needs its id");
+	if (vine_cache_open(&s.c, o->cache) < 0)
+		return -1;
+	if (o->expect_id) {
+		memcpy(id, o->expect_id, VINE_ID_LEN + 1);
+		rc = ready_or_seed(&s, id, 0, NULL, env);
+	} else if (open_archive(&s) == 0) {
+		if (vine_cache_source_get(&s.c, s.key, s.real, &s.st, id) == 1)
+			rc = ready_or_seed(&s, id, 1, NULL, env);
+		else
+			rc = seed_unknown(&s, env, id);
+	}
+	if (rc < 0) {
+		free(*env);
+		*env = NULL;
+	}
+	if (s.fd >= 0)
+		close(s.fd);
+	free(s.real);
+	vine_cache_close(&s.c);
+	return rc;
+}
+
+static int path_is(const char *env, const char *name, int dir)
+{
+	char *p = vine_xasprintf("%s/%s", env, name);
+	struct stat st;
+	int r = stat(p, &st) == 0 && (dir ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode));
+
+	free(p);
+	return r;
+}
+
+int vine_env_activate(const char *env)
+{
+	const char *path = getenv("PATH");
+	char *np = vine_xasprintf("%s/bin:%s", env, path && *path ? path : "/usr/local/bin:/usr/bin:/bin");
+	int venv = path_is(env, "pyvenv.cfg", 0), conda = path_is(env, "conda-meta", 1);
+	int rc = 0;
+
+	if (setenv("PATH", np, 1) < 0 || setenv("VINE_ENV", env, 1) < 0 ||
+	    (venv ? setenv("VIRTUAL_ENV", env, 1) : unsetenv("VIRTUAL_ENV")) < 0 ||
+	    (conda ? setenv("CONDA_PREFIX", env, 1) : unsetenv("CONDA_PREFIX")) < 0 ||
+	    unsetenv("PYTHONHOME") < 0)
+		rc = vine_error_errno("cannot set the environment");
+	free(np);
+	return rc;
+}

@@ -1,0 +1,106 @@
+/*
+ * seed.h - make an environment archive ready in the node cache.
+ *
+ * Cache layout (CACHE: -c, $VINE_CACHE, else config.h's default; every
+ * directory mode 0700, created when missing; refused if another user owns
+ * CACHE):
+ *
+ *   objects/<id>        complete, verified archives (mode 0444), by id
+ *   partial/<id>        an archive being copied or fetched for id
+ *   env/<short>/        ready environments; <short> is the id's first 16
+ *                       hex digits (binary relocation needs a new prefix
+ *                       no longer than the packed one, so the name is
+ *                       short); env/<short>/.vine/id holds the full id and
+ *                       is checked on every lookup
+ *   tmp/<lock>.XXXXXX   staging directories and copies, named after the
+ *                       lock their maker holds
+ *   locks/<id>          flock(2) files, one per object; never removed
+ *   locks/src-<key>     one per archive path being hashed
+ *   sources/<key>       quick-check records: <key> is from the archive's
+ *                       real path; the record holds that path, its device,
+ *                       inode, size, mtime and ctime (ns) and its id
+ *
+ * Locking protocol.  A warm seed takes no lock: it finds the id (given,
+ * or from a sources/ record that matches the archive's stat exactly,
+ * without reading the archive) and env/<short>/.vine/id holding it.
+ * Otherwise:
+ *  - id known: take locks/<id> (blocking), look again, remove tmp/<id>.*
+ *    (a killed holder's debris), copy the archive to partial/<id> while
+ *    hashing it and unpacking it into tmp/<id>.XXXXXX, check the id,
+ *    relocate to env/<short>, write .vine/id, set directory modes, rename
+ *    partial/<id> to objects/<id> and the staging directory to env/<short>.
+ *    If objects/<id> is there already it is unpacked without re-hashing.
+ *  - id unknown: take locks/src-<key>, look again (another seeder may
+ *    just have recorded it), remove tmp/src-<key>.*, copy, hash and unpack
+ *    into tmp/src-<key>.*, then take locks/<id> and publish as above (or
+ *    drop the work if the environment became ready meanwhile), and write
+ *    sources/<key>.  When sources/<key> is for the same path and size but
+ *    its times changed (the archive was perhaps rewritten unchanged), the
+ *    archive is hashed first into tmp/src-<key>.*, recorded, and then
+ *    handled as with a known id, from that copy, not unpacked for nothing.
+ *    Locks are taken in that order only, so they cannot deadlock.
+ * env/<short> appears by one rename(2) of a complete directory, so nothing
+ * half-unpacked is ever seen as ready, and a seeder killed at any moment
+ * leaves only debris: tmp/<lock>.* is removed by the next holder of that
+ * lock, and by any cold seeder that finds the lock free; partial/<id> is
+ * resumed by a fetch, overwritten by a copy, removed once objects/<id> is
+ * published.
+ */
+#ifndef VINE_SEED_H
+#define VINE_SEED_H
+
+#include "util/hash.h"
+
+/*
+ * Where an object comes from when it is not in the cache yet.  NULL fetch:
+ * the archive operand is a local (or shared-filesystem) path, copied into
+ * the cache while hashing.  Later, peers: fetch writes the object with id
+ * to dest (a partial file in the cache) and returns 0 or -1 with a message.
+ * vine_seed() calls it holding locks/<id> (so vine_fetch_open needs
+ * VINE_FETCH_LOCKED | VINE_FETCH_KEEP), verifies the result while
+ * unpacking it and renames it to objects/<id>; after a failed fetch the
+ * partial copy stays for the next one to resume.
+ */
+struct vine_fetcher {
+	int (*fetch)(void *ctx, const char *id, const char *origin, const char *dest);
+	void *ctx;
+	/* 1: fetch verifies what it brings (vine_fetch_* do): vine_seed publishes
+	 * it to objects/<id> at once, before unpacking, so peers relaying from
+	 * this node's partial copy follow it there without waiting; it is not
+	 * hashed again.  0: vine_seed verifies it while unpacking. */
+	int verified;
+};
+
+struct vine_seed_opts {
+	const char *cache;          /* node cache directory (required) */
+	int jobs;                   /* extraction threads; 0: online cores */
+	int quiet;                  /* no progress meter */
+	const char *expect_id;      /* if set, the object must hash to this id */
+	const struct vine_fetcher *fetcher; /* NULL: copy from the local path */
+	/* if set, told what is happening ("unpacking 'x'", ...), for -v */
+	void (*note)(void *ctx, const char *msg);
+	void *note_ctx;
+	size_t stream_min;          /* see extract.h; 0: default */
+};
+
+/*
+ * Make archive ready: ensure the object is in the cache (verified), unpack
+ * it once per node, relocate it, publish it atomically.  On success *env
+ * is the malloc'd absolute path of the ready environment and id the
+ * object id.  Safe to call from many processes at once.
+ */
+int vine_seed(const struct vine_seed_opts *o, const char *archive, char **env,
+	      char id[VINE_ID_LEN + 1]);
+
+/*
+ * Activate env in this process's environment (before exec): PATH starts
+ * with env/bin, VIRTUAL_ENV (env/pyvenv.cfg exists) or CONDA_PREFIX
+ * (env/conda-meta exists) set, the other one and PYTHONHOME unset,
+ * VINE_ENV set.
+ */
+int vine_env_activate(const char *env);
+
+/* Online cores this process may run on (for jobs = 0). */
+int vine_online_cores(void);
+
+#endif

@@ -1,0 +1,44 @@
+/*
+ * xfer.h - fetching an object as the state directs (vine-spread -s,
+ * vine-seed -s, vine-worker): a chooser over vine_peer_fetch_sources
+ * whose sources come from vine_state_transfer_begin, each transfer
+ * recorded in the state with its progress and outcome.
+ */
+#ifndef VINE_XFER_H
+#define VINE_XFER_H
+
+#include "peer/peer.h"
+#include "state/state.h"
+
+/* Seconds between progress reports to the state. */
+#define VINE_XFER_PROGRESS_EVERY 2.0
+
+/*
+ * Fetch object id into cache for node (flags as vine_fetch_open's).
+ * When the state sends it to the origin, the registered path is read if
+ * it is a regular file of the object's size this node can open; else, with
+ * an ssh:// state, the origin's bytes come through the state
+ * (vine_state_origin_read).  $VINE_ORIGIN=path or state forces either; a
+ * bad value is VINE_PEER_ELOCAL.
+ * o->secret NULL: the state's peer secret.  o->source_failed hears of each
+ * source that failed.  Returns a vine_peer_status like
+ * vine_peer_fetch_sources; an error of the state itself (it cannot be
+ * read, the object is not registered) stops the fetch as VINE_PEER_ELOCAL.
+ */
+int vine_xfer_fetch(struct vine_state *st, const char *cache, const char *node, const char *id,
+		    int flags, const struct vine_peer_client_opts *o);
+
+/*
+ * vine_seed's fetcher (seed.h) through the state: ctx is a struct
+ * vine_xfer_seed.  The object is fetched with VINE_FETCH_LOCKED |
+ * VINE_FETCH_KEEP, verified, and left in partial/<id> for vine_seed to
+ * publish; the fetcher sets verified = 1.
+ */
+struct vine_xfer_seed {
+	struct vine_state *st;
+	const char *cache, *node;
+	const struct vine_peer_client_opts *opts;   /* NULL: defaults */
+};
+int vine_xfer_seed_fetch(void *ctx, const char *id, const char *origin, const char *dest);
+
+#endif

@@ -1,0 +1,81 @@
+/*
+ * state-impl.h - what a state backend provides (for lib/state*.c only).
+ *
+ * A backend allocates a struct that begins with `struct vine_state`, fills
+ * in ops, and returns it from its open function.  Each op has the meaning
+ * and argument rules of the vine_state_* function of the same name in
+ * state.h; state.c checks the arguments every backend would check the same
+ * way (limits, names) before calling, so backends can trust them.  A remote
+ * backend marshals each op as one request and one response.
+ */
+#ifndef VINE_STATE_IMPL_H
+#define VINE_STATE_IMPL_H
+
+#include "state/state.h"
+
+struct vine_state_ops {
+	void (*close)(struct vine_state *st);
+	/* key: NULL, or the exactly-once key of vine_state_submit_once (state.h) */
+	int (*submit)(struct vine_state *st, const char *key, const struct vine_object *obj,
+		      const struct vine_task_spec *specs, size_t n, int64_t *ids);
+	int (*requeue_failed)(struct vine_state *st, const char *key, int retries,
+			      int64_t **ids, size_t *n);
+	int (*list_objects)(struct vine_state *st, struct vine_object **objs, size_t *n);
+	int (*register_worker)(struct vine_state *st, const char *key,
+			       const struct vine_worker_info *w, int64_t *worker);
+	int (*heartbeat)(struct vine_state *st, int64_t worker,
+			 const struct vine_attempt_ref *running, size_t n, int *stale);
+	/* finish, claim and finish_claim are all this one (max 0: no claim) */
+	int (*finish_claim)(struct vine_state *st, int64_t worker,
+			    const struct vine_result *results, size_t nresults, int *accepted,
+			    int free_cores, int total_cores, size_t max,
+			    struct vine_claim **claims, size_t *n, int *more);
+	int (*put_file)(struct vine_state *st, int64_t worker, int64_t task, int attempt,
+			const char *name, int fd, int64_t size);
+	int (*unregister_worker)(struct vine_state *st, int64_t worker);
+	int (*reap)(struct vine_state *st, int *reaped);
+	int (*counts)(struct vine_state *st, struct vine_counts *c);
+	int (*list_workers)(struct vine_state *st, struct vine_worker **w, size_t *n);
+	int (*list_tasks)(struct vine_state *st, int64_t after, size_t limit,
+			  struct vine_task **tasks, size_t *n);
+	int (*list_attempts)(struct vine_state *st, int64_t task, struct vine_attempt **a,
+			     size_t *n);
+	int (*list_files)(struct vine_state *st, int64_t task, int attempt,
+			  struct vine_file **files, size_t *n);
+	int (*get_file)(struct vine_state *st, int64_t task, int attempt, const char *name,
+			int fd);
+	int (*peer_secret)(struct vine_state *st, unsigned char *secret);
+	int (*spread_settings)(struct vine_state *st, const struct vine_spread_settings *set,
+			       struct vine_spread_settings *get);
+	int (*node_listen)(struct vine_state *st, const char *node, const char *addr);
+	int (*transfer_begin)(struct vine_state *st, const char *key, const char *id,
+			      const char *dest, int64_t offset, struct vine_xfer *x);
+	int (*transfer_progress)(struct vine_state *st, int64_t xfer, int64_t bytes);
+	int (*transfer_end)(struct vine_state *st, const char *key, int64_t xfer, int status,
+			    int64_t bytes, const char *msg);
+	int (*replica_set)(struct vine_state *st, const char *id, const char *node,
+			   int64_t bytes, int complete);
+	int (*list_transfers)(struct vine_state *st, struct vine_transfer **t, size_t *n);
+	int (*origin_read)(struct vine_state *st, const char *id, int64_t offset, void *buf,
+			   size_t len, size_t *got, int64_t *size);
+};
+
+struct vine_state {
+	const struct vine_state_ops *ops;
+	char *url;
+};
+
+/* The local SQLite backend (state-sqlite.c). */
+struct vine_state *vine_state_sqlite_open(const char *path, int flags);
+/* The remote backend (state-remote.c): ssh://[user@]host[:port]/path. */
+struct vine_state *vine_state_remote_open(const char *url, int flags);
+
+/*
+ * The retry rule every backend applies when an attempt ends, so they
+ * cannot disagree: given the task's counters after the attempt, the state
+ * the task goes to.  *failures and *losses are updated.
+ */
+enum vine_task_state vine_state_next(enum vine_outcome o, int exit_code, int retries,
+				     int *failures, int *losses);
+
+#endif

@@ -1,0 +1,282 @@
+/*
+ * collect.c - results directories, joblogs and the waiting meter
+ * (see collect.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "task/collect.h"
+#include "util/util.h"
+
+#define PAGE 1000
+
+static int finished(const struct vine_task *t)
+{
+	return t->state == VINE_TASK_DONE || t->state == VINE_TASK_FAILED;
+}
+
+char *vine_exit_text(const struct vine_task *t)
+{
+	const struct vine_attempt *a = &t->last;
+
+	switch (a->outcome) {
+	case VINE_OUT_EXITED:
+		return vine_xasprintf("%d", a->exit_code);
+	case VINE_OUT_SIGNALED:
+		return vine_xasprintf("signal %d", a->signal);
+	case VINE_OUT_TIMEOUT:
+		return vine_xstrdup("timeout");
+	case VINE_OUT_LOST:
+		return vine_xstrdup("lost");
+	case VINE_OUT_ERROR: {
+		char *s = vine_xasprintf("error: %s", a->message ? a->message : "unknown");
+		for (char *p = s; *p; p++)
+			if (*p == '\n' || *p == '\r')
+				*p = ' ';
+		return s;
+	}
+	default:
+		return vine_xstrdup(vine_outcome_name(a->outcome) ? vine_outcome_name(a->outcome)
+								  : "unknown");
+	}
+}
+
+void vine_joblog_line(const struct vine_task *t, FILE *f)
+{
+	const struct vine_attempt *a = &t->last;
+	double start = a->started > 0 ? a->started : a->claimed;
+	double run = a->started > 0 && a->ended > a->started ? a->ended - a->started : 0;
+	int exitval = -1, sig = 0;
+
+	if (a->outcome == VINE_OUT_EXITED)
+		exitval = a->exit_code;
+	else if (a->outcome == VINE_OUT_SIGNALED)
+		exitval = 0; /* as GNU parallel: the signal column says it */
+	if (a->outcome == VINE_OUT_SIGNALED || a->outcome == VINE_OUT_TIMEOUT)
+		sig = a->signal;
+	fprintf(f, "%lld\t%s\t%.3f\t%10.3f\t0\t%lld\t%d\t%d\t%s\n", (long long)t->id,
+		a->node ? a->node : ":", start, run, (long long)a->received, exitval, sig, t->cmd);
+}
+
+static int write_new(const char *path, const char *data, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+
+	if (fd < 0)
+		return vine_error_errno("cannot create '%s'", path);
+	return vine_write_close(fd, path, data, len);
+}
+
+/* Fetch one stored file into dir/name, creating parent directories. */
+static int fetch(struct vine_state *st, const struct vine_task *t, const char *dir,
+		 const char *name)
+{
+	char *path = vine_xasprintf("%s/%s", dir, name);
+	char *slash = strrchr(path, '/');
+	int fd, rc = 0;
+
+	*slash = '\0';
+	if (vine_mkdir_p(path, 0777) < 0) {
+		free(path);
+		return -1;
+	}
+	*slash = '/';
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+	if (fd < 0)
+		rc = vine_error_errno("cannot create '%s'", path);
+	else if (vine_state_get_file(st, t->id, t->last.attempt, name, fd) < 0)
+		rc = -1;
+	if (fd >= 0 && close(fd) < 0 && rc == 0)
+		rc = vine_error_errno("cannot write '%s'", path);
+	free(path);
+	return rc;
+}
+
+/* Replace dst by the directory tmp, atomically where the kernel can. */
+static int publish(const char *tmp, const char *dst)
+{
+	if (rename(tmp, dst) == 0)
+		return 0;
+	if (errno != EEXIST && errno != ENOTEMPTY)
+		return vine_error_errno("cannot rename '%s' to '%s'", tmp, dst);
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dst, RENAME_EXCHANGE) == 0)
+		return vine_rm_rf(tmp); /* tmp now holds the old results */
+	if (vine_rm_rf(dst) < 0)
+		return -1;
+	if (rename(tmp, dst) < 0)
+		return vine_error_errno("cannot rename '%s' to '%s'", tmp, dst);
+	return 0;
+}
+
+static int write_task(struct vine_state *st, const struct vine_task *t, const char *dir)
+{
+	char *tmp = vine_xasprintf("%s/.tmp.%lld.XXXXXX", dir, (long long)t->id);
+	char *dst = vine_xasprintf("%s/%lld", dir, (long long)t->id);
+	struct vine_file *files = NULL;
+	size_t nfiles = 0;
+	int rc = -1;
+
+	mode_t mask = umask(0);
+
+	umask(mask);
+	if (!mkdtemp(tmp) || chmod(tmp, 0777 & ~mask) < 0) {
+		vine_error_errno("cannot create a directory in '%s'", dir);
+		rmdir(tmp);
+		free(tmp);
+		free(dst);
+		return -1;
+	}
+	char *cmd = vine_xasprintf("%s\n", t->cmd), *ex = vine_exit_text(t);
+	char *exl = vine_xasprintf("%s\n", ex), *p;
+	p = vine_xasprintf("%s/cmd", tmp);
+	rc = write_new(p, cmd, strlen(cmd));
+	free(p);
+	p = vine_xasprintf("%s/exit", tmp);
+	if (rc == 0)
+		rc = write_new(p, exl, strlen(exl));
+	free(p);
+	if (rc == 0 && t->last.attempt > 0)
+		rc = vine_state_list_files(st, t->id, t->last.attempt, &files, &nfiles);
+	for (int k = 0; rc == 0 && k < 2; k++) {
+		const char *name = k ? "stderr" : "stdout";
+		int stored = 0;
+		for (size_t i = 0; i < nfiles; i++)
+			stored |= !strcmp(files[i].name, name);
+		if (stored) {
+			rc = fetch(st, t, tmp, name);
+		} else {
+			p = vine_xasprintf("%s/%s", tmp, name);
+			rc = write_new(p, "", 0);
+			free(p);
+		}
+	}
+	for (size_t i = 0; rc == 0 && i < nfiles; i++)
+		if (!strncmp(files[i].name, "out/", 4))
+			rc = fetch(st, t, tmp, files[i].name);
+	if (rc == 0)
+		rc = publish(tmp, dst);
+	if (rc < 0) {
+		vine_error_prefix("task %lld", (long long)t->id);
+		vine_rm_rf(tmp);
+	}
+	vine_state_free_files(files, nfiles);
+	free(cmd);
+	free(ex);
+	free(exl);
+	free(tmp);
+	free(dst);
+	return rc;
+}
+
+int vine_collect_write(struct vine_state *st, const char *dir, const char *joblog)
+{
+	FILE *jl = NULL;
+	char *jtmp = NULL;
+	int64_t after = 0;
+	int rc = 0;
+
+	if (dir && vine_mkdir_p(dir, 0777) < 0)
+		return -1;
+	if (joblog && !strcmp(joblog, "-")) {
+		jl = stdout;
+	} else if (joblog) {
+		jtmp = vine_xasprintf("%s.tmp.XXXXXX", joblog);
+		int fd = mkostemp(jtmp, O_CLOEXEC);
+		if (fd < 0 || fchmod(fd, 0666 & ~umask(umask(0))) < 0 || !(jl = fdopen(fd, "w"))) {
+			rc = vine_error_errno("cannot create '%s'", jtmp);
+			if (fd >= 0) {
+				close(fd);
+				unlink(jtmp);
+			}
+			free(jtmp);
+			return rc;
+		}
+	}
+	if (jl)
+		fputs(VINE_JOBLOG_HEADER, jl);
+	for (;;) {
+		struct vine_task *t;
+		size_t n;
+		if (vine_state_list_tasks(st, after, PAGE, &t, &n) < 0) {
+			rc = -1;
+			break;
+		}
+		for (size_t i = 0; rc == 0 && i < n; i++) {
+			if (!finished(&t[i]))
+				continue;
+			if (jl)
+				vine_joblog_line(&t[i], jl);
+			if (dir)
+				rc = write_task(st, &t[i], dir);
+		}
+		if (n)
+			after = t[n - 1].id;
+		vine_state_free_tasks(t, n);
+		if (rc < 0 || n < PAGE)
+			break;
+	}
+	if (jl && jl != stdout) {
+		if (rc == 0 && (fflush(jl) != 0 || ferror(jl) || fsync(fileno(jl)) < 0))
+			rc = vine_error_errno("cannot write '%s'", jtmp);
+		if (fclose(jl) != 0 && rc == 0)
+			rc = vine_error_errno("cannot write '%s'", jtmp);
+		if (rc == 0 && rename(jtmp, joblog) < 0)
+			rc = vine_error_errno("cannot rename '%s' to '%s'", jtmp, joblog);
+		if (rc < 0)
+			unlink(jtmp);
+		free(jtmp);
+	}
+	if (rc == 0 && dir) {
+		/* one sync for the whole tree instead of one per file */
+		int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0 || syncfs(fd) < 0)
+			rc = vine_error_errno("cannot sync '%s'", dir);
+		if (fd >= 0)
+			close(fd);
+	}
+	return rc;
+}
+
+/* --- the meter ------------------------------------------------------------------ */
+
+void vine_collect_meter_init(struct vine_collect_meter *m, const struct vine_counts *c, int quiet)
+{
+	memset(m, 0, sizeof(*m));
+	m->active = !quiet && isatty(STDERR_FILENO);
+	m->start = vine_now_mono();
+	m->finished0 = c->n[VINE_TASK_DONE] + c->n[VINE_TASK_FAILED];
+}
+
+void vine_collect_meter_update(struct vine_collect_meter *m, const struct vine_counts *c)
+{
+	int64_t fin = c->n[VINE_TASK_DONE] + c->n[VINE_TASK_FAILED];
+	int64_t left = c->n[VINE_TASK_READY] + c->n[VINE_TASK_RUNNING];
+	double now = vine_now_mono(), el = now - m->start;
+	double rate = el > 0 ? (double)(fin - m->finished0) / el : 0;
+	char eta[32] = "?";
+
+	if (!m->active)
+		return;
+	m->last = now;
+	if (rate > 0) {
+		long s = (long)((double)left / rate + 0.5);
+		snprintf(eta, sizeof(eta), "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
+	}
+	fprintf(stderr, "\r\033[K%lld done, %lld failed, %lld running, %lld ready, %.1f/s, ETA %s",
+		(long long)c->n[VINE_TASK_DONE], (long long)c->n[VINE_TASK_FAILED],
+		(long long)c->n[VINE_TASK_RUNNING], (long long)c->n[VINE_TASK_READY], rate, eta);
+	fflush(stderr);
+}
+
+void vine_collect_meter_end(struct vine_collect_meter *m)
+{
+	if (m->active && m->last > 0) {
+		fputs("\r\033[K", stderr);
+		fflush(stderr);
+	}
+}

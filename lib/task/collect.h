@@ -1,0 +1,52 @@
+/*
+ * collect.h - gather results from the state (vine-collect(1)).
+ *
+ * Layout written by vine_collect_write with a directory DIR, for each
+ * finished (done or failed) task ID, from its latest attempt:
+ *
+ *   DIR/ID/cmd      the command, with a newline
+ *   DIR/ID/stdout   its standard output (empty if it wrote none)
+ *   DIR/ID/stderr   its standard error
+ *   DIR/ID/exit     one line: the exit status ("0", "3"), "signal N",
+ *                   "timeout", "lost" or "error: WHY"
+ *   DIR/ID/out/...  the files it left in $VINE_OUTDIR
+ *
+ * Each DIR/ID is built under a temporary name and renamed into place, so
+ * it is complete or absent; running again replaces it.  The joblog has GNU
+ * parallel's --joblog columns, tab-separated, one line per finished task
+ * in id order.
+ */
+#ifndef VINE_COLLECT_H
+#define VINE_COLLECT_H
+
+#include <stdio.h>
+
+#include "state/state.h"
+
+/* The joblog header line, as GNU parallel writes it (with the newline). */
+#define VINE_JOBLOG_HEADER \
+	"Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand\n"
+
+/* One joblog line for a finished task (with the newline). */
+void vine_joblog_line(const struct vine_task *t, FILE *f);
+/* The "exit" file's line for a finished task (allocated). */
+char *vine_exit_text(const struct vine_task *t);
+
+/*
+ * Write the results of every finished task: into dir (if not NULL) and as
+ * a joblog into joblog (if not NULL; "-" is standard output; a file is
+ * replaced atomically).
+ */
+int vine_collect_write(struct vine_state *st, const char *dir, const char *joblog);
+
+/* Progress line on a terminal while waiting (no-op when off). */
+struct vine_collect_meter {
+	int active;
+	double start, last;
+	int64_t finished0;
+};
+void vine_collect_meter_init(struct vine_collect_meter *m, const struct vine_counts *c, int quiet);
+void vine_collect_meter_update(struct vine_collect_meter *m, const struct vine_counts *c);
+void vine_collect_meter_end(struct vine_collect_meter *m);
+
+#endif
