@@ -30,6 +30,9 @@
 #     CMD in the background in node I's namespace, with VINE_NODE and
 #     VINE_CACHE of helpers-hosts' node I (nodes_init is called for you
 #     by netns_init); output in $NODE_LOG[i]; stopped by hosts_cleanup.
+#     With NETNS_HIDE set to a directory, CMD runs in a mount namespace of
+#     its own where that directory is an empty tmpfs (a node that does not
+#     share the manager host's files there: no shared file system).
 # netns_cleanup
 #     Stop what this scope started (hosts_cleanup), then delete every
 #     namespace it made: their veths and the bridge go with them.  Loading
@@ -144,6 +147,10 @@ netns_host_start() {
 netns_node_spawn() {
 	local i=$1
 	shift
+	if [ -n "${NETNS_HIDE:-}" ]; then
+		set -- unshare --mount --propagation private sh -c \
+			'mount -t tmpfs tmpfs "$0" && exec "$@"' "$NETNS_HIDE" "$@"
+	fi
 	VINE_NODE=${NODE_NAME[i]} VINE_CACHE=${NODE_CACHE[i]} \
 		spawn "${NODE_LOG[i]}" ip netns exec "${NETNS[i]}" "$@"
 }
