@@ -615,6 +615,8 @@ struct job {
 	 * scan_members() as their bytes arrive and appended to idx.m (and
 	 * counts, manifest: all three grow together, under mu) */
 	uint32_t cap;          /* members allocated */
+	char **ubuf;           /* per member: its bytes inflated by the scan, or NULL */
+	uint64_t pending;      /* bytes in ubuf not unpacked yet */
 	int scanned;           /* the scan is over: no more members */
 	uint64_t have;         /* bytes of the archive known to be there */
 	int complete;          /* the archive is whole: have is its size */
@@ -811,12 +813,28 @@ out:
 	return rc;
 }
 
+/* Unpack a member's inflated bytes (a tar fragment). */
+static int member_tar(struct writer *w, const char *u, size_t ulen, uint32_t i)
+{
+	struct archive *a = archive_read_new();
+	int rc = -1;
+
+	archive_read_support_format_tar(a);
+	if (archive_read_open_memory(a, u, ulen) != ARCHIVE_OK) {
+		vine_error("member %u: %s", i, archive_error_string(a));
+	} else {
+		char what[32];
+		snprintf(what, sizeof(what), "member %u", i);
+		rc = write_all(w, a, what);
+	}
+	archive_read_free(a);
+	return rc;
+}
+
 static int member_whole(struct job *j, struct writer *w, struct wbufs *b, const struct vine_member *m,
 			uint32_t i)
 {
 	size_t in_used = 0, out_used = 0;
-	struct archive *a;
-	int rc = -1;
 
 	if (b->cl < m->clen) {
 		free(b->c);
@@ -844,17 +862,7 @@ static int member_whole(struct job *j, struct writer *w, struct wbufs *b, const 
 	if (trailer_crc(b->c, (size_t)m->clen) != m->crc32)
 		return vine_error("member %u is corrupt: crc32 %08x, the index says %08x", i,
 				  trailer_crc(b->c, (size_t)m->clen), m->crc32);
-	a = archive_read_new();
-	archive_read_support_format_tar(a);
-	if (archive_read_open_memory(a, b->u, (size_t)m->ulen) != ARCHIVE_OK) {
-		vine_error("member %u: %s", i, archive_error_string(a));
-	} else {
-		char what[32];
-		snprintf(what, sizeof(what), "member %u", i);
-		rc = write_all(w, a, what);
-	}
-	archive_read_free(a);
-	return rc;
+	return member_tar(w, b->u, (size_t)m->ulen, i);
 }
 
 static void *worker(void *arg)
@@ -878,6 +886,7 @@ static void *worker(void *arg)
 		}
 		uint32_t i = j->next++;
 		struct vine_member mm = j->idx.m[i]; /* (idx.m grows while following) */
+		char *ub = j->ubuf ? j->ubuf[i] : NULL;
 		pthread_mutex_unlock(&j->mu);
 		const struct vine_member *m = &mm;
 		if (hash_until(j, m->coff + m->clen, m->coff + m->clen + 2 * HASH_STEP, &b.h) < 0)
@@ -885,7 +894,16 @@ static void *worker(void *arg)
 		uint64_t e0 = w->entries;
 		w->seq = (uint64_t)i << 32;
 		w->manifest_at = -1;
-		int rc = m->ulen >= smin ? member_stream(j, w, m, i) : member_whole(j, w, &b, m, i);
+		int rc = ub ? member_tar(w, ub, (size_t)m->ulen, i)
+		       : m->ulen >= smin ? member_stream(j, w, m, i) : member_whole(j, w, &b, m, i);
+		if (ub) {
+			free(ub);
+			pthread_mutex_lock(&j->mu);
+			j->ubuf[i] = NULL;
+			j->pending -= m->ulen;
+			pthread_cond_broadcast(&j->cv);
+			pthread_mutex_unlock(&j->mu);
+		}
 		__atomic_add_fetch(&j->progress, m->ulen, __ATOMIC_RELAXED);
 		pthread_mutex_lock(&j->mu);
 		j->counts[i] = w->entries - e0;
@@ -952,18 +970,29 @@ static int follow_read(struct job *j, void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
-/* Record a member found by the scan, for the workers. */
-static void follow_add(struct job *j, const struct vine_member *m)
+/*
+ * Record a member found by the scan, for the workers, with its inflated
+ * bytes (ub, malloc'd, or NULL: the worker inflates it again).  Waits while
+ * more than FOLLOW_PENDING bytes are inflated and not unpacked yet.
+ */
+#define FOLLOW_PENDING ((uint64_t)64 << 20)
+static void follow_add(struct job *j, const struct vine_member *m, char *ub)
 {
 	pthread_mutex_lock(&j->mu);
+	while (ub && j->pending > FOLLOW_PENDING && !j->failed)
+		pthread_cond_wait(&j->cv, &j->mu);
 	if (j->idx.n == j->cap) {
 		j->cap = j->cap ? 2 * j->cap : 256;
 		j->idx.m = vine_xrealloc(j->idx.m, j->cap * sizeof(*j->idx.m));
 		j->counts = vine_xrealloc(j->counts, j->cap * sizeof(*j->counts));
 		j->manifest = vine_xrealloc(j->manifest, j->cap * sizeof(*j->manifest));
+		j->ubuf = vine_xrealloc(j->ubuf, j->cap * sizeof(*j->ubuf));
 	}
 	j->counts[j->idx.n] = 0;
 	j->manifest[j->idx.n] = -1;
+	j->ubuf[j->idx.n] = ub;
+	if (ub)
+		j->pending += m->ulen;
 	j->idx.m[j->idx.n++] = *m;
 	j->idx.total += m->ulen;
 	pthread_cond_broadcast(&j->cv);
@@ -981,8 +1010,10 @@ static int scan_members(struct job *j, struct vine_progress *p)
 {
 	unsigned char hdr[14], *in = vine_xmalloc(CHUNK), *out = vine_xmalloc(CHUNK);
 	uint64_t off = 0;
+	size_t smin = j->o->stream_min ? j->o->stream_min : STREAM_MIN;
+	struct vine_buf ub = VINE_BUF_INIT;
 	z_stream z;
-	int rc = -1;
+	int rc = -1, keep;
 
 	memset(&z, 0, sizeof(z));
 	if (inflateInit2(&z, 16 + 15) != Z_OK)
@@ -1007,6 +1038,8 @@ static int scan_members(struct job *j, struct vine_progress *p)
 			break;
 		struct vine_member m = { .coff = off, .uoff = j->idx.total };
 		inflateReset(&z);
+		vine_buf_reset(&ub);
+		keep = 1; /* its bytes go to the worker, unless it is large */
 		for (;;) {
 			if (z.avail_in == 0) {
 				if (follow_to(j, off + 1) < 0)
@@ -1025,6 +1058,12 @@ static int scan_members(struct job *j, struct vine_progress *p)
 			z.next_out = out;
 			z.avail_out = CHUNK;
 			int r = inflate(&z, Z_NO_FLUSH);
+			if (keep && z.total_out >= smin) {
+				keep = 0;
+				vine_buf_release(&ub);
+			}
+			if (keep)
+				vine_buf_add(&ub, out, CHUNK - z.avail_out);
 			if (r == Z_STREAM_END)
 				break;
 			if ((r != Z_OK && r != Z_BUF_ERROR) || z.total_out > VINE_MEMBER_MAX) {
@@ -1037,12 +1076,13 @@ static int scan_members(struct job *j, struct vine_progress *p)
 		m.clen = off - m.coff;
 		m.ulen = z.total_out;
 		m.crc32 = (uint32_t)z.adler;
-		follow_add(j, &m);
+		follow_add(j, &m, keep ? vine_buf_detach(&ub, NULL) : NULL);
 		vine_progress_update(p, off, "B");
 	}
 	j->idx.x0off = off;
 	rc = 0;
 out:
+	vine_buf_release(&ub);
 	inflateEnd(&z);
 	free(in);
 	free(out);
@@ -1153,6 +1193,10 @@ static int extract_indexed(struct job *j, struct vine_tree *t, struct vine_extra
 	free(j->w);
 	free(j->counts);
 	free(j->manifest);
+	for (uint32_t i = 0; j->ubuf && i < j->idx.n; i++)
+		free(j->ubuf[i]);
+	free(j->ubuf);
+	j->ubuf = NULL;
 	free(tid);
 	return rc;
 }

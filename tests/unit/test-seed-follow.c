@@ -124,10 +124,13 @@ static int nothing_published(const char *cache, const char *id)
 		   "test -z \"$(find tmp -mindepth 1 2>/dev/null)\"", cache, id, id) == 0;
 }
 
+static size_t stream_min;
+
 static char *seed(const char *cache, const char *id, struct src *s, int *rc)
 {
 	struct vine_fetcher f = { fetch, s, 1 };
-	struct vine_seed_opts o = { .cache = cache, .quiet = 1, .jobs = 2, .expect_id = id, .fetcher = &f };
+	struct vine_seed_opts o = { .cache = cache, .quiet = 1, .jobs = 2, .expect_id = id, .fetcher = &f,
+				    .stream_min = stream_min };
 	char got[VINE_ID_LEN + 1], *env = NULL;
 
 	s->cache = cache;
@@ -177,6 +180,16 @@ int main(void)
 		  ref, dir, env, dir, dir, dir, ref, env) == 0);
 	CHECK(run("test -e %s/objects/%s && test -z \"$(find %s/tmp %s/partial -mindepth 1)\"", c, id, c, c) == 0);
 	free(env);
+
+	/* members the scan does not hand over inflated (>= stream_min): inflated again */
+	stream_min = 32768;
+	s = (struct src){ .path = path, .corrupt_at = -1, .cut_at = -1, .wait_early = 1 };
+	snprintf(c, sizeof(c), "%s/stream", dir);
+	env = seed(c, id, &s, &rc);
+	CHECK(rc == 0 && env && s.early);
+	CHECK(env && run("diff -r %s %s", ref, env) == 0);
+	free(env);
+	stream_min = 0;
 
 	/* one corrupt byte: the fetch discards its copy; nothing is published */
 	long size;
