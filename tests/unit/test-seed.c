@@ -1,5 +1,5 @@
 /*
- * test-seed-api.c - vine_seed() as other modules call it: with a fetcher
+ * test-seed.c - vine_seed() as other modules call it: with a fetcher
  * (how vine-spread plugs in peers), with notes, and vine_env_activate().
  */
 #include <fcntl.h>
@@ -75,7 +75,7 @@ static void note(void *ctx, const char *msg)
 int main(void)
 {
 	const char *top = getenv("VINE_TOP");
-	char dir[] = "/tmp/test-seed-api.XXXXXX", cmd[1024], path[512], id[65], got[65], *env;
+	char dir[] = "/tmp/test-seed.XXXXXX", cmd[1024], path[512], id[65], got[65], *env;
 
 	if (!mkdtemp(dir) || !top)
 		return fprintf(stderr, "need a temporary directory and VINE_TOP\n"), 1;

@@ -1,5 +1,5 @@
 /*
- * test-seed-extract.c - the extractor: path cleaning, opening beneath a
+ * test-extract.c - the extractor: path cleaning, opening beneath a
  * directory, and the same archive unpacked every way (1 or 3 threads,
  * whole or streamed members, openat2 or the walk) giving the same tree,
  * the same id and an exact copy.  Archives come from tests/tools/mkvarchive.py.
@@ -87,7 +87,7 @@ int main(void)
 	CHECK(strstr(vine_errmsg(), "absolute path"));
 	check_str(clean("a/..b/c.."), ==, "a/..b/c..");
 
-	snprintf(dir, sizeof(dir), "/tmp/test-seed-extract.XXXXXX");
+	snprintf(dir, sizeof(dir), "/tmp/test-extract.XXXXXX");
 	if (!mkdtemp(dir) || !top)
 		return fprintf(stderr, "need a temporary directory and VINE_TOP\n"), 1;
 

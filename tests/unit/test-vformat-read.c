@@ -1,5 +1,5 @@
 /*
- * test-seed-index.c - vine_index_read() against hand-made index bytes:
+ * test-vformat-read.c - vine_index_read() against hand-made index bytes:
  * a valid index split over several index members, and each way one can be
  * wrong.
  */
@@ -69,7 +69,7 @@ static int make(const unsigned char *idx, size_t len, uint32_t n, size_t chunk)
 		vine_buf_add(&b, idx + off, k);
 		vine_buf_add(&b, end, sizeof(end));
 	}
-	char path[] = "/tmp/test-seed-index.XXXXXX";
+	char path[] = "/tmp/test-vformat-read.XXXXXX";
 	int fd = mkstemp(path);
 	unlink(path);
 	if (fd < 0 || vine_write_full(fd, b.data, b.len) < 0)

@@ -1,5 +1,5 @@
 /*
- * test-seed-relocate.c - the relocation pieces: text, binary, shebangs and
+ * test-relocate.c - the relocation pieces: text, binary, shebangs and
  * the manifest parser.
  */
 #include <stdlib.h>
