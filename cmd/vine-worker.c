@@ -96,8 +96,8 @@ int main(int argc, char **argv)
 		cache = abs;
 	}
 	if (o.cores == 0) {
-		long n = sysconf(_SC_NPROCESSORS_ONLN);
-		o.cores = n < 1 ? 1 : n > VINE_CORES_MAX ? VINE_CORES_MAX : (int)n;
+		int n = vine_online_cores();
+		o.cores = n > VINE_CORES_MAX ? VINE_CORES_MAX : n;
 	}
 	o.cache = cache;
 	o.node = node;

@@ -100,7 +100,4 @@ int vine_seed(const struct vine_seed_opts *o, const char *archive, char **env,
  */
 int vine_env_activate(const char *env);
 
-/* Online cores this process may run on (for jobs = 0). */
-int vine_online_cores(void);
-
 #endif

@@ -135,10 +135,8 @@ static int make_workdir(struct worker *w)
 		vine_error_errno("cannot lock '%s'", tmp);
 		goto out;
 	}
-	if (rename(tmp, w->workdir) < 0) {
-		vine_error_errno("cannot rename '%s'", tmp);
+	if (vine_publish(tmp, w->workdir, 0) < 0)
 		goto out;
-	}
 	rc = 0;
 out:
 	if (rc < 0)

@@ -1,11 +1,11 @@
 /*
- * util.c - errors, memory, full reads and writes, files and directories.
+ * util.c - errors, memory, buffers, full reads and writes, numbers, clocks.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -317,133 +317,6 @@ fail:
 	return -1;
 }
 
-int vine_mkdir_p(const char *path, mode_t mode)
-{
-	char *p = vine_xstrdup(path);
-	int rc = 0;
-
-	for (char *s = p + 1; ; s++) {
-		if (*s == '/' || *s == '\0') {
-			char c = *s;
-			*s = '\0';
-			if (mkdir(p, mode) < 0 && errno != EEXIST) {
-				rc = vine_error_errno("cannot create directory '%s'", p);
-				break;
-			}
-			*s = c;
-			if (c == '\0')
-				break;
-		}
-	}
-	if (rc == 0) {
-		struct stat st;
-		if (stat(path, &st) < 0)
-			rc = vine_error_errno("cannot create directory '%s'", path);
-		else if (!S_ISDIR(st.st_mode))
-			rc = vine_error("'%s' exists and is not a directory", path);
-	}
-	free(p);
-	return rc;
-}
-
-static int rm_rf_at(int dfd, const char *name)
-{
-	struct stat st;
-
-	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return errno == ENOENT ? 0 : vine_error_errno("cannot stat '%s'", name);
-	if (S_ISDIR(st.st_mode)) {
-		int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0) {
-			/* an unreadable directory: make it ours, then retry */
-			if (errno != EACCES || fchmodat(dfd, name, 0700, 0) < 0 ||
-			    (fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
-				return vine_error_errno("cannot open directory '%s'", name);
-		}
-		DIR *d = fdopendir(fd);
-		if (!d) {
-			close(fd);
-			return vine_error_errno("cannot read directory '%s'", name);
-		}
-		struct dirent *de;
-		int rc = 0;
-		while ((de = readdir(d))) {
-			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-				continue;
-			if (rm_rf_at(dirfd(d), de->d_name) < 0 && rc == 0) {
-				/* on a read-only directory, one chmod then carry on */
-				if (fchmod(dirfd(d), 0700) == 0 && rm_rf_at(dirfd(d), de->d_name) == 0)
-					continue;
-				rc = -1;
-			}
-		}
-		closedir(d);
-		if (rc < 0)
-			return rc;
-		if (unlinkat(dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
-			return vine_error_errno("cannot remove directory '%s'", name);
-		return 0;
-	}
-	if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
-		return vine_error_errno("cannot remove '%s'", name);
-	return 0;
-}
-
-int vine_rm_rf(const char *path)
-{
-	return rm_rf_at(AT_FDCWD, path);
-}
-
-int vine_fsync_parent(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	char *dir = slash ? (slash == path ? vine_xstrdup("/") : vine_xstrndup(path, (size_t)(slash - path)))
-			  : vine_xstrdup(".");
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int rc = 0;
-
-	if (fd < 0 || fsync(fd) < 0)
-		rc = vine_error_errno("cannot sync directory '%s'", dir);
-	if (fd >= 0)
-		close(fd);
-	free(dir);
-	return rc;
-}
-
-int vine_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode)
-{
-	char *tmp = vine_xasprintf("%s.tmp.XXXXXX", path);
-	int fd = mkstemp(tmp);
-
-	if (fd < 0) {
-		vine_error_errno("cannot create temporary file for '%s'", path);
-		free(tmp);
-		return -1;
-	}
-	if (fchmod(fd, mode) < 0 || vine_write_full(fd, data, len) < 0 || fsync(fd) < 0) {
-		vine_error_errno("cannot write '%s'", tmp);
-		goto fail;
-	}
-	if (close(fd) < 0) {
-		fd = -1;
-		vine_error_errno("cannot write '%s'", tmp);
-		goto fail;
-	}
-	fd = -1;
-	if (rename(tmp, path) < 0) {
-		vine_error_errno("cannot rename '%s' to '%s'", tmp, path);
-		goto fail;
-	}
-	free(tmp);
-	return vine_fsync_parent(path);
-fail:
-	if (fd >= 0)
-		close(fd);
-	unlink(tmp);
-	free(tmp);
-	return -1;
-}
-
 int vine_parse_llong(const char *s, long long min, long long max, long long *out)
 {
 	char *end;
@@ -473,6 +346,17 @@ int vine_env_seconds(const char *name, double def, double *out)
 		return vine_error("%s='%s' is not a positive number of seconds", name, v);
 	*out = d;
 	return 0;
+}
+
+int vine_online_cores(void)
+{
+	cpu_set_t set;
+	long n;
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+		return CPU_COUNT(&set);
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (int)n : 1;
 }
 
 double vine_now_mono(void)

@@ -1,5 +1,6 @@
 /*
- * util.h - errors, memory, full reads and writes, files and directories.
+ * util.h - errors, memory, buffers, full reads and writes, numbers, clocks;
+ * it includes fs.h (files and directories), so every file has both.
  *
  * Error convention for all of lib/: a function that fails returns -1 (or
  * NULL) and leaves a one-line message for the caller in a per-thread buffer,
@@ -14,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+#include "util/fs.h"
 
 #define VINE_PRINTF(a, b) __attribute__((format(printf, a, b)))
 
@@ -62,19 +65,6 @@ int vine_write_close(int fd, const char *path, const void *data, size_t len);
 /* Read a whole file (at most max bytes, else an error) into *data. */
 int vine_read_file(const char *path, size_t max, char **data, size_t *len);
 
-/* mkdir -p; existing directories are fine. */
-int vine_mkdir_p(const char *path, mode_t mode);
-/* rm -rf that never follows symlinks; a missing path is fine. */
-int vine_rm_rf(const char *path);
-/* fsync the directory that contains path. */
-int vine_fsync_parent(const char *path);
-/*
- * Publish a file atomically: write to a temporary file in the same
- * directory, fsync, rename over path, fsync the directory.  The temporary
- * file is removed on every failure path.
- */
-int vine_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
-
 /* Parse a whole decimal number in [min, max]; 0 or -1 with a message. */
 int vine_parse_llong(const char *s, long long min, long long max, long long *out);
 /*
@@ -83,6 +73,10 @@ int vine_parse_llong(const char *s, long long min, long long max, long long *out
  * naming the variable.
  */
 int vine_env_seconds(const char *name, double def, double *out);
+
+/* The cores this process may run on: its CPU affinity, else the online
+ * count; at least 1.  The one core counter (pack, seed, worker). */
+int vine_online_cores(void);
 
 /* Monotonic and wall clock, in seconds. */
 double vine_now_mono(void);

@@ -96,7 +96,7 @@ int main(void)
 	snprintf(path, sizeof(path), "%s/b", dir);
 	int root = open(path, O_RDONLY | O_DIRECTORY);
 	for (int walk = 0; walk < 2; walk++) {
-		vine_extract_no_openat2 = walk;
+		vine_fs_no_openat2 = walk;
 		int fd = vine_open_beneath(root, "d/e/f", O_RDONLY, 0);
 		check_int(fd, >=, 0);
 		close(fd);
@@ -108,7 +108,7 @@ int main(void)
 		CHECK(strstr(vine_errmsg(), "not a directory"));
 		check_int(vine_open_beneath(root, "d/nothere/f", O_RDONLY, 0), ==, -1);
 	}
-	vine_extract_no_openat2 = 0;
+	vine_fs_no_openat2 = 0;
 	close(root);
 
 	/* one archive, unpacked every way */
@@ -119,13 +119,13 @@ int main(void)
 		{ "j1", 1, 0, 0, 0 }, { "j3", 3, 0, 0, 1 }, { "stream", 2, 1, 0, 1 }, { "walk", 3, 0, 1, 0 },
 	};
 	for (size_t i = 0; i < sizeof(ways) / sizeof(*ways); i++) {
-		vine_extract_no_openat2 = ways[i].walk;
+		vine_fs_no_openat2 = ways[i].walk;
 		check_int(unpack(ways[i].name, ways[i].jobs, ways[i].smin, ways[i].copy, id), ==, 0);
 		check_str(id, ==, want);
 		CHECK(sh("cd %s && diff -r src %s -x .vine && cmp a.tgz %s.copy 2>/dev/null || [ %d = 0 ]", dir, ways[i].name, ways[i].name, ways[i].copy) == 0);
 		check_int(sh("cd %s/%s && [ \"$(stat -c '%%h %%a' x/big z)\" = \"2 644\n2 500\" ] && " "[ \"$(readlink x/sl)\" = y/f1 ] && [ \"$(stat -c %%Y x/y/f7)\" = \"$(date -d 2001-01-01 +%%s)\" ]", dir, ways[i].name), ==, 0);
 	}
-	vine_extract_no_openat2 = 0;
+	vine_fs_no_openat2 = 0;
 
 	/* a wrong crc in the index, whole and streamed */
 	check_int(sh("cd %s && python3 %s/tests/tools/mkvarchive.py --member-size 4000 --bad-crc 2 -o a.tgz src", dir, top), ==, 0);
