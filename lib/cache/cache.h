@@ -25,6 +25,8 @@ struct vine_cache {
 int vine_cache_open(struct vine_cache *c, const char *path);
 void vine_cache_close(struct vine_cache *c);
 
+/* Open the cache's subdirectory sub (objects, partial, locks, ...): an fd. */
+int vine_cache_subdir(const struct vine_cache *c, const char *sub);
 /* dir/sub/name + suffix (suffix may be NULL), malloc'd. */
 char *vine_cache_path(const struct vine_cache *c, const char *sub, const char *name, const char *suffix);
 

@@ -19,6 +19,7 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include "cache/cache.h"
 #include "peer/peer.h"
 #include "peer/peer-wire.h"
 #include "util/util.h"
@@ -348,18 +349,24 @@ void vp_mac(const unsigned char *secret, const char *label, uint16_t version,
 		abort();
 }
 
-int vp_cache_dir(const char *cache, const char *sub)
+int vp_cache_dirs(const char *cache, const char *const *subs, int *fds)
 {
-	char *p = vine_xasprintf("%s/%s", cache, sub);
-	int fd = -1;
+	struct vine_cache c;
+	int rc = 0, i;
 
-	if (vine_mkdir_p(p, 0700) == 0) {
-		fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (fd < 0)
-			vine_error_errno("cannot open directory '%s'", p);
-	}
-	free(p);
-	return fd;
+	/* vine_cache_open makes the layout and refuses another user's cache */
+	if (vine_cache_open(&c, cache) < 0)
+		return -1;
+	for (i = 0; subs[i]; i++)
+		fds[i] = -1;
+	for (i = 0; rc == 0 && subs[i]; i++)
+		if ((fds[i] = vine_cache_subdir(&c, subs[i])) < 0)
+			rc = -1;
+	for (i = 0; rc < 0 && subs[i]; i++)
+		if (fds[i] >= 0)
+			close(fds[i]), fds[i] = -1;
+	vine_cache_close(&c);
+	return rc;
 }
 
 static struct timeval tv_of(double s)

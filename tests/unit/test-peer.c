@@ -348,6 +348,29 @@ static void test_fetch(void)
 	free(data), free(a), free(b), free(c);
 }
 
+/* the peer paths open the cache as vine_cache_open does: never another user's */
+static void test_foreign_cache(void)
+{
+	char *c = vine_xasprintf("%s/foreign", top), id[65];
+	struct vine_peer_server_opts o = {
+		.cache = c, .node = "n1", .listen = "127.0.0.2:0", .secret = secret,
+	};
+
+	if (geteuid() != 0) {
+		free(c);
+		return; /* only root can give a directory away */
+	}
+	memset(id, 'a', 64);
+	id[64] = '\0';
+	check_int(mkdir(c, 0700), ==, 0);
+	check_int(chown(c, 65534, 65534), ==, 0);
+	CHECK(vine_fetch_open(c, id, 0) == NULL);
+	CHECK(strstr(vine_errmsg(), "belongs to another user") != NULL);
+	CHECK(vine_peer_server_start(&o) == NULL);
+	CHECK(strstr(vine_errmsg(), "belongs to another user") != NULL);
+	free(c);
+}
+
 static void test_bad_prefix(void)
 {
 	size_t n = 2u << 20;
@@ -1232,6 +1255,7 @@ int main(void)
 	test_secret();
 	test_fetch();
 	test_bad_prefix();
+	test_foreign_cache();
 	test_corrupt_source();
 	test_auth();
 	test_requests();
