@@ -83,9 +83,8 @@ int main(int argc, char **argv)
 		cache = vine_default_cache();
 	if (!node)
 		node = vine_default_node();
-	if (!*node || strlen(node) > VINE_NODE_MAX || strchr(node, '/') || strchr(node, '\n') ||
-	    node[0] == '.')
-		bad("-N", "a node name is 1 to 255 bytes, without '/' or a newline, not starting with '.'");
+	if (vine_node_check(node) < 0)
+		bad("-N", vine_errmsg());
 	if (*cache != '/') {
 		char *cwd = getcwd(NULL, 0), *abs;
 		if (!cwd)
