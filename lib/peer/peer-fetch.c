@@ -507,7 +507,7 @@ static int client_handshake(int fd, const unsigned char *secret)
 	size_t n;
 	int type;
 
-	if (vp_random(cn, sizeof(cn)) < 0)
+	if (vine_random(cn, sizeof(cn)) < 0)
 		return VINE_PEER_ELOCAL;
 	memcpy(buf, VP_MAGIC, VP_MAGIC_LEN);
 	vp_put16(buf + VP_MAGIC_LEN, VP_VERSION);

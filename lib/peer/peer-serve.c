@@ -375,7 +375,7 @@ static int handshake(struct conn *c)
 		return -1;
 	}
 	memcpy(cn, buf + VP_MAGIC_LEN + 4, VP_NONCE_LEN);
-	if (vp_random(sn, sizeof(sn)) < 0)
+	if (vine_random(sn, sizeof(sn)) < 0)
 		return -1;
 	vp_put16(buf, VP_VERSION);
 	memcpy(buf + 2, sn, VP_NONCE_LEN);

@@ -85,7 +85,6 @@ int vp_recv_ctrl(int fd, int *type, unsigned char *buf, size_t *len, int eof_ok)
 /* HMAC-SHA256(secret, label || version || client nonce || server nonce) */
 void vp_mac(const unsigned char *secret, const char *label, uint16_t version,
 	    const unsigned char *cnonce, const unsigned char *snonce, unsigned char out[VP_MAC_LEN]);
-int vp_random(void *p, size_t n);
 
 /*
  * Open the cache with vine_cache_open (which makes its layout and refuses

@@ -27,20 +27,8 @@
 #include <sys/types.h>
 
 #include "util/hash.h"
-
-#define VINE_PEER_SECRET_LEN 32
-
-/*
- * The per-run secret.  Text form: 64 lowercase or uppercase hex digits,
- * optionally followed by one newline.  vine_peer_secret_load refuses a file
- * that group or others can read (like ssh with private keys).
- */
-int vine_peer_secret_parse(const char *text, size_t len, unsigned char secret[VINE_PEER_SECRET_LEN]);
-int vine_peer_secret_load(const char *path, unsigned char secret[VINE_PEER_SECRET_LEN]);
-/* 32 bytes from the system's random generator. */
-int vine_peer_secret_new(unsigned char secret[VINE_PEER_SECRET_LEN]);
-/* 64 lowercase hex digits and a NUL. */
-void vine_peer_secret_hex(const unsigned char secret[VINE_PEER_SECRET_LEN], char hex[2 * VINE_PEER_SECRET_LEN + 1]);
+#include "util/secret.h"
+#include "util/transfer.h"
 
 /*
  * Split "HOST:PORT", "[V6ADDR]:PORT", ":PORT" (host "") or, when
@@ -93,24 +81,6 @@ void vine_peer_server_stats(struct vine_peer_server *s, struct vine_peer_server_
 void vine_peer_server_stop(struct vine_peer_server *s);
 
 /* ---- client ---- */
-
-/* Outcome of fetching from one source. */
-enum vine_peer_status {
-	VINE_PEER_OK = 0,       /* the object is complete and verified in objects/ */
-	VINE_PEER_ECONNECT,     /* cannot connect, or the connection broke */
-	VINE_PEER_ETIMEOUT,     /* the source sent nothing for stall_timeout seconds */
-	VINE_PEER_EAUTH,        /* authentication failed (either side) */
-	VINE_PEER_EVERSION,     /* no protocol version in common */
-	VINE_PEER_EBUSY,        /* the source is at its upload limit */
-	VINE_PEER_ENOTFOUND,    /* the source has no copy of the object */
-	VINE_PEER_ESTALLED,     /* the source's own partial copy stopped growing or was discarded */
-	VINE_PEER_EREMOTE,      /* the source could not read its copy */
-	VINE_PEER_EPROTO,       /* the source broke the protocol */
-	VINE_PEER_ECORRUPT,     /* the complete object did not hash to its id: discarded */
-	VINE_PEER_ELOCAL,       /* a local failure (cache, disk): another source will not help */
-};
-/* A short name for a status ("ok", "busy", "corrupt", ...). */
-const char *vine_peer_status_name(int status);
 
 struct vine_peer_client_opts {
 	const unsigned char *secret; /* VINE_PEER_SECRET_LEN bytes */

@@ -28,7 +28,8 @@
 
 #include <sqlite3.h>
 
-#include "peer/peer.h"
+#include "util/secret.h"
+#include "util/transfer.h"
 #include "state/state-impl.h"
 #include "state/state-json.h"
 #include "util/util.h"
