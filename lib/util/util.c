@@ -207,72 +207,57 @@ char *vine_buf_detach(struct vine_buf *b, size_t *len)
 	return p;
 }
 
-ssize_t vine_read_full(int fd, void *buf, size_t len)
+/*
+ * The one full-I/O loop: read or write (at off, when off >= 0) until len
+ * bytes moved, retrying EINTR and short transfers; a read stops early at
+ * end of file.  The bytes moved, or -1 with a message and errno kept.
+ */
+static ssize_t full_io(int fd, void *buf, size_t len, off_t off, int writing)
 {
 	size_t done = 0;
 
 	while (done < len) {
-		ssize_t n = read(fd, (char *)buf + done, len - done);
-		if (n < 0) {
+		char *p = (char *)buf + done;
+		size_t n = len - done;
+		ssize_t r;
+		if (writing)
+			r = off < 0 ? write(fd, p, n) : pwrite(fd, p, n, off + (off_t)done);
+		else
+			r = off < 0 ? read(fd, p, n) : pread(fd, p, n, off + (off_t)done);
+		if (r < 0) {
 			if (errno == EINTR)
 				continue;
-			return -1;
+			return vine_error_errno(writing ? "write failed" : "read failed");
 		}
-		if (n == 0)
-			break;
-		done += (size_t)n;
+		if (r == 0) {
+			if (!writing)
+				break;
+			errno = EIO; /* write(2) never returns 0 for len > 0; do not spin */
+			return vine_error_errno("write failed");
+		}
+		done += (size_t)r;
 	}
 	return (ssize_t)done;
+}
+
+ssize_t vine_read_full(int fd, void *buf, size_t len)
+{
+	return full_io(fd, buf, len, -1, 0);
 }
 
 ssize_t vine_pread_full(int fd, void *buf, size_t len, off_t off)
 {
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = pread(fd, (char *)buf + done, len - done, off + (off_t)done);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		if (n == 0)
-			break;
-		done += (size_t)n;
-	}
-	return (ssize_t)done;
+	return full_io(fd, buf, len, off, 0);
 }
 
 int vine_write_full(int fd, const void *buf, size_t len)
 {
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = write(fd, (const char *)buf + done, len - done);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		done += (size_t)n;
-	}
-	return 0;
+	return full_io(fd, (void *)buf, len, -1, 1) < 0 ? -1 : 0;
 }
 
 int vine_pwrite_full(int fd, const void *buf, size_t len, off_t off)
 {
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = pwrite(fd, (const char *)buf + done, len - done, off + (off_t)done);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		done += (size_t)n;
-	}
-	return 0;
+	return full_io(fd, (void *)buf, len, off, 1) < 0 ? -1 : 0;
 }
 
 int vine_write_close(int fd, const char *path, const void *data, size_t len)

@@ -52,7 +52,9 @@ char *vine_buf_detach(struct vine_buf *b, size_t *len);
 
 /*
  * Full reads and writes: retry EINTR and short transfers.  vine_read_full
- * returns the bytes read (less than len only at end of file) or -1.
+ * returns the bytes read (less than len only at end of file) or -1.  A
+ * failure leaves the message "read failed: ..." or "write failed: ..." and
+ * errno as the system call left it, for callers that name the file.
  */
 ssize_t vine_read_full(int fd, void *buf, size_t len);
 ssize_t vine_pread_full(int fd, void *buf, size_t len, off_t off);
