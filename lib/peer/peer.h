@@ -6,14 +6,10 @@
  * the mutual HMAC-SHA256 challenge-response on a per-run secret, byte-range
  * requests, errors) is specified in vine(7), PEER PROTOCOL and SECURITY.
  *
- * Cache layout used here (the node cache's, see seed.h):
- *   CACHE/objects/<id>  a complete, verified object (mode 0444)
- *   CACHE/partial/<id>  an object being received, written sequentially
- *                       from offset 0, renamed to objects/<id> once its
- *                       SHA-256 matches <id>
- *   CACHE/locks/<id>    flocked exclusively by the one process working
- *                       on the object (writing partial/<id>); never removed
- * The server reads objects/ and partial/ (a partial object is relayed up
+ * It uses the node cache's objects/, partial/ and locks/ (layout in
+ * cache.h): partial/<id> is written sequentially from offset 0 by the
+ * holder of locks/<id> and renamed to objects/<id> once its SHA-256
+ * matches <id>.  The server reads objects/ and partial/ (a partial object is relayed up
  * to the bytes it has and followed as it grows, for as long as its lock is
  * held); the client writes partial/<id> and publishes it.  A partial file
  * whose writer died is resumed by the next fetch: its prefix is hashed and
