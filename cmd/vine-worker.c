@@ -106,6 +106,7 @@ int main(int argc, char **argv)
 	struct vine_state *st = vine_state_open(state, VINE_STATE_CREATE);
 	if (!st)
 		vine_die_lib(VINE_EXIT_FAIL);
+	o.warn = vine_cli_msg;
 	int rc = vine_worker_run(st, &o);
 	if (rc < 0)
 		vine_warn("%s", vine_errmsg());

@@ -61,7 +61,7 @@ struct packer {
 	struct vine_progress prog;
 };
 
-#define pwarn(p, ...) pack_warnf((p)->o->warn, (p)->o->warn_ctx, __VA_ARGS__)
+#define pwarn(p, ...) vine_msgf((p)->o->warn, (p)->o->warn_ctx, __VA_ARGS__)
 
 static la_ssize_t tar_out(struct archive *a, void *ctx, const void *buf, size_t n)
 {

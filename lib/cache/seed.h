@@ -33,6 +33,7 @@
 #define VINE_SEED_H
 
 #include "util/hash.h"
+#include "util/util.h"
 
 /*
  * Where an object comes from when it is not in the cache yet.  NULL fetch:
@@ -61,7 +62,7 @@ struct vine_seed_opts {
 	const char *expect_id;      /* if set, the object must hash to this id */
 	const struct vine_fetcher *fetcher; /* NULL: copy from the local path */
 	/* if set, told what is happening ("unpacking 'x'", ...), for -v */
-	void (*note)(void *ctx, const char *msg);
+	vine_msg_fn note;
 	void *note_ctx;
 	size_t stream_min;          /* see extract.h; 0: default */
 };

@@ -23,6 +23,7 @@
 #include <sys/types.h>
 
 #include "util/hash.h"
+#include "util/util.h"
 #include "util/secret.h"
 #include "util/transfer.h"
 
@@ -48,7 +49,7 @@ struct vine_peer_server_opts {
 				     frame sent, to make transfers slow; 0: none */
 	/* Called from server threads, one call at a time, with one line of
 	 * text (no newline) per event; NULL: silent. */
-	void (*log)(void *ctx, const char *line);
+	vine_msg_fn log;
 	void *log_ctx;
 };
 

@@ -69,6 +69,27 @@ int vine_error_prefix(const char *fmt, ...)
 	return -1;
 }
 
+void vine_msgf(vine_msg_fn fn, void *ctx, const char *fmt, ...)
+{
+	va_list ap;
+	char *msg;
+	int n;
+
+	if (!fn)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	msg = vine_xmalloc((size_t)n + 1);
+	va_start(ap, fmt);
+	vsnprintf(msg, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	fn(ctx, msg);
+	free(msg);
+}
+
 const char *vine_errmsg(void)
 {
 	return errbuf[0] ? errbuf : "unknown error";

@@ -20,6 +20,15 @@
 
 #define VINE_PRINTF(a, b) __attribute__((format(printf, a, b)))
 
+/*
+ * The one shape of callback through which the library tells its caller
+ * something (a warning, a note for -v, a log line): one line of text
+ * without a newline or the program's name.  NULL means nobody listens.
+ */
+typedef void (*vine_msg_fn)(void *ctx, const char *msg);
+/* Format a message and hand it to fn, when fn is set. */
+void vine_msgf(vine_msg_fn fn, void *ctx, const char *fmt, ...) VINE_PRINTF(3, 4);
+
 /* Set the thread's error message; always returns -1. */
 int vine_error(const char *fmt, ...) VINE_PRINTF(1, 2);
 /* The same, appending ": strerror(errno)" for the errno at the call. */
