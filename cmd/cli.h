@@ -8,7 +8,8 @@
 
 #include "util/util.h"
 
-/* Exit statuses shared by all programs (see DESIGN section 8). */
+/* Exit statuses shared by all programs (vine(7), Conventions shared by
+ * every program). */
 enum {
 	VINE_EXIT_OK = 0,
 	VINE_EXIT_FAIL = 1,  /* the work did not succeed */

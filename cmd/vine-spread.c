@@ -120,7 +120,7 @@ static int serve(struct vine_state *st, const char *cache, const char *node, con
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	/* for tests only: slow every upload down (vine-spread(1), ENVIRONMENT) */
 	if (env && *env)
-		o.send_delay = atof(env);
+		o.send_delay = strtod(env, NULL);
 	s = vine_peer_server_start(&o);
 	if (!s)
 		vine_die_lib(VINE_EXIT_FAIL);
