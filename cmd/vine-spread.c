@@ -70,43 +70,16 @@ static void check_addr(const char *opt, const char *addr, int need_port)
 	free(port);
 }
 
-static void log_line(void *ctx, const char *line)
-{
-	vine_warn("%s", line);
-}
-
-/*
- * With a state, the server holds a lease as a worker does (a worker record
- * with 0 cores), renewed every lease / 3 while it waits for a signal:
- * killed outright, its registration lapses with the lease and no fetch is
- * sent to it afterwards.
- */
-static int64_t lease_begin(struct vine_state *st, const char *node, const char *addr,
-			   double lease)
-{
-	char host[256] = "";
-	struct vine_worker_info info = { .node = node, .host = host, .pid = getpid(),
-					 .cores = 0, .listen = addr, .lease = lease };
-	int64_t id;
-
-	gethostname(host, sizeof(host) - 1);
-	if (vine_state_register_worker(st, &info, &id) < 0 ||
-	    vine_state_node_listen(st, node, addr) < 0)
-		return -1;
-	return id;
-}
-
 static int serve(struct vine_state *st, const char *cache, const char *node, const char *listen,
 		 const unsigned char *secret, int uploads, double timeout, int verbose)
 {
 	struct vine_peer_server_opts o = {
 		.cache = cache, .node = node, .listen = listen, .secret = secret,
 		.max_uploads = uploads, .io_timeout = timeout,
-		.log = verbose ? log_line : NULL,
+		.log = verbose ? vine_cli_msg : NULL,
 	};
 	const char *env = getenv("VINE_TEST_SEND_DELAY");
-	struct vine_peer_server *s;
-	int64_t id = -1;
+	struct vine_xfer_server *s;
 	double lease = 0;
 	struct timespec tick = { 0, 0 };
 	sigset_t set;
@@ -127,29 +100,22 @@ static int serve(struct vine_state *st, const char *cache, const char *node, con
 	/* for tests only: slow every upload down (vine-spread(1), ENVIRONMENT) */
 	if (env && *env)
 		o.send_delay = strtod(env, NULL);
-	s = vine_peer_server_start(&o);
-	if (!s)
+	if (!(s = vine_xfer_server_start(st, &o, lease)))
 		vine_die_lib(VINE_EXIT_FAIL);
-	if (st && (id = lease_begin(st, node, vine_peer_server_addr(s), lease)) < 0) {
-		vine_peer_server_stop(s);
-		vine_die_lib(VINE_EXIT_FAIL);
-	}
 	/* the first line of output is the address, for scripts to read */
-	if (printf("%s\n", vine_peer_server_addr(s)) < 0 || fflush(stdout) != 0) {
-		vine_peer_server_stop(s);
+	if (printf("%s\n", vine_xfer_server_addr(s)) < 0 || fflush(stdout) != 0) {
+		vine_xfer_server_stop(s);
 		vine_die(VINE_EXIT_FAIL, "cannot write standard output");
 	}
 	if (verbose)
-		vine_warn("node %s serving '%s' on %s", node, cache, vine_peer_server_addr(s));
+		vine_warn("node %s serving '%s' on %s", node, cache, vine_xfer_server_addr(s));
 	while ((sig = st ? sigtimedwait(&set, NULL, &tick) : sigwaitinfo(&set, NULL)) < 0) {
 		/* a failed renewal is tried again next time, until the lease is gone */
-		if (st && errno == EAGAIN && vine_state_heartbeat(st, id, NULL, 0, NULL) < 0)
+		if (st && errno == EAGAIN && vine_xfer_server_renew(s) < 0)
 			vine_warn("cannot renew the lease: %s", vine_errmsg());
 	}
-	if (st && (vine_state_unregister_worker(st, id) < 0 ||
-		   vine_state_node_listen(st, node, NULL) < 0))
+	if (vine_xfer_server_stop(s) < 0)
 		vine_warn("%s", vine_errmsg());
-	vine_peer_server_stop(s);
 	if (verbose)
 		vine_warn("stopped by signal %d", sig);
 	return VINE_EXIT_OK;
