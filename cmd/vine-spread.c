@@ -121,6 +121,37 @@ static int serve(struct vine_state *st, const char *cache, const char *node, con
 	return VINE_EXIT_OK;
 }
 
+static char *absolute(const char *path)
+{
+	char cwd[4096];
+
+	if (path[0] == '/')
+		return vine_xstrdup(path);
+	if (!getcwd(cwd, sizeof(cwd)))
+		vine_die(VINE_EXIT_FAIL, "cannot get the current directory: %s", strerror(errno));
+	return vine_xasprintf("%s/%s", cwd, path);
+}
+
+/*
+ * The run's secret into secret: with a state, the state's unless
+ * --secret-file (given) names another; else from file ($VINE_SECRET_FILE
+ * or --secret-file) when needed; else zeros.
+ */
+static void load_secret(struct vine_state *st, const char *given, const char *file, int needed,
+			unsigned char secret[VINE_PEER_SECRET_LEN])
+{
+	memset(secret, 0, VINE_PEER_SECRET_LEN);
+	if (st && !given) {
+		if (vine_state_peer_secret(st, secret) < 0)
+			vine_die_lib(VINE_EXIT_FAIL);
+	} else if (needed) {
+		if (!file || !*file)
+			vine_die(VINE_EXIT_USAGE, "no secret: give --secret-file FILE or set VINE_SECRET_FILE");
+		if (vine_peer_secret_load(file, secret) < 0)
+			vine_die_lib(VINE_EXIT_FAIL);
+	}
+}
+
 static void on_progress(void *ctx, uint64_t done, uint64_t total)
 {
 	struct run *r = ctx;
@@ -248,38 +279,20 @@ int main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < nfrom; i++)
 		check_addr("--from", from[i], 1);
+	from = vine_xrealloc(from, (nfrom + 1) * sizeof(*from));
 	npeers = nfrom;
-	if (origin) {
-		/* the origin is the last source; a source starting with '/' is a file */
-		char cwd[4096];
-		from = vine_xrealloc(from, (nfrom + 1) * sizeof(*from));
-		if (origin[0] == '/')
-			from[nfrom++] = origin_abs = vine_xstrdup(origin);
-		else if (getcwd(cwd, sizeof(cwd)))
-			from[nfrom++] = origin_abs = vine_xasprintf("%s/%s", cwd, origin);
-		else
-			vine_die(VINE_EXIT_FAIL, "cannot get the current directory: %s", strerror(errno));
-	}
+	if (origin) /* the origin is the last source; a source starting with '/' is a file */
+		from[nfrom++] = origin_abs = absolute(origin);
 	if (listen)
 		check_addr("-l", listen, 0);
 	for (int i = 0; i < argc; i++)
-		if (!vine_id_valid(argv[i])) {
+		if (!vine_id_valid(argv[i]))
 			vine_usage_error("'%s' is not an object id (64 lowercase hex digits)", argv[i]);
-		}
-	/* peers need the secret; a fetch from the origin alone does not */
-	memset(secret, 0, sizeof(secret));
 	if (state && !(st = vine_state_open(state, 0)))
 		vine_die_lib(VINE_EXIT_FAIL);
-	/* with -s, the state's secret unless --secret-file names another */
-	if (state && !secret_opt) {
-		if (vine_state_peer_secret(st, secret) < 0)
-			vine_die_lib(VINE_EXIT_FAIL);
-	} else if (do_serve || npeers || state) {
-		if (!secret_file || !*secret_file)
-			vine_die(VINE_EXIT_USAGE, "no secret: give --secret-file FILE or set VINE_SECRET_FILE");
-		if (vine_peer_secret_load(secret_file, secret) < 0)
-			vine_die_lib(VINE_EXIT_FAIL);
-	}
+	/* peers need the secret; a fetch from the origin alone does not */
+	load_secret(st, secret_opt ? secret_file : NULL, secret_file, do_serve || npeers || state,
+		    secret);
 	if (!cache)
 		cache = vine_default_cache();
 	if (!node)
