@@ -14,16 +14,18 @@
 #   norelay   vine-submit --no-relay: a node serves only complete copies
 #   direct    every node reads the origin (--no-relay --k-origin N)
 # with the origin's and the peers' copies (vine-status --json).
-# Then "ready, not just fetched": one node, vine-seed -s (the environment
-# unpacked as it arrives) against the fetch alone (t1) and against
-# vine-seed with VINE_TEST_NO_FOLLOW=1 (fetch, then unpack), its cache on
-# a tmpfs.
+# The object spread is SIZE_MB of random bytes: spreading moves and
+# verifies bytes, whatever they are, and packing 500 MB on a loaded
+# 2-core machine would take longer than the spreading.
+# Then "ready, not just fetched": one node, a real environment (the
+# standard library and dist-packages of /usr/lib/python3, vine-packed):
+# vine-seed -s (unpacked as it arrives) against the fetch alone over the
+# same link and against vine-seed with VINE_TEST_NO_FOLLOW=1 (fetch,
+# then unpack), its cache on a tmpfs.
 #
-# Settings (environment): SIZE_MB (default 500: the environment is the
-# standard library and dist-packages of /usr/lib/python3 padded with
-# incompressible files to that size), NODES (default "8 16 32 64"), RATE
+# Settings (environment): SIZE_MB (default 500), NODES (default "8 16 32 64"), RATE
 # (tc rate of every link, default 16mbit), METHODS (default "relay norelay
-# direct"), DIRECT_MAX (largest N for direct, default 16: it takes N x t1),
+# direct"; "none": only t1 and the ready rows), DIRECT_MAX (largest N for direct, default 16: it takes N x t1),
 # READY (1: the ready rows, default 1), RUNS (default 1).  Node caches are
 # under BENCH_WORK (default bench/work), on disk: N copies may not fit in
 # memory.  Needs root; prints markdown.  Run it with nice -n 19.
@@ -56,22 +58,11 @@ netns_require
 nmax=0
 for n in $NODES; do [ "$n" -gt "$nmax" ] && nmax=$n; done
 
-# the environment: real files (many small ones) padded to SIZE_MB
-env_dir=$T/env
-mkdir -p "$env_dir/lib/python3.11/site-packages" "$env_dir/pad"
-cp -a /usr/lib/python3.11/. "$env_dir/lib/python3.11/"
-cp -a /usr/lib/python3/dist-packages/. "$env_dir/lib/python3.11/site-packages/" 2>/dev/null || true
-have=$(du -sm "$env_dir" | cut -f1)
-k=0
-while [ "$have" -lt "$SIZE_MB" ]; do
-	head -c $((16 << 20)) /dev/urandom >"$env_dir/pad/blob$k"
-	k=$((k + 1))
-	have=$((have + 16))
-done
-vine-pack -q -f -x sitecustomize.py -o "$T/origin/env.tar.gz" "$env_dir" >/dev/null
-rm -rf "$env_dir"
-size=$(stat -c %s "$T/origin/env.tar.gz")
-id=$(sha256sum "$T/origin/env.tar.gz" | cut -c1-64)
+# the object spread: SIZE_MB of random bytes
+head -c $((SIZE_MB * 1000000)) /dev/urandom >"$T/origin/blob"
+size=$(stat -c %s "$T/origin/blob")
+id=$(sha256sum "$T/origin/blob" | cut -c1-64)
+obj=$T/origin/blob
 
 netns_init "$nmax" "$RATE"
 netns_host_start >&2
@@ -90,7 +81,7 @@ register() {
 	local db=$1
 	shift
 	rm -f "$db" "$db"-*
-	echo true | vine-submit -s "$db" -e "$T/origin/env.tar.gz" "$@" >/dev/null
+	echo true | vine-submit -s "$db" -e "$obj" "$@" >/dev/null
 }
 
 servers=
@@ -161,6 +152,7 @@ for n in $NODES; do
 		norelay) opts=--no-relay serve=1 ;;
 		direct) [ "$n" -le "$DIRECT_MAX" ] || continue
 			opts="--no-relay --k-origin $n" serve=0 ;;
+		*) continue ;;
 		esac
 		ts=
 		for r in $(seq "$RUNS"); do
@@ -178,27 +170,45 @@ done
 
 [ "$READY" = 1 ] || exit 0
 # ready, not just fetched: one node, its cache on a tmpfs
-seed_once() {
+env_dir=$T/env
+mkdir -p "$env_dir/lib/python3.11/site-packages"
+cp -a /usr/lib/python3.11/. "$env_dir/lib/python3.11/"
+cp -a /usr/lib/python3/dist-packages/. "$env_dir/lib/python3.11/site-packages/" 2>/dev/null || true
+files=$(find "$env_dir" | wc -l)
+vine-pack -q -f -x sitecustomize.py -o "$T/origin/env.tar.gz" "$env_dir" >/dev/null
+rm -rf "$env_dir"
+obj=$T/origin/env.tar.gz
+size=$(stat -c %s "$obj")
+id=$(sha256sum "$obj" | cut -c1-64)
+# on_tmpfs DB CMD...: DB registered afresh, node 1 runs CMD -s STATE -c
+# CACHE -N n1 ID with its cache a fresh tmpfs; the wall time goes to $took
+on_tmpfs() {
 	local db=$1 s e
+	shift
 	register "$db"
 	rm -rf "$T/c1"
 	mkdir -p "$T/c1"
 	s=$(date +%s.%N)
 	on 1 sh -c 'mount -t tmpfs -o size=8g tmpfs "$1" && shift && exec "$@"' sh "$T/c1" \
-		vine-seed -q -s "$HOST_URL$db" -c "$T/c1" -N n1 "$id" >/dev/null
+		"$@" -s "$HOST_URL$db" -c "$T/c1" -N n1 "$id" >/dev/null
 	e=$(date +%s.%N)
 	took=$(echo "$e - $s" | bc -l)
 }
-tf= tn=
+tf= tn= t0=
 for r in $(seq "$RUNS"); do
-	seed_once "$T/st-ready.db"
+	on_tmpfs "$T/st-ready.db" vine-spread -q
+	t0="$t0 $took"
+	on_tmpfs "$T/st-ready.db" vine-seed -q
 	tf="$tf $took"
-	VINE_TEST_NO_FOLLOW=1 seed_once "$T/st-ready.db"
+	VINE_TEST_NO_FOLLOW=1 on_tmpfs "$T/st-ready.db" vine-seed -q
 	tn="$tn $took"
 done
+t0=$(median "$t0")
 echo
-echo "| one node, same link | median s | / t1 | load |"
+echo "## ready, not just fetched: $(megabytes "$size") MB environment ($files files) to one node over a $RATE link, cache on a tmpfs"
+echo
+echo "| one node, same link | median s | / fetch alone | load (1/5/15 min) |"
 echo "|---|---|---|---|"
-printf '| fetch alone (vine-spread -s, verified) | %.2f | 1.00 | |\n' "$t1"
-printf '| ready: vine-seed -s, unpacked as it arrives | %.2f | %.2f | %s |\n' "$(median "$tf")" "$(echo "$(median "$tf") / $t1" | bc -l)" "$(loadavg)"
-printf '| ready: vine-seed -s, VINE_TEST_NO_FOLLOW=1 (fetch, then unpack) | %.2f | %.2f | %s |\n' "$(median "$tn")" "$(echo "$(median "$tn") / $t1" | bc -l)" "$(loadavg)"
+printf '| fetch alone (vine-spread -s, verified) | %.2f | 1.00 | %s |\n' "$t0" "$(loadavg)"
+printf '| ready: vine-seed -s, unpacked as it arrives | %.2f | %.2f | %s |\n' "$(median "$tf")" "$(echo "$(median "$tf") / $t0" | bc -l)" "$(loadavg)"
+printf '| ready: vine-seed -s, VINE_TEST_NO_FOLLOW=1 (fetch, then unpack) | %.2f | %.2f | %s |\n' "$(median "$tn")" "$(echo "$(median "$tn") / $t0" | bc -l)" "$(loadavg)"
