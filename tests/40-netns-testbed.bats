@@ -66,7 +66,7 @@ ours() {
 	serve_on 1 7000
 	run -0 netns_exec 2 /usr/bin/python3 "$TCPTOOL" pull "${NETNS_ADDR[1]}" 7000 3000000
 	t=$output
-	echo "3 MB node 1 -> node 2 at 16mbit: $t s" >&3
+	echo "# 3 MB node 1 -> node 2 at 16mbit: $t s" >&3
 	[ "$(echo "$t >= 1.2" | bc)" = 1 ]
 	[ "$(echo "$t < 10" | bc)" = 1 ]
 	# the other way: node 2's upload and node 1's download are limited too
