@@ -4,9 +4,35 @@
  * describe members that tile the file before the index and the tar stream
  * exactly, as vine-seed's parallel unpack relies on.
  */
+#include <stdlib.h>
+#include <string.h>
+
 #include "archive/vformat.h"
 #include "util/util.h"
 #include "fuzz.h"
+
+static void roundtrip(const uint8_t *data, const struct vine_index *idx)
+{
+	struct vine_index again;
+	unsigned char *enc, *file;
+	size_t len;
+
+	if (vine_index_encode(idx->m, idx->n, idx->total, idx->x0off, &enc, &len) < 0)
+		fz_fail("cannot encode an index that was read: %s", vine_errmsg());
+	file = malloc(idx->x0off + len);
+	if (!file)
+		fz_fail("out of memory");
+	memcpy(file, data, idx->x0off);
+	memcpy(file + idx->x0off, enc, len);
+	if (vine_index_read(fz_memfd(file, idx->x0off + len), idx->x0off + len, &again) != 1)
+		fz_fail("the index written does not read back: %s", vine_errmsg());
+	if (again.n != idx->n || again.total != idx->total || again.x0off != idx->x0off ||
+	    memcmp(again.m, idx->m, idx->n * sizeof(*idx->m)))
+		fz_fail("the index written reads back different");
+	vine_index_free(&again);
+	free(enc);
+	free(file);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -30,6 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (coff != idx.x0off || uoff != idx.total)
 		fz_fail("the members do not cover the archive");
+	roundtrip(data, &idx);
 	vine_index_free(&idx);
 	return 0;
 }
