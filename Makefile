@@ -15,7 +15,7 @@ PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 VBASE = -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -pthread -Ilib \
 	-Wall -Wextra -Wshadow -Wno-unused-parameter $(PKG_CFLAGS)
 VCFLAGS = $(VBASE)
-VLDLIBS = $(PKG_LIBS) -pthread
+VLDLIBS = $(PKG_LIBS) -pthread -lm
 
 ifeq ($(DEVELOPER),1)
 VCFLAGS += -Werror -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes
