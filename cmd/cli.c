@@ -45,6 +45,12 @@ const char *vine_progname(void)
 	return progname;
 }
 
+void vine_cli_msg(void *ctx, const char *msg)
+{
+	(void)ctx;
+	vine_warn("%s", msg);
+}
+
 void vine_warn(const char *fmt, ...)
 {
 	va_list ap;

@@ -21,6 +21,8 @@ void vine_cli_init(const char *argv0);
 const char *vine_progname(void);
 
 void vine_warn(const char *fmt, ...) VINE_PRINTF(1, 2);
+/* A vine_msg_fn for the library's callbacks: vine_warn("%s", msg). */
+void vine_cli_msg(void *ctx, const char *msg);
 _Noreturn void vine_die(int status, const char *fmt, ...) VINE_PRINTF(2, 3);
 /* Die with status and the library's message: "vine-x: <vine_errmsg()>". */
 _Noreturn void vine_die_lib(int status);

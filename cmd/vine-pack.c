@@ -24,12 +24,6 @@ static void usage(FILE *f)
 		vine_progname(), VINE_PACK_LEVEL);
 }
 
-static void on_warn(void *ctx, const char *msg)
-{
-	(void)ctx;
-	vine_warn("%s", msg);
-}
-
 static void on_signal(int sig)
 {
 	vine_pack_signal_cleanup();
@@ -109,7 +103,7 @@ int main(int argc, char **argv)
 	}
 	o.dir = argv[optind];
 	o.exclude = exclude;
-	o.warn = on_warn;
+	o.warn = vine_cli_msg;
 	if (o.out && !strcmp(o.out, "-") && isatty(STDOUT_FILENO))
 		vine_die(VINE_EXIT_FAIL, "not writing an archive to a terminal");
 	if (!vine_cli_tty())

@@ -20,11 +20,6 @@ static void usage(FILE *f)
 		   "       vine-seed [-qv] -s STATE [-N NODE] [-c CACHE] [-j JOBS] ID [-- COMMAND [ARG...]]\n");
 }
 
-static void say(void *ctx, const char *msg)
-{
-	vine_warn("%s", msg);
-}
-
 int main(int argc, char **argv)
 {
 	struct vine_seed_opts o = { 0 };
@@ -71,7 +66,7 @@ int main(int argc, char **argv)
 			node = vine_xstrdup(optarg);
 			break;
 		case 'v':
-			o.note = say;
+			o.note = vine_cli_msg;
 			break;
 		default:
 			usage(stderr);

@@ -83,9 +83,8 @@ int main(int argc, char **argv)
 		cache = vine_default_cache();
 	if (!node)
 		node = vine_default_node();
-	if (!*node || strlen(node) > VINE_NODE_MAX || strchr(node, '/') || strchr(node, '\n') ||
-	    node[0] == '.')
-		bad("-N", "a node name is 1 to 255 bytes, without '/' or a newline, not starting with '.'");
+	if (vine_node_check(node) < 0)
+		bad("-N", vine_errmsg());
 	if (*cache != '/') {
 		char *cwd = getcwd(NULL, 0), *abs;
 		if (!cwd)
@@ -96,8 +95,8 @@ int main(int argc, char **argv)
 		cache = abs;
 	}
 	if (o.cores == 0) {
-		long n = sysconf(_SC_NPROCESSORS_ONLN);
-		o.cores = n < 1 ? 1 : n > VINE_CORES_MAX ? VINE_CORES_MAX : (int)n;
+		int n = vine_online_cores();
+		o.cores = n > VINE_CORES_MAX ? VINE_CORES_MAX : n;
 	}
 	o.cache = cache;
 	o.node = node;
@@ -107,6 +106,7 @@ int main(int argc, char **argv)
 	struct vine_state *st = vine_state_open(state, VINE_STATE_CREATE);
 	if (!st)
 		vine_die_lib(VINE_EXIT_FAIL);
+	o.warn = vine_cli_msg;
 	int rc = vine_worker_run(st, &o);
 	if (rc < 0)
 		vine_warn("%s", vine_errmsg());

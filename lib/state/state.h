@@ -52,6 +52,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "util/config.h"
 #include "util/hash.h"
 
 /* The schema version of the local backend (vine(7), STATE FILE). */
@@ -64,7 +65,6 @@
 #define VINE_TIMEOUT_MAX (366.0 * 86400) /* a task's time limit, seconds */
 #define VINE_TAG_MAX 256
 #define VINE_NAME_MAX 4096            /* a result file name, bytes */
-#define VINE_NODE_MAX 255
 /* Extra chances a task gets when its worker is lost, beyond -r. */
 #define VINE_LOST_EXTRA 2
 

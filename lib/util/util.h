@@ -1,5 +1,6 @@
 /*
- * util.h - errors, memory, full reads and writes, files and directories.
+ * util.h - errors, memory, buffers, full reads and writes, numbers, clocks;
+ * it includes fs.h (files and directories), so every file has both.
  *
  * Error convention for all of lib/: a function that fails returns -1 (or
  * NULL) and leaves a one-line message for the caller in a per-thread buffer,
@@ -15,7 +16,18 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "util/fs.h"
+
 #define VINE_PRINTF(a, b) __attribute__((format(printf, a, b)))
+
+/*
+ * The one shape of callback through which the library tells its caller
+ * something (a warning, a note for -v, a log line): one line of text
+ * without a newline or the program's name.  NULL means nobody listens.
+ */
+typedef void (*vine_msg_fn)(void *ctx, const char *msg);
+/* Format a message and hand it to fn, when fn is set. */
+void vine_msgf(vine_msg_fn fn, void *ctx, const char *fmt, ...) VINE_PRINTF(3, 4);
 
 /* Set the thread's error message; always returns -1. */
 int vine_error(const char *fmt, ...) VINE_PRINTF(1, 2);
@@ -49,7 +61,9 @@ char *vine_buf_detach(struct vine_buf *b, size_t *len);
 
 /*
  * Full reads and writes: retry EINTR and short transfers.  vine_read_full
- * returns the bytes read (less than len only at end of file) or -1.
+ * returns the bytes read (less than len only at end of file) or -1.  A
+ * failure leaves the message "read failed: ..." or "write failed: ..." and
+ * errno as the system call left it, for callers that name the file.
  */
 ssize_t vine_read_full(int fd, void *buf, size_t len);
 ssize_t vine_pread_full(int fd, void *buf, size_t len, off_t off);
@@ -62,19 +76,6 @@ int vine_write_close(int fd, const char *path, const void *data, size_t len);
 /* Read a whole file (at most max bytes, else an error) into *data. */
 int vine_read_file(const char *path, size_t max, char **data, size_t *len);
 
-/* mkdir -p; existing directories are fine. */
-int vine_mkdir_p(const char *path, mode_t mode);
-/* rm -rf that never follows symlinks; a missing path is fine. */
-int vine_rm_rf(const char *path);
-/* fsync the directory that contains path. */
-int vine_fsync_parent(const char *path);
-/*
- * Publish a file atomically: write to a temporary file in the same
- * directory, fsync, rename over path, fsync the directory.  The temporary
- * file is removed on every failure path.
- */
-int vine_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
-
 /* Parse a whole decimal number in [min, max]; 0 or -1 with a message. */
 int vine_parse_llong(const char *s, long long min, long long max, long long *out);
 /*
@@ -83,6 +84,10 @@ int vine_parse_llong(const char *s, long long min, long long max, long long *out
  * naming the variable.
  */
 int vine_env_seconds(const char *name, double def, double *out);
+
+/* The cores this process may run on: its CPU affinity, else the online
+ * count; at least 1.  The one core counter (pack, seed, worker). */
+int vine_online_cores(void);
 
 /* Monotonic and wall clock, in seconds. */
 double vine_now_mono(void);
