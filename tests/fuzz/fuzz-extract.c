@@ -19,6 +19,7 @@
 
 #include "archive/extract.h"
 #include "archive/relocate.h"
+#include "util/fs.h"
 #include "util/util.h"
 #include "fuzz.h"
 

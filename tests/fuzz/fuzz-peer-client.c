@@ -22,6 +22,7 @@
 
 #include "peer/peer.h"
 #include "peer/peer-wire.h"
+#include "util/fs.h"
 #include "util/util.h"
 #include "fuzz.h"
 #include "peer-fuzz.h"

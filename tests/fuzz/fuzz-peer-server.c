@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "peer/peer.h"
+#include "util/fs.h"
 #include "util/util.h"
 #include "fuzz.h"
 #include "peer-fuzz.h"

@@ -25,6 +25,7 @@
 #include "state/state.h"
 #include "state/state-serve.h"
 #include "util/hash.h"
+#include "util/fs.h"
 #include "util/util.h"
 #include "fuzz.h"
 

@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "util/fs.h"
 #include "util/util.h"
 #include "fuzz.h"
 
