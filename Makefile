@@ -107,12 +107,13 @@ fuzz-build: deps-fuzz
 
 fuzz: fuzz-build
 	@for h in $(FUZZ_TARGETS); do \
+		n=$${h#fuzz-}; \
 		mkdir -p $(FUZZ_O)/corpus/$$h || exit 1; \
-		d=; [ -f tests/fuzz/$$h.dict ] && d=-dict=tests/fuzz/$$h.dict; \
+		d=; [ -f tests/fuzz/$$n.dict ] && d=-dict=tests/fuzz/$$n.dict; \
 		echo "fuzz: $$h for $(FUZZ_SECONDS) s"; \
 		$(FUZZ_O)/$$h -max_total_time=$(FUZZ_SECONDS) -timeout=20 -rss_limit_mb=3072 \
 			-artifact_prefix=$(FUZZ_O)/crash-$$h- -print_final_stats=1 $$d $(FUZZ_FLAGS) \
-			$(FUZZ_O)/corpus/$$h tests/fuzz/corpus/$$h || exit 1; \
+			$(FUZZ_O)/corpus/$$h tests/fuzz/corpus/$$n || exit 1; \
 	done
 
 deps:
