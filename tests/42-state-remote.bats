@@ -43,7 +43,7 @@ print(json.dumps(s, sort_keys=True))'
 
 @test "vine-state: usage, and it serves local states only" {
 	run -0 vine-state -h
-	assert_output "usage: vine-state [-s STATE]"
+	assert_line -n 0 "usage: vine-state [-s STATE]"
 	run -2 vine-state -x
 	assert_output --partial "usage: vine-state"
 	run -2 vine-state -s "$DB" extra

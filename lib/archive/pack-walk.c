@@ -62,7 +62,12 @@ static size_t components(char *s, char ***out)
 	size_t n = 0, cap = 8;
 	char **v = vine_xmalloc(cap * sizeof(*v));
 
-	for (char *tok = strtok(s, "/"); tok; tok = strtok(NULL, "/")) {
+	for (char *tok = s, *end; *tok; tok = end) {
+		end = tok + strcspn(tok, "/");
+		if (*end)
+			*end++ = '\0';
+		if (!*tok)
+			continue;
 		if (n == cap)
 			v = vine_xrealloc(v, (cap *= 2) * sizeof(*v));
 		v[n++] = tok;

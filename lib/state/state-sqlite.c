@@ -1633,7 +1633,12 @@ static int settings_read(struct sq_state *s, struct vine_spread_settings *g)
 		int r = meta_get(s, keys[i].key, &val);
 		if (r < 0)
 			return -1;
-		*v = r ? atoi(val) : keys[i].def;
+		long long n = keys[i].def;
+		if (r && vine_parse_llong(val, INT_MIN, INT_MAX, &n) < 0) {
+			free(val);
+			return vine_error_prefix("state setting %s", keys[i].key);
+		}
+		*v = (int)n;
 		free(val);
 	}
 	return 0;

@@ -1,7 +1,7 @@
 /*
  * state.h - the state: tasks, attempts, workers, objects and results.
  *
- * The state is the one coordination point of a run (DESIGN section 4).
+ * The state is the one coordination point of a run (vine(7), STATE FILE).
  * Programs reach it only through the operations below, never through SQL.
  * Each operation is coarse and takes and returns plain data (numbers,
  * strings, arrays of structs), so that it maps onto one request and one

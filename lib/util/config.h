@@ -1,5 +1,5 @@
 /*
- * config.h - defaults shared by every program (DESIGN section 8).
+ * config.h - defaults shared by every program (vine(7), CONCEPTS).
  * Each returns a newly allocated string.
  */
 #ifndef VINE_CONFIG_H

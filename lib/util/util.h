@@ -1,12 +1,30 @@
 /*
  * util.h - errors, memory, buffers, full reads and writes, numbers, clocks;
- * it includes fs.h (files and directories), so every file has both.
+ * it includes fs.h (files and directories) and, last, banned.h, so every
+ * file has them.
  *
- * Error convention for all of lib/: a function that fails returns -1 (or
- * NULL) and leaves a one-line message for the caller in a per-thread buffer,
- * read with vine_errmsg().  Library code never prints and never exits; the
- * programs in cmd/ decide what to do (see cli.h).  Allocation failure is the
- * one exception: the vine_x* allocators abort, as git's xmalloc does.
+ * The library's contract (all of lib/):
+ *  - It never prints and never exits.  What it has to tell goes back as
+ *    an error message (below) or through a vine_msg_fn callback the caller
+ *    passes; the programs in cmd/ decide what to print (cli.h).  The one
+ *    exception is a progress meter (progress.h, collect.h's meter), drawn
+ *    only when stderr is a terminal and the caller did not ask for quiet.
+ *  - Allocation failure aborts (the vine_x* allocators), as git's xmalloc.
+ *  - Return shapes, one of these for every function:
+ *      int      0 on success, -1 on failure;
+ *      pointer  non-NULL on success, NULL on failure;
+ *      ssize_t  a count >= 0, -1 on failure (vine_read_full);
+ *      int      1 yes, 0 no, -1 failure, for a question that can fail
+ *               (vine_cache_env_ready), or a documented count or status
+ *               (1 "already done", 2 "changed") next to 0 and -1;
+ *      enum     a status with kinds of failure where the caller acts on
+ *               the kind (transfer.h's VINE_PEER_*: 0 is success).
+ *    Every failure leaves a one-line message for the caller in a
+ *    per-thread buffer, read with vine_errmsg(): lowercase, what failed
+ *    and why, the subject in single quotes, no program name, no newline.
+ *    Out-parameters are written only on success, unless documented.
+ *  - Callbacks are vine_msg_fn (a line of text) or documented next to the
+ *    option that takes them, with a void *ctx passed back unchanged.
  */
 #ifndef VINE_UTIL_H
 #define VINE_UTIL_H
@@ -44,7 +62,11 @@ char *vine_xstrdup(const char *s);
 char *vine_xstrndup(const char *s, size_t n);
 char *vine_xasprintf(const char *fmt, ...) VINE_PRINTF(1, 2);
 
-/* Growable byte buffer; data is always NUL-terminated. */
+/*
+ * Growable byte buffer.  data is NULL in a new buffer (VINE_BUF_INIT) and
+ * after vine_buf_release; once anything is added or grown it is always
+ * NUL-terminated.  vine_buf_detach always returns a string ("" when empty).
+ */
 struct vine_buf {
 	char *data;
 	size_t len, cap;
@@ -92,5 +114,8 @@ int vine_online_cores(void);
 /* Monotonic and wall clock, in seconds. */
 double vine_now_mono(void);
 double vine_now_wall(void);
+
+/* last: the functions no file may call (see banned.h) */
+#include "util/banned.h"
 
 #endif

@@ -77,10 +77,16 @@ int main(int argc, char **argv)
 {
 	const char *t = getenv("VINE_FUZZ_TIMEOUT");
 	struct stat st;
+	long long v;
 	int rc = 0;
 
-	if (t && atoi(t) > 0)
-		timeout = (unsigned)atoi(t);
+	if (t && *t) {
+		if (vine_parse_llong(t, 1, 86400, &v) < 0) {
+			fprintf(stderr, "VINE_FUZZ_TIMEOUT: %s\n", vine_errmsg());
+			return 2;
+		}
+		timeout = (unsigned)v;
+	}
 	for (int i = 1; i < argc; i++) {
 		if (stat(argv[i], &st) < 0) {
 			perror(argv[i]);

@@ -76,8 +76,9 @@ static char warnings[4096];
 static void on_warn(void *ctx, const char *msg)
 {
 	(void)ctx;
-	strncat(warnings, msg, sizeof(warnings) - strlen(warnings) - 2);
-	strcat(warnings, "\n");
+	size_t n = strlen(warnings);
+
+	snprintf(warnings + n, sizeof(warnings) - n, "%s\n", msg);
 }
 
 static void put(const char *root, const char *path, const char *text)
