@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -344,6 +345,19 @@ int vine_mkdir_p(const char *path, mode_t mode)
 	}
 	free(p);
 	return rc;
+}
+
+void vine_test_pause(const char *point)
+{
+	const char *v = getenv("VINE_TEST_PAUSE"), *p;
+	size_t n = strlen(point);
+
+	for (p = v; p && *p; p += strcspn(p, ",") + (p[strcspn(p, ",")] == ',')) {
+		if (strcspn(p, ",") == n && !strncmp(p, point, n)) {
+			raise(SIGSTOP);
+			return;
+		}
+	}
 }
 
 /*

@@ -64,7 +64,18 @@ int vine_read_file(const char *path, size_t max, char **data, size_t *len);
 
 /* mkdir -p; existing directories are fine. */
 int vine_mkdir_p(const char *path, mode_t mode);
-/* rm -rf that never follows symlinks; a missing path is fine. */
+/*
+ * Test hook: when $VINE_TEST_PAUSE names point (a comma-separated list),
+ * stop this whole process with SIGSTOP there, each time it is reached,
+ * so that a test can act at exactly that point (kill -9 it, cut a
+ * transfer, or SIGCONT it).  The points are listed in vine(7) TEST HOOKS.
+ */
+void vine_test_pause(const char *point);
+
+/*
+ * rm -rf that never follows symlinks; a missing path is fine.  Iterative:
+ * one directory open at a time and time linear in the tree, whatever its depth.
+ */
 int vine_rm_rf(const char *path);
 /* fsync the directory that contains path. */
 int vine_fsync_parent(const char *path);
