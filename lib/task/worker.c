@@ -140,10 +140,8 @@ static int make_workdir(struct worker *w)
 		vine_error_errno("cannot lock '%s'", tmp);
 		goto out;
 	}
-	if (rename(tmp, w->workdir) < 0) {
-		vine_error_errno("cannot rename '%s'", tmp);
+	if (vine_publish(tmp, w->workdir, 0) < 0)
 		goto out;
-	}
 	rc = 0;
 out:
 	if (rc < 0)
@@ -216,7 +214,7 @@ static size_t list_children(pid_t self, pid_t *out, size_t max)
 		buf[got] = '\0';
 		char *rp = strrchr(buf, ')');
 		if (rp && sscanf(rp + 1, " %*c %ld", &ppid) == 1 && ppid == (long)self)
-			out[n++] = (pid_t)atol(de->d_name);
+			out[n++] = (pid_t)strtol(de->d_name, NULL, 10);
 	}
 	if (d)
 		closedir(d);
@@ -580,8 +578,8 @@ static int ship_tree(struct worker *w, struct job *j, const char *base, const ch
 				close(fd);
 			free(name);
 		} else if (!w->o->quiet) {
-			fprintf(stderr, "vine-worker: task %lld: not shipping '%s': not a regular file\n",
-				(long long)j->c.task, r);
+			vine_msgf(w->o->warn, w->o->warn_ctx,
+				  "task %lld: not shipping '%s': not a regular file", (long long)j->c.task, r);
 		}
 		free(full);
 		free(r);
@@ -801,10 +799,10 @@ static int state_failed(struct worker *w, const char *what, double *since)
 		*since = now;
 	if (!w->warned_at || now - w->warned_at >= WARN_EVERY) {
 		if (w->unwarned)
-			fprintf(stderr, "vine-worker: %s: %s (and %ld more failures)\n", what, vine_errmsg(),
-				w->unwarned);
+			vine_msgf(w->o->warn, w->o->warn_ctx, "%s: %s (and %ld more failures)", what,
+				  vine_errmsg(), w->unwarned);
 		else
-			fprintf(stderr, "vine-worker: %s: %s\n", what, vine_errmsg());
+			vine_msgf(w->o->warn, w->o->warn_ctx, "%s: %s", what, vine_errmsg());
 		w->warned_at = now;
 		w->unwarned = 0;
 	} else {
@@ -877,8 +875,8 @@ static int exchange(struct worker *w, int want, int *more)
 	w->fail_since = w->report_fail_since = 0;
 	for (size_t i = 0; i < w->ndone; i++) {
 		if (!acc[i] && !w->o->quiet)
-			fprintf(stderr, "vine-worker: task %lld attempt %d: result refused (stale)\n",
-				(long long)w->done[i].task, w->done[i].attempt);
+			vine_msgf(w->o->warn, w->o->warn_ctx, "task %lld attempt %d: result refused (stale)",
+				  (long long)w->done[i].task, w->done[i].attempt);
 		free_job(w->done_jobs[i]);
 	}
 	w->ndone = 0;
