@@ -62,6 +62,8 @@ struct writer {
 	int64_t manifest_at;   /* seq of the manifest entry, or -1 */
 	uint64_t *progress;    /* shared count of bytes written */
 	int *failed;           /* shared: stop early */
+	uint64_t *total;       /* shared: entries read by all writers */
+	uint64_t own_total;    /* what total points at when not shared */
 	void *job;             /* the worker's job */
 };
 
@@ -74,6 +76,7 @@ static void writer_init(struct writer *w, int root, mode_t um, uint64_t *progres
 	w->manifest_at = -1;
 	w->progress = progress;
 	w->failed = failed;
+	w->total = &w->own_total;
 }
 
 static void writer_release(struct writer *w)
@@ -219,7 +222,9 @@ static int write_dir(struct writer *w, struct archive_entry *e, const char *path
 				return vine_error("'%s' appears twice in the archive", path);
 		}
 	}
-	add_dir(w, path, strlen(path), archive_entry_perm(e) & 01777, &mt, 1);
+	/* the root's mode is the cache's business, not the archive's ("." entries) */
+	if (*path)
+		add_dir(w, path, strlen(path), archive_entry_perm(e) & 01777, &mt, 1);
 	return 0;
 }
 
@@ -246,6 +251,11 @@ static int write_entry(struct writer *w, struct archive *a, struct archive_entry
 		return vine_error("archive entry with an unreadable name");
 	if (!(path = vine_path_clean(raw)))
 		return -1;
+	/* every entry costs memory until the end (directory and link records) */
+	if (__atomic_add_fetch(w->total, 1, __ATOMIC_RELAXED) > VINE_EXTRACT_ENTRIES_MAX) {
+		free(path);
+		return vine_error("more than %d entries: over the limit", VINE_EXTRACT_ENTRIES_MAX);
+	}
 	w->entries++;
 	if (!strcmp(path, VINE_MANIFEST_PATH))
 		w->manifest_at = (int64_t)w->seq;
@@ -394,6 +404,17 @@ static int cmp_dir(const void *a, const void *b)
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
+/* Sort the directory records; two from the archive for one path is a duplicate. */
+static int check_dirs(struct writer *w)
+{
+	if (w->nd)
+		qsort(w->dirs, w->nd, sizeof(*w->dirs), cmp_dir);
+	for (size_t i = 1; i < w->nd; i++)
+		if (w->dirs[i].explicit && w->dirs[i - 1].explicit && !strcmp(w->dirs[i].path, w->dirs[i - 1].path))
+			return vine_error("'%s' appears twice in the archive", w->dirs[i].path);
+	return 0;
+}
+
 int vine_tree_finish(struct vine_tree *t)
 {
 	struct writer *w = &t->w;
@@ -441,6 +462,7 @@ struct job {
 	int failed;
 	char err[1024];
 	uint64_t progress;
+	uint64_t total;        /* entries read by all workers */
 	uint64_t *counts;      /* entries in each member */
 	int64_t *manifest;     /* per member: the manifest's entry number, or -1 */
 	struct writer *w;      /* one per worker */
@@ -973,6 +995,7 @@ static int extract_indexed(struct job *j, struct vine_tree *t, struct vine_extra
 		/* progress counts whole members here, so it reaches the index's total */
 		writer_init(&j->w[k], j->root, t->w.umask, NULL, &j->failed);
 		j->w[k].job = j;
+		j->w[k].total = &j->total;
 		if (pthread_create(&tid[k], NULL, worker, &j->w[k]) != 0) {
 			vine_error_errno("cannot start a thread");
 			j->failed = 1;
@@ -1176,7 +1199,11 @@ int vine_extract(const struct vine_extract_opts *o, int fd, uint64_t size, const
 	} else if (extract_seq(&j, t, st) < 0) {
 		goto out;
 	}
-	if (make_links(&t->w, t->w.links, t->w.nl) < 0)
+	if (t->w.entries == 0) {
+		vine_error("the archive has no entries");
+		goto out;
+	}
+	if (check_dirs(&t->w) < 0 || make_links(&t->w, t->w.links, t->w.nl) < 0)
 		goto out;
 	st->entries = t->w.entries;
 	st->bytes = t->w.bytes;

@@ -46,6 +46,13 @@ struct vine_extract_follow {
 	void *ctx;
 };
 
+/*
+ * Limits on what an archive can make us do (vine(7) LIMITS): entries,
+ * each of which is remembered until the end; paths are at most PATH_MAX
+ * bytes, so at most PATH_MAX / 2 directories deep.
+ */
+#define VINE_EXTRACT_ENTRIES_MAX 10000000
+
 struct vine_extract_opts {
 	int jobs;              /* threads for vine-format archives (>= 1) */
 	int quiet;             /* no progress meter */
@@ -80,6 +87,7 @@ struct vine_tree;
  * Unpack the archive open on fd (size bytes; read with pread, the offset
  * is not used) into the empty directory dir.  Returns 0 with *tree, or -1
  * with a message; on failure dir holds debris for the caller to remove.
+ * Refused: an archive with no entries, a directory that appears twice.
  */
 int vine_extract(const struct vine_extract_opts *o, int fd, uint64_t size, const char *dir,
 		 struct vine_tree **tree, struct vine_extract_stats *st);

@@ -53,13 +53,16 @@ static int open_archive(struct seed *s)
 {
 	if (s->fd >= 0)
 		return 0;
-	s->fd = open(s->archive, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO would block the open itself until a writer came */
+	s->fd = open(s->archive, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (s->fd < 0)
 		return vine_error_errno("cannot open '%s'", s->archive);
 	if (fstat(s->fd, &s->st) < 0)
 		return vine_error_errno("cannot stat '%s'", s->archive);
 	if (!S_ISREG(s->st.st_mode))
 		return vine_error("'%s' is not a regular file", s->archive);
+	if (fcntl(s->fd, F_SETFL, 0) < 0)
+		return vine_error_errno("cannot open '%s'", s->archive);
 	s->real = realpath(s->archive, NULL);
 	if (!s->real)
 		return vine_error_errno("cannot resolve '%s'", s->archive);
@@ -79,7 +82,7 @@ static int finish_env(struct seed *s, struct vine_tree *t, const struct vine_ext
 	if (r < 0)
 		return vine_error_prefix("'%s'", s->archive);
 	if (r == 1) {
-		if (xs->indexed && (xs->manifest_at != m.entries || (uint64_t)xs->manifest_at + 1 != xs->entries))
+		if ((xs->manifest_at != m.entries || (uint64_t)xs->manifest_at + 1 != xs->entries))
 			r = vine_error("'%s' is damaged: %lld entries before its manifest, which says %lld and "
 				       "must be last", s->archive, (long long)xs->manifest_at, (long long)m.entries);
 		else
