@@ -163,7 +163,8 @@ int main(void)
 	snprintf(c, sizeof(c), "%s/ref", dir);
 	setenv("VINE_TEST_NO_FOLLOW", "1", 1);
 	ref = seed(c, id, &s, &rc);
-	CHECK(rc == 0 && ref);
+	check_int(rc, ==, 0);
+	CHECK(ref);
 	CHECK(!s.early);
 	unsetenv("VINE_TEST_NO_FOLLOW");
 
@@ -171,14 +172,16 @@ int main(void)
 	s = (struct src){ .path = path, .corrupt_at = -1, .cut_at = -1, .wait_early = 1 };
 	snprintf(c, sizeof(c), "%s/follow", dir);
 	env = seed(c, id, &s, &rc);
-	CHECK(rc == 0 && env);
+	check_int(rc, ==, 0);
+	CHECK(env);
 	CHECK(s.early);
 	/* (the root, .vine and symlinks are made at seed time: their times differ) */
 #define LIST "find . -mindepth 1 -path ./.vine -prune -o -type l -printf '%%p %%l\\n' -o " \
 	"-printf '%%p %%y %%m %%s %%T@\\n' | sort"
 	CHECK(run("cd %s && " LIST " >%s/t1 && cd %s && " LIST " >%s/t2 && cmp %s/t1 %s/t2 && diff -r %s %s",
 		  ref, dir, env, dir, dir, dir, ref, env) == 0);
-	CHECK(run("test -e %s/objects/%s && test -z \"$(find %s/tmp %s/partial -mindepth 1)\"", c, id, c, c) == 0);
+	CHECK(run("test -e %s/objects/%s && test -z \"$(find %s/tmp %s/partial -mindepth 1)\"",
+		c, id, c, c) == 0);
 	free(env);
 
 	/* members the scan does not hand over inflated (>= stream_min): inflated again */
@@ -186,8 +189,11 @@ int main(void)
 	s = (struct src){ .path = path, .corrupt_at = -1, .cut_at = -1, .wait_early = 1 };
 	snprintf(c, sizeof(c), "%s/stream", dir);
 	env = seed(c, id, &s, &rc);
-	CHECK(rc == 0 && env && s.early);
-	CHECK(env && run("diff -r %s %s", ref, env) == 0);
+	check_int(rc, ==, 0);
+	if (CHECK(env))
+		CHECK(s.early);
+	if (CHECK(env))
+		check_int(run("diff -r %s %s", ref, env), ==, 0);
 	free(env);
 	stream_min = 0;
 
@@ -199,7 +205,8 @@ int main(void)
 	s = (struct src){ .path = path, .corrupt_at = size / 3, .cut_at = -1 };
 	snprintf(c, sizeof(c), "%s/corrupt", dir);
 	env = seed(c, id, &s, &rc);
-	CHECK(rc == -1 && !env);
+	check_int(rc, ==, -1);
+	CHECK(!env);
 	CHECK(strstr(vine_errmsg(), "does not hash"));
 	CHECK(nothing_published(c, id));
 	snprintf(path, sizeof(path), "%s/partial/%s", c, id);
@@ -211,8 +218,10 @@ int main(void)
 	s = (struct src){ .path = path, .corrupt_at = size / 3, .start_over = 1, .cut_at = -1 };
 	snprintf(c, sizeof(c), "%s/again", dir);
 	env = seed(c, id, &s, &rc);
-	CHECK(rc == 0 && env);
-	CHECK(env && run("diff -r %s %s", ref, env) == 0);
+	check_int(rc, ==, 0);
+	CHECK(env);
+	if (CHECK(env))
+		check_int(run("diff -r %s %s", ref, env), ==, 0);
 	free(env);
 
 	/* the transfer is cut: nothing published, the bytes kept; the next
@@ -220,15 +229,21 @@ int main(void)
 	s = (struct src){ .path = path, .corrupt_at = -1, .cut_at = size * 2 / 3, .wait_early = 1 };
 	snprintf(c, sizeof(c), "%s/cut", dir);
 	env = seed(c, id, &s, &rc);
-	CHECK(rc == -1 && !env && s.early);
+	check_int(rc, ==, -1);
+	CHECK(!env);
+	CHECK(s.early);
 	CHECK(strstr(vine_errmsg(), "went away"));
 	CHECK(nothing_published(c, id));
 	snprintf(path, sizeof(path), "%s/partial/%s", c, id);
-	CHECK(stat(path, &st) == 0 && st.st_size == size * 2 / 3);
+	check_int(stat(path, &st), ==, 0);
+	check_int(st.st_size, ==, size * 2 / 3);
 	snprintf(path, sizeof(path), "%s/a.tgz", dir);
 	env = seed(c, id, &s, &rc);
-	CHECK(rc == 0 && env && s.calls == 2);
-	CHECK(env && run("diff -r %s %s", ref, env) == 0);
+	check_int(rc, ==, 0);
+	if (CHECK(env))
+		check_int(s.calls, ==, 2);
+	if (CHECK(env))
+		check_int(run("diff -r %s %s", ref, env), ==, 0);
 	free(env);
 
 	/* a member whose crc32 is not the index's: never published */
@@ -237,9 +252,11 @@ int main(void)
 	s = (struct src){ .path = path, .corrupt_at = -1, .cut_at = -1 };
 	snprintf(c, sizeof(c), "%s/badcrc", dir);
 	env = seed(c, bad, &s, &rc);
-	CHECK(rc == -1 && !env);
+	check_int(rc, ==, -1);
+	CHECK(!env);
 	CHECK(strstr(vine_errmsg(), "crc32"));
-	CHECK(run("cd %s && ! test -e env/%.16s && test -z \"$(find tmp -mindepth 1)\"", c, bad) == 0);
+	CHECK(run("cd %s && ! test -e env/%.16s && test -z \"$(find tmp -mindepth 1)\"", c,
+		bad) == 0);
 
 	/* not vine format (no index): unpacked again, the ordinary way */
 	snprintf(path, sizeof(path), "%s/foreign.tgz", dir);
@@ -247,8 +264,10 @@ int main(void)
 	s = (struct src){ .path = path, .corrupt_at = -1, .cut_at = -1 };
 	snprintf(c, sizeof(c), "%s/foreign", dir);
 	env = seed(c, foreign, &s, &rc);
-	CHECK(rc == 0 && env);
-	CHECK(env && run("diff -r -x .vine %s %s", ref, env) == 0);
+	check_int(rc, ==, 0);
+	CHECK(env);
+	if (CHECK(env))
+		check_int(run("diff -r -x .vine %s %s", ref, env), ==, 0);
 	free(env);
 
 	free(ref);
