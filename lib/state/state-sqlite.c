@@ -137,6 +137,42 @@ static const char v3_sql[] =
 	"CREATE INDEX transfers_origin ON transfers(updated)"
 	" WHERE source IS NULL AND state = 'active';\n";
 
+/*
+ * Schema version 4 (migration "faults", vine(7) FAULTS), run on a new
+ * state as on an upgraded one: attempts may end as 'fault' (the CHECK
+ * constraint cannot be altered in place, so the table is rebuilt); tasks
+ * count the distinct nodes that handed them back so; node_faults holds,
+ * per node and object, how often that node faulted with it, until when
+ * it claims no task needing it, and why.
+ */
+static const char v4_sql[] =
+	"CREATE TABLE attempts_v4(\n"
+	"  task INTEGER NOT NULL REFERENCES tasks(id),\n"
+	"  attempt INTEGER NOT NULL,\n"
+	"  worker INTEGER NOT NULL REFERENCES workers(id),\n"
+	"  node TEXT NOT NULL,\n"
+	"  claimed REAL NOT NULL,\n"
+	"  started REAL,\n"
+	"  ended REAL,\n"
+	"  outcome TEXT NOT NULL DEFAULT 'running' CHECK(outcome IN\n"
+	"    ('running','exited','signaled','timeout','error','lost','released','fault')),\n"
+	"  exit_code INTEGER,\n"
+	"  signal INTEGER,\n"
+	"  message TEXT,\n"
+	"  PRIMARY KEY(task, attempt)) WITHOUT ROWID;\n"
+	"INSERT INTO attempts_v4 SELECT task, attempt, worker, node, claimed, started, ended,"
+	" outcome, exit_code, signal, message FROM attempts;\n"
+	"DROP TABLE attempts;\n"
+	"ALTER TABLE attempts_v4 RENAME TO attempts;\n"
+	"ALTER TABLE tasks ADD COLUMN faults INTEGER NOT NULL DEFAULT 0;\n"
+	"CREATE TABLE node_faults(\n"
+	"  node TEXT NOT NULL,\n"
+	"  object TEXT NOT NULL REFERENCES objects(id),\n"
+	"  faults INTEGER NOT NULL,\n"
+	"  until REAL NOT NULL,\n"
+	"  reason TEXT,\n"
+	"  PRIMARY KEY(node, object)) WITHOUT ROWID;\n";
+
 /* Every statement, prepared on first use and kept. */
 enum {
 	Q_OBJ_SIZE, Q_OBJ_ADD, Q_TASK_ADD,
@@ -153,6 +189,7 @@ enum {
 	Q_META_GET, Q_META_SET, Q_PEER_SET, Q_PEER_DEL, Q_PEER_PICK, Q_ORIGIN_LOAD,
 	Q_XFER_ADD, Q_REPL_SET, Q_XFER_GET, Q_XFER_PROGRESS, Q_XFER_END, Q_SERVED,
 	Q_PEER_AVOID, Q_REPL_DROP, Q_XFER_LOST, Q_XFER_LIST, Q_WORKER_NODE,
+	Q_FAULT_INFO, Q_TASK_FAULTS, Q_BACKOFF_SET, Q_BACKOFF_LIST,
 	Q_N
 };
 
@@ -162,7 +199,7 @@ static const char *const sql[Q_N] = {
 	[Q_TASK_ADD] = "INSERT INTO tasks(cmd, object, cores, retries, timeout, tag, submitted)"
 		       " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[Q_REQUEUE_IDS] = "SELECT id FROM tasks WHERE state = 'failed' ORDER BY id",
-	[Q_REQUEUE] = "UPDATE tasks SET state = 'ready', failures = 0, losses = 0,"
+	[Q_REQUEUE] = "UPDATE tasks SET state = 'ready', failures = 0, losses = 0, faults = 0,"
 		      " retries = CASE WHEN ?1 >= 0 THEN ?1 ELSE retries END"
 		      " WHERE state = 'failed'",
 	[Q_ONCE_GET] = "SELECT answer FROM once WHERE key = ?1",
@@ -189,7 +226,12 @@ static const char *const sql[Q_N] = {
 	[Q_HELD] = "SELECT id, attempts FROM tasks WHERE worker = ?1 AND state = 'running'",
 	[Q_READY] = "SELECT t.id, t.cmd, t.cores, t.timeout, t.object, o.origin, o.size, t.attempts"
 		    " FROM tasks t LEFT JOIN objects o ON o.id = t.object"
-		    " WHERE t.state = 'ready' AND t.cores <= ?1 ORDER BY t.id LIMIT ?2",
+		    " WHERE t.state = 'ready' AND t.cores <= ?1"
+		    /* not what this worker's node is backing off from (FAULT) */
+		    "   AND (t.object IS NULL OR NOT EXISTS(SELECT 1 FROM node_faults f"
+		    "     WHERE f.node = (SELECT node FROM workers WHERE id = ?3)"
+		    "     AND f.object = t.object AND f.until > ?4))"
+		    " ORDER BY t.id LIMIT ?2",
 	[Q_TAKE] = "UPDATE tasks SET state = 'running', attempts = attempts + 1, worker = ?2"
 		   " WHERE id = ?1",
 	[Q_ATTEMPT_ADD] = "INSERT INTO attempts(task, attempt, worker, node, claimed)"
@@ -211,7 +253,7 @@ static const char *const sql[Q_N] = {
 			" a.task, a.attempt, a.worker, a.node, a.claimed, a.started, a.ended,"
 			" a.outcome, a.exit_code, a.signal, a.message,"
 			" (SELECT coalesce(sum(size), 0) FROM files f"
-			"   WHERE f.task = t.id AND f.attempt = t.attempts)"
+			"   WHERE f.task = t.id AND f.attempt = t.attempts), t.faults"
 			" FROM tasks t LEFT JOIN attempts a ON a.task = t.id AND a.attempt = t.attempts"
 			" WHERE t.id > ?1 ORDER BY t.id LIMIT ?2",
 	[Q_TASK_EXISTS] = "SELECT 1 FROM tasks WHERE id = ?1",
@@ -263,6 +305,21 @@ static const char *const sql[Q_N] = {
 	[Q_XFER_LIST] = "SELECT id, object, source, addr, dest, state, status, offset, bytes, started,"
 			" updated FROM transfers ORDER BY id",
 	[Q_WORKER_NODE] = "SELECT node FROM workers WHERE id = ?1",
+	/* an attempt's node, its task's object and faults, and whether that
+	 * node handed the task back before */
+	[Q_FAULT_INFO] = "SELECT a.node, t.object, t.faults, EXISTS(SELECT 1 FROM attempts b"
+			 " WHERE b.task = a.task AND b.node = a.node AND b.outcome = 'fault'"
+			 " AND b.attempt != a.attempt)"
+			 " FROM attempts a JOIN tasks t ON t.id = a.task"
+			 " WHERE a.task = ?1 AND a.attempt = ?2",
+	[Q_TASK_FAULTS] = "UPDATE tasks SET faults = ?2 WHERE id = ?1",
+	/* ?1 node, ?2 object, ?3 now, ?4 base, ?5 reason, ?6 most */
+	[Q_BACKOFF_SET] = "INSERT INTO node_faults(node, object, faults, until, reason)"
+			  " VALUES(?1, ?2, 1, ?3 + ?4, ?5) ON CONFLICT(node, object) DO UPDATE"
+			  " SET faults = faults + 1, reason = ?5,"
+			  " until = ?3 + min(?4 * (1 << min(faults, 20)), ?6)",
+	[Q_BACKOFF_LIST] = "SELECT node, faults, until, reason FROM node_faults WHERE object = ?1"
+			   " ORDER BY node",
 };
 
 struct sq_state {
@@ -451,10 +508,10 @@ static int create_schema(struct sq_state *s)
 		if (vine_peer_secret_new(secret) < 0)
 			return rollback(s);
 		vine_peer_secret_hex(secret, hex);
-		q = vine_xasprintf("%s%sPRAGMA user_version = %d; PRAGMA application_id = %d;"
+		q = vine_xasprintf("%s%s%sPRAGMA user_version = %d; PRAGMA application_id = %d;"
 				   " INSERT INTO meta VALUES('created', '%.3f');"
 				   " INSERT INTO meta VALUES('peer_secret', '%s');",
-				   schema_sql, v3_sql, VINE_STATE_SCHEMA, APP_ID,
+				   schema_sql, v3_sql, v4_sql, VINE_STATE_SCHEMA, APP_ID,
 				   vine_now_wall(), hex);
 		explicit_bzero(secret, sizeof(secret));
 		explicit_bzero(hex, sizeof(hex));
@@ -487,6 +544,28 @@ static int migrate_v2(struct sq_state *s)
 	return commit(s) < 0 ? rollback(s) : 0;
 }
 
+/*
+ * Schema version 3 to 4, in place (migration "faults": v4_sql).  Another
+ * program may have done it while we waited for the lock.  Foreign keys
+ * are not enforced yet on this connection, so attempts can be rebuilt.
+ */
+static int migrate_v3(struct sq_state *s)
+{
+	int version, app, tables;
+	char *q;
+
+	if (begin(s) < 0 || read_version(s, &version, &app, &tables) < 0)
+		return rollback(s);
+	if (version == 3) {
+		q = vine_xasprintf("%sPRAGMA user_version = 4;", v4_sql);
+		int rc = exec(s, q);
+		free(q);
+		if (rc < 0)
+			return rollback(s);
+	}
+	return commit(s) < 0 ? rollback(s) : 0;
+}
+
 static int check_schema(struct sq_state *s, int flags)
 {
 	int version, app, tables;
@@ -498,6 +577,12 @@ static int check_schema(struct sq_state *s, int flags)
 	if (app == APP_ID && version == 2) {
 		if (migrate_v2(s) < 0)
 			return vine_error_prefix("state '%s': cannot upgrade schema version 2 to %d",
+						 s->path, VINE_STATE_SCHEMA);
+		return check_schema(s, 0);
+	}
+	if (app == APP_ID && version == 3) {
+		if (migrate_v3(s) < 0)
+			return vine_error_prefix("state '%s': cannot upgrade schema version 3 to %d",
 						 s->path, VINE_STATE_SCHEMA);
 		return check_schema(s, 0);
 	}
@@ -864,6 +949,21 @@ static int sq_list_objects(struct vine_state *st, struct vine_object **objs, siz
 			o->replicas[o->nreplicas].complete = sqlite3_column_int(q, 2);
 			o->nreplicas++;
 		}
+		if (r < 0 || !(q = Q(s, Q_BACKOFF_LIST))) {
+			r = -1;
+			break;
+		}
+		bind_str(q, 1, v[i].id);
+		while ((r = row(s, q)) > 0) {
+			struct vine_object *o = &v[i];
+			struct vine_backoff *b;
+			o->backoffs = grow(o->backoffs, o->nbackoffs, sizeof(*o->backoffs));
+			b = &o->backoffs[o->nbackoffs++];
+			b->node = col_str(q, 0);
+			b->faults = sqlite3_column_int(q, 1);
+			b->until = sqlite3_column_double(q, 2);
+			b->reason = col_str(q, 3);
+		}
 	}
 	if (r < 0 || commit(s) < 0) {
 		vine_state_free_objects(v, len);
@@ -957,6 +1057,57 @@ static int sq_heartbeat(struct vine_state *st, int64_t worker,
  * End the current attempt of a running task and move the task on by the
  * retry rule.  r->started/ended/message may be zero/NULL.
  */
+/*
+ * A task handed back as FAULT (vine(7), FAULTS): its node backs off from
+ * the task's object, and the task fails once VINE_FAULT_NODES distinct
+ * nodes have handed it back.
+ */
+static int fault(struct sq_state *s, const struct vine_result *r, enum vine_task_state *next)
+{
+	sqlite3_stmt *q = Q(s, Q_FAULT_INFO);
+	char *node, *object;
+	int faults, again, k, rc = -1;
+
+	if (!q)
+		return -1;
+	sqlite3_bind_int64(q, 1, r->task);
+	sqlite3_bind_int(q, 2, r->attempt);
+	if ((k = row(s, q)) <= 0)
+		return k < 0 ? -1 : vine_error("task %lld has no attempt %d", (long long)r->task,
+					       r->attempt);
+	node = col_str(q, 0);
+	object = col_str(q, 1);
+	faults = sqlite3_column_int(q, 2);
+	again = sqlite3_column_int(q, 3);
+	sqlite3_reset(q);
+	if (!again)
+		faults++;
+	*next = faults >= VINE_FAULT_NODES ? VINE_TASK_FAILED : VINE_TASK_READY;
+	if (!(q = Q(s, Q_TASK_FAULTS)))
+		goto out;
+	sqlite3_bind_int64(q, 1, r->task);
+	sqlite3_bind_int(q, 2, faults);
+	if (run(s, q) < 0)
+		goto out;
+	if (object) {
+		if (!(q = Q(s, Q_BACKOFF_SET)))
+			goto out;
+		bind_str(q, 1, node);
+		bind_str(q, 2, object);
+		sqlite3_bind_double(q, 3, vine_now_wall());
+		sqlite3_bind_double(q, 4, VINE_FAULT_BACKOFF);
+		bind_str(q, 5, r->message ? r->message : "(no reason given)");
+		sqlite3_bind_double(q, 6, VINE_FAULT_BACKOFF_MAX);
+		if (run(s, q) < 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	free(node);
+	free(object);
+	return rc;
+}
+
 static int end_task(struct sq_state *s, const struct vine_result *r)
 {
 	sqlite3_stmt *q = Q(s, Q_TASK_COUNTERS);
@@ -974,6 +1125,8 @@ static int end_task(struct sq_state *s, const struct vine_result *r)
 	failures = sqlite3_column_int(q, 1);
 	losses = sqlite3_column_int(q, 2);
 	next = vine_state_next(r->outcome, r->exit_code, retries, &failures, &losses);
+	if (r->outcome == VINE_OUT_FAULT && fault(s, r, &next) < 0)
+		return -1;
 
 	if (!(q = Q(s, Q_ATTEMPT_END)))
 		return -1;
@@ -1106,6 +1259,8 @@ static int claim_locked(struct sq_state *s, int64_t worker, int free_cores, int 
 			return -1;
 		v = vine_xcalloc(max, sizeof(*v));
 		sqlite3_bind_int(q, 1, free_cores);
+		sqlite3_bind_int64(q, 3, worker);
+		sqlite3_bind_double(q, 4, now);
 		/* look a little past max so that tasks too big to fit now are passed over */
 		sqlite3_bind_int64(q, 2, (sqlite3_int64)(max < 1024 ? max * 4 + 16 : max));
 		while (len < max && left > 0 && (r = row(s, q)) > 0) {
@@ -1532,6 +1687,7 @@ static int sq_list_tasks(struct vine_state *st, int64_t after, size_t limit,
 		t->failures = sqlite3_column_int(q, 10);
 		t->losses = sqlite3_column_int(q, 11);
 		read_attempt(q, 12, &t->last);
+		t->faults = sqlite3_column_int(q, 24);
 	}
 	sqlite3_reset(q);
 	if (r < 0) {
