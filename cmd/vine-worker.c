@@ -2,6 +2,7 @@
  * vine-worker - claim tasks from the state and run them on this node.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,13 +12,14 @@
 #include "cli.h"
 #include "util/config.h"
 #include "peer/peer.h"
+#include "state/ssh.h"
 #include "state/state.h"
 #include "task/worker.h"
 
 static void usage(FILE *f)
 {
-	fputs("usage: vine-worker [-q] [-s STATE] [-c CACHE] [-N NODE] [-n CORES] [-l ADDR]\n"
-	      "                   [-i IDLE]\n", f);
+	fputs("usage: vine-worker [-q] [-s STATE] [-c CACHE] [-N NODE] [-n CORES]\n"
+	      "                   [-l ADDR | -l none | --no-serve] [-i IDLE]\n", f);
 }
 
 /* Exit rather than return, so what main allocated is still reachable. */
@@ -34,15 +36,36 @@ static _Noreturn void bad(const char *opt, const char *why)
 	exit(VINE_EXIT_USAGE);
 }
 
+/*
+ * Where the cache server listens when -l is not given (vine(7),
+ * ADDRESSES): toward the manager host of an ssh:// state, else loopback.
+ */
+static char *default_listen(const char *state)
+{
+	struct vine_ssh_url u;
+	char *addr;
+
+	if (!vine_ssh_is_url(state) || vine_ssh_url_parse(state, &u) < 0)
+		return vine_peer_default_listen(NULL);
+	addr = vine_peer_default_listen(u.host);
+	vine_ssh_url_release(&u);
+	return addr;
+}
+
 int main(int argc, char **argv)
 {
+	static const struct option longopts[] = {
+		{ "no-serve", no_argument, NULL, 'S' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
 	struct vine_worker_opts o = { .idle = -1 };
-	char *state = NULL, *cache = NULL, *node = NULL, *host = NULL, *port = NULL;
+	char *state = NULL, *cache = NULL, *node = NULL, *host = NULL, *port = NULL, *listen = NULL;
 	long long v;
-	int c;
+	int c, serve = 1;
 
 	vine_cli_init(argv[0]);
-	while ((c = getopt(argc, argv, "s:c:N:n:l:i:qh")) != -1) {
+	while ((c = getopt_long(argc, argv, "s:c:N:n:l:i:qh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's': free(state); state = vine_xstrdup(optarg); break;
 		case 'c': free(cache); cache = vine_xstrdup(optarg); break;
@@ -53,13 +76,19 @@ int main(int argc, char **argv)
 			o.cores = (int)v;
 			break;
 		case 'l':
+			if (!strcmp(optarg, "none")) {
+				serve = 0;
+				break;
+			}
 			/* checked as vine-spread --serve checks it, which will use it */
 			if (vine_peer_addr_split(optarg, 0, &host, &port) < 0)
 				bad("-l", vine_errmsg());
 			free(host);
 			free(port);
+			serve = 1;
 			o.listen = optarg;
 			break;
+		case 'S': serve = 0; break;
 		case 'i': {
 			char *end;
 			errno = 0;
@@ -101,6 +130,13 @@ int main(int argc, char **argv)
 	}
 	o.cache = cache;
 	o.node = node;
+	if (!serve) {
+		o.listen = NULL;
+	} else if (!o.listen) {
+		/* serving is the default: where the peers can reach it */
+		o.listen = listen = default_listen(state);
+		o.listen_default = 1;
+	}
 	if (vine_worker_env(&o) < 0)
 		vine_die_lib(VINE_EXIT_USAGE);
 
@@ -114,5 +150,6 @@ int main(int argc, char **argv)
 	free(state);
 	free(cache);
 	free(node);
+	free(listen);
 	return rc < 0 ? VINE_EXIT_FAIL : 0;
 }

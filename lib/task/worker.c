@@ -653,9 +653,15 @@ static void *envfetch_run(void *arg)
 	struct vine_seed_opts so = { .cache = f->cache, .jobs = 0, .quiet = 1,
 				     .expect_id = f->id, .fetcher = &fetcher };
 	const char *fail = getenv("VINE_TEST_FAIL_FETCH");
+	const char *hold = getenv("VINE_TEST_FETCH_WAIT");
 	char id[VINE_ID_LEN + 1];
 	uint64_t one = 1;
 
+	/* test hooks (vine-worker(1), ENVIRONMENT): $VINE_TEST_FETCH_WAIT=FILE
+	 * holds the fetch until FILE exists (at most 120 s);
+	 * $VINE_TEST_FAIL_FETCH fails it */
+	for (int i = 0; hold && *hold && access(hold, F_OK) < 0 && i < 6000; i++)
+		usleep(20000);
 	if (fail && *fail)
 		f->rc = vine_error("not fetching it ($VINE_TEST_FAIL_FETCH)");
 	else
@@ -1199,13 +1205,15 @@ int vine_worker_run(struct vine_state *st, const struct vine_worker_opts *o)
 		unsigned char secret[VINE_PEER_SECRET_LEN];
 		struct vine_peer_server_opts so = { .cache = o->cache, .node = o->node,
 						    .listen = o->listen, .secret = secret };
-		if (vine_state_peer_secret(st, secret) < 0)
-			goto out;
-		w.srv = vine_peer_server_start(&so);
+		if (vine_state_peer_secret(st, secret) == 0)
+			w.srv = vine_peer_server_start(&so);
 		explicit_bzero(secret, sizeof(secret));
-		if (!w.srv)
+		if (!w.srv && !o->listen_default)
 			goto out;
-		info.listen = vine_peer_server_addr(w.srv);
+		if (!w.srv)
+			fprintf(stderr, "vine-worker: not serving the cache to peers: %s\n",
+				vine_errmsg());
+		info.listen = w.srv ? vine_peer_server_addr(w.srv) : NULL;
 	}
 	if (vine_state_register_worker(st, &info, &w.id) < 0)
 		goto out;

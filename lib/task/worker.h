@@ -36,6 +36,8 @@ struct vine_worker_opts {
 	const char *cache;    /* node cache directory */
 	const char *node;     /* node name */
 	const char *listen;   /* cache server address to record, or NULL */
+	int listen_default;   /* listen was not asked for: if it cannot be
+			       * served, warn and run tasks without serving */
 	int cores;            /* cores to fill with tasks */
 	double idle;          /* exit after this many seconds with nothing ready
 			       * and nothing running; < 0: never */
