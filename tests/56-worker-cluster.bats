@@ -36,6 +36,7 @@ sessions() {
 	after=$(sessions)
 	assert_equal "$((after - before))" 1
 	run -0 vine-collect -s "$DB" -o out
+	export VINE_STATE=$DB
 	run -0 cat out/1/stdout out/200/stdout
 	assert_output --regexp "^env $VINE_CACHE/env/[0-9a-f]{16}"$'\n'"env $VINE_CACHE/env/[0-9a-f]{16}\$"
 	# fetched once, through the state

@@ -313,11 +313,14 @@ static const char *const sql[Q_N] = {
 			 " FROM attempts a JOIN tasks t ON t.id = a.task"
 			 " WHERE a.task = ?1 AND a.attempt = ?2",
 	[Q_TASK_FAULTS] = "UPDATE tasks SET faults = ?2 WHERE id = ?1",
-	/* ?1 node, ?2 object, ?3 now, ?4 base, ?5 reason, ?6 most */
+	/* ?1 node, ?2 object, ?3 now, ?4 base, ?5 reason, ?6 most; a fault
+	 * while the node backs off already (the other tasks of the same
+	 * failed fetch) is the same fault */
 	[Q_BACKOFF_SET] = "INSERT INTO node_faults(node, object, faults, until, reason)"
 			  " VALUES(?1, ?2, 1, ?3 + ?4, ?5) ON CONFLICT(node, object) DO UPDATE"
-			  " SET faults = faults + 1, reason = ?5,"
-			  " until = ?3 + min(?4 * (1 << min(faults, 20)), ?6)",
+			  " SET faults = faults + (until <= ?3), reason = ?5,"
+			  " until = CASE WHEN until > ?3 THEN until"
+			  "   ELSE ?3 + min(?4 * (1 << min(faults, 20)), ?6) END",
 	[Q_BACKOFF_LIST] = "SELECT node, faults, until, reason FROM node_faults WHERE object = ?1"
 			   " ORDER BY node",
 };

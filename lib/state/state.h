@@ -76,7 +76,8 @@
  * by this many distinct nodes fails.  The node that handed it back claims
  * no task that needs the same object for VINE_FAULT_BACKOFF seconds,
  * doubling with each further fault of that node with that object, up to
- * VINE_FAULT_BACKOFF_MAX.
+ * VINE_FAULT_BACKOFF_MAX (faults reported while it backs off already,
+ * the other tasks of the same failed fetch, are the same fault).
  */
 #define VINE_FAULT_NODES 3
 #define VINE_FAULT_BACKOFF 30.0

@@ -165,6 +165,42 @@ static void test_faults(const char *path)
 	vine_state_close(st);
 }
 
+/* Two tasks of one failed fetch, handed back together: one fault. */
+static void test_one_episode(const char *path)
+{
+	struct vine_state *st = vine_state_open(path, VINE_STATE_CREATE);
+	struct vine_object obj = { .size = 10, .origin = "/env.tar.gz" }, *objs = NULL;
+	struct vine_task_spec sp[2] = { { .cmd = "a", .object = oid, .cores = 1 },
+					{ .cmd = "b", .object = oid, .cores = 1 } };
+	struct vine_worker_info wi = { .node = "n4", .host = "h", .pid = 1, .cores = 2, .lease = 60 };
+	struct vine_claim *c = NULL;
+	struct vine_result r[2];
+	int64_t ids[2], w = 0;
+	int acc[2];
+	size_t n = 0;
+
+	CHECK(st != NULL);
+	if (!st)
+		return;
+	memcpy(obj.id, oid, sizeof(oid));
+	CHECK(vine_state_submit(st, &obj, sp, 2, ids) == 0);
+	CHECK(vine_state_register_worker(st, &wi, &w) == 0);
+	CHECK(vine_state_claim(st, w, 2, 2, 2, &c, &n, NULL) == 0 && n == 2);
+	for (size_t i = 0; i < n && i < 2; i++)
+		r[i] = (struct vine_result){ .task = c[i].task, .attempt = c[i].attempt,
+					     .outcome = VINE_OUT_FAULT, .message = "gone" };
+	CHECK(vine_state_finish(st, w, r, n, acc) == 0);
+	vine_state_free_claims(c, n);
+	CHECK(vine_state_list_objects(st, &objs, &n) == 0 && n == 1);
+	if (n == 1) {
+		CHECK(objs[0].nbackoffs == 1);
+		if (objs[0].nbackoffs == 1)
+			CHECK(objs[0].backoffs[0].faults == 1);
+	}
+	vine_state_free_objects(objs, n);
+	vine_state_close(st);
+}
+
 /* A version 3 state (without version 4's faults) is upgraded in place. */
 static void test_migrate_v3(const char *path)
 {
@@ -207,6 +243,9 @@ int main(void)
 	}
 	char *p = vine_xasprintf("%s/faults.db", dir);
 	test_faults(p);
+	free(p);
+	p = vine_xasprintf("%s/episode.db", dir);
+	test_one_episode(p);
 	free(p);
 	p = vine_xasprintf("%s/migrate.db", dir);
 	test_migrate_v3(p);
