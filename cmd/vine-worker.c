@@ -12,7 +12,7 @@
 #include "cli.h"
 #include "util/config.h"
 #include "peer/peer.h"
-#include "state/ssh.h"
+#include "peer/xfer.h"
 #include "state/state.h"
 #include "task/worker.h"
 
@@ -34,22 +34,6 @@ static _Noreturn void bad(const char *opt, const char *why)
 	vine_warn("%s: %s", opt, why);
 	usage(stderr);
 	exit(VINE_EXIT_USAGE);
-}
-
-/*
- * Where the cache server listens when -l is not given (vine(7),
- * ADDRESSES): toward the manager host of an ssh:// state, else loopback.
- */
-static char *default_listen(const char *state)
-{
-	struct vine_ssh_url u;
-	char *addr;
-
-	if (!vine_ssh_is_url(state) || vine_ssh_url_parse(state, &u) < 0)
-		return vine_peer_default_listen(NULL);
-	addr = vine_peer_default_listen(u.host);
-	vine_ssh_url_release(&u);
-	return addr;
 }
 
 int main(int argc, char **argv)
@@ -134,7 +118,7 @@ int main(int argc, char **argv)
 		o.listen = NULL;
 	} else if (!o.listen) {
 		/* serving is the default: where the peers can reach it */
-		o.listen = listen = default_listen(state);
+		o.listen = listen = vine_xfer_default_listen(state);
 		o.listen_default = 1;
 	}
 	if (vine_worker_env(&o) < 0)

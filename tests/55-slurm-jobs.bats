@@ -171,6 +171,26 @@ ran n3 $dir/cache-n3/env/$short $dir/cache-n3/env/$short $dir/cache-n3/env/$shor
 	done
 }
 
+@test "vine-seed-steps.sbatch with VINE_STATE: the environment fans out through the peers" {
+	local dir=$BATS_TEST_TMPDIR db=$BATS_TEST_TMPDIR/run.db short
+	short=$(env_short)
+	# the origin serves one copy at a time: the other nodes get theirs from peers
+	run -0 vine-submit -s "$db" --k-origin 1 </dev/null
+	run -0 env VINE_STATE="$HOST_URL$db" "${SBATCH[@]}" -N3 "$SEED" env.tar.gz \
+		sh -c 'echo "ran $SLURMD_NODENAME $VINE_ENV"'
+	run -0 slurm_wait_job "$output" 60
+	[ "$output" = COMPLETED ] || { cat job.out; false; }
+	run -0 grep '^ran ' job.out
+	[ "$(sort <<<"$output")" = "ran n1 $dir/cache-n1/env/$short
+ran n2 $dir/cache-n2/env/$short
+ran n3 $dir/cache-n3/env/$short" ]
+	VINE_STATE=$db run -0 status_py 'o = j["objects"][0]; o["served_origin"], o["served_peer"], sorted(r["node"] for r in o["replicas"] if r["complete"])'
+	assert_output "1 2 ['n1', 'n2', 'n3']"
+	# the servers stopped with the job
+	VINE_STATE=$db run -0 status_py 'sorted(w["state"] for w in j["workers"])'
+	assert_output "['gone', 'gone', 'gone']"
+}
+
 @test "vine-seed-steps.sbatch: a node that cannot seed fails the job before the command runs" {
 	run -0 "${SBATCH[@]}" -N3 "$SEED" missing.tar.gz touch "$BATS_TEST_TMPDIR/ran"
 	run -0 slurm_wait_job "$output" 60

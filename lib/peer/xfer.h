@@ -41,4 +41,12 @@ struct vine_xfer_seed {
 };
 int vine_xfer_seed_fetch(void *ctx, const char *id, const char *origin, const char *dest);
 
+/*
+ * Where a cache server whose peers reach the state at state_url listens
+ * when not told (vine-worker, vine-spread --serve): "IP:0", malloc'd,
+ * from vine_peer_default_listen with the manager host of an ssh:// URL,
+ * or NULL (loopback) for a local state.
+ */
+char *vine_xfer_default_listen(const char *state_url);
+
 #endif
