@@ -113,3 +113,15 @@ sys.exit(0 if w["heartbeat"] - w["started"] > 3 else 1)' "$DB"
 	run -0 status_py '[(w["node"], w["listen"]) for w in j["workers"]]'
 	assert_output --regexp "^\[\('a', None\), \('b', None\), \('c', '127\.0\.0\.1:[1-9][0-9]*'\)\]$"
 }
+
+@test "what is shipped starts workers that serve: no -l none, no --no-serve" {
+	cd "$VINE_TOP"
+	run -0 grep -n 'vine-worker' share/slurm/vine-workers.sbatch README share/doc/parsl.md man/vine-worker.1 man/vine-state.1
+	refute_output --partial -- '-l none'
+	refute_output --partial -- '--no-serve'
+	# vine-seed-steps.sbatch serves on every node and seeds through the state
+	run -0 grep -c 'vine-spread -s "$VINE_STATE" --serve' share/slurm/vine-seed-steps.sbatch
+	assert_output 1
+	run -0 grep -c 'vine-seed -q -s "$VINE_STATE" "$id"' share/slurm/vine-seed-steps.sbatch
+	assert_output 2
+}
