@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -332,6 +333,9 @@ struct sq_state {
 	char *results;              /* PATH.results */
 	mode_t umask;
 	sqlite3_stmt *stmt[Q_N];
+	/* for $VINE_STATE_STATS (see busy_wait) */
+	long txns, busy_waits;
+	double busy_seconds;
 };
 
 static const struct vine_state_ops sq_ops;
@@ -376,7 +380,57 @@ static int exec(struct sq_state *s, const char *q)
 
 static int begin(struct sq_state *s)
 {
+	s->txns++;
 	return exec(s, "BEGIN IMMEDIATE");
+}
+
+/*
+ * SQLite's own busy timeout, with its delays, counted: how often and how
+ * long this connection waited for another's lock.  With
+ * $VINE_STATE_STATS=FILE a connection appends that to FILE when it
+ * closes (bench/control-plane.sh; vine(7), STATE FILE).
+ */
+static int busy_wait(void *ctx, int count)
+{
+	static const int delays[] = { 1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100 };
+	enum { NDELAYS = sizeof(delays) / sizeof(delays[0]) };
+	struct sq_state *s = ctx;
+	int waited = 0, d = count < NDELAYS ? delays[count] : delays[NDELAYS - 1];
+	double t0;
+
+	for (int i = 0; i < count; i++)
+		waited += i < NDELAYS ? delays[i] : delays[NDELAYS - 1];
+	if (waited >= BUSY_MS)
+		return 0;
+	if (waited + d > BUSY_MS)
+		d = BUSY_MS - waited;
+	t0 = vine_now_mono();
+	sqlite3_sleep(d);
+	s->busy_waits++;
+	s->busy_seconds += vine_now_mono() - t0;
+	return 1;
+}
+
+static void stats_write(struct sq_state *s)
+{
+	const char *path = getenv("VINE_STATE_STATS");
+	struct rusage ru;
+	char line[200];
+	int fd, n;
+
+	if (!path || !*path || (fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600)) < 0)
+		return;
+	if (getrusage(RUSAGE_SELF, &ru) < 0)
+		memset(&ru, 0, sizeof(ru));
+	/* the process's CPU time so far: vine-state's, for one connection */
+	n = snprintf(line, sizeof(line), "pid %ld transactions %ld busy_waits %ld busy_seconds %.3f"
+		     " cpu_seconds %.3f\n", (long)getpid(), s->txns, s->busy_waits, s->busy_seconds,
+		     ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+			     (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
+	if (vine_write_full(fd, line, (size_t)n) < 0) {
+		/* statistics only */
+	}
+	close(fd);
 }
 
 static int begin_read(struct sq_state *s)
@@ -642,7 +696,7 @@ struct vine_state *vine_state_sqlite_open(const char *path, int flags)
 		goto fail;
 	}
 	sqlite3_extended_result_codes(s->db, 1);
-	sqlite3_busy_timeout(s->db, BUSY_MS);
+	sqlite3_busy_handler(s->db, busy_wait, s);
 	/*
 	 * Two programs creating the state at once (a worker and vine-submit
 	 * started together): switching to WAL can fail at once with BUSY
@@ -668,6 +722,8 @@ static void sq_close(struct vine_state *st)
 {
 	struct sq_state *s = SQ(st);
 
+	if (s->db)
+		stats_write(s);
 	for (int i = 0; i < Q_N; i++)
 		sqlite3_finalize(s->stmt[i]);
 	sqlite3_close(s->db);

@@ -1191,7 +1191,7 @@ int vine_worker_run(struct vine_state *st, const struct vine_worker_opts *o)
 		vine_error_errno("eventfd");
 		goto out;
 	}
-	if (vine_cache_open(&w.cache, o->cache) < 0 || make_workdir(&w) < 0)
+	if (make_workdir(&w) < 0 || vine_cache_open(&w.cache, o->cache) < 0)
 		goto out;
 	/* the environment threads share it; taken after the signals are
 	 * blocked, so that the threads block them too */
