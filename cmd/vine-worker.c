@@ -24,7 +24,8 @@ static const char usage_text[] =
 	"  -N NODE   this node's name (default $VINE_NODE, else the host name)\n"
 	"  -n CORES  cores to fill with tasks (default: the cores it may use)\n"
 	"  -l ADDR   where this node's cache server listens (default: an address\n"
-	"            its peers reach, any port); -l none, --no-serve: do not serve\n"
+	"            its peers reach, any port)\n"
+	"  -l none, --no-serve  do not serve this node's cache to its peers\n"
 	"  -i IDLE   exit after IDLE seconds with nothing ready or running\n"
 	"  -q        no warnings about single tasks\n"
 	"  -h        show this help (also --help; --version shows the version)\n";
