@@ -22,6 +22,13 @@ static void check_stdout(void)
 	}
 }
 
+/* Library notices (util.h): "vine-x: MESSAGE" on stderr. */
+static void show_notice(const char *msg)
+{
+	fflush(stdout);
+	fprintf(stderr, "%s: %s\n", progname, msg);
+}
+
 void vine_cli_init(const char *argv0)
 {
 	const char *slash = argv0 ? strrchr(argv0, '/') : NULL;
@@ -38,6 +45,7 @@ void vine_cli_init(const char *argv0)
 		}
 	}
 	atexit(check_stdout);
+	vine_set_notice(show_notice);
 }
 
 const char *vine_progname(void)

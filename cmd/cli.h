@@ -15,8 +15,9 @@ enum {
 	VINE_EXIT_USAGE = 2,
 };
 
-/* Record the program name, reopen closed fds 0-2 on /dev/null, and arrange
- * for stdout to be flushed and checked at exit. */
+/* Record the program name, reopen closed fds 0-2 on /dev/null, arrange
+ * for stdout to be flushed and checked at exit, and show the library's
+ * notices (util.h) on stderr. */
 void vine_cli_init(const char *argv0);
 const char *vine_progname(void);
 

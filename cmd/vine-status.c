@@ -24,7 +24,8 @@ static void on_stop(int sig)
 
 static void usage(FILE *f)
 {
-	fputs("usage: vine-status [-s STATE] [--json] [--watch] [TASK...]\n", f);
+	fputs("usage: vine-status [-s STATE] [--json] [--watch] [--state STATE[,STATE...]] [TASK...]\n",
+	      f);
 }
 
 /* Exit rather than return, so what main allocated is still reachable. */
@@ -44,8 +45,29 @@ static int show_json(json_t *j, int compact)
 	return rc < 0 ? vine_error("cannot write JSON") : 0;
 }
 
-static int show(struct vine_state *st, int json, int compact, int64_t *ids, size_t n)
+/* "failed,cancelled" as a set of task states (bits), or 0 if bad. */
+static unsigned parse_states(const char *s)
 {
+	char *copy = vine_xstrdup(s), *save = NULL;
+	unsigned set = 0;
+
+	for (char *w = strtok_r(copy, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
+		int k = vine_task_state_parse(w);
+		if (k < 0) {
+			free(copy);
+			return 0;
+		}
+		set |= 1u << k;
+	}
+	free(copy);
+	return set;
+}
+
+static int show(struct vine_state *st, int json, int compact, unsigned states, int64_t *ids,
+		size_t n)
+{
+	if (states)
+		return vine_status_list(st, states, json, stdout);
 	if (n == 0)
 		return json ? show_json(vine_status_json(st), compact) : vine_status_text(st, stdout);
 	for (size_t i = 0; i < n; i++) {
@@ -62,11 +84,13 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, 'J' },
 		{ "watch", no_argument, NULL, 'W' },
+		{ "state", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	char *state = NULL;
 	int json = 0, watch = 0, c;
+	unsigned states = 0;
 	int64_t *ids;
 	size_t n = 0;
 
@@ -76,6 +100,13 @@ int main(int argc, char **argv)
 		case 's': free(state); state = vine_xstrdup(optarg); break;
 		case 'J': json = 1; break;
 		case 'W': watch = 1; break;
+		case 'S':
+			if (!(states = parse_states(optarg))) {
+				vine_warn("--state: '%s' is not a list of task states (ready, running, "
+					  "done, failed, cancelled)", optarg);
+				usage_error();
+			}
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage_error();
 		}
@@ -89,31 +120,50 @@ int main(int argc, char **argv)
 		}
 		ids[n++] = v;
 	}
+	if (states && n) {
+		vine_warn("--state and task ids cannot go together");
+		usage_error();
+	}
 	if (!state)
 		state = vine_default_state();
 	struct vine_state *st = vine_state_open(state, 0);
 	if (!st)
 		vine_die_lib(VINE_EXIT_FAIL);
 	if (!watch) {
-		if (show(st, json, 0, ids, n) < 0)
+		if (show(st, json, 0, states, ids, n) < 0)
 			vine_die_lib(VINE_EXIT_FAIL);
 	} else {
 		int tty = isatty(STDOUT_FILENO);
 		struct sigaction sa = { .sa_handler = on_stop };
+		/* $VINE_TEST_WATCH_FRAMES: stop after that many frames (tests) */
+		const char *fr = getenv("VINE_TEST_WATCH_FRAMES");
+		long frames = fr && *fr ? atol(fr) : -1;
 		sigaction(SIGINT, &sa, NULL);
 		sigaction(SIGTERM, &sa, NULL);
-		while (!stop) {
+		sigaction(SIGHUP, &sa, NULL);
+		/* on a terminal, the alternate screen, as less and top use: each
+		 * frame replaces the last, and the scrollback keeps none of them */
+		if (tty)
+			fputs("\033[?1049h", stdout);
+		while (!stop && frames != 0) {
 			if (tty)
 				fputs("\033[H\033[J", stdout);
 			else if (!json)
 				fputc('\n', stdout);
-			if (show(st, json, 1, ids, n) < 0)
+			if (show(st, json, 1, states, ids, n) < 0) {
+				if (tty)
+					fputs("\033[?1049l", stdout);
 				vine_die_lib(VINE_EXIT_FAIL);
+			}
 			if (fflush(stdout) != 0)
+				break;
+			if (frames > 0 && --frames == 0)
 				break;
 			struct timespec ts = { 1, 0 };
 			nanosleep(&ts, NULL);
 		}
+		if (tty)
+			fputs("\033[?1049l", stdout);
 	}
 	vine_state_close(st);
 	free(state);

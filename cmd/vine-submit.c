@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "util/config.h"
@@ -19,7 +20,8 @@
 static void usage(FILE *f)
 {
 	fputs("usage: vine-submit [-s STATE] [-e ARCHIVE] [-n CORES] [-r RETRIES] [-t SECONDS]\n"
-	      "                   [--tag TAG] [--k-peer N] [--k-origin N] [--no-relay] [FILE|-]\n"
+	      "                   [-C DIR] [--name NAME] [--memory SIZE] [--gpus N] [--tag TAG]\n"
+	      "                   [--k-peer N] [--k-origin N] [--no-relay] [FILE|-]\n"
 	      "       vine-submit [-s STATE] [-r RETRIES] --failed\n", f);
 }
 
@@ -75,6 +77,26 @@ static void load_object(const char *archive, struct vine_object *obj)
 	obj->size = (int64_t)sb.st_size;
 }
 
+/* The directory tasks run in: DIR made absolute, else the current one. */
+static char *task_dir(const char *dir)
+{
+	struct stat sb;
+	char *abs;
+
+	if (!dir) {
+		if (!(abs = getcwd(NULL, 0)))
+			vine_die(VINE_EXIT_FAIL, "cannot get the current directory: %s", strerror(errno));
+		return abs;
+	}
+	if (stat(dir, &sb) < 0)
+		vine_die(VINE_EXIT_FAIL, "-C: cannot use directory '%s': %s", dir, strerror(errno));
+	if (!S_ISDIR(sb.st_mode))
+		vine_die(VINE_EXIT_FAIL, "-C: '%s' is not a directory", dir);
+	if (!(abs = realpath(dir, NULL)))
+		vine_die(VINE_EXIT_FAIL, "-C: cannot resolve '%s': %s", dir, strerror(errno));
+	return abs;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -83,19 +105,24 @@ int main(int argc, char **argv)
 		{ "k-peer", required_argument, NULL, 'K' },
 		{ "k-origin", required_argument, NULL, 'O' },
 		{ "no-relay", no_argument, NULL, 'R' },
+		{ "chdir", required_argument, NULL, 'C' },
+		{ "name", required_argument, NULL, 'A' },
+		{ "memory", required_argument, NULL, 'M' },
+		{ "gpus", required_argument, NULL, 'G' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct vine_task_spec proto = { .cores = 1 };
 	struct vine_object obj = { .origin = NULL };
 	struct vine_tasklist tl = VINE_TASKLIST_INIT;
-	const char *archive = NULL, *input = "-";
+	const char *archive = NULL, *input = "-", *dir = NULL, *name = NULL;
+	char *cwd;
 	char *state = NULL;
 	int failed = 0, retries_set = 0, c;
 	struct vine_spread_settings spread = { 0, 0, -1 };
 
 	vine_cli_init(argv[0]);
-	while ((c = getopt_long(argc, argv, "s:e:n:r:t:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:e:n:r:t:C:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's': free(state); state = vine_xstrdup(optarg); break;
 		case 'e': archive = optarg; break;
@@ -114,11 +141,25 @@ int main(int argc, char **argv)
 		case 'K': spread.k_peer = parse_int("--k-peer", optarg, 1, VINE_K_MAX); break;
 		case 'O': spread.k_origin = parse_int("--k-origin", optarg, 1, VINE_K_MAX); break;
 		case 'R': spread.relay = 0; break;
+		case 'C': dir = optarg; break;
+		case 'A':
+			if (!*optarg || strlen(optarg) > VINE_SUBMISSION_MAX || strchr(optarg, '\n'))
+				bad("--name", optarg, "is not 1 to 256 bytes on one line");
+			name = optarg;
+			break;
+		case 'M':
+			if (vine_parse_size(optarg, VINE_MEMORY_MAX, &proto.memory) < 0) {
+				vine_warn("--memory: %s", vine_errmsg());
+				usage_error();
+			}
+			break;
+		case 'G': proto.gpus = parse_int("--gpus", optarg, 0, VINE_GPUS_MAX); break;
 		case 'h': usage(stdout); return 0;
 		default: usage_error();
 		}
 	}
-	if (argc - optind > 1 || (failed && (argc > optind || archive || proto.tag ||
+	if (argc - optind > 1 || (failed && (argc > optind || archive || proto.tag || dir || name ||
+					     proto.memory || proto.gpus ||
 					     proto.timeout > 0 || proto.cores != 1))) {
 		usage_error();
 	}
@@ -149,6 +190,13 @@ int main(int argc, char **argv)
 		vine_die_lib(VINE_EXIT_FAIL);
 	if (f != stdin)
 		fclose(f);
+	/* nothing to run is a mistake (an empty file, a failed generator),
+	 * which vine-collect -w would otherwise report as success */
+	if (tl.n == 0)
+		vine_die(VINE_EXIT_FAIL, "no tasks in '%s': nothing submitted",
+			 strcmp(input, "-") ? input : "standard input");
+	cwd = task_dir(dir);
+	proto.cwd = cwd;
 	if (archive) {
 		load_object(archive, &obj);
 		proto.object = obj.id;
@@ -174,7 +222,7 @@ int main(int argc, char **argv)
 		if (vine_state_spread_settings(st, &now, NULL) < 0)
 			vine_die_lib(VINE_EXIT_FAIL);
 	}
-	if (vine_state_submit(st, archive ? &obj : NULL, specs, tl.n, ids) < 0)
+	if (vine_state_submit_named(st, NULL, name, archive ? &obj : NULL, specs, tl.n, ids) < 0)
 		vine_die_lib(VINE_EXIT_FAIL);
 	vine_state_close(st);
 	for (size_t i = 0; i < tl.n; i++)
@@ -182,6 +230,7 @@ int main(int argc, char **argv)
 	free(specs);
 	free(ids);
 	free(obj.origin);
+	free(cwd);
 	vine_tasklist_release(&tl);
 	free(state);
 	return 0;

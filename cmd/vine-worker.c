@@ -2,6 +2,7 @@
  * vine-worker - claim tasks from the state and run them on this node.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +18,7 @@
 static void usage(FILE *f)
 {
 	fputs("usage: vine-worker [-q] [-s STATE] [-c CACHE] [-N NODE] [-n CORES] [-l ADDR]\n"
-	      "                   [-i IDLE]\n", f);
+	      "                   [-i IDLE] [--memory SIZE] [--gpus N]\n", f);
 }
 
 /* Exit rather than return, so what main allocated is still reachable. */
@@ -34,15 +35,28 @@ static _Noreturn void bad(const char *opt, const char *why)
 	exit(VINE_EXIT_USAGE);
 }
 
+/* On a terminal: what the worker does, a line at a time. */
+static void report(void *ctx, const char *line)
+{
+	(void)ctx;
+	vine_warn("%s", line);
+}
+
 int main(int argc, char **argv)
 {
-	struct vine_worker_opts o = { .idle = -1 };
+	static const struct option longopts[] = {
+		{ "memory", required_argument, NULL, 'M' },
+		{ "gpus", required_argument, NULL, 'G' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct vine_worker_opts o = { .idle = -1, .memory = -1, .gpus = -1 };
 	char *state = NULL, *cache = NULL, *node = NULL, *host = NULL, *port = NULL;
 	long long v;
 	int c;
 
 	vine_cli_init(argv[0]);
-	while ((c = getopt(argc, argv, "s:c:N:n:l:i:qh")) != -1) {
+	while ((c = getopt_long(argc, argv, "s:c:N:n:l:i:qh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's': free(state); state = vine_xstrdup(optarg); break;
 		case 'c': free(cache); cache = vine_xstrdup(optarg); break;
@@ -70,6 +84,15 @@ int main(int argc, char **argv)
 			break;
 		}
 		case 'q': o.quiet = 1; break;
+		case 'M':
+			if (vine_parse_size(optarg, VINE_MEMORY_MAX, &o.memory) < 0)
+				bad("--memory", vine_errmsg());
+			break;
+		case 'G':
+			if (vine_parse_llong(optarg, 0, VINE_GPUS_MAX, &v) < 0)
+				bad("--gpus", vine_errmsg());
+			o.gpus = (int)v;
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage_error();
 		}
@@ -99,12 +122,20 @@ int main(int argc, char **argv)
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		o.cores = n < 1 ? 1 : n > VINE_CORES_MAX ? VINE_CORES_MAX : (int)n;
 	}
+	if (o.memory < 0)
+		o.memory = vine_detect_memory();
+	if (o.gpus < 0)
+		o.gpus = vine_detect_gpus();
+	if (!o.quiet && vine_cli_tty())
+		o.report = report;
 	o.cache = cache;
 	o.node = node;
 	if (vine_worker_env(&o) < 0)
 		vine_die_lib(VINE_EXIT_USAGE);
 
-	struct vine_state *st = vine_state_open(state, VINE_STATE_CREATE);
+	/* only vine-submit creates a state: a mistyped -s must not make an
+	 * empty one to wait on forever */
+	struct vine_state *st = vine_state_open(state, 0);
 	if (!st)
 		vine_die_lib(VINE_EXIT_FAIL);
 	int rc = vine_worker_run(st, &o);

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,13 +18,16 @@
 
 static int finished(const struct vine_task *t)
 {
-	return t->state == VINE_TASK_DONE || t->state == VINE_TASK_FAILED;
+	return t->state == VINE_TASK_DONE || t->state == VINE_TASK_FAILED ||
+	       t->state == VINE_TASK_CANCELLED;
 }
 
 char *vine_exit_text(const struct vine_task *t)
 {
 	const struct vine_attempt *a = &t->last;
 
+	if (t->state == VINE_TASK_CANCELLED)
+		return vine_xstrdup("cancelled");
 	switch (a->outcome) {
 	case VINE_OUT_EXITED:
 		return vine_xasprintf("%d", a->exit_code);
@@ -53,10 +57,19 @@ void vine_joblog_line(const struct vine_task *t, FILE *f)
 	double run = a->started > 0 && a->ended > a->started ? a->ended - a->started : 0;
 	int exitval = -1, sig = 0;
 
-	if (a->outcome == VINE_OUT_EXITED)
+	if (t->state == VINE_TASK_CANCELLED) {
+		/* -1 as GNU parallel writes for a job it killed; the signal the
+		 * worker sent if it was running, else 0 */
+		sig = a->outcome == VINE_OUT_CANCELLED ? SIGKILL : 0;
+	} else if (a->outcome == VINE_OUT_EXITED) {
 		exitval = a->exit_code;
-	else if (a->outcome == VINE_OUT_SIGNALED)
+		/* a shell that did not exec its command (dash running "cmd; x",
+		 * say) exits 128 + N when the command died of signal N */
+		if (exitval > 128 && exitval - 128 <= VINE_JOBLOG_SIGMAX)
+			sig = exitval - 128;
+	} else if (a->outcome == VINE_OUT_SIGNALED) {
 		exitval = 0; /* as GNU parallel: the signal column says it */
+	}
 	if (a->outcome == VINE_OUT_SIGNALED || a->outcome == VINE_OUT_TIMEOUT)
 		sig = a->signal;
 	fprintf(f, "%lld\t%s\t%.3f\t%10.3f\t0\t%lld\t%d\t%d\t%s\n", (long long)t->id,
@@ -187,7 +200,10 @@ int vine_collect_write(struct vine_state *st, const char *dir, const char *joblo
 	} else if (joblog) {
 		jtmp = vine_xasprintf("%s.tmp.XXXXXX", joblog);
 		int fd = mkostemp(jtmp, O_CLOEXEC);
-		if (fd < 0 || fchmod(fd, 0666 & ~umask(umask(0))) < 0 || !(jl = fdopen(fd, "w"))) {
+		mode_t mask = umask(0);
+		umask(mask);
+		/* as an ordinary file would be: the umask decides, not mkstemp */
+		if (fd < 0 || fchmod(fd, 0666 & ~mask) < 0 || !(jl = fdopen(fd, "w"))) {
 			rc = vine_error_errno("cannot create '%s'", jtmp);
 			if (fd >= 0) {
 				close(fd);
@@ -267,6 +283,8 @@ void vine_collect_meter_update(struct vine_collect_meter *m, const struct vine_c
 		long s = (long)((double)left / rate + 0.5);
 		snprintf(eta, sizeof(eta), "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
 	}
+	if (c->n[VINE_TASK_RUNNING] == 0 && c->worker_slots == 0)
+		snprintf(eta, sizeof(eta), "none: no live worker");
 	fprintf(stderr, "\r\033[K%lld done, %lld failed, %lld running, %lld ready, %.1f/s, ETA %s",
 		(long long)c->n[VINE_TASK_DONE], (long long)c->n[VINE_TASK_FAILED],
 		(long long)c->n[VINE_TASK_RUNNING], (long long)c->n[VINE_TASK_READY], rate, eta);

@@ -84,6 +84,27 @@ int vine_parse_llong(const char *s, long long min, long long max, long long *out
  */
 int vine_env_seconds(const char *name, double def, double *out);
 
+/*
+ * Sizes for people, one convention everywhere (vine(7), UNITS): decimal
+ * SI units, 1 kB = 1000 bytes, 1 MB = 10^6, 1 GB = 10^9, 1 TB = 10^12.
+ * vine_format_bytes writes "512 B", "1.5 MB", "12.3 GB" into out.
+ * vine_parse_size reads a whole number of bytes with an optional unit:
+ * none or B, k/kB, M/MB, G/GB, T/TB (decimal, case-insensitive), or
+ * KiB, MiB, GiB, TiB (binary); a fraction is allowed with a unit
+ * ("1.5G").  0, or -1 with a message.
+ */
+void vine_format_bytes(char *out, size_t n, double bytes);
+int vine_parse_size(const char *s, int64_t max, int64_t *out);
+
+/*
+ * Notices: what a library does that the user should hear of even though
+ * nothing failed (a state upgraded, a connection being retried).  A
+ * program sets the function that shows them (cli.c prints
+ * "vine-x: MESSAGE" on stderr); by default they are dropped.
+ */
+void vine_set_notice(void (*fn)(const char *msg));
+void vine_notice(const char *fmt, ...) VINE_PRINTF(1, 2);
+
 /* Monotonic and wall clock, in seconds. */
 double vine_now_mono(void);
 double vine_now_wall(void);

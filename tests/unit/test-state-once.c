@@ -343,8 +343,16 @@ static void test_transfer_begin(const char *path)
 	vine_state_close(st);
 }
 
+static char notice[512];
+
+static void take_notice(const char *msg)
+{
+	snprintf(notice + strlen(notice), sizeof(notice) - strlen(notice), "%s\n", msg);
+}
+
 /* A version 2 state (this schema without the once table and the
- * transfers_origin index) is upgraded. */
+ * transfers_origin index of version 3, and without what version 4, the
+ * "ux" step, added) is upgraded, step by step, and says so. */
 static void test_migrate(const char *path)
 {
 	struct vine_task_spec sp = { .cmd = "echo kept", .cores = 1 };
@@ -359,10 +367,18 @@ static void test_migrate(const char *path)
 	CHECK(vine_state_submit(st, NULL, &sp, 1, ids) == 0);
 	vine_state_close(st);
 	CHECK(sql(path, "DROP TABLE once; DROP INDEX transfers_origin;"
+		  " DROP INDEX tasks_submission; DROP TABLE submissions;"
+		  " ALTER TABLE tasks DROP COLUMN cwd; ALTER TABLE tasks DROP COLUMN memory;"
+		  " ALTER TABLE tasks DROP COLUMN gpus; ALTER TABLE tasks DROP COLUMN submission;"
+		  " ALTER TABLE workers DROP COLUMN memory; ALTER TABLE workers DROP COLUMN gpus;"
 		  " PRAGMA user_version = 2") == 0);
 	CHECK(one(path, "SELECT user_version FROM pragma_user_version") == 2);
 
+	vine_set_notice(take_notice);
 	st = vine_state_open(path, 0);
+	vine_set_notice(NULL);
+	CHECK(strstr(notice, "upgraded schema version 2 to 3") != NULL);
+	CHECK(strstr(notice, "upgraded schema version 3 to 4") != NULL);
 	CHECK(st != NULL);
 	if (!st) {
 		fprintf(stderr, "open: %s\n", vine_errmsg());
@@ -370,7 +386,12 @@ static void test_migrate(const char *path)
 	}
 	CHECK(one(path, "SELECT user_version FROM pragma_user_version") == VINE_STATE_SCHEMA);
 	CHECK(one(path, "SELECT count(*) FROM sqlite_master WHERE name IN"
-		  " ('once', 'once_at', 'transfers_origin')") == 3);
+		  " ('once', 'once_at', 'transfers_origin', 'submissions', 'tasks_submission')") == 5);
+	CHECK(one(path, "SELECT count(*) FROM pragma_table_info('tasks') WHERE name IN"
+		  " ('cwd', 'memory', 'gpus', 'submission')") == 4);
+	/* attempts may end as cancelled now */
+	CHECK(one(path, "SELECT count(*) FROM sqlite_master WHERE name = 'attempts'"
+		  " AND sql LIKE '%cancelled%'") == 1);
 	CHECK(vine_state_list_tasks(st, 0, 10, &t, &n) == 0 && n == 1);
 	if (n == 1)
 		CHECK_STR(t[0].cmd, "echo kept");
@@ -386,8 +407,13 @@ static void test_migrate(const char *path)
 	CHECK(sql(path, "PRAGMA user_version = 1") == 0);
 	CHECK(vine_state_open(path, 0) == NULL);
 	CHECK(strstr(vine_errmsg(), "has schema version 1, but this program understands "
-			"version 3 only") != NULL);
+			"version") != NULL);
 	CHECK(one(path, "SELECT user_version FROM pragma_user_version") == 1);
+	/* and a newer one is refused naming both versions */
+	CHECK(sql(path, "PRAGMA user_version = 99") == 0);
+	CHECK(vine_state_open(path, 0) == NULL);
+	CHECK(strstr(vine_errmsg(), "has schema version 99, newer than this program's version") !=
+	      NULL);
 }
 
 int main(void)

@@ -70,7 +70,7 @@ static void test_session(void)
 	json_decref(res);
 	/* not there, and not created without "create" */
 	CHECK(ask(&p, "{\"op\":\"open\"}", &res) == 1);
-	CHECK(strstr(vine_errmsg(), "cannot open state") != NULL);
+	CHECK(strstr(vine_errmsg(), "does not exist") != NULL);
 	CHECK(access(path, F_OK) < 0);
 	json_decref(res);
 	CHECK(ask(&p, "{\"op\":\"open\",\"create\":true}", &res) == 0);
