@@ -103,7 +103,7 @@ print(json.dumps(s, sort_keys=True))'
 
 @test "a missing state is an error unless the program creates states" {
 	run -1 vine-status -s "$URL"
-	[[ $output == *"state '$URL': cannot open state '$DB'"* ]]
+	[[ $output == *"state '$URL': state '$DB' does not exist (vine-submit creates one; name yours with -s STATE or \$VINE_STATE)"* ]]
 	[ ! -e "$DB" ]
 	echo true | vine-submit -s "$URL" -
 	[ -f "$DB" ]

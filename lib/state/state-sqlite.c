@@ -641,7 +641,7 @@ struct vine_state *vine_state_sqlite_open(const char *path, int flags)
 	s->path = vine_xstrdup(path);
 	s->results = vine_xasprintf("%s.results", path);
 	if (stat(path, &sb) < 0) {
-		if (errno != ENOENT) {
+		if (errno != ENOENT && errno != ENOTDIR) {
 			vine_error_errno("cannot open state '%s'", path);
 			goto fail;
 		}
