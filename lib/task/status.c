@@ -431,7 +431,8 @@ int vine_status_list(struct vine_state *st, unsigned states, int json, FILE *f)
 				fputc('\n', f);
 				continue;
 			}
-			char *ex = t[i].last.attempt ? vine_exit_text(&t[i]) : vine_xstrdup("-");
+			char *ex = t[i].last.attempt || t[i].state == VINE_TASK_CANCELLED
+					   ? vine_exit_text(&t[i]) : vine_xstrdup("-");
 			fprintf(f, "%lld\t%s\t%s\t%s\t%s\n", (long long)t[i].id,
 				vine_task_state_name(t[i].state), ex,
 				t[i].last.node ? t[i].last.node : "-", t[i].cmd);
