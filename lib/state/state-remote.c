@@ -267,12 +267,21 @@ static int remote_submit(struct vine_state *st, const char *key, const char *nam
 	enum resend resend;
 	int64_t *got;
 	size_t ngot;
-	int rc, new = name != NULL;
+	int rc, new = name != NULL, cwd = 0;
 
-	for (size_t i = 0; i < n; i++)
-		new |= specs[i].cwd || specs[i].memory || specs[i].gpus;
-	if (new && needs_schema4(R(st), "a task's directory, memory, GPUs or name") < 0)
+	for (size_t i = 0; i < n; i++) {
+		new |= specs[i].memory || specs[i].gpus;
+		cwd |= specs[i].cwd != NULL;
+	}
+	if (new && needs_schema4(R(st), "a named submission, memory or GPUs") < 0)
 		return -1;
+	if (cwd && !R(st)->ready && connect_state(R(st)) < 0)
+		return vine_error_prefix("state '%s'", st->url);
+	/* an older vine-state drops the directory: say so, not silently */
+	if (cwd && R(st)->schema < 4)
+		vine_notice("state '%s': vine-state there understands schema version %d, older "
+			    "than 4: these tasks will run in their scratch directories, not where "
+			    "they were submitted", st->url, R(st)->schema);
 	q = req("submit");
 	if (name)
 		json_object_set_new(q, "name", vj_string(name));
