@@ -608,7 +608,9 @@ static int remote_counts(struct vine_state *st, struct vine_counts *c)
 	if (rc == 0)
 		rc = vj_i64(res, "workers_alive", &c->workers_alive);
 	/* schema 4 on: missing from an older vine-state, and then 0 */
-	c->worker_slots = json_integer_value(json_object_get(res, "worker_slots"));
+	c->worker_slots = json_object_get(res, "worker_slots")
+				  ? json_integer_value(json_object_get(res, "worker_slots"))
+				  : c->workers_alive;
 	c->unfit = json_integer_value(json_object_get(res, "unfit"));
 	c->unfit_task = json_integer_value(json_object_get(res, "unfit_task"));
 	json_decref(res);
