@@ -10,19 +10,16 @@
 #include "util/config.h"
 #include "state/state.h"
 
-static void usage(FILE *f)
-{
-	fputs("usage: vine-cancel [-q] [-s STATE] ID...\n"
-	      "       vine-cancel [-q] [-s STATE] --submission NAME\n"
-	      "       vine-cancel [-q] [-s STATE] --all\n", f);
-}
-
-/* Exit rather than return, so what main allocated is still reachable. */
-static _Noreturn void usage_error(void)
-{
-	usage(stderr);
-	exit(VINE_EXIT_USAGE);
-}
+static const char usage_text[] =
+	"usage: vine-cancel [-q] [-s STATE] ID...\n"
+	"       vine-cancel [-q] [-s STATE] --submission NAME\n"
+	"       vine-cancel [-q] [-s STATE] --all\n"
+	"  -s STATE           the state (default $VINE_STATE, else ./vine.db)\n"
+	"  ID...              cancel these tasks\n"
+	"  --submission NAME  cancel the tasks of the submission named NAME\n"
+	"  --all              cancel every ready and running task\n"
+	"  -q                 no warning about named tasks that had finished\n"
+	"  -h                 show this help (also --help; --version shows the version)\n";
 
 int main(int argc, char **argv)
 {
@@ -38,31 +35,27 @@ int main(int argc, char **argv)
 	size_t n;
 	int quiet = 0, c;
 
-	vine_cli_init(argv[0]);
+	vine_cli_start(argc, argv, usage_text);
 	while ((c = getopt_long(argc, argv, "s:qh", longopts, NULL)) != -1) {
 		switch (c) {
-		case 's': free(state); state = vine_xstrdup(optarg); break;
-		case 'S': sel.submission = optarg; break;
+		case 's': free(state); state = vine_xstrdup(vine_opt_str("-s", optarg)); break;
+		case 'S': sel.submission = vine_opt_str("--submission", optarg); break;
 		case 'A': sel.all = 1; break;
 		case 'q': quiet = 1; break;
-		case 'h': usage(stdout); return 0;
-		default: usage_error();
+		case 'h': vine_usage(VINE_EXIT_OK);
+		default: vine_usage(VINE_EXIT_USAGE);
 		}
 	}
 	want = vine_xcalloc((size_t)(argc - optind) + 1, sizeof(*want));
 	for (int i = optind; i < argc; i++) {
 		long long v;
-		if (vine_parse_llong(argv[i], 1, INT64_MAX, &v) < 0) {
-			vine_warn("'%s' is not a task id", argv[i]);
-			usage_error();
-		}
+		if (vine_parse_llong(argv[i], 1, INT64_MAX, &v) < 0)
+			vine_usage_error("'%s' is not a task id", argv[i]);
 		want[sel.nids++] = v;
 	}
 	sel.ids = want;
-	if ((sel.nids > 0) + (sel.submission != NULL) + sel.all != 1) {
-		vine_warn("name the tasks to cancel: IDs, --submission NAME or --all");
-		usage_error();
-	}
+	if ((sel.nids > 0) + (sel.submission != NULL) + sel.all != 1)
+		vine_usage_error("name the tasks to cancel: IDs, --submission NAME or --all");
 	if (!state)
 		state = vine_default_state();
 	struct vine_state *st = vine_state_open(state, 0);

@@ -22,18 +22,15 @@ static void on_stop(int sig)
 	stop = 1;
 }
 
-static void usage(FILE *f)
-{
-	fputs("usage: vine-status [-s STATE] [--json] [--watch] [--state STATE[,STATE...]] [TASK...]\n",
-	      f);
-}
-
-/* Exit rather than return, so what main allocated is still reachable. */
-static _Noreturn void usage_error(void)
-{
-	usage(stderr);
-	exit(VINE_EXIT_USAGE);
-}
+static const char usage_text[] =
+	"usage: vine-status [-s STATE] [--json] [--watch] [--state STATE[,STATE...]] [TASK...]\n"
+	"  -s STATE  the state (default $VINE_STATE, else ./vine.db)\n"
+	"  --json    print JSON\n"
+	"  --watch   redraw every second until interrupted (the alternate screen on a terminal)\n"
+	"  --state STATE[,STATE...]  list the tasks in these states (ready, running, done,\n"
+	"            failed, cancelled)\n"
+	"  TASK      show these tasks in detail\n"
+	"  -h        show this help (also --help; --version shows the version)\n";
 
 static int show_json(json_t *j, int compact)
 {
@@ -48,10 +45,12 @@ static int show_json(json_t *j, int compact)
 /* "failed,cancelled" as a set of task states (bits), or 0 if bad. */
 static unsigned parse_states(const char *s)
 {
-	char *copy = vine_xstrdup(s), *save = NULL;
+	char *copy = vine_xstrdup(s);
 	unsigned set = 0;
 
-	for (char *w = strtok_r(copy, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
+	for (char *w = copy, *e; w; w = e ? e + 1 : NULL) {
+		if ((e = strchr(w, ',')))
+			*e = '\0';
 		int k = vine_task_state_parse(w);
 		if (k < 0) {
 			free(copy);
@@ -94,36 +93,30 @@ int main(int argc, char **argv)
 	int64_t *ids;
 	size_t n = 0;
 
-	vine_cli_init(argv[0]);
+	vine_cli_start(argc, argv, usage_text);
 	while ((c = getopt_long(argc, argv, "s:h", longopts, NULL)) != -1) {
 		switch (c) {
-		case 's': free(state); state = vine_xstrdup(optarg); break;
+		case 's': free(state); state = vine_xstrdup(vine_opt_str("-s", optarg)); break;
 		case 'J': json = 1; break;
 		case 'W': watch = 1; break;
 		case 'S':
-			if (!(states = parse_states(optarg))) {
-				vine_warn("--state: '%s' is not a list of task states (ready, running, "
-					  "done, failed, cancelled)", optarg);
-				usage_error();
-			}
+			if (!(states = parse_states(optarg)))
+				vine_usage_error("--state: '%s' is not a list of task states (ready, "
+						 "running, done, failed, cancelled)", optarg);
 			break;
-		case 'h': usage(stdout); return 0;
-		default: usage_error();
+		case 'h': vine_usage(VINE_EXIT_OK);
+		default: vine_usage(VINE_EXIT_USAGE);
 		}
 	}
 	ids = vine_xcalloc((size_t)(argc - optind) + 1, sizeof(*ids));
 	for (int i = optind; i < argc; i++) {
 		long long v;
-		if (vine_parse_llong(argv[i], 1, INT64_MAX, &v) < 0) {
-			vine_warn("task '%s' is not a task id", argv[i]);
-			usage_error();
-		}
+		if (vine_parse_llong(argv[i], 1, INT64_MAX, &v) < 0)
+			vine_usage_error("task '%s' is not a task id", argv[i]);
 		ids[n++] = v;
 	}
-	if (states && n) {
-		vine_warn("--state and task ids cannot go together");
-		usage_error();
-	}
+	if (states && n)
+		vine_usage_error("--state and task ids cannot go together");
 	if (!state)
 		state = vine_default_state();
 	struct vine_state *st = vine_state_open(state, 0);
@@ -137,7 +130,9 @@ int main(int argc, char **argv)
 		struct sigaction sa = { .sa_handler = on_stop };
 		/* $VINE_TEST_WATCH_FRAMES: stop after that many frames (tests) */
 		const char *fr = getenv("VINE_TEST_WATCH_FRAMES");
-		long frames = fr && *fr ? atol(fr) : -1;
+		long long frames = -1;
+		if (fr && *fr && vine_parse_llong(fr, 1, INT32_MAX, &frames) < 0)
+			vine_die(VINE_EXIT_USAGE, "VINE_TEST_WATCH_FRAMES: %s", vine_errmsg());
 		sigaction(SIGINT, &sa, NULL);
 		sigaction(SIGTERM, &sa, NULL);
 		sigaction(SIGHUP, &sa, NULL);

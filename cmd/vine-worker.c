@@ -15,32 +15,19 @@
 #include "state/state.h"
 #include "task/worker.h"
 
-static void usage(FILE *f)
-{
-	fputs("usage: vine-worker [-q] [-s STATE] [-c CACHE] [-N NODE] [-n CORES] [-l ADDR]\n"
-	      "                   [-i IDLE] [--memory SIZE] [--gpus N]\n", f);
-}
-
-/* Exit rather than return, so what main allocated is still reachable. */
-static _Noreturn void usage_error(void)
-{
-	usage(stderr);
-	exit(VINE_EXIT_USAGE);
-}
-
-static _Noreturn void bad(const char *opt, const char *why)
-{
-	vine_warn("%s: %s", opt, why);
-	usage(stderr);
-	exit(VINE_EXIT_USAGE);
-}
-
-/* On a terminal: what the worker does, a line at a time. */
-static void report(void *ctx, const char *line)
-{
-	(void)ctx;
-	vine_warn("%s", line);
-}
+static const char usage_text[] =
+	"usage: vine-worker [-q] [-s STATE] [-c CACHE] [-N NODE] [-n CORES] [-l ADDR]\n"
+	"                   [-i IDLE] [--memory SIZE] [--gpus N]\n"
+	"  -s STATE  the state (default $VINE_STATE, else ./vine.db)\n"
+	"  -c CACHE  the node cache (default $VINE_CACHE, else $TMPDIR/vine-cache-$USER)\n"
+	"  -N NODE   this node's name (default $VINE_NODE, else the host name)\n"
+	"  -n CORES  cores to fill with tasks (default: the cores it may use)\n"
+	"  -l ADDR   the address of this node's cache server, to record\n"
+	"  -i IDLE   exit after IDLE seconds with nothing ready or running\n"
+	"  --memory SIZE  memory to offer tasks, e.g. 64GB (default: MemTotal)\n"
+	"  --gpus N  GPUs to offer tasks (default: $CUDA_VISIBLE_DEVICES, else /dev/nvidiaN)\n"
+	"  -q        no warnings about single tasks, no lines on what it does\n"
+	"  -h        show this help (also --help; --version shows the version)\n";
 
 int main(int argc, char **argv)
 {
@@ -52,63 +39,41 @@ int main(int argc, char **argv)
 	};
 	struct vine_worker_opts o = { .idle = -1, .memory = -1, .gpus = -1 };
 	char *state = NULL, *cache = NULL, *node = NULL, *host = NULL, *port = NULL;
-	long long v;
 	int c;
 
-	vine_cli_init(argv[0]);
+	vine_cli_start(argc, argv, usage_text);
 	while ((c = getopt_long(argc, argv, "s:c:N:n:l:i:qh", longopts, NULL)) != -1) {
 		switch (c) {
-		case 's': free(state); state = vine_xstrdup(optarg); break;
-		case 'c': free(cache); cache = vine_xstrdup(optarg); break;
-		case 'N': free(node); node = vine_xstrdup(optarg); break;
-		case 'n':
-			if (vine_parse_llong(optarg, 1, VINE_CORES_MAX, &v) < 0)
-				bad("-n", vine_errmsg());
-			o.cores = (int)v;
-			break;
+		case 's': free(state); state = vine_xstrdup(vine_opt_str("-s", optarg)); break;
+		case 'c': free(cache); cache = vine_xstrdup(vine_opt_str("-c", optarg)); break;
+		case 'N': free(node); node = vine_xstrdup(vine_opt_str("-N", optarg)); break;
+		case 'n': o.cores = (int)vine_opt_int("-n", optarg, 1, VINE_CORES_MAX); break;
 		case 'l':
 			/* checked as vine-spread --serve checks it, which will use it */
 			if (vine_peer_addr_split(optarg, 0, &host, &port) < 0)
-				bad("-l", vine_errmsg());
+				vine_usage_error("-l: %s", vine_errmsg());
 			free(host);
 			free(port);
 			o.listen = optarg;
 			break;
-		case 'i': {
-			char *end;
-			errno = 0;
-			o.idle = strtod(optarg, &end);
-			if (!*optarg || *end || errno || !isfinite(o.idle) || o.idle < 0 ||
-			    o.idle > 86400 * 366)
-				bad("-i", "IDLE must be a number of seconds, 0 or more");
-			break;
-		}
+		case 'i': o.idle = vine_opt_seconds("-i", optarg, 1, VINE_YEAR); break;
 		case 'q': o.quiet = 1; break;
-		case 'M':
-			if (vine_parse_size(optarg, VINE_MEMORY_MAX, &o.memory) < 0)
-				bad("--memory", vine_errmsg());
-			break;
-		case 'G':
-			if (vine_parse_llong(optarg, 0, VINE_GPUS_MAX, &v) < 0)
-				bad("--gpus", vine_errmsg());
-			o.gpus = (int)v;
-			break;
-		case 'h': usage(stdout); return 0;
-		default: usage_error();
+		case 'M': o.memory = vine_opt_size("--memory", optarg, VINE_MEMORY_MAX); break;
+		case 'G': o.gpus = (int)vine_opt_int("--gpus", optarg, 0, VINE_GPUS_MAX); break;
+		case 'h': vine_usage(VINE_EXIT_OK);
+		default: vine_usage(VINE_EXIT_USAGE);
 		}
 	}
-	if (optind != argc) {
-		usage_error();
-	}
+	if (optind != argc)
+		vine_usage(VINE_EXIT_USAGE);
 	if (!state)
 		state = vine_default_state();
 	if (!cache)
 		cache = vine_default_cache();
 	if (!node)
 		node = vine_default_node();
-	if (!*node || strlen(node) > VINE_NODE_MAX || strchr(node, '/') || strchr(node, '\n') ||
-	    node[0] == '.')
-		bad("-N", "a node name is 1 to 255 bytes, without '/' or a newline, not starting with '.'");
+	if (vine_node_check(node) < 0)
+		vine_usage_error("-N: %s", vine_errmsg());
 	if (*cache != '/') {
 		char *cwd = getcwd(NULL, 0), *abs;
 		if (!cwd)
@@ -119,15 +84,16 @@ int main(int argc, char **argv)
 		cache = abs;
 	}
 	if (o.cores == 0) {
-		long n = sysconf(_SC_NPROCESSORS_ONLN);
-		o.cores = n < 1 ? 1 : n > VINE_CORES_MAX ? VINE_CORES_MAX : (int)n;
+		int n = vine_online_cores();
+		o.cores = n > VINE_CORES_MAX ? VINE_CORES_MAX : n;
 	}
 	if (o.memory < 0)
 		o.memory = vine_detect_memory();
 	if (o.gpus < 0)
 		o.gpus = vine_detect_gpus();
+	/* on a terminal, what it does, a line at a time */
 	if (!o.quiet && vine_cli_tty())
-		o.report = report;
+		o.report = vine_cli_msg;
 	o.cache = cache;
 	o.node = node;
 	if (vine_worker_env(&o) < 0)
@@ -138,6 +104,7 @@ int main(int argc, char **argv)
 	struct vine_state *st = vine_state_open(state, 0);
 	if (!st)
 		vine_die_lib(VINE_EXIT_FAIL);
+	o.warn = vine_cli_msg;
 	int rc = vine_worker_run(st, &o);
 	if (rc < 0)
 		vine_warn("%s", vine_errmsg());

@@ -28,7 +28,8 @@
 
 #include <sqlite3.h>
 
-#include "peer/peer.h"
+#include "util/secret.h"
+#include "util/transfer.h"
 #include "state/state-impl.h"
 #include "state/state-json.h"
 #include "util/util.h"
@@ -1599,12 +1600,8 @@ static int sq_put_file(struct vine_state *st, int64_t worker, int64_t task, int 
 	if (vine_mkdir_p(dir, 0700) < 0)
 		goto out;
 	tmp = vine_xasprintf("%s/.put.XXXXXX", dir);
-	if ((out = mkostemp(tmp, O_CLOEXEC)) < 0) {
+	if ((out = vine_mkstemp(tmp, 0600)) < 0) {
 		vine_error_errno("cannot create a file in '%s'", dir);
-		goto out;
-	}
-	if (fchmod(out, 0600) < 0) {
-		vine_error_errno("cannot change the mode of '%s'", tmp);
 		goto out;
 	}
 	if (copy_fd(fd, out, size, &copied) < 0) {
@@ -1641,8 +1638,7 @@ static int sq_put_file(struct vine_state *st, int64_t worker, int64_t task, int 
 		rollback(s);
 		goto out;
 	}
-	if (rename(tmp, path) < 0) {
-		vine_error_errno("cannot rename '%s' to '%s'", tmp, path);
+	if (vine_publish(tmp, path, 0) < 0) {
 		rollback(s);
 		goto out;
 	}
@@ -1971,7 +1967,12 @@ static int settings_read(struct sq_state *s, struct vine_spread_settings *g)
 		int r = meta_get(s, keys[i].key, &val);
 		if (r < 0)
 			return -1;
-		*v = r ? atoi(val) : keys[i].def;
+		long long n = keys[i].def;
+		if (r && vine_parse_llong(val, INT_MIN, INT_MAX, &n) < 0) {
+			free(val);
+			return vine_error_prefix("state setting %s", keys[i].key);
+		}
+		*v = (int)n;
 		free(val);
 	}
 	return 0;

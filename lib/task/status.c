@@ -226,8 +226,11 @@ int vine_status_text(struct vine_state *st, FILE *f)
 	fputc('\n', f);
 	char *why = vine_status_waiting(st, &c);
 	if (why) {
-		for (char *line = strtok(why, "\n"); line; line = strtok(NULL, "\n"))
+		for (char *line = why, *e; line; line = e ? e + 1 : NULL) {
+			if ((e = strchr(line, '\n')))
+				*e = '\0';
 			fprintf(f, "waiting: %s\n", line);
+		}
 		free(why);
 	}
 	/*

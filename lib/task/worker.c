@@ -14,7 +14,6 @@
 #include <math.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,21 +120,7 @@ int vine_detect_gpus(void)
 }
 
 /* A line for the person watching (o->report), if anyone is. */
-static void say(struct worker *w, const char *fmt, ...) VINE_PRINTF(2, 3);
-static void say(struct worker *w, const char *fmt, ...)
-{
-	va_list ap;
-	char *line;
-
-	if (!w->o->report)
-		return;
-	va_start(ap, fmt);
-	if (vasprintf(&line, fmt, ap) >= 0) {
-		w->o->report(w->o->report_ctx, line);
-		free(line);
-	}
-	va_end(ap);
-}
+#define say(w, ...) vine_msgf((w)->o->report, (w)->o->report_ctx, __VA_ARGS__)
 
 int vine_worker_env(struct vine_worker_opts *o)
 {
@@ -193,10 +178,8 @@ static int make_workdir(struct worker *w)
 		vine_error_errno("cannot lock '%s'", tmp);
 		goto out;
 	}
-	if (rename(tmp, w->workdir) < 0) {
-		vine_error_errno("cannot rename '%s'", tmp);
+	if (vine_publish(tmp, w->workdir, 0) < 0)
 		goto out;
-	}
 	rc = 0;
 out:
 	if (rc < 0)
@@ -480,8 +463,8 @@ static int ship_tree(struct worker *w, struct job *j, const char *base, const ch
 				close(fd);
 			free(name);
 		} else if (!w->o->quiet) {
-			fprintf(stderr, "vine-worker: task %lld: not shipping '%s': not a regular file\n",
-				(long long)j->c.task, r);
+			vine_msgf(w->o->warn, w->o->warn_ctx,
+				  "task %lld: not shipping '%s': not a regular file", (long long)j->c.task, r);
 		}
 		free(full);
 		free(r);
@@ -722,7 +705,7 @@ static int state_failed(struct worker *w, const char *what)
 
 	if (!w->fail_since)
 		w->fail_since = now;
-	fprintf(stderr, "vine-worker: %s: %s\n", what, vine_errmsg());
+	vine_msgf(w->o->warn, w->o->warn_ctx, "%s: %s", what, vine_errmsg());
 	if (now - w->fail_since > (w->o->lease > 10 ? w->o->lease : 10))
 		return vine_error("giving up: the state has failed for %.0f seconds",
 				  now - w->fail_since);
@@ -794,8 +777,8 @@ static int exchange(struct worker *w, int want, int *more)
 	w->fail_since = 0;
 	for (size_t i = 0; i < w->ndone; i++) {
 		if (!acc[i] && !w->o->quiet)
-			fprintf(stderr, "vine-worker: task %lld attempt %d: result refused (stale)\n",
-				(long long)w->done[i].task, w->done[i].attempt);
+			vine_msgf(w->o->warn, w->o->warn_ctx, "task %lld attempt %d: result refused (stale)",
+				  (long long)w->done[i].task, w->done[i].attempt);
 		free_job(w->done_jobs[i]);
 	}
 	w->ndone = 0;

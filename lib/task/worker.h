@@ -50,11 +50,15 @@ struct vine_worker_opts {
 	double stop_wait;     /* for the worker's own stop signal after a task
 			       * died of one ($VINE_STOP_WAIT, 2) */
 	int quiet;            /* no warnings about single tasks */
+	/* warnings (a state failure being retried, a result refused, a file
+	 * not shipped), one line each without the program's name; NULL: none */
+	vine_msg_fn warn;
+	void *warn_ctx;
 	int64_t memory;       /* bytes offered to tasks (vine_detect_memory) */
 	int gpus;             /* GPUs offered to tasks (vine_detect_gpus) */
 	/* what the worker is doing, a line at a time for a person (start,
 	 * each task, the drain), or NULL */
-	void (*report)(void *ctx, const char *line);
+	vine_msg_fn report;
 	void *report_ctx;
 };
 

@@ -17,32 +17,44 @@ int main(void)
 {
 	char b[32];
 
-	CHECK(size("0") == 0);
-	CHECK(size("123") == 123);
-	CHECK(size("123B") == 123);
-	CHECK(size("4k") == 4000 && size("4kB") == 4000 && size("4KB") == 4000);
-	CHECK(size("4G") == 4000000000 && size("4GB") == 4000000000 && size("4gb") == 4000000000);
-	CHECK(size("1.5GB") == 1500000000);
-	CHECK(size("2T") == 2000000000000);
-	CHECK(size("1KiB") == 1024 && size("1.5GiB") == 1610612736 && size("1MiB") == 1048576);
+	check_int(size("0"), ==, 0);
+	check_int(size("123"), ==, 123);
+	check_int(size("123B"), ==, 123);
+	check_int(size("4k"), ==, 4000);
+	check_int(size("4kB"), ==, 4000);
+	check_int(size("4KB"), ==, 4000);
+	check_int(size("4G"), ==, 4000000000);
+	check_int(size("4GB"), ==, 4000000000);
+	check_int(size("4gb"), ==, 4000000000);
+	check_int(size("1.5GB"), ==, 1500000000);
+	check_int(size("2T"), ==, 2000000000000);
+	check_int(size("1KiB"), ==, 1024);
+	check_int(size("1.5GiB"), ==, 1610612736);
+	check_int(size("1MiB"), ==, 1048576);
 	/* no fraction of a byte, no sign, no junk, no overflow */
-	CHECK(size("1.5") == -1);
-	CHECK(size("-1") == -1 && size("+1") == -1 && size("") == -1 && size("G") == -1);
-	CHECK(size("4X") == -1 && size("4 GB") == -1 && size("0x10") == -1);
-	CHECK(size("2000000PB") == -1 && size("9999999TB") == -1);
+	check_int(size("1.5"), ==, -1);
+	check_int(size("-1"), ==, -1);
+	check_int(size("+1"), ==, -1);
+	check_int(size(""), ==, -1);
+	check_int(size("G"), ==, -1);
+	check_int(size("4X"), ==, -1);
+	check_int(size("4 GB"), ==, -1);
+	check_int(size("0x10"), ==, -1);
+	check_int(size("2000000PB"), ==, -1);
+	check_int(size("9999999TB"), ==, -1);
 	CHECK(strstr(vine_errmsg(), "is not a size") != NULL);
 
 	vine_format_bytes(b, sizeof(b), 0);
-	CHECK_STR(b, "0 B");
+	check_str(b, ==, "0 B");
 	vine_format_bytes(b, sizeof(b), 999);
-	CHECK_STR(b, "999 B");
+	check_str(b, ==, "999 B");
 	vine_format_bytes(b, sizeof(b), 1000);
-	CHECK_STR(b, "1.0 kB");
+	check_str(b, ==, "1.0 kB");
 	vine_format_bytes(b, sizeof(b), 25165824);
-	CHECK_STR(b, "25.2 MB");
+	check_str(b, ==, "25.2 MB");
 	vine_format_bytes(b, sizeof(b), 64e9);
-	CHECK_STR(b, "64.0 GB");
+	check_str(b, ==, "64.0 GB");
 	vine_format_bytes(b, sizeof(b), 1e12);
-	CHECK_STR(b, "1.0 TB");
+	check_str(b, ==, "1.0 TB");
 	return T_END();
 }
