@@ -515,6 +515,7 @@ static void free_job(struct job *j)
 	free(j->c.cmd);
 	free(j->c.object);
 	free(j->c.origin);
+	free(j->c.cwd);
 	free(j);
 }
 
