@@ -293,9 +293,13 @@ int vine_state_finish_claim_res(struct vine_state *st, int64_t worker,
 {
 	if (check_results(results, nresults) < 0)
 		return -1;
-	if (free->cores < 0 || total->cores < 1 || free->cores > total->cores)
+	if (free->cores < 0 || total->cores < 1 || free->cores > total->cores ||
+	    total->cores > VINE_CORES_MAX)
 		return vine_error("bad core counts to claim with (%d free of %d)", free->cores,
 				  total->cores);
+	/* every task takes a core at least: no claim gets more tasks than free cores */
+	if (max > (size_t)free->cores)
+		max = (size_t)free->cores;
 	if (free->memory < 0 || free->memory > total->memory || free->gpus < 0 ||
 	    free->gpus > total->gpus)
 		return vine_error("bad memory or GPU counts to claim with");

@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <math.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -318,6 +319,19 @@ fail:
 	close(fd);
 	vine_buf_release(&b);
 	return -1;
+}
+
+void vine_test_pause(const char *point)
+{
+	const char *v = getenv("VINE_TEST_PAUSE"), *p;
+	size_t n = strlen(point);
+
+	for (p = v; p && *p; p += strcspn(p, ",") + (p[strcspn(p, ",")] == ',')) {
+		if (strcspn(p, ",") == n && !strncmp(p, point, n)) {
+			raise(SIGSTOP);
+			return;
+		}
+	}
 }
 
 int vine_parse_llong(const char *s, long long min, long long max, long long *out)
