@@ -80,7 +80,7 @@ EOF
 	run -0 status_py 'j["waiting"]'
 	assert_output "{'no_worker': False, 'unfit': 1, 'unfit_task': 1}"
 	# collect -w says so too, and keeps waiting (a bigger worker may come)
-	run -124 timeout 2 vine-collect -w
+	run -124 timeout 5 vine-collect -w
 	assert_output "vine-collect: waiting: task 1 needs more than any live worker has: it needs 64 cores, 1.0 TB memory, 1 GPUs; the largest have 2 cores, 4.0 GB, 0 GPUs"
 }
 
@@ -90,9 +90,9 @@ EOF
 	assert_line "waiting: no live worker holds the run: 2 tasks ready, none can start until a vine-worker runs with this state"
 	run -0 status_py 'j["waiting"]["no_worker"]'
 	assert_output True
-	run -124 timeout 2 vine-collect -w
+	run -124 timeout 5 vine-collect -w
 	assert_output "vine-collect: waiting: no live worker holds the run: 2 tasks ready, none can start until a vine-worker runs with this state"
-	run -124 timeout 2 vine-collect -w -q
+	run -124 timeout 5 vine-collect -w -q
 	assert_output ''
 	# once a worker ran them, nothing is waiting
 	run -0 vine-worker -i 0

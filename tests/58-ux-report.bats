@@ -149,7 +149,7 @@ EOF
 
 @test "collect -w on a terminal: no 'ETA ?' forever when no live worker holds the run" {
 	echo true | vine-submit
-	run -0 on_tty "timeout 2 vine-collect -w; echo rc=\$?"
+	run -0 on_tty "timeout 5 vine-collect -w; echo rc=\$?"
 	assert_output --partial "0 done, 0 failed, 0 running, 1 ready, 0.0/s, ETA none: no live worker"
 	refute_output --partial "ETA ?"
 	assert_output --partial "vine-collect: waiting: no live worker holds the run: 1 task ready"
