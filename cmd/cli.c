@@ -41,6 +41,7 @@ void vine_cli_init(const char *argv0)
 		}
 	}
 	atexit(check_stdout);
+	vine_set_notice(vine_cli_msg, NULL);
 }
 
 void vine_cli_start(int argc, char **argv, const char *usage)
@@ -108,6 +109,15 @@ double vine_opt_seconds(const char *opt, const char *arg, int zero_ok, double ma
 		vine_usage_error("%s: '%s' is not a number of seconds %s up to %.0f", opt, arg,
 				 zero_ok ? "from 0" : "above 0", max);
 	return d;
+}
+
+int64_t vine_opt_size(const char *opt, const char *arg, int64_t max)
+{
+	int64_t v;
+
+	if (vine_parse_size(arg, max, &v) < 0)
+		vine_usage_error("%s: %s", opt, vine_errmsg());
+	return v;
 }
 
 const char *vine_progname(void)

@@ -33,8 +33,9 @@ enum {
 	VINE_EXIT_USAGE = 2,
 };
 
-/* Record the program name, reopen closed fds 0-2 on /dev/null, and arrange
- * for stdout to be flushed and checked at exit. */
+/* Record the program name, reopen closed fds 0-2 on /dev/null, arrange
+ * for stdout to be flushed and checked at exit, and show the library's
+ * notices (util.h) on stderr. */
 void vine_cli_init(const char *argv0);
 /*
  * vine_cli_init, then remember the usage text (the synopsis and one line
@@ -59,6 +60,8 @@ _Noreturn void vine_usage_error(const char *fmt, ...) VINE_PRINTF(1, 2);
 const char *vine_opt_str(const char *opt, const char *arg);
 long long vine_opt_int(const char *opt, const char *arg, long long min, long long max);
 double vine_opt_seconds(const char *opt, const char *arg, int zero_ok, double max);
+/* A size in bytes, with an optional unit (util.h, vine_parse_size), up to max. */
+int64_t vine_opt_size(const char *opt, const char *arg, int64_t max);
 const char *vine_progname(void);
 
 void vine_warn(const char *fmt, ...) VINE_PRINTF(1, 2);

@@ -3,11 +3,13 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "task/collect.h"
+#include "task/status.h"
 #include "util/config.h"
 #include "state/state.h"
 
@@ -56,15 +58,32 @@ int main(int argc, char **argv)
 	if (wait) {
 		struct vine_collect_meter m;
 		double pause = 0.05;
+		char *said = NULL;
 		vine_collect_meter_init(&m, &n, quiet);
 		/* reaping here too: if every worker died, their tasks show as ready */
 		while (vine_state_reap(st, NULL) == 0 && vine_state_counts(st, &n) == 0 &&
 		       n.n[VINE_TASK_READY] + n.n[VINE_TASK_RUNNING] > 0) {
+			/* why tasks wait (no worker, too big a task), said once each
+			 * time it changes, not left as "ETA ?" forever */
+			char *why = quiet ? NULL : vine_status_waiting(st, &n);
+			if (why && (!said || strcmp(why, said))) {
+				char *lines = vine_xstrdup(why);
+				vine_collect_meter_end(&m);
+				for (char *l = lines, *e; l; l = e ? e + 1 : NULL) {
+					if ((e = strchr(l, '\n')))
+						*e = '\0';
+					vine_warn("waiting: %s", l);
+				}
+				free(lines);
+			}
+			free(said);
+			said = why;
 			vine_collect_meter_update(&m, &n);
 			pause_for(pause);
 			pause = pause * 1.5 > 0.5 ? 0.5 : pause * 1.5;
 		}
 		vine_collect_meter_end(&m);
+		free(said);
 		if (n.n[VINE_TASK_READY] + n.n[VINE_TASK_RUNNING] > 0)
 			vine_die_lib(VINE_EXIT_FAIL);
 	}

@@ -23,10 +23,12 @@ static void on_stop(int sig)
 }
 
 static const char usage_text[] =
-	"usage: vine-status [-s STATE] [--json] [--watch] [TASK...]\n"
+	"usage: vine-status [-s STATE] [--json] [--watch] [--state STATE[,STATE...]] [TASK...]\n"
 	"  -s STATE  the state (default $VINE_STATE, else ./vine.db)\n"
 	"  --json    print JSON\n"
-	"  --watch   redraw every second until interrupted\n"
+	"  --watch   redraw every second until interrupted (the alternate screen on a terminal)\n"
+	"  --state STATE[,STATE...]  list the tasks in these states (ready, running, done,\n"
+	"            failed, cancelled)\n"
 	"  TASK      show these tasks in detail\n"
 	"  -h        show this help (also --help; --version shows the version)\n";
 
@@ -40,8 +42,31 @@ static int show_json(json_t *j, int compact)
 	return rc < 0 ? vine_error("cannot write JSON") : 0;
 }
 
-static int show(struct vine_state *st, int json, int compact, int64_t *ids, size_t n)
+/* "failed,cancelled" as a set of task states (bits), or 0 if bad. */
+static unsigned parse_states(const char *s)
 {
+	char *copy = vine_xstrdup(s);
+	unsigned set = 0;
+
+	for (char *w = copy, *e; w; w = e ? e + 1 : NULL) {
+		if ((e = strchr(w, ',')))
+			*e = '\0';
+		int k = vine_task_state_parse(w);
+		if (k < 0) {
+			free(copy);
+			return 0;
+		}
+		set |= 1u << k;
+	}
+	free(copy);
+	return set;
+}
+
+static int show(struct vine_state *st, int json, int compact, unsigned states, int64_t *ids,
+		size_t n)
+{
+	if (states)
+		return vine_status_list(st, states, json, stdout);
 	if (n == 0)
 		return json ? show_json(vine_status_json(st), compact) : vine_status_text(st, stdout);
 	for (size_t i = 0; i < n; i++) {
@@ -58,11 +83,13 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, 'J' },
 		{ "watch", no_argument, NULL, 'W' },
+		{ "state", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	char *state = NULL;
 	int json = 0, watch = 0, c;
+	unsigned states = 0;
 	int64_t *ids;
 	size_t n = 0;
 
@@ -72,6 +99,11 @@ int main(int argc, char **argv)
 		case 's': free(state); state = vine_xstrdup(vine_opt_str("-s", optarg)); break;
 		case 'J': json = 1; break;
 		case 'W': watch = 1; break;
+		case 'S':
+			if (!(states = parse_states(optarg)))
+				vine_usage_error("--state: '%s' is not a list of task states (ready, "
+						 "running, done, failed, cancelled)", optarg);
+			break;
 		case 'h': vine_usage(VINE_EXIT_OK);
 		default: vine_usage(VINE_EXIT_USAGE);
 		}
@@ -83,31 +115,50 @@ int main(int argc, char **argv)
 			vine_usage_error("task '%s' is not a task id", argv[i]);
 		ids[n++] = v;
 	}
+	if (states && n)
+		vine_usage_error("--state and task ids cannot go together");
 	if (!state)
 		state = vine_default_state();
 	struct vine_state *st = vine_state_open(state, 0);
 	if (!st)
 		vine_die_lib(VINE_EXIT_FAIL);
 	if (!watch) {
-		if (show(st, json, 0, ids, n) < 0)
+		if (show(st, json, 0, states, ids, n) < 0)
 			vine_die_lib(VINE_EXIT_FAIL);
 	} else {
 		int tty = isatty(STDOUT_FILENO);
 		struct sigaction sa = { .sa_handler = on_stop };
+		/* $VINE_TEST_WATCH_FRAMES: stop after that many frames (tests) */
+		const char *fr = getenv("VINE_TEST_WATCH_FRAMES");
+		long long frames = -1;
+		if (fr && *fr && vine_parse_llong(fr, 1, INT32_MAX, &frames) < 0)
+			vine_die(VINE_EXIT_USAGE, "VINE_TEST_WATCH_FRAMES: %s", vine_errmsg());
 		sigaction(SIGINT, &sa, NULL);
 		sigaction(SIGTERM, &sa, NULL);
-		while (!stop) {
+		sigaction(SIGHUP, &sa, NULL);
+		/* on a terminal, the alternate screen, as less and top use: each
+		 * frame replaces the last, and the scrollback keeps none of them */
+		if (tty)
+			fputs("\033[?1049h", stdout);
+		while (!stop && frames != 0) {
 			if (tty)
 				fputs("\033[H\033[J", stdout);
 			else if (!json)
 				fputc('\n', stdout);
-			if (show(st, json, 1, ids, n) < 0)
+			if (show(st, json, 1, states, ids, n) < 0) {
+				if (tty)
+					fputs("\033[?1049l", stdout);
 				vine_die_lib(VINE_EXIT_FAIL);
+			}
 			if (fflush(stdout) != 0)
+				break;
+			if (frames > 0 && --frames == 0)
 				break;
 			struct timespec ts = { 1, 0 };
 			nanosleep(&ts, NULL);
 		}
+		if (tty)
+			fputs("\033[?1049l", stdout);
 	}
 	vine_state_close(st);
 	free(state);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "util/config.h"
@@ -18,13 +19,18 @@
 
 static const char usage_text[] =
 	"usage: vine-submit [-s STATE] [-e ARCHIVE] [-n CORES] [-r RETRIES] [-t SECONDS]\n"
-	"                   [--tag TAG] [--k-peer N] [--k-origin N] [--no-relay] [FILE|-]\n"
+	"                   [-C DIR] [--name NAME] [--memory SIZE] [--gpus N] [--tag TAG]\n"
+	"                   [--k-peer N] [--k-origin N] [--no-relay] [FILE|-]\n"
 	"       vine-submit [-s STATE] [-r RETRIES] --failed\n"
 	"  -s STATE        the state (default $VINE_STATE, else ./vine.db; created)\n"
 	"  -e ARCHIVE      run the tasks in the environment packed in ARCHIVE\n"
 	"  -n CORES        cores each task needs (default 1)\n"
 	"  -r RETRIES      run a failed task again up to RETRIES times (default 0)\n"
 	"  -t SECONDS      each task's time limit, above 0 up to a year\n"
+	"  -C DIR, --chdir DIR  run the tasks in DIR (default: the current directory)\n"
+	"  --name NAME     name the submission: the same name again adds nothing\n"
+	"  --memory SIZE   memory each task needs, e.g. 4GB (default 0: any)\n"
+	"  --gpus N        GPUs each task needs (default 0)\n"
 	"  --tag TAG       a label for these tasks\n"
 	"  --k-peer N      transfers each peer serves at once (default 2)\n"
 	"  --k-origin N    transfers the origin serves at once (default 2)\n"
@@ -46,6 +52,26 @@ static void load_object(const char *archive, struct vine_object *obj)
 	if (vine_sha256_file(obj->origin, obj->id) < 0)
 		vine_die_lib(VINE_EXIT_FAIL);
 	obj->size = (int64_t)sb.st_size;
+}
+
+/* The directory tasks run in: DIR made absolute, else the current one. */
+static char *task_dir(const char *dir)
+{
+	struct stat sb;
+	char *abs;
+
+	if (!dir) {
+		if (!(abs = getcwd(NULL, 0)))
+			vine_die(VINE_EXIT_FAIL, "cannot get the current directory: %s", strerror(errno));
+		return abs;
+	}
+	if (stat(dir, &sb) < 0)
+		vine_die(VINE_EXIT_FAIL, "-C: cannot use directory '%s': %s", dir, strerror(errno));
+	if (!S_ISDIR(sb.st_mode))
+		vine_die(VINE_EXIT_FAIL, "-C: '%s' is not a directory", dir);
+	if (!(abs = realpath(dir, NULL)))
+		vine_die(VINE_EXIT_FAIL, "-C: cannot resolve '%s': %s", dir, strerror(errno));
+	return abs;
 }
 
 /* --failed: send the failed tasks back; print their ids. */
@@ -87,19 +113,23 @@ int main(int argc, char **argv)
 		{ "k-peer", required_argument, NULL, 'K' },
 		{ "k-origin", required_argument, NULL, 'O' },
 		{ "no-relay", no_argument, NULL, 'R' },
+		{ "chdir", required_argument, NULL, 'C' },
+		{ "name", required_argument, NULL, 'A' },
+		{ "memory", required_argument, NULL, 'M' },
+		{ "gpus", required_argument, NULL, 'G' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct vine_task_spec proto = { .cores = 1 };
 	struct vine_object obj = { .origin = NULL };
 	struct vine_tasklist tl = VINE_TASKLIST_INIT;
-	const char *archive = NULL, *input = "-";
-	char *state = NULL;
+	const char *archive = NULL, *input = "-", *dir = NULL, *name = NULL;
+	char *state = NULL, *cwd;
 	int failed = 0, retries_set = 0, c;
 	struct vine_spread_settings spread = { 0, 0, -1 };
 
 	vine_cli_start(argc, argv, usage_text);
-	while ((c = getopt_long(argc, argv, "s:e:n:r:t:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:e:n:r:t:C:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's': free(state); state = vine_xstrdup(vine_opt_str("-s", optarg)); break;
 		case 'e': archive = vine_opt_str("-e", optarg); break;
@@ -118,11 +148,20 @@ int main(int argc, char **argv)
 		case 'K': spread.k_peer = (int)vine_opt_int("--k-peer", optarg, 1, VINE_K_MAX); break;
 		case 'O': spread.k_origin = (int)vine_opt_int("--k-origin", optarg, 1, VINE_K_MAX); break;
 		case 'R': spread.relay = 0; break;
+		case 'C': dir = vine_opt_str("-C", optarg); break;
+		case 'A':
+			if (!*optarg || strlen(optarg) > VINE_SUBMISSION_MAX || strchr(optarg, '\n'))
+				vine_usage_error("--name: '%s' is not 1 to 256 bytes on one line", optarg);
+			name = optarg;
+			break;
+		case 'M': proto.memory = vine_opt_size("--memory", optarg, VINE_MEMORY_MAX); break;
+		case 'G': proto.gpus = (int)vine_opt_int("--gpus", optarg, 0, VINE_GPUS_MAX); break;
 		case 'h': vine_usage(VINE_EXIT_OK);
 		default: vine_usage(VINE_EXIT_USAGE);
 		}
 	}
-	if (argc - optind > 1 || (failed && (argc > optind || archive || proto.tag ||
+	if (argc - optind > 1 || (failed && (argc > optind || archive || proto.tag || dir || name ||
+					     proto.memory || proto.gpus ||
 					     proto.timeout > 0 || proto.cores != 1)))
 		vine_usage(VINE_EXIT_USAGE);
 	if (argc > optind)
@@ -144,6 +183,13 @@ int main(int argc, char **argv)
 		vine_die_lib(VINE_EXIT_FAIL);
 	if (f != stdin)
 		fclose(f);
+	/* nothing to run is a mistake (an empty file, a failed generator),
+	 * which vine-collect -w would otherwise report as success */
+	if (tl.n == 0)
+		vine_die(VINE_EXIT_FAIL, "no tasks in '%s': nothing submitted",
+			 strcmp(input, "-") ? input : "standard input");
+	cwd = task_dir(dir);
+	proto.cwd = cwd;
 	if (archive) {
 		load_object(archive, &obj);
 		proto.object = obj.id;
@@ -159,7 +205,7 @@ int main(int argc, char **argv)
 	if (!st)
 		vine_die_lib(VINE_EXIT_FAIL);
 	set_spread(st, &spread);
-	if (vine_state_submit(st, archive ? &obj : NULL, specs, tl.n, ids) < 0)
+	if (vine_state_submit_named(st, NULL, name, archive ? &obj : NULL, specs, tl.n, ids) < 0)
 		vine_die_lib(VINE_EXIT_FAIL);
 	vine_state_close(st);
 	for (size_t i = 0; i < tl.n; i++)
@@ -167,6 +213,7 @@ int main(int argc, char **argv)
 	free(specs);
 	free(ids);
 	free(obj.origin);
+	free(cwd);
 	vine_tasklist_release(&tl);
 	free(state);
 	return 0;

@@ -19,6 +19,7 @@
 static const char usage_text[] =
 	"usage: vine-worker [-q] [-s STATE] [-c CACHE] [-N NODE] [-n CORES]\n"
 	"                   [-l ADDR | -l none | --no-serve] [-i IDLE]\n"
+	"                   [--memory SIZE] [--gpus N]\n"
 	"  -s STATE  the state (default $VINE_STATE, else ./vine.db)\n"
 	"  -c CACHE  the node cache (default $VINE_CACHE, else $TMPDIR/vine-cache-$USER)\n"
 	"  -N NODE   this node's name (default $VINE_NODE, else the host name)\n"
@@ -27,16 +28,20 @@ static const char usage_text[] =
 	"            its peers reach, any port)\n"
 	"  -l none, --no-serve  do not serve this node's cache to its peers\n"
 	"  -i IDLE   exit after IDLE seconds with nothing ready or running\n"
-	"  -q        no warnings about single tasks\n"
+	"  --memory SIZE  memory to offer tasks, e.g. 64GB (default: MemTotal)\n"
+	"  --gpus N  GPUs to offer tasks (default: $CUDA_VISIBLE_DEVICES, else /dev/nvidiaN)\n"
+	"  -q        no warnings about single tasks, no lines on what it does\n"
 	"  -h        show this help (also --help; --version shows the version)\n";
 
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "no-serve", no_argument, NULL, 'S' },
+		{ "memory", required_argument, NULL, 'M' },
+		{ "gpus", required_argument, NULL, 'G' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct vine_worker_opts o = { .idle = -1 };
+	struct vine_worker_opts o = { .idle = -1, .memory = -1, .gpus = -1 };
 	char *state = NULL, *cache = NULL, *node = NULL, *host = NULL, *port = NULL, *listen = NULL;
 	int c, serve = 1;
 
@@ -63,6 +68,8 @@ int main(int argc, char **argv)
 		case 'S': serve = 0; break;
 		case 'i': o.idle = vine_opt_seconds("-i", optarg, 1, VINE_YEAR); break;
 		case 'q': o.quiet = 1; break;
+		case 'M': o.memory = vine_opt_size("--memory", optarg, VINE_MEMORY_MAX); break;
+		case 'G': o.gpus = (int)vine_opt_int("--gpus", optarg, 0, VINE_GPUS_MAX); break;
 		case 'h': vine_usage(VINE_EXIT_OK);
 		default: vine_usage(VINE_EXIT_USAGE);
 		}
@@ -90,6 +97,13 @@ int main(int argc, char **argv)
 		int n = vine_online_cores();
 		o.cores = n > VINE_CORES_MAX ? VINE_CORES_MAX : n;
 	}
+	if (o.memory < 0)
+		o.memory = vine_detect_memory();
+	if (o.gpus < 0)
+		o.gpus = vine_detect_gpus();
+	/* on a terminal, what it does, a line at a time */
+	if (!o.quiet && vine_cli_tty())
+		o.report = vine_cli_msg;
 	o.cache = cache;
 	o.node = node;
 	if (!serve) {
@@ -102,7 +116,9 @@ int main(int argc, char **argv)
 	if (vine_worker_env(&o) < 0)
 		vine_die_lib(VINE_EXIT_USAGE);
 
-	struct vine_state *st = vine_state_open(state, VINE_STATE_CREATE);
+	/* only vine-submit creates a state: a mistyped -s must not make an
+	 * empty one to wait on forever */
+	struct vine_state *st = vine_state_open(state, 0);
 	if (!st)
 		vine_die_lib(VINE_EXIT_FAIL);
 	o.warn = vine_cli_msg;

@@ -76,7 +76,7 @@ print(" ".join(map(str, v)) if isinstance(v, tuple) else v)' "$1"
 	run -0 js 'sorted(r["node"] for r in o["replicas"] if r["complete"]) == ["n%d" % i for i in range(1, 9)], o["bytes_origin"] == o["served_origin"] * o["size"], o["transfers_active"]'
 	assert_output 'True True 0'
 	run -0 vine-status
-	assert_output --regexp "replicas 8 \(8 complete\)  served origin [12] \(24.0 MiB|replicas 8 \(8 complete\)  served origin [12] \(48.0 MiB"
+	assert_output --regexp "replicas 8 \(8 complete\)  served origin [12] \(25.2 MB|replicas 8 \(8 complete\)  served origin [12] \(50.3 MB"
 }
 
 @test "K_origin 1, K 1, no relaying: one origin transfer at a time, peers serve complete copies only" {

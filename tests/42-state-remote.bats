@@ -103,9 +103,34 @@ print(json.dumps(s, sort_keys=True))'
 	assert_output --partial "/nonexistent/vine-state: "
 }
 
+@test "over ssh: a named submission, cancel, memory and GPUs, and the task's directory" {
+	mkdir proj
+	cd proj
+	run -0 vine-submit -s "$URL" --name remote-1 --memory 1GB <<<$'pwd\nsleep 60'
+	assert_output $'1\n2'
+	run -0 vine-submit -s "$URL" --name remote-1 --memory 1GB <<<$'pwd\nsleep 60'
+	assert_output $'1\n2'
+	cd ..
+	run -0 vine-cancel -s "$URL" 2
+	assert_output 2
+	run -0 vine-worker -s "$URL" -i 0 --memory 2GB
+	run -1 vine-collect -s "$URL" -o res
+	assert_equal "$(cat res/1/stdout)" "$PWD/proj"
+	assert_equal "$(cat res/2/exit)" cancelled
+	run -0 sh -c "vine-status -s '$URL' --json | python3 -c 'import json, sys; print([w[\"memory\"] for w in json.load(sys.stdin)[\"workers\"]])'"
+	assert_output '[2000000000]'
+	# an older vine-state would drop them: refused, not silently lost
+	old_state
+	VINE_REMOTE_STATE_CMD="/usr/bin/python3 $PWD/old.py vine-state" \
+		run -1 vine-submit -s "$URL" --name remote-2 <<<'true'
+	assert_output --partial "vine-state there understands schema version 2, but a named submission, memory or GPUs needs version 4"
+	VINE_REMOTE_STATE_CMD="/usr/bin/python3 $PWD/old.py vine-state" run -1 vine-cancel -s "$URL" --all
+	assert_output --partial "but cancelling needs version 4"
+}
+
 @test "a missing state is an error unless the program creates states" {
 	run -1 vine-status -s "$URL"
-	assert_output --partial "state '$URL': cannot open state '$DB'"
+	assert_output --partial "state '$URL': state '$DB' does not exist (vine-submit creates one; name yours with -s STATE or \$VINE_STATE)"
 	[ ! -e "$DB" ]
 	echo true | vine-submit -s "$URL" -
 	[ -f "$DB" ]
@@ -172,7 +197,7 @@ def up():
     p.stdin.close()
 threading.Thread(target=up, daemon=True).start()
 while (b := p.stdout.read(65536)):
-    sys.stdout.buffer.write(b.replace(b'"schema":4}', b'"schema":2}').replace(b'"schema": 4}', b'"schema": 2}'))
+    sys.stdout.buffer.write(b.replace(b'"schema":5}', b'"schema":2}').replace(b'"schema": 5}', b'"schema": 2}'))
     sys.stdout.buffer.flush()
 sys.exit(p.wait())
 PY
@@ -185,6 +210,7 @@ PY
 		run -1 vine-submit -s "$URL" tasks.txt
 	[ -e "$BATS_TEST_TMPDIR/dropped" ]
 	assert_output --partial "the connection failed during submit, which may or may not have taken effect"
+	assert_output --partial "vine-state there understands schema version 2, older than 4: these tasks will run in their scratch directories"
 	# it did, once
 	run -0 counts "$DB"
 	assert_output "3 3 0 0 0"

@@ -31,12 +31,14 @@ load helpers
 	assert_line '  command: echo "x\\"'
 }
 
-@test "submit: empty input adds nothing and succeeds" {
-	run -0 vine-submit </dev/null
-	assert_output ''
-	printf '\n# only comments\n\n' | vine-submit
-	run -0 status_py 'j["tasks"]["total"]'
-	assert_output 0
+@test "submit: an empty task list is an error and creates nothing" {
+	run -1 vine-submit </dev/null
+	assert_output "vine-submit: no tasks in 'standard input': nothing submitted"
+	assert_file_not_exists vine.db
+	printf '\n# only comments\n\n' >tasks
+	run -1 vine-submit tasks
+	assert_output "vine-submit: no tasks in 'tasks': nothing submitted"
+	assert_file_not_exists vine.db
 }
 
 @test "submit: options are stored with every task" {
@@ -157,8 +159,8 @@ load helpers
 	python3 -c 'import sqlite3; c = sqlite3.connect("vine.db"); c.execute("PRAGMA user_version = 99"); c.commit()'
 	for cmd in vine-submit vine-status vine-collect "vine-worker -i 0"; do
 		# shellcheck disable=SC2086
-		run -1 $cmd </dev/null
-		assert_output --partial "vine.db' has schema version 99, but this program understands version 4 only"
+		run -1 $cmd <<<'echo more'
+		assert_output --partial "vine.db' has schema version 99, newer than this program's version 5: use the vine that made it, or a newer one"
 	done
 	run -0 python3 -c 'import sqlite3; print(sqlite3.connect("vine.db").execute("SELECT count(*) FROM tasks").fetchone()[0])'
 	assert_output 1
@@ -177,7 +179,7 @@ load helpers
 
 @test "state: readers need an existing state; ssh:// needs a host" {
 	run -1 vine-status -s missing.db
-	assert_output "vine-status: cannot open state 'missing.db': No such file or directory"
+	assert_output "vine-status: state 'missing.db' does not exist (vine-submit creates one; name yours with -s STATE or \$VINE_STATE)"
 	run -1 vine-collect -s missing.db
 	assert_file_not_exists missing.db
 	run -1 vine-submit -s ssh://nonexistent.invalid/home/me/run.db <<<'echo hi'
@@ -196,10 +198,12 @@ load helpers
 	for i in 1 2 3 4 5 6 7 8; do
 		(echo "echo $i" | vine-submit >"ids.$i") 3>&- &
 	done
-	vine-worker -i 0 -N early 3>&- &
+	# a worker started at the same time finds the state, or says it is not there yet
+	vine-worker -i 0 -N early 2>early.err 3>&- &
 	wait
 	run -0 sh -c 'cat ids.* | sort -n | tr "\n" " "'
 	assert_output '1 2 3 4 5 6 7 8 '
 	run -0 status_py 'j["tasks"]["total"], j["schema"]'
 	assert_output '8 4'
+	[ ! -s early.err ] || grep -q "does not exist (vine-submit creates one" early.err
 }

@@ -4,12 +4,12 @@
 bats_require_minimum_version 1.5.0
 load helpers
 
-@test "worker: task environment and a fresh directory for every task" {
+@test "worker: task environment and a fresh scratch directory for every task" {
 	cat >tasks <<'EOF'
-echo "$VINE_TASK_ID $VINE_ATTEMPT $VINE_CORES $VINE_NODE"; ls -A | wc -l; touch left-behind; echo junk >"$VINE_OUTDIR/x"; pwd >"$VINE_OUTDIR/pwd"
-echo "$VINE_TASK_ID"; ls -A | wc -l; ls -A "$VINE_OUTDIR" | wc -l; test -z "$VINE_ENV" && echo no-env; test -r /dev/stdin && head -c 5 </dev/stdin | wc -c
-mkdir sub; chmod 000 sub; chmod 500 .; cd /; echo moved away
-ls -A | wc -l; test -w . && echo writable
+cd "$VINE_SCRATCH"; echo "$VINE_TASK_ID $VINE_ATTEMPT $VINE_CORES $VINE_NODE"; ls -A | wc -l; touch left-behind; echo junk >"$VINE_OUTDIR/x"; pwd >"$VINE_OUTDIR/pwd"
+cd "$VINE_SCRATCH"; echo "$VINE_TASK_ID"; ls -A | wc -l; ls -A "$VINE_OUTDIR" | wc -l; test -z "$VINE_ENV" && echo no-env; test -r /dev/stdin && head -c 5 </dev/stdin | wc -c
+cd "$VINE_SCRATCH"; mkdir sub; chmod 000 sub; chmod 500 .; cd /; echo moved away
+cd "$VINE_SCRATCH"; ls -A | wc -l; test -w . && echo writable
 EOF
 	vine-submit -n 1 tasks
 	# one core: every task runs in the same place, which must look new each time
@@ -132,6 +132,8 @@ EOF
 }
 
 @test "worker: -i 0 exits at once when nothing is ready; -i IDLE waits that long" {
+	echo true | vine-submit
+	run -0 vine-worker -i 0
 	run -0 vine-worker -i 0
 	assert_output ''
 	start=${EPOCHREALTIME/./}
@@ -144,16 +146,17 @@ EOF
 	sleep 0.5
 	echo 'echo late' | vine-submit
 	wait $pid
-	run -0 status_py 'j["state"]' 1
+	run -0 status_py 'j["state"]' 2
 	assert_output done
 	# tasks too big for this worker do not keep it busy
 	echo 'echo big' | vine-submit -n 8
 	run -0 vine-worker -n 2 -i 0
-	run -0 status_py 'j["state"]' 2
+	run -0 status_py 'j["state"]' 3
 	assert_output ready
 }
 
 @test "worker: -l is checked and recorded; bad options are usage errors" {
+	echo true | vine-submit
 	run -0 vine-worker -i 0 -l 127.0.0.2:0 -N node-a -n 3
 	run -0 status_py '[(w["node"], w["cores"], w["listen"], w["state"]) for w in j["workers"]]'
 	# the address it served on, its port picked by the system

@@ -147,6 +147,7 @@ EOF
 }
 
 @test "stop: a bad VINE_STOP_WAIT is a usage error" {
+	echo true | vine-submit
 	for v in 0 -1 x 1e9; do
 		VINE_STOP_WAIT=$v run -2 vine-worker -i 0
 		assert_output "vine-worker: VINE_STOP_WAIT='$v' is not a positive number of seconds"

@@ -27,7 +27,7 @@ assert set(t) == {"total", "ready", "running", "done", "failed", "cancelled"}, t
 assert all(isinstance(v, int) for v in t.values())
 assert t["total"] == sum(v for k, v in t.items() if k != "total") == 6, t
 assert t["running"] >= 1
-assert j["schema"] == 4
+assert j["schema"] == 5 and j["format"] == 1
 w = j["workers"]
 assert [x["node"] for x in w] == ["first", "second"], w
 live = w[1]
@@ -62,8 +62,9 @@ EOF
 	run -0 vine-status
 	assert_line --index 0 "state: $VINE_STATE"
 	assert_line --index 1 "tasks: 4 total, 1 ready, 0 running, 2 done, 1 failed"
-	assert_line --index 2 "workers: 0 alive, 0 lost, 1 gone"
-	assert_line --index 3 "objects: 0"
+	assert_line --index 2 "waiting: no live worker holds the run: 1 task ready, none can start until a vine-worker runs with this state"
+	assert_line --index 3 "workers: 0 alive, 0 lost, 1 gone"
+	assert_line --index 4 "objects: 0"
 }
 
 @test "status: a worker past its lease shows as such, without being reaped by looking" {
@@ -77,7 +78,7 @@ EOF
 	sleep 1.5
 	run -0 vine-status
 	assert_line --index 2 "workers: 1 alive, 1 of them past their lease, 0 lost, 0 gone"
-	assert_line --regexp '^  1 +node-k +[0-9]+ +1 +[0-9.]+s  alive, past its lease$'
+	assert_line --regexp '^  1 +node-k +[0-9]+ +[0-9.]+ [kMGT]?B +[0-9]+ +1 +[0-9.]+s  alive, past its lease$'
 	# looking changed nothing: the JSON still says alive, and the task runs
 	run -0 status_py '[w["state"] for w in j["workers"]], j["tasks"]["running"]'
 	assert_output "['alive'] 1"
@@ -90,8 +91,9 @@ EOF
 	assert_line --index 0 'task 1: failed'
 	assert_line --index 1 '  command: echo hi; exit 4'
 	assert_line --index 2 '  cores 1, retries 1, failures 2, losses 0, tag t1'
-	assert_line --index 3 --regexp '^  attempt 1 on w1: exited 4, [0-9-]+ [0-9:]+, [0-9.]+s$'
-	assert_line --index 4 --regexp '^  attempt 2 on w1: exited 4, '
+	assert_line --index 3 "  directory: $PWD"
+	assert_line --index 4 --regexp '^  attempt 1 on w1: exited 4, [0-9-]+ [0-9:]+, [0-9.]+s$'
+	assert_line --index 5 --regexp '^  attempt 2 on w1: exited 4, '
 	run -0 status_py '[(a["attempt"], a["outcome"], a["exit"], a["signal"], a["received"]) for a in j["attempts"]]' 1
 	assert_output "[(1, 'exited', 4, None, 3), (2, 'exited', 4, None, 3)]"
 	run -1 vine-status 7

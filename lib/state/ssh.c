@@ -615,6 +615,9 @@ static int connect_retry(struct vine_ssh *s)
 						  vine_now_mono() - start);
 			return -1;
 		}
+		/* say so from the first failure, not only when giving up */
+		vine_notice("%s (try %d; trying again in %.1f s, for up to %.0f s)", vine_errmsg(),
+			    tries, wait, s->retry);
 		sleep_seconds(wait);
 		delay = delay * 2 < BACKOFF_MAX ? delay * 2 : BACKOFF_MAX;
 	}

@@ -35,8 +35,11 @@
 struct vine_state_ops {
 	void (*close)(struct vine_state *st);
 	/* key: NULL, or the exactly-once key of vine_state_submit_once (state.h) */
-	int (*submit)(struct vine_state *st, const char *key, const struct vine_object *obj,
-		      const struct vine_task_spec *specs, size_t n, int64_t *ids);
+	int (*submit)(struct vine_state *st, const char *key, const char *name,
+		      const struct vine_object *obj, const struct vine_task_spec *specs, size_t n,
+		      int64_t *ids);
+	int (*cancel)(struct vine_state *st, const struct vine_cancel *sel, int64_t **ids,
+		      size_t *n);
 	int (*requeue_failed)(struct vine_state *st, const char *key, int retries,
 			      int64_t **ids, size_t *n);
 	int (*list_objects)(struct vine_state *st, struct vine_object **objs, size_t *n);
@@ -47,8 +50,8 @@ struct vine_state_ops {
 	/* finish, claim and finish_claim are all this one (max 0: no claim) */
 	int (*finish_claim)(struct vine_state *st, int64_t worker,
 			    const struct vine_result *results, size_t nresults, int *accepted,
-			    int free_cores, int total_cores, size_t max,
-			    struct vine_claim **claims, size_t *n, int *more);
+			    const struct vine_resources *free, const struct vine_resources *total,
+			    size_t max, struct vine_claim **claims, size_t *n, int *more);
 	int (*put_file)(struct vine_state *st, int64_t worker, int64_t task, int attempt,
 			const char *name, int fd, int64_t size);
 	int (*unregister_worker)(struct vine_state *st, int64_t worker);

@@ -57,6 +57,9 @@ static const struct vj_field task_spec_f[] = {
 	F(vine_task_spec, retries, VJ_INT),
 	F(vine_task_spec, timeout, VJ_DBL),
 	F(vine_task_spec, tag, VJ_STR),
+	F(vine_task_spec, cwd, VJ_STR),
+	F(vine_task_spec, memory, VJ_I64),
+	F(vine_task_spec, gpus, VJ_INT),
 };
 DESC(vj_task_spec, vine_task_spec, task_spec_f);
 
@@ -67,6 +70,8 @@ static const struct vj_field worker_info_f[] = {
 	F(vine_worker_info, cores, VJ_INT),
 	F(vine_worker_info, listen, VJ_STR),
 	F(vine_worker_info, lease, VJ_DBL),
+	F(vine_worker_info, memory, VJ_I64),
+	F(vine_worker_info, gpus, VJ_INT),
 };
 DESC(vj_worker_info, vine_worker_info, worker_info_f);
 
@@ -85,6 +90,9 @@ static const struct vj_field claim_f[] = {
 	F(vine_claim, object, VJ_STR),
 	F(vine_claim, origin, VJ_STR),
 	F(vine_claim, size, VJ_I64),
+	F(vine_claim, cwd, VJ_STR),
+	F(vine_claim, memory, VJ_I64),
+	F(vine_claim, gpus, VJ_INT),
 };
 DESC(vj_claim, vine_claim, claim_f);
 
@@ -107,6 +115,8 @@ static const struct vj_field worker_f[] = {
 	F(vine_worker, listen, VJ_STR),
 	F(vine_worker, pid, VJ_PID),
 	F(vine_worker, cores, VJ_INT),
+	F(vine_worker, memory, VJ_I64),
+	F(vine_worker, gpus, VJ_INT),
 	F(vine_worker, state, VJ_STR),
 	F(vine_worker, started, VJ_DBL),
 	F(vine_worker, heartbeat, VJ_DBL),
@@ -136,6 +146,10 @@ static const struct vj_field task_f[] = {
 	F(vine_task, cmd, VJ_STR),
 	F(vine_task, object, VJ_STR),
 	F(vine_task, tag, VJ_STR),
+	F(vine_task, cwd, VJ_STR),
+	F(vine_task, submission, VJ_STR),
+	F(vine_task, memory, VJ_I64),
+	F(vine_task, gpus, VJ_INT),
 	F(vine_task, cores, VJ_INT),
 	F(vine_task, retries, VJ_INT),
 	F(vine_task, timeout, VJ_DBL),

@@ -45,6 +45,7 @@ struct remote {
 	int flags;
 	int ready;              /* handshake and open done on this connection */
 	int keyed;              /* the server keeps request keys (schema >= 3) */
+	int schema;             /* the server's schema version */
 	/* tasks handed to the caller by finish_claim and not reported since */
 	int64_t worker;
 	int64_t *held;
@@ -92,8 +93,10 @@ static int connect_state(struct remote *r)
 	q = json_pack("{sssb}", "op", "open", "create", (r->flags & VINE_STATE_CREATE) != 0);
 	rc = vine_proto_call(&r->p, q, NULL, NULL, &res);
 	json_decref(q);
-	if (rc == 0)
-		r->keyed = json_integer_value(json_object_get(res, "schema")) >= 3;
+	if (rc == 0) {
+		r->schema = (int)json_integer_value(json_object_get(res, "schema"));
+		r->keyed = r->schema >= 3;
+	}
 	json_decref(res);
 	if (rc != 0)
 		return -1;
@@ -242,15 +245,47 @@ static void remote_close(struct vine_state *st)
 	free(r);
 }
 
-static int remote_submit(struct vine_state *st, const char *key, const struct vine_object *obj,
-			 const struct vine_task_spec *specs, size_t n, int64_t *ids)
+/*
+ * A vine-state older than schema 4 would drop what it does not know
+ * (names, directories, memory, GPUs) without a word: refuse instead.
+ */
+static int needs_schema4(struct remote *r, const char *what)
 {
-	json_t *q = req("submit"), *res;
+	if (!r->ready && connect_state(r) < 0)
+		return vine_error_prefix("state '%s'", r->base.url);
+	if (r->schema < 4)
+		return vine_error("state '%s': vine-state there understands schema version %d, "
+				  "but %s needs version 4: install this vine there", r->base.url,
+				  r->schema, what);
+	return 0;
+}
+
+static int remote_submit(struct vine_state *st, const char *key, const char *name,
+			 const struct vine_object *obj, const struct vine_task_spec *specs,
+			 size_t n, int64_t *ids)
+{
+	json_t *q, *res;
 	enum resend resend;
 	int64_t *got;
 	size_t ngot;
-	int rc;
+	int rc, new = name != NULL, cwd = 0;
 
+	for (size_t i = 0; i < n; i++) {
+		new |= specs[i].memory || specs[i].gpus;
+		cwd |= specs[i].cwd != NULL;
+	}
+	if (new && needs_schema4(R(st), "a named submission, memory or GPUs") < 0)
+		return -1;
+	if (cwd && !R(st)->ready && connect_state(R(st)) < 0)
+		return vine_error_prefix("state '%s'", st->url);
+	/* an older vine-state drops the directory: say so, not silently */
+	if (cwd && R(st)->schema < 4)
+		vine_notice("state '%s': vine-state there understands schema version %d, older "
+			    "than 4: these tasks will run in their scratch directories, not where "
+			    "they were submitted", st->url, R(st)->schema);
+	q = req("submit");
+	if (name)
+		json_object_set_new(q, "name", vj_string(name));
 	json_object_set_new(q, "object", obj ? vj_encode(&vj_object, obj) : json_null());
 	json_object_set_new(q, "specs", vj_encode_array(&vj_task_spec, specs, n));
 	rc = keyed(R(st), q, key, ONCE, &resend);
@@ -265,6 +300,29 @@ static int remote_submit(struct vine_state *st, const char *key, const struct vi
 	if (rc == 0)
 		memcpy(ids, got, n * sizeof(*ids));
 	free(got);
+	json_decref(res);
+	return rc;
+}
+
+static int remote_cancel(struct vine_state *st, const struct vine_cancel *sel, int64_t **ids,
+			 size_t *n)
+{
+	json_t *q, *res;
+	int rc;
+
+	if (needs_schema4(R(st), "cancelling") < 0)
+		return -1;
+	q = req("cancel");
+	json_object_set_new(q, "ids", vj_i64s(sel->ids, sel->nids));
+	if (sel->submission)
+		json_object_set_new(q, "submission", vj_string(sel->submission));
+	json_object_set_new(q, "all", json_boolean(sel->all));
+	/* cancelling twice changes nothing more: safe to send again */
+	rc = call(R(st), q, NULL, NULL, AGAIN, &res);
+	json_decref(q);
+	if (rc < 0)
+		return -1;
+	rc = vj_get_i64s(json_object_get(res, "ids"), ids, n);
 	json_decref(res);
 	return rc;
 }
@@ -369,16 +427,21 @@ static void held_del(struct remote *r, int64_t task)
 }
 
 static int finish_claim(struct remote *r, int64_t worker, const struct vine_result *results,
-			size_t nresults, int *accepted, int free_cores, int total_cores,
-			size_t max, struct vine_claim **claims, size_t *n, int *more)
+			size_t nresults, int *accepted, const struct vine_resources *free,
+			const struct vine_resources *total, size_t max, struct vine_claim **claims,
+			size_t *n, int *more)
 {
 	json_t *q = req("finish_claim"), *res;
 	int rc;
 
 	json_object_set_new(q, "worker", json_integer(worker));
 	json_object_set_new(q, "results", vj_encode_array(&vj_result, results, nresults));
-	json_object_set_new(q, "free_cores", json_integer(free_cores));
-	json_object_set_new(q, "total_cores", json_integer(total_cores));
+	json_object_set_new(q, "free_cores", json_integer(free->cores));
+	json_object_set_new(q, "total_cores", json_integer(total->cores));
+	json_object_set_new(q, "free_memory", json_integer(free->memory));
+	json_object_set_new(q, "total_memory", json_integer(total->memory));
+	json_object_set_new(q, "free_gpus", json_integer(free->gpus));
+	json_object_set_new(q, "total_gpus", json_integer(total->gpus));
 	json_object_set_new(q, "max", json_integer((json_int_t)max));
 	rc = call(r, q, NULL, NULL, AGAIN, &res);
 	json_decref(q);
@@ -409,8 +472,8 @@ static int finish_claim(struct remote *r, int64_t worker, const struct vine_resu
 
 static int remote_finish_claim(struct vine_state *st, int64_t worker,
 			       const struct vine_result *results, size_t nresults, int *accepted,
-			       int free_cores, int total_cores, size_t max,
-			       struct vine_claim **claims, size_t *n, int *more)
+			       const struct vine_resources *free, const struct vine_resources *total,
+			       size_t max, struct vine_claim **claims, size_t *n, int *more)
 {
 	struct remote *r = R(st);
 
@@ -420,8 +483,8 @@ static int remote_finish_claim(struct vine_state *st, int64_t worker,
 		r->worker = worker;
 		r->nheld = 0;
 	}
-	return finish_claim(r, worker, results, nresults, accepted, free_cores, total_cores, max,
-			    claims, n, more);
+	return finish_claim(r, worker, results, nresults, accepted, free, total, max, claims, n,
+			    more);
 }
 
 /*
@@ -467,7 +530,8 @@ static int resync(struct remote *r)
 	rc = 0;
 	if (nrel) {
 		acc = vine_xcalloc(nrel, sizeof(*acc));
-		rc = finish_claim(r, r->worker, rel, nrel, acc, 0, 1, 0, &c, &nc, NULL);
+		struct vine_resources none = { 0, 0, 0 }, one = { 1, 0, 0 };
+		rc = finish_claim(r, r->worker, rel, nrel, acc, &none, &one, 0, &c, &nc, NULL);
 		vine_state_free_claims(c, nc);
 	}
 out:
@@ -544,6 +608,12 @@ static int remote_counts(struct vine_state *st, struct vine_counts *c)
 		rc = vj_i64(res, "total", &c->total);
 	if (rc == 0)
 		rc = vj_i64(res, "workers_alive", &c->workers_alive);
+	/* schema 4 on: missing from an older vine-state, and then 0 */
+	c->worker_slots = json_object_get(res, "worker_slots")
+				  ? json_integer_value(json_object_get(res, "worker_slots"))
+				  : c->workers_alive;
+	c->unfit = json_integer_value(json_object_get(res, "unfit"));
+	c->unfit_task = json_integer_value(json_object_get(res, "unfit_task"));
 	json_decref(res);
 	return rc;
 }
@@ -751,6 +821,7 @@ static int remote_origin_read(struct vine_state *st, const char *id, int64_t off
 static const struct vine_state_ops remote_ops = {
 	.close = remote_close,
 	.submit = remote_submit,
+	.cancel = remote_cancel,
 	.requeue_failed = remote_requeue_failed,
 	.list_objects = remote_list_objects,
 	.register_worker = remote_register_worker,

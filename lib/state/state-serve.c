@@ -112,13 +112,17 @@ static int op_submit(struct server *sv, json_t *q, uint32_t id, json_t **res)
 	struct vine_object obj, *objp = NULL;
 	struct vine_task_spec *specs;
 	json_t *o = json_object_get(q, "object");
-	char *key;
+	char *key, *name = NULL;
 	size_t n;
 	int64_t *ids;
 	int r = -1;
 
 	if (opt_str(q, "once", &key) < 0)
 		return -1;
+	if (json_object_get(q, "name") && vj_string_value(json_object_get(q, "name"), &name) < 0) {
+		free(key);
+		return -1;
+	}
 	if (o && !json_is_null(o)) {
 		if (vj_decode(&vj_object, o, &obj) < 0) {
 			free(key);
@@ -128,7 +132,7 @@ static int op_submit(struct server *sv, json_t *q, uint32_t id, json_t **res)
 	}
 	if (vj_decode_array(&vj_task_spec, json_object_get(q, "specs"), (void **)&specs, &n) == 0) {
 		ids = vine_xcalloc(n + 1, sizeof(*ids));
-		r = vine_state_submit_once(sv->st, key, objp, specs, n, ids);
+		r = vine_state_submit_named(sv->st, key, name, objp, specs, n, ids);
 		if (r == 0)
 			*res = json_pack("{so}", "ids", vj_i64s(ids, n));
 		free(ids);
@@ -137,6 +141,32 @@ static int op_submit(struct server *sv, json_t *q, uint32_t id, json_t **res)
 	if (objp)
 		vj_release(&vj_object, objp);
 	free(key);
+	free(name);
+	return r;
+}
+
+static int op_cancel(struct server *sv, json_t *q, uint32_t id, json_t **res)
+{
+	struct vine_cancel sel = { NULL, 0, NULL, 0 };
+	int64_t *want = NULL, *ids = NULL;
+	char *sub = NULL;
+	size_t n = 0;
+	int r = -1;
+
+	if (json_object_get(q, "ids") && vj_get_i64s(json_object_get(q, "ids"), &want, &sel.nids) < 0)
+		return -1;
+	if (json_object_get(q, "submission") &&
+	    vj_string_value(json_object_get(q, "submission"), &sub) < 0)
+		goto out;
+	sel.ids = want;
+	sel.submission = sub;
+	sel.all = json_is_true(json_object_get(q, "all"));
+	if ((r = vine_state_cancel(sv->st, &sel, &ids, &n)) == 0)
+		*res = json_pack("{so}", "ids", vj_i64s(ids, n));
+out:
+	free(want);
+	free(sub);
+	free(ids);
 	return r;
 }
 
@@ -213,20 +243,26 @@ static int op_finish_claim(struct server *sv, json_t *q, uint32_t id, json_t **r
 {
 	struct vine_result *results;
 	struct vine_claim *claims = NULL;
+	struct vine_resources fr = { 0, 0, 0 }, tot = { 0, 0, 0 };
 	int64_t worker, max;
-	int free_cores, total_cores, more = 0, *acc, r;
+	int more = 0, *acc, r;
 	size_t n, nc = 0;
 
-	if (vj_i64(q, "worker", &worker) < 0 || vj_int(q, "free_cores", &free_cores) < 0 ||
-	    vj_int(q, "total_cores", &total_cores) < 0 || vj_i64(q, "max", &max) < 0)
+	if (vj_i64(q, "worker", &worker) < 0 || vj_int(q, "free_cores", &fr.cores) < 0 ||
+	    vj_int(q, "total_cores", &tot.cores) < 0 || vj_i64(q, "max", &max) < 0)
 		return -1;
+	/* schema 4 on; an older worker offers no memory or GPUs */
+	fr.memory = json_integer_value(json_object_get(q, "free_memory"));
+	tot.memory = json_integer_value(json_object_get(q, "total_memory"));
+	fr.gpus = (int)json_integer_value(json_object_get(q, "free_gpus"));
+	tot.gpus = (int)json_integer_value(json_object_get(q, "total_gpus"));
 	if (max < 0)
 		return vine_error("bad 'max' in the state protocol: negative");
 	if (vj_decode_array(&vj_result, json_object_get(q, "results"), (void **)&results, &n) < 0)
 		return -1;
 	acc = vine_xcalloc(n + 1, sizeof(*acc));
-	r = vine_state_finish_claim(sv->st, worker, results, n, acc, free_cores, total_cores,
-				    (size_t)max, &claims, &nc, &more);
+	r = vine_state_finish_claim_res(sv->st, worker, results, n, acc, &fr, &tot, (size_t)max,
+					&claims, &nc, &more);
 	if (r == 0) {
 		*res = json_pack("{sososi}", "accepted", vj_ints(acc, n), "claims",
 				 vj_encode_array(&vj_claim, claims, nc), "more", more);
@@ -309,8 +345,9 @@ static int op_counts(struct server *sv, json_t *q, uint32_t id, json_t **res)
 	n = json_object();
 	for (int i = 0; i < VINE_TASK_NSTATES; i++)
 		json_object_set_new(n, vine_task_state_name(i), json_integer(c.n[i]));
-	*res = json_pack("{sosIsI}", "n", n, "total", (json_int_t)c.total, "workers_alive",
-			 (json_int_t)c.workers_alive);
+	*res = json_pack("{sosIsIsIsIsI}", "n", n, "total", (json_int_t)c.total, "workers_alive",
+			 (json_int_t)c.workers_alive, "worker_slots", (json_int_t)c.worker_slots,
+			 "unfit", (json_int_t)c.unfit, "unfit_task", (json_int_t)c.unfit_task);
 	return 0;
 }
 
@@ -642,6 +679,7 @@ static const struct op {
 } ops[] = {
 	{ "open", op_open },
 	{ "submit", op_submit },
+	{ "cancel", op_cancel },
 	{ "requeue_failed", op_requeue_failed },
 	{ "list_objects", op_list_objects },
 	{ "register_worker", op_register_worker },

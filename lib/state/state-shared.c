@@ -50,9 +50,12 @@ static void sh_close(struct vine_state *st)
 	free(h);
 }
 
-FWD(submit, (struct vine_state *st, const char *key, const struct vine_object *obj,
-	     const struct vine_task_spec *specs, size_t n, int64_t *ids),
-    key, obj, specs, n, ids)
+FWD(submit, (struct vine_state *st, const char *key, const char *name,
+	     const struct vine_object *obj, const struct vine_task_spec *specs, size_t n,
+	     int64_t *ids),
+    key, name, obj, specs, n, ids)
+FWD(cancel, (struct vine_state *st, const struct vine_cancel *sel, int64_t **ids, size_t *n),
+    sel, ids, n)
 FWD(requeue_failed, (struct vine_state *st, const char *key, int retries, int64_t **ids,
 		     size_t *n),
     key, retries, ids, n)
@@ -64,9 +67,10 @@ FWD(heartbeat, (struct vine_state *st, int64_t worker, const struct vine_attempt
 		size_t n, int *stale),
     worker, running, n, stale)
 FWD(finish_claim, (struct vine_state *st, int64_t worker, const struct vine_result *results,
-		   size_t nresults, int *accepted, int free_cores, int total_cores, size_t max,
-		   struct vine_claim **claims, size_t *n, int *more),
-    worker, results, nresults, accepted, free_cores, total_cores, max, claims, n, more)
+		   size_t nresults, int *accepted, const struct vine_resources *free,
+		   const struct vine_resources *total, size_t max, struct vine_claim **claims,
+		   size_t *n, int *more),
+    worker, results, nresults, accepted, free, total, max, claims, n, more)
 FWD(put_file, (struct vine_state *st, int64_t worker, int64_t task, int attempt,
 	       const char *name, int fd, int64_t size),
     worker, task, attempt, name, fd, size)
@@ -107,6 +111,7 @@ FWD(origin_read, (struct vine_state *st, const char *id, int64_t offset, void *b
 static const struct vine_state_ops shared_ops = {
 	.close = sh_close,
 	.submit = sh_submit,
+	.cancel = sh_cancel,
 	.requeue_failed = sh_requeue_failed,
 	.list_objects = sh_list_objects,
 	.register_worker = sh_register_worker,

@@ -140,14 +140,26 @@ static const char v3_sql[] =
 	" WHERE source IS NULL AND state = 'active';\n";
 
 /*
- * Schema version 4 (migration "faults", vine(7) FAULTS), run on a new
- * state as on an upgraded one: attempts may end as 'fault' (the CHECK
- * constraint cannot be altered in place, so the table is rebuilt); tasks
- * count the distinct nodes that handed them back so; node_faults holds,
- * per node and object, how often that node faulted with it, until when
- * it claims no task needing it, and why.
+ * Schema version 4, the "ux" step: a task's directory (cwd), the memory
+ * and GPUs it needs, and the named submission it came in (submission);
+ * the memory and GPUs a worker offers; the table of named submissions
+ * (their task list's digest and the ids they were given); and attempts
+ * that end as 'cancelled', which needs the attempts table rebuilt with
+ * the wider CHECK (SQLite cannot alter one in place).
  */
 static const char v4_sql[] =
+	"ALTER TABLE tasks ADD COLUMN cwd TEXT;\n"
+	"ALTER TABLE tasks ADD COLUMN memory INTEGER NOT NULL DEFAULT 0;\n"
+	"ALTER TABLE tasks ADD COLUMN gpus INTEGER NOT NULL DEFAULT 0;\n"
+	"ALTER TABLE tasks ADD COLUMN submission TEXT;\n"
+	"CREATE INDEX tasks_submission ON tasks(submission) WHERE submission IS NOT NULL;\n"
+	"ALTER TABLE workers ADD COLUMN memory INTEGER NOT NULL DEFAULT 0;\n"
+	"ALTER TABLE workers ADD COLUMN gpus INTEGER NOT NULL DEFAULT 0;\n"
+	"CREATE TABLE submissions(\n"
+	"  name TEXT PRIMARY KEY,\n"
+	"  digest TEXT NOT NULL,\n"
+	"  ids TEXT NOT NULL,\n"
+	"  at REAL NOT NULL) WITHOUT ROWID;\n"
 	"CREATE TABLE attempts_v4(\n"
 	"  task INTEGER NOT NULL REFERENCES tasks(id),\n"
 	"  attempt INTEGER NOT NULL,\n"
@@ -157,7 +169,7 @@ static const char v4_sql[] =
 	"  started REAL,\n"
 	"  ended REAL,\n"
 	"  outcome TEXT NOT NULL DEFAULT 'running' CHECK(outcome IN\n"
-	"    ('running','exited','signaled','timeout','error','lost','released','fault')),\n"
+	"    ('running','exited','signaled','timeout','error','lost','released','cancelled')),\n"
 	"  exit_code INTEGER,\n"
 	"  signal INTEGER,\n"
 	"  message TEXT,\n"
@@ -165,7 +177,35 @@ static const char v4_sql[] =
 	"INSERT INTO attempts_v4 SELECT task, attempt, worker, node, claimed, started, ended,"
 	" outcome, exit_code, signal, message FROM attempts;\n"
 	"DROP TABLE attempts;\n"
-	"ALTER TABLE attempts_v4 RENAME TO attempts;\n"
+	"ALTER TABLE attempts_v4 RENAME TO attempts;\n";
+
+/*
+ * Schema version 5, the "faults" step (vine(7) FAULTS): attempts may end
+ * as 'fault' (the attempts table rebuilt again for the wider CHECK); tasks
+ * count the distinct nodes that handed them back so; node_faults holds,
+ * per node and object, how often that node faulted with it, until when it
+ * claims no task needing it, and why.
+ */
+static const char v5_sql[] =
+	"CREATE TABLE attempts_v5(\n"
+	"  task INTEGER NOT NULL REFERENCES tasks(id),\n"
+	"  attempt INTEGER NOT NULL,\n"
+	"  worker INTEGER NOT NULL REFERENCES workers(id),\n"
+	"  node TEXT NOT NULL,\n"
+	"  claimed REAL NOT NULL,\n"
+	"  started REAL,\n"
+	"  ended REAL,\n"
+	"  outcome TEXT NOT NULL DEFAULT 'running' CHECK(outcome IN\n"
+	"    ('running','exited','signaled','timeout','error','lost','released','cancelled',\n"
+	"     'fault')),\n"
+	"  exit_code INTEGER,\n"
+	"  signal INTEGER,\n"
+	"  message TEXT,\n"
+	"  PRIMARY KEY(task, attempt)) WITHOUT ROWID;\n"
+	"INSERT INTO attempts_v5 SELECT task, attempt, worker, node, claimed, started, ended,"
+	" outcome, exit_code, signal, message FROM attempts;\n"
+	"DROP TABLE attempts;\n"
+	"ALTER TABLE attempts_v5 RENAME TO attempts;\n"
 	"ALTER TABLE tasks ADD COLUMN faults INTEGER NOT NULL DEFAULT 0;\n"
 	"CREATE TABLE node_faults(\n"
 	"  node TEXT NOT NULL,\n"
@@ -174,6 +214,13 @@ static const char v4_sql[] =
 	"  until REAL NOT NULL,\n"
 	"  reason TEXT,\n"
 	"  PRIMARY KEY(node, object)) WITHOUT ROWID;\n";
+
+/* The steps from each version to the next: migrations[v] goes from v to v + 1. */
+static const char *const migrations[] = {
+	[2] = v3_sql,
+	[3] = v4_sql,
+	[4] = v5_sql,
+};
 
 /* Every statement, prepared on first use and kept. */
 enum {
@@ -189,6 +236,8 @@ enum {
 	Q_COUNTS, Q_ALIVE, Q_WORKER_LIST, Q_RUNNING_LIST,
 	Q_TASK_LIST, Q_TASK_EXISTS, Q_ATTEMPT_LIST, Q_FILE_LIST, Q_FILE_GET,
 	Q_META_GET, Q_META_SET, Q_PEER_SET, Q_PEER_DEL, Q_PEER_PICK, Q_ORIGIN_LOAD,
+	Q_SUB_GET, Q_SUB_ADD, Q_SUB_EXISTS, Q_CANCEL_IDS_ALL, Q_CANCEL_IDS_SUB, Q_CANCEL_ONE,
+	Q_CANCEL_ATTEMPT, Q_CANCEL_TASK, Q_UNFIT, Q_SLOTS,
 	Q_XFER_ADD, Q_REPL_SET, Q_XFER_GET, Q_XFER_PROGRESS, Q_XFER_END, Q_SERVED,
 	Q_PEER_AVOID, Q_REPL_DROP, Q_XFER_LOST, Q_XFER_LIST, Q_WORKER_NODE,
 	Q_FAULT_INFO, Q_TASK_FAULTS, Q_BACKOFF_SET, Q_BACKOFF_LIST,
@@ -198,8 +247,9 @@ enum {
 static const char *const sql[Q_N] = {
 	[Q_OBJ_SIZE] = "SELECT size FROM objects WHERE id = ?1",
 	[Q_OBJ_ADD] = "INSERT INTO objects(id, size, origin, registered) VALUES(?1, ?2, ?3, ?4)",
-	[Q_TASK_ADD] = "INSERT INTO tasks(cmd, object, cores, retries, timeout, tag, submitted)"
-		       " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	[Q_TASK_ADD] = "INSERT INTO tasks(cmd, object, cores, retries, timeout, tag, submitted,"
+		       " cwd, memory, gpus, submission)"
+		       " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
 	[Q_REQUEUE_IDS] = "SELECT id FROM tasks WHERE state = 'failed' ORDER BY id",
 	[Q_REQUEUE] = "UPDATE tasks SET state = 'ready', failures = 0, losses = 0, faults = 0,"
 		      " retries = CASE WHEN ?1 >= 0 THEN ?1 ELSE retries END"
@@ -217,7 +267,8 @@ static const char *const sql[Q_N] = {
 		       " FROM objects o ORDER BY id",
 	[Q_REPL_LIST] = "SELECT node, bytes, complete FROM replicas WHERE object = ?1 ORDER BY node",
 	[Q_WORKER_ADD] = "INSERT INTO workers(node, host, pid, cores, listen, lease, started,"
-			 " heartbeat, expires) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?7 + ?6)",
+			 " heartbeat, expires, memory, gpus)"
+			 " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?7 + ?6, ?8, ?9)",
 	[Q_WORKER_GET] = "SELECT state, expires, lease FROM workers WHERE id = ?1",
 	[Q_WORKER_RENEW] = "UPDATE workers SET heartbeat = ?2, expires = ?2 + lease, state = 'alive'"
 			   " WHERE id = ?1 AND state != 'gone'",
@@ -226,19 +277,21 @@ static const char *const sql[Q_N] = {
 	[Q_CURRENT] = "SELECT 1 FROM tasks WHERE id = ?1 AND state = 'running' AND attempts = ?2"
 		      " AND worker = ?3",
 	[Q_HELD] = "SELECT id, attempts FROM tasks WHERE worker = ?1 AND state = 'running'",
-	[Q_READY] = "SELECT t.id, t.cmd, t.cores, t.timeout, t.object, o.origin, o.size, t.attempts"
+	[Q_READY] = "SELECT t.id, t.cmd, t.cores, t.timeout, t.object, o.origin, o.size, t.attempts,"
+		    " t.cwd, t.memory, t.gpus"
 		    " FROM tasks t LEFT JOIN objects o ON o.id = t.object"
-		    " WHERE t.state = 'ready' AND t.cores <= ?1"
+		    " WHERE t.state = 'ready' AND t.cores <= ?1 AND t.memory <= ?3 AND t.gpus <= ?4"
 		    /* not what this worker's node is backing off from (FAULT) */
 		    "   AND (t.object IS NULL OR NOT EXISTS(SELECT 1 FROM node_faults f"
-		    "     WHERE f.node = (SELECT node FROM workers WHERE id = ?3)"
-		    "     AND f.object = t.object AND f.until > ?4))"
+		    "     WHERE f.node = (SELECT node FROM workers WHERE id = ?5)"
+		    "     AND f.object = t.object AND f.until > ?6))"
 		    " ORDER BY t.id LIMIT ?2",
 	[Q_TAKE] = "UPDATE tasks SET state = 'running', attempts = attempts + 1, worker = ?2"
 		   " WHERE id = ?1",
 	[Q_ATTEMPT_ADD] = "INSERT INTO attempts(task, attempt, worker, node, claimed)"
 			  " VALUES(?1, ?2, ?3, (SELECT node FROM workers WHERE id = ?3), ?4)",
-	[Q_MORE] = "SELECT EXISTS(SELECT 1 FROM tasks WHERE state = 'ready' AND cores <= ?1)",
+	[Q_MORE] = "SELECT EXISTS(SELECT 1 FROM tasks WHERE state = 'ready' AND cores <= ?1"
+		   " AND memory <= ?2 AND gpus <= ?3)",
 	[Q_TASK_COUNTERS] = "SELECT retries, failures, losses FROM tasks WHERE id = ?1",
 	[Q_ATTEMPT_END] = "UPDATE attempts SET outcome = ?3, exit_code = ?4, signal = ?5,"
 			  " started = ?6, ended = ?7, message = ?8 WHERE task = ?1 AND attempt = ?2",
@@ -248,14 +301,15 @@ static const char *const sql[Q_N] = {
 	[Q_COUNTS] = "SELECT state, count(*) FROM tasks GROUP BY state",
 	[Q_ALIVE] = "SELECT count(*) FROM workers WHERE state = 'alive'",
 	[Q_WORKER_LIST] = "SELECT id, node, host, pid, cores, listen, state, started, heartbeat,"
-			  " expires FROM workers ORDER BY id",
+			  " expires, memory, gpus FROM workers ORDER BY id",
 	[Q_RUNNING_LIST] = "SELECT worker, id FROM tasks WHERE state = 'running' ORDER BY worker, id",
 	[Q_TASK_LIST] = "SELECT t.id, t.cmd, t.object, t.tag, t.cores, t.retries, t.timeout,"
 			" t.submitted, t.state, t.attempts, t.failures, t.losses,"
 			" a.task, a.attempt, a.worker, a.node, a.claimed, a.started, a.ended,"
 			" a.outcome, a.exit_code, a.signal, a.message,"
 			" (SELECT coalesce(sum(size), 0) FROM files f"
-			"   WHERE f.task = t.id AND f.attempt = t.attempts), t.faults"
+			"   WHERE f.task = t.id AND f.attempt = t.attempts),"
+			" t.cwd, t.submission, t.memory, t.gpus, t.faults"
 			" FROM tasks t LEFT JOIN attempts a ON a.task = t.id AND a.attempt = t.attempts"
 			" WHERE t.id > ?1 ORDER BY t.id LIMIT ?2",
 	[Q_TASK_EXISTS] = "SELECT 1 FROM tasks WHERE id = ?1",
@@ -325,6 +379,22 @@ static const char *const sql[Q_N] = {
 			  "   ELSE ?3 + min(?4 * (1 << min(faults, 20)), ?6) END",
 	[Q_BACKOFF_LIST] = "SELECT node, faults, until, reason FROM node_faults WHERE object = ?1"
 			   " ORDER BY node",
+	[Q_SUB_GET] = "SELECT digest, ids FROM submissions WHERE name = ?1",
+	[Q_SUB_ADD] = "INSERT INTO submissions(name, digest, ids, at) VALUES(?1, ?2, ?3, ?4)",
+	[Q_SUB_EXISTS] = "SELECT 1 FROM submissions WHERE name = ?1",
+	[Q_CANCEL_IDS_ALL] = "SELECT id FROM tasks WHERE state IN ('ready', 'running') ORDER BY id",
+	[Q_CANCEL_IDS_SUB] = "SELECT id FROM tasks WHERE submission = ?1"
+			     " AND state IN ('ready', 'running') ORDER BY id",
+	[Q_CANCEL_ONE] = "SELECT state IN ('ready', 'running') FROM tasks WHERE id = ?1",
+	[Q_CANCEL_ATTEMPT] = "UPDATE attempts SET outcome = 'cancelled', ended = ?2,"
+			     " message = 'cancelled' WHERE task = ?1 AND outcome = 'running'",
+	[Q_CANCEL_TASK] = "UPDATE tasks SET state = 'cancelled', worker = NULL WHERE id = ?1",
+	/* ready tasks no alive worker that runs tasks could ever take */
+	[Q_UNFIT] = "SELECT count(*), min(t.id) FROM tasks t WHERE t.state = 'ready'"
+		    " AND EXISTS(SELECT 1 FROM workers WHERE state = 'alive' AND cores > 0)"
+		    " AND NOT EXISTS(SELECT 1 FROM workers w WHERE w.state = 'alive' AND w.cores > 0"
+		    "   AND w.cores >= t.cores AND w.memory >= t.memory AND w.gpus >= t.gpus)",
+	[Q_SLOTS] = "SELECT count(*) FROM workers WHERE state = 'alive' AND cores > 0",
 };
 
 struct sq_state {
@@ -565,10 +635,10 @@ static int create_schema(struct sq_state *s)
 		if (vine_peer_secret_new(secret) < 0)
 			return rollback(s);
 		vine_peer_secret_hex(secret, hex);
-		q = vine_xasprintf("%s%s%sPRAGMA user_version = %d; PRAGMA application_id = %d;"
+		q = vine_xasprintf("%s%s%s%sPRAGMA user_version = %d; PRAGMA application_id = %d;"
 				   " INSERT INTO meta VALUES('created', '%.3f');"
 				   " INSERT INTO meta VALUES('peer_secret', '%s');",
-				   schema_sql, v3_sql, v4_sql, VINE_STATE_SCHEMA, APP_ID,
+				   schema_sql, v3_sql, v4_sql, v5_sql, VINE_STATE_SCHEMA, APP_ID,
 				   vine_now_wall(), hex);
 		explicit_bzero(secret, sizeof(secret));
 		explicit_bzero(hex, sizeof(hex));
@@ -581,68 +651,53 @@ static int create_schema(struct sq_state *s)
 }
 
 /*
- * Schema version 2 to 3, in place: add the table of exactly-once answers.
- * Another program may have done it while we waited for the lock.
+ * One schema step, from version from to from + 1, in place, in one
+ * transaction (migrations[]).  Another program may have done it while we
+ * waited for the lock: then nothing is done.  *done is set when this call
+ * did it.
  */
-static int migrate_v2(struct sq_state *s)
+static int migrate(struct sq_state *s, int from, int *done)
 {
 	int version, app, tables;
 	char *q;
 
+	*done = 0;
 	if (begin(s) < 0 || read_version(s, &version, &app, &tables) < 0)
 		return rollback(s);
-	if (version == 2) {
-		q = vine_xasprintf("%sPRAGMA user_version = 3;", v3_sql);
+	if (version == from) {
+		q = vine_xasprintf("%sPRAGMA user_version = %d;", migrations[from], from + 1);
 		int rc = exec(s, q);
 		free(q);
 		if (rc < 0)
 			return rollback(s);
-	}
-	return commit(s) < 0 ? rollback(s) : 0;
-}
-
-/*
- * Schema version 3 to 4, in place (migration "faults": v4_sql).  Another
- * program may have done it while we waited for the lock.  Foreign keys
- * are not enforced yet on this connection, so attempts can be rebuilt.
- */
-static int migrate_v3(struct sq_state *s)
-{
-	int version, app, tables;
-	char *q;
-
-	if (begin(s) < 0 || read_version(s, &version, &app, &tables) < 0)
-		return rollback(s);
-	if (version == 3) {
-		q = vine_xasprintf("%sPRAGMA user_version = 4;", v4_sql);
-		int rc = exec(s, q);
-		free(q);
-		if (rc < 0)
-			return rollback(s);
+		*done = 1;
 	}
 	return commit(s) < 0 ? rollback(s) : 0;
 }
 
 static int check_schema(struct sq_state *s, int flags)
 {
-	int version, app, tables;
+	int version, app, tables, done;
 
 	if (read_version(s, &version, &app, &tables) < 0)
 		return -1;
 	if (app == APP_ID && version == VINE_STATE_SCHEMA)
 		return 0;
-	if (app == APP_ID && version == 2) {
-		if (migrate_v2(s) < 0)
-			return vine_error_prefix("state '%s': cannot upgrade schema version 2 to %d",
-						 s->path, VINE_STATE_SCHEMA);
+	if (app == APP_ID && version >= 2 && version < VINE_STATE_SCHEMA) {
+		if (migrate(s, version, &done) < 0)
+			return vine_error_prefix("state '%s': cannot upgrade schema version %d to %d",
+						 s->path, version, version + 1);
+		/* never silent: programs older than the new version refuse it now */
+		if (done)
+			vine_notice("state '%s': upgraded schema version %d to %d; programs older "
+				    "than this one can no longer open it", s->path, version,
+				    version + 1);
 		return check_schema(s, 0);
 	}
-	if (app == APP_ID && version == 3) {
-		if (migrate_v3(s) < 0)
-			return vine_error_prefix("state '%s': cannot upgrade schema version 3 to %d",
-						 s->path, VINE_STATE_SCHEMA);
-		return check_schema(s, 0);
-	}
+	if (app == APP_ID && version > VINE_STATE_SCHEMA)
+		return vine_error("state '%s' has schema version %d, newer than this program's "
+				  "version %d: use the vine that made it, or a newer one", s->path,
+				  version, VINE_STATE_SCHEMA);
 	if (app == APP_ID)
 		return vine_error("state '%s' has schema version %d, but this program "
 				  "understands version %d only", s->path, version, VINE_STATE_SCHEMA);
@@ -653,6 +708,30 @@ static int check_schema(struct sq_state *s, int flags)
 	if (exec(s, "PRAGMA journal_mode = WAL") < 0 || create_schema(s) < 0)
 		return -1;
 	return check_schema(s, 0);
+}
+
+/*
+ * path does not exist: say why in words, or 0 when it may be created.
+ * Only vine-submit creates a state, so a mistyped -s must not make an
+ * empty one that a worker then waits on forever.
+ */
+static int missing(const char *path, int flags)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir = slash ? vine_xstrndup(path, slash == path ? 1 : (size_t)(slash - path))
+			  : vine_xstrdup(".");
+	struct stat sb;
+	int rc = 0;
+
+	if (stat(dir, &sb) < 0 && errno == ENOENT)
+		rc = vine_error("cannot open state '%s': directory '%s' does not exist", path, dir);
+	else if (stat(dir, &sb) == 0 && !S_ISDIR(sb.st_mode))
+		rc = vine_error("cannot open state '%s': '%s' is not a directory", path, dir);
+	else if (!(flags & VINE_STATE_CREATE))
+		rc = vine_error("state '%s' does not exist (vine-submit creates one; name yours "
+				"with -s STATE or $VINE_STATE)", path);
+	free(dir);
+	return rc;
 }
 
 struct vine_state *vine_state_sqlite_open(const char *path, int flags)
@@ -677,11 +756,25 @@ struct vine_state *vine_state_sqlite_open(const char *path, int flags)
 	s->path = vine_xstrdup(path);
 	s->results = vine_xasprintf("%s.results", path);
 	if (stat(path, &sb) < 0) {
-		if (errno != ENOENT || !(flags & VINE_STATE_CREATE)) {
+		if (errno != ENOENT && errno != ENOTDIR) {
 			vine_error_errno("cannot open state '%s'", path);
 			goto fail;
 		}
-		oflags |= SQLITE_OPEN_CREATE;
+		if (missing(path, flags) < 0)
+			goto fail;
+		/* the peer secret lives in it: 0600 whatever the umask (SQLite
+		 * gives its -wal and -shm files the same mode) */
+		int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd < 0 && errno != EEXIST) {
+			vine_error_errno("cannot create state '%s'", path);
+			goto fail;
+		}
+		if (fd >= 0 && (fchmod(fd, 0600) < 0 || close(fd) < 0)) {
+			vine_error_errno("cannot create state '%s'", path);
+			close(fd);
+			unlink(path);
+			goto fail;
+		}
 	} else if (!S_ISREG(sb.st_mode)) {
 		vine_error("cannot open state '%s': not a regular file", path);
 		goto fail;
@@ -875,18 +968,119 @@ static int submit_again(struct sq_state *s, struct ids *got, size_t n, int64_t *
 	return 0;
 }
 
-static int sq_submit(struct vine_state *st, const char *key, const struct vine_object *obj,
-		     const struct vine_task_spec *specs, size_t n, int64_t *ids)
+/*
+ * The digest of a named submission's task list: every field of every spec
+ * and the object, each length-prefixed, so that no two lists share one.
+ */
+static void submission_digest(const struct vine_object *obj, const struct vine_task_spec *specs,
+			      size_t n, char hex[VINE_ID_LEN + 1])
+{
+	struct vine_sha256 h;
+	char num[128];
+
+	vine_sha256_init(&h);
+	for (size_t i = 0; i <= n; i++) {
+		const char *strs[4];
+		size_t ns = 0;
+		if (i == n) {
+			strs[ns++] = obj ? obj->id : "";
+		} else {
+			const struct vine_task_spec *t = &specs[i];
+			strs[ns++] = t->cmd;
+			strs[ns++] = t->object ? t->object : "";
+			strs[ns++] = t->tag ? t->tag : "";
+			strs[ns++] = t->cwd ? t->cwd : "";
+			int len = snprintf(num, sizeof(num), "%d %d %.17g %lld %d", t->cores, t->retries,
+					   t->timeout, (long long)t->memory, t->gpus);
+			vine_sha256_update(&h, num, (size_t)len + 1);
+		}
+		for (size_t k = 0; k < ns; k++) {
+			int len = snprintf(num, sizeof(num), "%zu:", strlen(strs[k]));
+			vine_sha256_update(&h, num, (size_t)len);
+			vine_sha256_update(&h, strs[k], strlen(strs[k]));
+		}
+	}
+	vine_sha256_final(&h, hex);
+}
+
+/*
+ * Inside the submit's transaction: 1 when name was submitted before (ids
+ * filled with the ids given then, or an error when the list differs), 0
+ * when it is new, -1 on error.
+ */
+static int submission_seen(struct sq_state *s, const char *name, const char *digest, size_t n,
+			   int64_t *ids)
+{
+	sqlite3_stmt *q = Q(s, Q_SUB_GET);
+	struct ids got = { NULL, 0 };
+	json_t *a;
+	int r;
+
+	if (!q)
+		return -1;
+	bind_str(q, 1, name);
+	if ((r = row(s, q)) <= 0)
+		return r;
+	if (strcmp((const char *)sqlite3_column_text(q, 0), digest)) {
+		sqlite3_reset(q);
+		return vine_error("submission '%s' was made before with a different task list; "
+				  "nothing added (choose another name)", name);
+	}
+	a = json_loads((const char *)sqlite3_column_text(q, 1), 0, NULL);
+	sqlite3_reset(q);
+	r = a ? vj_get_i64s(a, &got.v, &got.n) : -1;
+	json_decref(a);
+	if (r < 0)
+		return vine_error("state '%s': submission '%s' is damaged", s->path, name);
+	return submit_again(s, &got, n, ids) < 0 ? -1 : 1;
+}
+
+static int submission_keep(struct sq_state *s, const char *name, const char *digest,
+			   const int64_t *ids, size_t n)
+{
+	sqlite3_stmt *q = Q(s, Q_SUB_ADD);
+	json_t *a = vj_i64s(ids, n);
+	char *t = json_dumps(a, JSON_COMPACT);
+	int r;
+
+	json_decref(a);
+	if (!q || !t) {
+		free(t);
+		return q ? vine_error("out of memory") : -1;
+	}
+	bind_str(q, 1, name);
+	bind_str(q, 2, digest);
+	bind_str(q, 3, t);
+	sqlite3_bind_double(q, 4, vine_now_wall());
+	r = run(s, q);
+	free(t);
+	return r;
+}
+
+static int sq_submit(struct vine_state *st, const char *key, const char *name,
+		     const struct vine_object *obj, const struct vine_task_spec *specs, size_t n,
+		     int64_t *ids)
 {
 	struct sq_state *s = SQ(st);
 	double now = vine_now_wall();
 	const char *known = NULL;
+	char digest[VINE_ID_LEN + 1];
 	struct ids got;
 	sqlite3_stmt *q;
 	int r;
 
 	if ((r = once_begin(s, key, get_ids, &got)) != 0)
 		return r < 0 ? -1 : submit_again(s, &got, n, ids);
+	if (name) {
+		submission_digest(obj, specs, n, digest);
+		if ((r = submission_seen(s, name, digest, n, ids)) != 0) {
+			if (r < 0)
+				return rollback(s);
+			if (once_keep_json(s, key, key ? vj_i64s(ids, n) : NULL) < 0 || commit(s) < 0)
+				return rollback(s);
+			return 0;
+		}
+	}
 	if (obj) {
 		if ((r = object_known(s, obj->id, obj->size, 1)) < 0)
 			return rollback(s);
@@ -922,10 +1116,16 @@ static int sq_submit(struct vine_state *st, const char *key, const struct vine_o
 		sqlite3_bind_double(q, 5, t->timeout);
 		bind_str(q, 6, t->tag);
 		sqlite3_bind_double(q, 7, now);
+		bind_str(q, 8, t->cwd);
+		sqlite3_bind_int64(q, 9, t->memory);
+		sqlite3_bind_int(q, 10, t->gpus);
+		bind_str(q, 11, name);
 		if (run(s, q) < 0)
 			return rollback(s);
 		ids[i] = sqlite3_last_insert_rowid(s->db);
 	}
+	if (name && submission_keep(s, name, digest, ids, n) < 0)
+		return rollback(s);
 	if (once_keep_json(s, key, key ? vj_i64s(ids, n) : NULL) < 0 || commit(s) < 0)
 		return rollback(s);
 	return 0;
@@ -958,6 +1158,85 @@ static int sq_requeue_failed(struct vine_state *st, const char *key, int retries
 	if (run(s, q) < 0)
 		goto fail;
 	if (once_keep_json(s, key, key ? vj_i64s(v, len) : NULL) < 0 || commit(s) < 0)
+		goto fail;
+	*ids = v;
+	*n = len;
+	return 0;
+fail:
+	free(v);
+	return rollback(s);
+}
+
+/* Cancel one task (known to be ready or running), ending a running attempt. */
+static int cancel_one(struct sq_state *s, int64_t id, double now)
+{
+	sqlite3_stmt *q = Q(s, Q_CANCEL_ATTEMPT);
+
+	if (!q)
+		return -1;
+	sqlite3_bind_int64(q, 1, id);
+	sqlite3_bind_double(q, 2, now);
+	if (run(s, q) < 0 || !(q = Q(s, Q_CANCEL_TASK)))
+		return -1;
+	sqlite3_bind_int64(q, 1, id);
+	return run(s, q);
+}
+
+static int sq_cancel(struct vine_state *st, const struct vine_cancel *sel, int64_t **ids,
+		     size_t *n)
+{
+	struct sq_state *s = SQ(st);
+	double now = vine_now_wall();
+	int64_t *v = NULL;
+	size_t len = 0;
+	sqlite3_stmt *q;
+	int r = 0;
+
+	if (begin(s) < 0)
+		return -1;
+	if (sel->all) {
+		if (!(q = Q(s, Q_CANCEL_IDS_ALL)) || rows_i64(s, q, &v, &len) < 0)
+			goto fail;
+	} else if (sel->submission) {
+		if (!(q = Q(s, Q_SUB_EXISTS)))
+			goto fail;
+		bind_str(q, 1, sel->submission);
+		if ((r = row(s, q)) <= 0) {
+			if (r == 0)
+				vine_error("no submission '%s' in state '%s'", sel->submission, s->path);
+			goto fail;
+		}
+		if (!(q = Q(s, Q_CANCEL_IDS_SUB)))
+			goto fail;
+		bind_str(q, 1, sel->submission);
+		if (rows_i64(s, q, &v, &len) < 0)
+			goto fail;
+	} else {
+		for (size_t i = 0; i < sel->nids; i++) {
+			if (!(q = Q(s, Q_CANCEL_ONE)))
+				goto fail;
+			sqlite3_bind_int64(q, 1, sel->ids[i]);
+			if ((r = row(s, q)) < 0)
+				goto fail;
+			if (r == 0) {
+				vine_error("no task %lld in state '%s'", (long long)sel->ids[i], s->path);
+				goto fail;
+			}
+			int live = sqlite3_column_int(q, 0);
+			sqlite3_reset(q);
+			int dup = 0;
+			for (size_t k = 0; k < len; k++)
+				dup |= v[k] == sel->ids[i];
+			if (live && !dup) {
+				v = grow(v, len, sizeof(*v));
+				v[len++] = sel->ids[i];
+			}
+		}
+	}
+	for (size_t i = 0; i < len; i++)
+		if (cancel_one(s, v[i], now) < 0)
+			goto fail;
+	if (commit(s) < 0)
 		goto fail;
 	*ids = v;
 	*n = len;
@@ -1052,6 +1331,8 @@ static int sq_register_worker(struct vine_state *st, const char *key,
 	bind_str(q, 5, w->listen);
 	sqlite3_bind_double(q, 6, w->lease);
 	sqlite3_bind_double(q, 7, vine_now_wall());
+	sqlite3_bind_int64(q, 8, w->memory);
+	sqlite3_bind_int(q, 9, w->gpus);
 	if (run(s, q) < 0)
 		return rollback(s);
 	*worker = sqlite3_last_insert_rowid(s->db);
@@ -1300,29 +1581,34 @@ static int renew_if_due(struct sq_state *s, int64_t worker, double now)
 	return renew(s, worker);
 }
 
-static int claim_locked(struct sq_state *s, int64_t worker, int free_cores, int total_cores,
-			size_t max, struct vine_claim **claims, size_t *n, int *more)
+static int claim_locked(struct sq_state *s, int64_t worker, const struct vine_resources *free,
+			const struct vine_resources *total, size_t max, struct vine_claim **claims,
+			size_t *n, int *more)
 {
 	struct vine_claim *v = NULL;
 	size_t len = 0;
 	double now = vine_now_wall();
 	sqlite3_stmt *q;
-	int r = 0, left = free_cores;
+	int r = 0, left = free->cores, gpus_left = free->gpus;
+	int64_t mem_left = free->memory;
 
 	if (renew_if_due(s, worker, now) < 0 || reap_locked(s, NULL) < 0)
 		return -1;
-	if (max > 0 && free_cores > 0) {
+	if (max > 0 && free->cores > 0) {
 		if (!(q = Q(s, Q_READY)))
 			return -1;
 		v = vine_xcalloc(max, sizeof(*v));
-		sqlite3_bind_int(q, 1, free_cores);
-		sqlite3_bind_int64(q, 3, worker);
-		sqlite3_bind_double(q, 4, now);
+		sqlite3_bind_int(q, 1, free->cores);
+		sqlite3_bind_int64(q, 5, worker);
+		sqlite3_bind_double(q, 6, now);
 		/* look a little past max so that tasks too big to fit now are passed over */
 		sqlite3_bind_int64(q, 2, (sqlite3_int64)(max < 1024 ? max * 4 + 16 : max));
+		sqlite3_bind_int64(q, 3, free->memory);
+		sqlite3_bind_int(q, 4, free->gpus);
 		while (len < max && left > 0 && (r = row(s, q)) > 0) {
-			int cores = sqlite3_column_int(q, 2);
-			if (cores > left)
+			int cores = sqlite3_column_int(q, 2), gpus = sqlite3_column_int(q, 10);
+			int64_t mem = sqlite3_column_int64(q, 9);
+			if (cores > left || mem > mem_left || gpus > gpus_left)
 				continue;
 			struct vine_claim *c = &v[len++];
 			c->task = sqlite3_column_int64(q, 0);
@@ -1333,7 +1619,12 @@ static int claim_locked(struct sq_state *s, int64_t worker, int free_cores, int 
 			c->origin = col_str(q, 5);
 			c->size = sqlite3_column_int64(q, 6);
 			c->attempt = sqlite3_column_int(q, 7) + 1;
+			c->cwd = col_str(q, 8);
+			c->memory = mem;
+			c->gpus = gpus;
 			left -= cores;
+			mem_left -= mem;
+			gpus_left -= gpus;
 		}
 		sqlite3_reset(q);
 	}
@@ -1358,7 +1649,9 @@ static int claim_locked(struct sq_state *s, int64_t worker, int free_cores, int 
 		if (!(q = Q(s, Q_MORE)))
 			r = -1;
 		else {
-			sqlite3_bind_int(q, 1, total_cores);
+			sqlite3_bind_int(q, 1, total->cores);
+			sqlite3_bind_int64(q, 2, total->memory);
+			sqlite3_bind_int(q, 3, total->gpus);
 			if ((r = row(s, q)) > 0)
 				*more = sqlite3_column_int(q, 0);
 		}
@@ -1374,8 +1667,8 @@ static int claim_locked(struct sq_state *s, int64_t worker, int free_cores, int 
 
 static int sq_finish_claim(struct vine_state *st, int64_t worker,
 			   const struct vine_result *results, size_t nresults, int *accepted,
-			   int free_cores, int total_cores, size_t max,
-			   struct vine_claim **claims, size_t *n, int *more)
+			   const struct vine_resources *free, const struct vine_resources *total,
+			   size_t max, struct vine_claim **claims, size_t *n, int *more)
 {
 	struct sq_state *s = SQ(st);
 
@@ -1392,7 +1685,7 @@ static int sq_finish_claim(struct vine_state *st, int64_t worker,
 		accepted[i] = r;
 	}
 	if ((max > 0 || more) &&
-	    claim_locked(s, worker, free_cores, total_cores, max, claims, n, more) < 0)
+	    claim_locked(s, worker, free, total, max, claims, n, more) < 0)
 		return rollback(s);
 	if (commit(s) < 0) {
 		vine_state_free_claims(*claims, *n);
@@ -1489,11 +1782,11 @@ static int sq_put_file(struct vine_state *st, int64_t worker, int64_t task, int 
 	}
 	sqlite3_reset(s->stmt[Q_CURRENT]);
 	dir = vine_xstrndup(path, (size_t)(strrchr(path, '/') - path));
-	if (vine_mkdir_p(dir, 0777) < 0)
+	/* results are the user's private data, as the state is: 0700 / 0600 */
+	if (vine_mkdir_p(dir, 0700) < 0)
 		goto out;
 	tmp = vine_xasprintf("%s/.put.XXXXXX", dir);
-	/* as an ordinary file would be, not mkstemp's 0600 */
-	if ((out = vine_mkstemp(tmp, vine_umasked(0666))) < 0) {
+	if ((out = vine_mkstemp(tmp, 0600)) < 0) {
 		vine_error_errno("cannot create a file in '%s'", dir);
 		goto out;
 	}
@@ -1636,6 +1929,13 @@ static int sq_counts(struct vine_state *st, struct vine_counts *c)
 	if (r < 0 || !(q = Q(s, Q_ALIVE)) || row(s, q) <= 0)
 		return rollback(s);
 	c->workers_alive = sqlite3_column_int64(q, 0);
+	if (!(q = Q(s, Q_SLOTS)) || row(s, q) <= 0)
+		return rollback(s);
+	c->worker_slots = sqlite3_column_int64(q, 0);
+	if (!(q = Q(s, Q_UNFIT)) || row(s, q) <= 0)
+		return rollback(s);
+	c->unfit = sqlite3_column_int64(q, 0);
+	c->unfit_task = sqlite3_column_int64(q, 1);
 	return commit(s) < 0 ? rollback(s) : 0;
 }
 
@@ -1664,6 +1964,8 @@ static int sq_list_workers(struct vine_state *st, struct vine_worker **workers, 
 		w->started = sqlite3_column_double(q, 7);
 		w->heartbeat = sqlite3_column_double(q, 8);
 		w->expires = sqlite3_column_double(q, 9);
+		w->memory = sqlite3_column_int64(q, 10);
+		w->gpus = sqlite3_column_int(q, 11);
 	}
 	/* both lists are in worker id order: merge */
 	if (r == 0 && (q = Q(s, Q_RUNNING_LIST))) {
@@ -1739,7 +2041,11 @@ static int sq_list_tasks(struct vine_state *st, int64_t after, size_t limit,
 		t->failures = sqlite3_column_int(q, 10);
 		t->losses = sqlite3_column_int(q, 11);
 		read_attempt(q, 12, &t->last);
-		t->faults = sqlite3_column_int(q, 24);
+		t->cwd = col_str(q, 24);
+		t->submission = col_str(q, 25);
+		t->memory = sqlite3_column_int64(q, 26);
+		t->gpus = sqlite3_column_int(q, 27);
+		t->faults = sqlite3_column_int(q, 28);
 	}
 	sqlite3_reset(q);
 	if (r < 0) {
@@ -2270,6 +2576,7 @@ out:
 static const struct vine_state_ops sq_ops = {
 	.close = sq_close,
 	.submit = sq_submit,
+	.cancel = sq_cancel,
 	.requeue_failed = sq_requeue_failed,
 	.list_objects = sq_list_objects,
 	.register_worker = sq_register_worker,

@@ -15,6 +15,7 @@ static const char *const state_names[VINE_TASK_NSTATES] = {
 };
 static const char *const outcome_names[VINE_OUT_N] = {
 	"running", "exited", "signaled", "timeout", "error", "lost", "released", "fault",
+	"cancelled",
 };
 
 const char *vine_task_state_name(enum vine_task_state s)
@@ -147,6 +148,14 @@ static int check_spec(const struct vine_task_spec *s, size_t i)
 	if (s->tag && (strlen(s->tag) > VINE_TAG_MAX || strchr(s->tag, '\n')))
 		return vine_error("task %zu: tag longer than %d bytes or with a newline", i + 1,
 				  VINE_TAG_MAX);
+	if (s->cwd && (s->cwd[0] != '/' || strlen(s->cwd) > VINE_CWD_MAX || strchr(s->cwd, '\n')))
+		return vine_error("task %zu: directory '%s' is not an absolute path of at most "
+				  "%d bytes on one line", i + 1, s->cwd, VINE_CWD_MAX);
+	if (s->memory < 0 || s->memory > VINE_MEMORY_MAX)
+		return vine_error("task %zu: memory must be 0 to %lld bytes", i + 1,
+				  (long long)VINE_MEMORY_MAX);
+	if (s->gpus < 0 || s->gpus > VINE_GPUS_MAX)
+		return vine_error("task %zu: GPUs must be 0 to %d", i + 1, VINE_GPUS_MAX);
 	return 0;
 }
 
@@ -183,16 +192,36 @@ static int check_key(const char *key)
 	return 0;
 }
 
+int vine_state_submit_named(struct vine_state *st, const char *key, const char *name,
+			    const struct vine_object *obj, const struct vine_task_spec *specs,
+			    size_t n, int64_t *ids)
+{
+	if (check_key(key) < 0 || (obj && check_object(obj) < 0))
+		return -1;
+	if (name && (!*name || strlen(name) > VINE_SUBMISSION_MAX || strchr(name, '\n')))
+		return vine_error("submission name '%s' is not 1 to %d bytes on one line", name,
+				  VINE_SUBMISSION_MAX);
+	for (size_t i = 0; i < n; i++)
+		if (check_spec(&specs[i], i) < 0)
+			return -1;
+	return CALL(st, submit, key, name, obj, specs, n, ids);
+}
+
 int vine_state_submit_once(struct vine_state *st, const char *key,
 			   const struct vine_object *obj, const struct vine_task_spec *specs,
 			   size_t n, int64_t *ids)
 {
-	if (check_key(key) < 0 || (obj && check_object(obj) < 0))
-		return -1;
-	for (size_t i = 0; i < n; i++)
-		if (check_spec(&specs[i], i) < 0)
-			return -1;
-	return CALL(st, submit, key, obj, specs, n, ids);
+	return vine_state_submit_named(st, key, NULL, obj, specs, n, ids);
+}
+
+int vine_state_cancel(struct vine_state *st, const struct vine_cancel *sel, int64_t **ids,
+		      size_t *n)
+{
+	*ids = NULL;
+	*n = 0;
+	if ((sel->nids > 0) + (sel->submission != NULL) + (sel->all != 0) != 1)
+		return vine_error("cancel: name tasks by id, by submission, or all of them");
+	return CALL(st, cancel, sel, ids, n);
 }
 
 int vine_state_submit(struct vine_state *st, const struct vine_object *obj,
@@ -228,6 +257,9 @@ int vine_state_register_worker_once(struct vine_state *st, const char *key,
 		return -1;
 	if (w->cores < 0 || w->cores > VINE_CORES_MAX)
 		return vine_error("cores must be 0 to %d", VINE_CORES_MAX);
+	if (w->memory < 0 || w->memory > VINE_MEMORY_MAX || w->gpus < 0 || w->gpus > VINE_GPUS_MAX)
+		return vine_error("memory must be 0 to %lld bytes, GPUs 0 to %d",
+				  (long long)VINE_MEMORY_MAX, VINE_GPUS_MAX);
 	if (!isfinite(w->lease) || w->lease <= 0)
 		return vine_error("lease must be a positive number of seconds");
 	return CALL(st, register_worker, key, w, worker);
@@ -249,11 +281,33 @@ static int check_results(const struct vine_result *results, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		enum vine_outcome o = results[i].outcome;
-		if (o == VINE_OUT_RUNNING || o == VINE_OUT_LOST || (unsigned)o >= VINE_OUT_N)
+		if (o == VINE_OUT_RUNNING || o == VINE_OUT_LOST || o == VINE_OUT_CANCELLED ||
+		    (unsigned)o >= VINE_OUT_N)
 			return vine_error("task %lld: a worker cannot report outcome %d",
 					  (long long)results[i].task, (int)o);
 	}
 	return 0;
+}
+
+int vine_state_finish_claim_res(struct vine_state *st, int64_t worker,
+				const struct vine_result *results, size_t nresults, int *accepted,
+				const struct vine_resources *free, const struct vine_resources *total,
+				size_t max, struct vine_claim **claims, size_t *n, int *more)
+{
+	if (check_results(results, nresults) < 0)
+		return -1;
+	if (free->cores < 0 || total->cores < 1 || free->cores > total->cores ||
+	    total->cores > VINE_CORES_MAX)
+		return vine_error("bad core counts to claim with (%d free of %d)", free->cores,
+				  total->cores);
+	/* every task takes a core at least: no claim gets more tasks than free cores */
+	if (max > (size_t)free->cores)
+		max = (size_t)free->cores;
+	if (free->memory < 0 || free->memory > total->memory || free->gpus < 0 ||
+	    free->gpus > total->gpus)
+		return vine_error("bad memory or GPU counts to claim with");
+	return CALL(st, finish_claim, worker, results, nresults, accepted, free, total, max,
+		    claims, n, more);
 }
 
 int vine_state_finish_claim(struct vine_state *st, int64_t worker,
@@ -261,16 +315,10 @@ int vine_state_finish_claim(struct vine_state *st, int64_t worker,
 			    int free_cores, int total_cores, size_t max,
 			    struct vine_claim **claims, size_t *n, int *more)
 {
-	if (check_results(results, nresults) < 0)
-		return -1;
-	if (free_cores < 0 || total_cores < 1 || free_cores > total_cores || total_cores > VINE_CORES_MAX)
-		return vine_error("bad core counts to claim with (%d free of %d)", free_cores,
-				  total_cores);
-	/* every task takes a core at least: no claim gets more tasks than free cores */
-	if (max > (size_t)free_cores)
-		max = (size_t)free_cores;
-	return CALL(st, finish_claim, worker, results, nresults, accepted, free_cores,
-				     total_cores, max, claims, n, more);
+	struct vine_resources f = { free_cores, 0, 0 }, t = { total_cores, 0, 0 };
+
+	return vine_state_finish_claim_res(st, worker, results, nresults, accepted, &f, &t, max,
+					   claims, n, more);
 }
 
 int vine_state_claim(struct vine_state *st, int64_t worker, int free_cores, int total_cores,
@@ -293,13 +341,14 @@ int vine_state_put_file(struct vine_state *st, int64_t worker, int64_t task, int
 int vine_state_finish(struct vine_state *st, int64_t worker, const struct vine_result *results,
 		      size_t n, int *accepted)
 {
+	struct vine_resources none = { 0, 0, 0 }, one = { 1, 0, 0 };
 	struct vine_claim *c = NULL;
 	size_t nc = 0;
 	int rc;
 
 	if (check_results(results, n) < 0)
 		return -1;
-	rc = CALL(st, finish_claim, worker, results, n, accepted, 0, 1, 0, &c, &nc, NULL);
+	rc = CALL(st, finish_claim, worker, results, n, accepted, &none, &one, 0, &c, &nc, NULL);
 	/* max 0 claims nothing, but a backend may still hand an empty list */
 	vine_state_free_claims(c, nc);
 	return rc;
@@ -374,6 +423,7 @@ void vine_state_free_claims(struct vine_claim *c, size_t n)
 		free(c[i].cmd);
 		free(c[i].object);
 		free(c[i].origin);
+		free(c[i].cwd);
 	}
 	free(c);
 }
@@ -409,6 +459,8 @@ void vine_state_free_tasks(struct vine_task *t, size_t n)
 		free(t[i].cmd);
 		free(t[i].object);
 		free(t[i].tag);
+		free(t[i].cwd);
+		free(t[i].submission);
 		release_attempt(&t[i].last);
 	}
 	free(t);

@@ -60,7 +60,7 @@
 #include "util/hash.h"
 
 /* The schema version of the local backend (vine(7), STATE FILE). */
-#define VINE_STATE_SCHEMA 4
+#define VINE_STATE_SCHEMA 5
 
 /* Limits every backend enforces on what it is given. */
 #define VINE_CMD_MAX (1 << 20)        /* bytes in one task's command */
@@ -69,6 +69,10 @@
 #define VINE_TIMEOUT_MAX (366.0 * 86400) /* a task's time limit, seconds */
 #define VINE_TAG_MAX 256
 #define VINE_NAME_MAX 4096            /* a result file name, bytes */
+#define VINE_MEMORY_MAX (INT64_C(1) << 60) /* bytes a task or worker may state */
+#define VINE_GPUS_MAX 1024
+#define VINE_SUBMISSION_MAX 256       /* bytes in a submission's name */
+#define VINE_CWD_MAX 4096             /* bytes in a task's directory */
 /* Extra chances a task gets when its worker is lost, beyond -r. */
 #define VINE_LOST_EXTRA 2
 /*
@@ -90,7 +94,7 @@ enum vine_task_state {
 	VINE_TASK_RUNNING,
 	VINE_TASK_DONE,       /* finished and succeeded (exit status 0) */
 	VINE_TASK_FAILED,     /* finished unsuccessfully, no retries left */
-	VINE_TASK_CANCELLED,  /* reserved: nothing sets it yet */
+	VINE_TASK_CANCELLED,  /* cancelled (vine_state_cancel) */
 	VINE_TASK_NSTATES
 };
 
@@ -106,6 +110,7 @@ enum vine_outcome {
 	VINE_OUT_FAULT,       /* handed back: an infrastructure fault (its
 			       * environment could not be made ready on the
 			       * node); message says why */
+	VINE_OUT_CANCELLED,   /* its task was cancelled while it ran */
 	VINE_OUT_N
 };
 
@@ -124,7 +129,7 @@ enum {
 
 /*
  * Open the state named by url (see the top of this file).  A local state
- * that exists must have schema version VINE_STATE_SCHEMA; versions 2 and 3
+ * that exists must have schema version VINE_STATE_SCHEMA; versions 2 to 4
  * are upgraded to it in place, one transaction a step; any other version, or a
  * database that is not a vine state, is refused with a message naming
  * both versions.  Without VINE_STATE_CREATE a missing
@@ -186,6 +191,10 @@ struct vine_task_spec {
 	int retries;                /* 0..VINE_RETRIES_MAX */
 	double timeout;             /* seconds, 0 (none) .. VINE_TIMEOUT_MAX */
 	const char *tag;            /* free text for the user, or NULL */
+	const char *cwd;            /* absolute directory to run in, or NULL:
+				       the task's scratch directory */
+	int64_t memory;             /* bytes it needs, 0..VINE_MEMORY_MAX (0: any) */
+	int gpus;                   /* GPUs it needs, 0..VINE_GPUS_MAX */
 };
 
 /*
@@ -226,6 +235,41 @@ int vine_once_key(char key[VINE_ONCE_KEY_LEN + 1]);
 int vine_state_submit_once(struct vine_state *st, const char *key,
 			   const struct vine_object *obj, const struct vine_task_spec *specs,
 			   size_t n, int64_t *ids);
+
+/*
+ * A named submission (vine-submit --name): name is 1..VINE_SUBMISSION_MAX
+ * bytes on one line, recorded with every task it adds.  Submitting under
+ * a name the state has seen adds nothing: when the task list (every spec
+ * field and obj's id) is the one submitted then, ids gets the ids given
+ * then; when it differs, it is an error naming the submission.  name NULL
+ * is vine_state_submit_once.
+ */
+int vine_state_submit_named(struct vine_state *st, const char *key, const char *name,
+			    const struct vine_object *obj, const struct vine_task_spec *specs,
+			    size_t n, int64_t *ids);
+
+/*
+ * Cancel tasks: those with the nids ids in ids, or (submission not NULL)
+ * those of that named submission, or (all) every task; exactly one of the
+ * three.  Ready tasks become cancelled; running ones become cancelled and
+ * their attempt ends as CANCELLED at once, so that the worker holding it
+ * finds it stale at its next heartbeat and kills it (vine-worker(1):
+ * within VINE_CANCEL_BOUND seconds).  Tasks already done, failed or
+ * cancelled are left as they are.  An id or submission that does not
+ * exist is an error, and nothing is cancelled.  *cancelled (free with
+ * free()) gets the ids of the tasks cancelled now, in id order, *n how
+ * many.
+ */
+struct vine_cancel {
+	const int64_t *ids;
+	size_t nids;
+	const char *submission;
+	int all;
+};
+int vine_state_cancel(struct vine_state *st, const struct vine_cancel *sel,
+		      int64_t **cancelled, size_t *n);
+/* Longest a worker takes to see a cancel: its heartbeat interval, at most this. */
+#define VINE_CANCEL_BOUND 5.0
 int vine_state_requeue_failed_once(struct vine_state *st, const char *key, int retries,
 				   int64_t **ids, size_t *n);
 int vine_state_transfer_end_once(struct vine_state *st, const char *key, int64_t xfer,
@@ -245,6 +289,8 @@ struct vine_worker_info {
 				       runs no tasks (vine-spread --serve) */
 	const char *listen;         /* cache server address, or NULL */
 	double lease;               /* seconds a heartbeat keeps it alive, > 0 */
+	int64_t memory;             /* bytes it offers tasks, 0..VINE_MEMORY_MAX */
+	int gpus;                   /* GPUs it offers tasks, 0..VINE_GPUS_MAX */
 };
 
 /*
@@ -286,6 +332,16 @@ struct vine_claim {
 	char *object;               /* environment object id, or NULL */
 	char *origin;               /* its origin path, or NULL */
 	int64_t size;               /* its size, or 0 */
+	char *cwd;                  /* the directory to run in, or NULL */
+	int64_t memory;             /* bytes it needs (0: any) */
+	int gpus;                   /* GPUs it needs */
+};
+
+/* What a worker has, or has free, to claim with. */
+struct vine_resources {
+	int cores;
+	int64_t memory;             /* bytes */
+	int gpus;
 };
 
 /*
@@ -353,6 +409,16 @@ int vine_state_finish_claim(struct vine_state *st, int64_t worker,
 			    const struct vine_result *results, size_t nresults, int *accepted,
 			    int free_cores, int total_cores, size_t max,
 			    struct vine_claim **claims, size_t *n, int *more);
+
+/*
+ * vine_state_finish_claim with memory and GPUs as well as cores: a task is
+ * claimed only if its cores, memory and GPUs all fit in what is free (and
+ * *more counts only tasks that fit in total).
+ */
+int vine_state_finish_claim_res(struct vine_state *st, int64_t worker,
+				const struct vine_result *results, size_t nresults, int *accepted,
+				const struct vine_resources *free, const struct vine_resources *total,
+				size_t max, struct vine_claim **claims, size_t *n, int *more);
 
 /*
  * The worker leaves: any task it still holds is handed back (RELEASED) and
@@ -500,6 +566,10 @@ struct vine_counts {
 	int64_t n[VINE_TASK_NSTATES];  /* tasks in each state */
 	int64_t total;
 	int64_t workers_alive;         /* workers in state "alive" */
+	int64_t worker_slots;          /* alive workers that run tasks (cores > 0) */
+	/* ready tasks that need more cores, memory or GPUs than any alive
+	 * worker has (0 when no worker is alive), and the first of them */
+	int64_t unfit, unfit_task;
 };
 
 /* How many tasks are in each state; *c is zeroed first. */
@@ -514,6 +584,8 @@ struct vine_worker {
 	double started, heartbeat, expires;
 	int64_t *running;           /* ids of the tasks it holds */
 	size_t nrunning;
+	int64_t memory;             /* bytes offered */
+	int gpus;
 };
 
 /* Every worker ever registered, in id order. */
@@ -540,6 +612,10 @@ struct vine_task {
 	char *cmd;
 	char *object;               /* may be NULL */
 	char *tag;                  /* may be NULL */
+	char *cwd;                  /* may be NULL (the scratch directory) */
+	char *submission;           /* its submission's name, or NULL */
+	int64_t memory;
+	int gpus;
 	int cores, retries;
 	double timeout, submitted;
 	enum vine_task_state state;

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,13 +19,16 @@
 
 static int finished(const struct vine_task *t)
 {
-	return t->state == VINE_TASK_DONE || t->state == VINE_TASK_FAILED;
+	return t->state == VINE_TASK_DONE || t->state == VINE_TASK_FAILED ||
+	       t->state == VINE_TASK_CANCELLED;
 }
 
 char *vine_exit_text(const struct vine_task *t)
 {
 	const struct vine_attempt *a = &t->last;
 
+	if (t->state == VINE_TASK_CANCELLED)
+		return vine_xstrdup("cancelled");
 	switch (a->outcome) {
 	case VINE_OUT_EXITED:
 		return vine_xasprintf("%d", a->exit_code);
@@ -56,10 +60,19 @@ void vine_joblog_line(const struct vine_task *t, FILE *f)
 	double run = a->started > 0 && a->ended > a->started ? a->ended - a->started : 0;
 	int exitval = -1, sig = 0;
 
-	if (a->outcome == VINE_OUT_EXITED)
+	if (t->state == VINE_TASK_CANCELLED) {
+		/* -1 as GNU parallel writes for a job it killed; the signal the
+		 * worker sent if it was running, else 0 */
+		sig = a->outcome == VINE_OUT_CANCELLED ? SIGKILL : 0;
+	} else if (a->outcome == VINE_OUT_EXITED) {
 		exitval = a->exit_code;
-	else if (a->outcome == VINE_OUT_SIGNALED)
+		/* a shell that did not exec its command (dash running "cmd; x",
+		 * say) exits 128 + N when the command died of signal N */
+		if (exitval > 128 && exitval - 128 <= VINE_JOBLOG_SIGMAX)
+			sig = exitval - 128;
+	} else if (a->outcome == VINE_OUT_SIGNALED) {
 		exitval = 0; /* as GNU parallel: the signal column says it */
+	}
 	if (a->outcome == VINE_OUT_SIGNALED || a->outcome == VINE_OUT_TIMEOUT)
 		sig = a->signal;
 	fprintf(f, "%lld\t%s\t%.3f\t%10.3f\t0\t%lld\t%d\t%d\t%s\n", (long long)t->id,
@@ -287,6 +300,8 @@ void vine_collect_meter_update(struct vine_collect_meter *m, const struct vine_c
 		long s = (long)((double)left / rate + 0.5);
 		snprintf(eta, sizeof(eta), "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
 	}
+	if (c->n[VINE_TASK_RUNNING] == 0 && c->worker_slots == 0)
+		snprintf(eta, sizeof(eta), "none: no live worker");
 	fprintf(stderr, "\r\033[K%lld done, %lld failed, %lld running, %lld ready, %.1f/s, ETA %s",
 		(long long)c->n[VINE_TASK_DONE], (long long)c->n[VINE_TASK_FAILED],
 		(long long)c->n[VINE_TASK_RUNNING], (long long)c->n[VINE_TASK_READY], rate, eta);

@@ -8,14 +8,20 @@
  *   DIR/ID/stdout   its standard output (empty if it wrote none)
  *   DIR/ID/stderr   its standard error
  *   DIR/ID/exit     one line: the exit status ("0", "3"), "signal N",
- *                   "timeout", "lost" or "error: WHY"
+ *                   "timeout", "lost", "cancelled" or "error: WHY"
  *   DIR/ID/out/...  the files it left in $VINE_OUTDIR
  *
  * Each DIR/ID is built under a temporary name and renamed into place, so
  * it is complete or absent; running again replaces it.  The joblog has GNU
  * parallel's --joblog columns, tab-separated, one line per finished task
- * in id order.
+ * (done, failed or cancelled) in id order.  Its Signal column is the
+ * signal that killed the command; a command that exited 128 + N, N from 1
+ * to VINE_JOBLOG_SIGMAX, shows N there too, as that is how a shell that
+ * did not exec the command (dash with "cmd; x") reports a command killed
+ * by signal N; its Exitval stays 128 + N.  A cancelled task shows
+ * Exitval -1 and Signal 9 (SIGKILL) when it was running, else 0.
  */
+#define VINE_JOBLOG_SIGMAX 64
 #ifndef VINE_COLLECT_H
 #define VINE_COLLECT_H
 
@@ -33,7 +39,7 @@ void vine_joblog_line(const struct vine_task *t, FILE *f);
 char *vine_exit_text(const struct vine_task *t);
 
 /*
- * Write the results of every finished task: into dir (if not NULL) and as
+ * Write the results of every finished (done, failed or cancelled) task: into dir (if not NULL) and as
  * a joblog into joblog (if not NULL; "-" is standard output; a file is
  * replaced atomically).
  */

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "task/collect.h"
 #include "task/status.h"
 #include "util/util.h"
 
@@ -110,6 +111,7 @@ json_t *vine_status_json(struct vine_state *st)
 		return NULL;
 	}
 	root = json_object();
+	set(root, "format", json_integer(VINE_STATUS_FORMAT));
 	set(root, "state", str(vine_state_url(st)));
 	set(root, "schema", json_integer(VINE_STATE_SCHEMA));
 	set(root, "time", json_real(vine_now_wall()));
@@ -118,6 +120,11 @@ json_t *vine_status_json(struct vine_state *st)
 	for (int i = 0; i < VINE_TASK_NSTATES; i++)
 		set(tasks, vine_task_state_name(i), json_integer(c.n[i]));
 	set(root, "tasks", tasks);
+	json_t *waiting = json_object();
+	set(waiting, "no_worker", json_boolean(c.n[VINE_TASK_READY] > 0 && c.worker_slots == 0));
+	set(waiting, "unfit", json_integer(c.unfit));
+	set(waiting, "unfit_task", c.unfit ? json_integer(c.unfit_task) : json_null());
+	set(root, "waiting", waiting);
 
 	workers = json_array();
 	for (size_t i = 0; i < nw; i++) {
@@ -127,6 +134,8 @@ json_t *vine_status_json(struct vine_state *st)
 		set(o, "host", str(w[i].host));
 		set(o, "pid", json_integer(w[i].pid));
 		set(o, "cores", json_integer(w[i].cores));
+		set(o, "memory", json_integer(w[i].memory));
+		set(o, "gpus", json_integer(w[i].gpus));
 		set(o, "listen", str(w[i].listen));
 		set(o, "state", str(w[i].state));
 		set(o, "started", json_real(w[i].started));
@@ -174,14 +183,45 @@ json_t *vine_status_json(struct vine_state *st)
 
 static void human(char *out, size_t n, double v)
 {
-	static const char *sfx[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	int i = 0;
+	vine_format_bytes(out, n, v);
+}
 
-	while (v >= 1024 && i < 4) {
-		v /= 1024;
-		i++;
+char *vine_status_waiting(struct vine_state *st, const struct vine_counts *c)
+{
+	struct vine_buf b = VINE_BUF_INIT;
+	struct vine_worker *w = NULL;
+	struct vine_task *t = NULL;
+	size_t nw = 0, nt = 0;
+
+	if (c->n[VINE_TASK_READY] > 0 && c->worker_slots == 0)
+		vine_buf_addf(&b, "no live worker holds the run: %lld task%s ready, none can start "
+			      "until a vine-worker runs with this state",
+			      (long long)c->n[VINE_TASK_READY], c->n[VINE_TASK_READY] == 1 ? "" : "s");
+	if (c->unfit > 0 && vine_state_list_workers(st, &w, &nw) == 0 &&
+	    vine_state_list_tasks(st, c->unfit_task - 1, 1, &t, &nt) == 0 && nt == 1) {
+		int cores = 0, gpus = 0;
+		int64_t mem = 0;
+		char need[32], have[32];
+		for (size_t i = 0; i < nw; i++) {
+			if (strcmp(w[i].state, "alive") || w[i].cores == 0)
+				continue;
+			cores = w[i].cores > cores ? w[i].cores : cores;
+			mem = w[i].memory > mem ? w[i].memory : mem;
+			gpus = w[i].gpus > gpus ? w[i].gpus : gpus;
+		}
+		human(need, sizeof(need), (double)t->memory);
+		human(have, sizeof(have), (double)mem);
+		if (b.len)
+			vine_buf_addstr(&b, "\n");
+		vine_buf_addf(&b, "task %lld needs more than any live worker has: it needs %d cores, "
+			      "%s memory, %d GPUs; the largest have %d cores, %s, %d GPUs",
+			      (long long)t->id, t->cores, need, t->gpus, cores, have, gpus);
+		if (c->unfit > 1)
+			vine_buf_addf(&b, " (%lld tasks wait so)", (long long)c->unfit);
 	}
-	snprintf(out, n, i ? "%.1f %s" : "%.0f %s", v, sfx[i]);
+	vine_state_free_workers(w, nw);
+	vine_state_free_tasks(t, nt);
+	return b.len ? vine_buf_detach(&b, NULL) : (vine_buf_release(&b), NULL);
 }
 
 int vine_status_text(struct vine_state *st, FILE *f)
@@ -205,6 +245,15 @@ int vine_status_text(struct vine_state *st, FILE *f)
 	if (c.n[VINE_TASK_CANCELLED])
 		fprintf(f, ", %lld cancelled", (long long)c.n[VINE_TASK_CANCELLED]);
 	fputc('\n', f);
+	char *why = vine_status_waiting(st, &c);
+	if (why) {
+		for (char *line = why, *e; line; line = e ? e + 1 : NULL) {
+			if ((e = strchr(line, '\n')))
+				*e = '\0';
+			fprintf(f, "waiting: %s\n", line);
+		}
+		free(why);
+	}
 	/*
 	 * n[0]: workers, n[1]: cache servers that run no tasks (0 cores);
 	 * [0] alive, [1] lost, [2] gone, [3] alive on the record but past
@@ -227,13 +276,15 @@ int vine_status_text(struct vine_state *st, FILE *f)
 		fprintf(f, "%zu lost, %zu gone\n", n[k][1], n[k][2]);
 	}
 	if (n[0][0] + n[0][1] + n[1][0] + n[1][1])
-		fprintf(f, "  %-6s %-20s %5s %7s %10s  %s\n", "ID", "NODE", "CORES", "RUNNING",
-			"HEARTBEAT", "STATE");
+		fprintf(f, "  %-6s %-20s %5s %10s %4s %7s %10s  %s\n", "ID", "NODE", "CORES",
+			"MEMORY", "GPUS", "RUNNING", "HEARTBEAT", "STATE");
 	for (size_t i = 0; i < nw; i++) {
+		char mem[32];
 		if (!strcmp(w[i].state, "gone"))
 			continue;
-		fprintf(f, "  %-6lld %-20s %5d %7zu %8.1fs  %s\n", (long long)w[i].id, w[i].node,
-			w[i].cores, w[i].nrunning, now - w[i].heartbeat,
+		human(mem, sizeof(mem), (double)w[i].memory);
+		fprintf(f, "  %-6lld %-20s %5d %10s %4d %7zu %8.1fs  %s\n", (long long)w[i].id,
+			w[i].node, w[i].cores, mem, w[i].gpus, w[i].nrunning, now - w[i].heartbeat,
 			!strcmp(w[i].state, "alive") && w[i].expires < now ? "alive, past its lease" : w[i].state);
 	}
 	fprintf(f, "objects: %zu\n", no);
@@ -291,12 +342,17 @@ json_t *vine_status_task_json(struct vine_state *st, int64_t id)
 		return NULL;
 	}
 	o = json_object();
+	set(o, "format", json_integer(VINE_STATUS_FORMAT));
 	set(o, "id", json_integer(t->id));
 	set(o, "cmd", str(t->cmd));
 	set(o, "state", str(vine_task_state_name(t->state)));
 	set(o, "object", str(t->object));
 	set(o, "tag", str(t->tag));
+	set(o, "submission", str(t->submission));
+	set(o, "cwd", str(t->cwd));
 	set(o, "cores", json_integer(t->cores));
+	set(o, "memory", json_integer(t->memory));
+	set(o, "gpus", json_integer(t->gpus));
 	set(o, "retries", json_integer(t->retries));
 	set(o, "timeout", t->timeout > 0 ? json_real(t->timeout) : json_null());
 	set(o, "submitted", json_real(t->submitted));
@@ -348,9 +404,20 @@ int vine_status_task_text(struct vine_state *st, int64_t id, FILE *f)
 			t->faults == 1 ? "" : "s", VINE_FAULT_NODES);
 	if (t->timeout > 0)
 		fprintf(f, ", timeout %gs", t->timeout);
+	if (t->memory) {
+		char mem[32];
+		human(mem, sizeof(mem), (double)t->memory);
+		fprintf(f, ", memory %s", mem);
+	}
+	if (t->gpus)
+		fprintf(f, ", GPUs %d", t->gpus);
 	if (t->tag)
 		fprintf(f, ", tag %s", t->tag);
 	fputc('\n', f);
+	if (t->submission)
+		fprintf(f, "  submission: %s\n", t->submission);
+	if (t->cwd)
+		fprintf(f, "  directory: %s\n", t->cwd);
 	if (t->object)
 		fprintf(f, "  environment: %s\n", t->object);
 	for (size_t i = 0; i < na; i++) {
@@ -375,4 +442,41 @@ int vine_status_task_text(struct vine_state *st, int64_t id, FILE *f)
 	vine_state_free_attempts(a, na);
 	vine_state_free_tasks(t, 1);
 	return 0;
+}
+
+int vine_status_list(struct vine_state *st, unsigned states, int json, FILE *f)
+{
+	int64_t after = 0;
+
+	for (;;) {
+		struct vine_task *t;
+		size_t n;
+		if (vine_state_list_tasks(st, after, 1000, &t, &n) < 0)
+			return -1;
+		for (size_t i = 0; i < n; i++) {
+			if (!(states & (1u << t[i].state)))
+				continue;
+			if (json) {
+				json_t *o = vine_status_task_json(st, t[i].id);
+				if (!o || json_dumpf(o, f, JSON_COMPACT) < 0) {
+					json_decref(o);
+					vine_state_free_tasks(t, n);
+					return o ? vine_error("cannot write JSON") : -1;
+				}
+				json_decref(o);
+				fputc('\n', f);
+				continue;
+			}
+			char *ex = t[i].last.attempt || t[i].state == VINE_TASK_CANCELLED
+					   ? vine_exit_text(&t[i]) : vine_xstrdup("-");
+			fprintf(f, "%lld\t%s\t%s\t%s\t%s\n", (long long)t[i].id,
+				vine_task_state_name(t[i].state), ex,
+				t[i].last.node ? t[i].last.node : "-", t[i].cmd);
+			free(ex);
+		}
+		after = n ? t[n - 1].id : after;
+		vine_state_free_tasks(t, n);
+		if (n < 1000)
+			return 0;
+	}
 }

@@ -78,7 +78,8 @@ struct worker {
 	struct job **jobs;
 	size_t njobs, cap;
 	struct slot *slots;     /* o->cores of them */
-	int free_cores;
+	int free_cores, free_gpus;
+	int64_t free_memory;
 	struct vine_result *done;   /* results to report */
 	struct job **done_jobs;
 	size_t ndone, done_cap;
@@ -99,6 +100,48 @@ struct worker {
 	struct job **waiting;       /* claimed tasks waiting for them */
 	size_t nwaiting, waiting_cap;
 };
+
+int64_t vine_detect_memory(void)
+{
+	FILE *f = fopen("/proc/meminfo", "re");
+	char line[256];
+	long long kib = 0;
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemTotal: %lld kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib > 0 && kib < VINE_MEMORY_MAX / 1024 ? (int64_t)kib * 1024 : 0;
+}
+
+int vine_detect_gpus(void)
+{
+	const char *v = getenv("CUDA_VISIBLE_DEVICES");
+	int n = 0;
+
+	if (v) {
+		if (!*v || !strcmp(v, "-1") || !strcmp(v, "NoDevFiles"))
+			return 0;
+		for (n = 1; *v; v++)
+			n += *v == ',';
+		return n > VINE_GPUS_MAX ? VINE_GPUS_MAX : n;
+	}
+	DIR *d = opendir("/dev");
+	struct dirent *de;
+	if (!d)
+		return 0;
+	while ((de = readdir(d)) && n < VINE_GPUS_MAX)
+		if (!strncmp(de->d_name, "nvidia", 6) && de->d_name[6] &&
+		    strspn(de->d_name + 6, "0123456789") == strlen(de->d_name + 6))
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* A line for the person watching (o->report), if anyone is. */
+#define say(w, ...) vine_msgf((w)->o->report, (w)->o->report_ctx, __VA_ARGS__)
 
 int vine_worker_env(struct vine_worker_opts *o)
 {
@@ -359,8 +402,13 @@ static void child(struct worker *w, struct job *j, int status)
 	if (dup2(w->null_fd, 0) < 0 || dup2(j->slot->stdout_fd, 1) < 0 ||
 	    dup2(j->slot->stderr_fd, 2) < 0)
 		child_fail(status, "cannot set up standard input and output");
-	if (chdir(j->slot->dir) < 0)
+	if (chdir(j->c.cwd ? j->c.cwd : j->slot->dir) < 0) {
+		if (j->c.cwd) {
+			vine_error_errno("cannot enter directory '%s'", j->c.cwd);
+			child_fail(status, vine_errmsg());
+		}
 		child_fail(status, "cannot enter the task directory");
+	}
 	/* the worker made it ready (env_wait): the task never opens the state */
 	if (j->env && vine_env_activate(j->env) < 0) {
 		vine_error_prefix("environment %s", j->c.object);
@@ -373,6 +421,9 @@ static void child(struct worker *w, struct job *j, int status)
 	snprintf(buf, sizeof(buf), "%d", j->c.cores);
 	setenv("VINE_CORES", buf, 1);
 	setenv("VINE_OUTDIR", j->slot->out, 1);
+	setenv("VINE_SCRATCH", j->slot->dir, 1);
+	snprintf(buf, sizeof(buf), "%d", j->c.gpus);
+	setenv("VINE_GPUS", buf, 1);
 	setenv("VINE_NODE", w->o->node, 1);
 	if (!j->c.object)
 		unsetenv("VINE_ENV");
@@ -635,6 +686,7 @@ static void free_job(struct job *j)
 	free(j->c.cmd);
 	free(j->c.object);
 	free(j->c.origin);
+	free(j->c.cwd);
 	free(j);
 }
 
@@ -656,6 +708,36 @@ static int stop_death(int wstatus)
 	return WIFEXITED(wstatus) && WEXITSTATUS(wstatus) > 128 && stop_signal(WEXITSTATUS(wstatus) - 128);
 }
 
+/* Tell the person watching how a task ended. */
+static void report_end(struct worker *w, const struct job *j, const struct vine_result *r)
+{
+	double secs = j->started > 0 && j->ended > j->started ? j->ended - j->started : 0;
+
+	if (!w->o->report)
+		return;
+	switch (r->outcome) {
+	case VINE_OUT_RELEASED:
+		say(w, "task %lld: handed back", (long long)j->c.task);
+		break;
+	case VINE_OUT_ERROR:
+		say(w, "task %lld: could not run: %s", (long long)j->c.task, j->msg.data ? j->msg.data : "");
+		break;
+	case VINE_OUT_TIMEOUT:
+		say(w, "task %lld: timed out after %.1f s", (long long)j->c.task, secs);
+		break;
+	case VINE_OUT_SIGNALED:
+		say(w, "task %lld: killed by signal %d after %.1f s", (long long)j->c.task, r->signal,
+		    secs);
+		break;
+	default:
+		if (r->exit_code)
+			say(w, "task %lld: failed, exit %d after %.1f s", (long long)j->c.task,
+			    r->exit_code, secs);
+		else
+			say(w, "task %lld: done in %.1f s", (long long)j->c.task, secs);
+	}
+}
+
 /* Turn an ended task into a result to report, holding its core till now. */
 static void record(struct worker *w, struct job *j)
 {
@@ -663,7 +745,11 @@ static void record(struct worker *w, struct job *j)
 	int st = j->wstatus, sig = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
 
 	w->free_cores += j->c.cores;
+	w->free_memory += j->c.memory;
+	w->free_gpus += j->c.gpus;
 	if (j->stale) {
+		say(w, "task %lld: stopped (cancelled, or no longer this worker's)",
+		    (long long)j->c.task);
 		free_job(j);
 		return;
 	}
@@ -692,6 +778,7 @@ static void record(struct worker *w, struct job *j)
 			r.outcome = VINE_OUT_ERROR;
 		}
 	}
+	report_end(w, j, &r);
 	/* everything is shipped: the slot can take the next task */
 	if (j->slot) {
 		j->slot->busy = 0;
@@ -1087,9 +1174,12 @@ static int exchange(struct worker *w, int want, int *more)
 	*more = 0;
 	for (size_t i = 0; i < w->ndone; i++)
 		w->done[i].message = w->done_jobs[i]->msg.len ? w->done_jobs[i]->msg.data : NULL;
-	if (want)
-		rc = vine_state_finish_claim(w->st, w->id, w->done, w->ndone, acc, w->free_cores,
-					     w->o->cores, (size_t)w->free_cores, &c, &n, more);
+	if (want) {
+		struct vine_resources fr = { w->free_cores, w->free_memory, w->free_gpus };
+		struct vine_resources tot = { w->o->cores, w->o->memory, w->o->gpus };
+		rc = vine_state_finish_claim_res(w->st, w->id, w->done, w->ndone, acc, &fr, &tot,
+						 (size_t)w->free_cores, &c, &n, more);
+	}
 	else
 		rc = vine_state_finish(w->st, w->id, w->done, w->ndone, acc);
 	if (rc < 0) {
@@ -1111,6 +1201,8 @@ static int exchange(struct worker *w, int want, int *more)
 		j->c = c[i];
 		j->status_fd = -1;
 		w->free_cores -= j->c.cores;
+		w->free_memory -= j->c.memory;
+		w->free_gpus -= j->c.gpus;
 		started++;
 		if (j->c.object && env_wait(w, j) <= 0) {
 			if (j->msg.len) {
@@ -1134,6 +1226,8 @@ static void launch(struct worker *w, struct job *j)
 		w->jobs = vine_xrealloc(w->jobs, w->cap * sizeof(*w->jobs));
 	}
 	w->jobs[w->njobs++] = j;
+	say(w, "task %lld: started%s%.120s%s", (long long)j->c.task,
+	    j->c.attempt > 1 ? " again: " : ": ", j->c.cmd, strlen(j->c.cmd) > 120 ? "..." : "");
 	if (start(w, j) < 0) {
 		/* could not even fork: report it as an error of this attempt */
 		j->pid = 0;
@@ -1156,8 +1250,17 @@ static void on_signal(struct worker *w)
 		if (!w->draining) {
 			w->draining = 1;
 			w->drain_at = now + w->o->drain;
+			if (w->njobs)
+				say(w, "draining: %zu running task%s get%s %.0f s to finish "
+				    "(signal again to stop them now)", w->njobs, w->njobs == 1 ? "" : "s",
+				    w->njobs == 1 ? "s" : "", w->o->drain);
+			else
+				say(w, "draining: nothing running");
 		} else {
 			w->drain_at = now;
+			if (w->njobs)
+				say(w, "draining: stopping %zu running task%s now", w->njobs,
+				    w->njobs == 1 ? "" : "s");
 		}
 	}
 }
@@ -1206,7 +1309,9 @@ static int loop(struct worker *w)
 	const struct vine_worker_opts *o = w->o;
 	double now = vine_now_mono();
 	double last_busy = now, next_claim = now, backoff = 0.005;
-	double beat_every = o->lease / 4, next_beat = now + beat_every;
+	/* often enough that a cancelled task stops within VINE_CANCEL_BOUND */
+	double beat_every = o->lease / 4 < VINE_CANCEL_BOUND ? o->lease / 4 : VINE_CANCEL_BOUND;
+	double next_beat = now + beat_every;
 	struct pollfd *pfd = NULL;
 	struct job **pjob = NULL;
 	size_t pcap = 0;
@@ -1357,10 +1462,11 @@ static void abandon(struct worker *w)
 int vine_worker_run(struct vine_state *st, const struct vine_worker_opts *o)
 {
 	struct worker w = { .o = o, .lock_fd = -1, .sig_fd = -1, .null_fd = -1,
-			    .free_cores = o->cores, .self = getpid(), .wake_fd = -1,
-			    .cache = { .fd = -1 } };
+			    .free_cores = o->cores, .free_memory = o->memory, .free_gpus = o->gpus,
+			    .self = getpid(), .wake_fd = -1, .cache = { .fd = -1 } };
 	struct vine_worker_info info = { .node = o->node, .pid = w.self, .cores = o->cores,
-					 .listen = o->listen, .lease = o->lease };
+					 .listen = o->listen, .lease = o->lease,
+					 .memory = o->memory, .gpus = o->gpus };
 	char host[256] = "";
 	sigset_t mask;
 	int rc = -1;
@@ -1415,7 +1521,16 @@ int vine_worker_run(struct vine_state *st, const struct vine_worker_opts *o)
 		goto out;
 	if (w.srv && vine_state_node_listen(st, o->node, info.listen) < 0)
 		goto out;
+	{
+		char mem[32];
+		vine_format_bytes(mem, sizeof(mem), (double)o->memory);
+		say(&w, "worker %lld on node %s: %d cores, %s memory, %d GPUs; state %s%s%s",
+		    (long long)w.id, o->node, o->cores, mem, o->gpus, vine_state_url(st),
+		    info.listen ? "; serving its cache at " : "", info.listen ? info.listen : "");
+	}
 	rc = loop(&w);
+	if (rc == 0)
+		say(&w, w.draining ? "drained: leaving" : "idle: leaving");
 	if (rc < 0) {
 		char *msg = vine_xstrdup(vine_errmsg());
 		abandon(&w);

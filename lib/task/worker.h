@@ -6,7 +6,10 @@
  * directory in its own process group, enforces its time limit, ships its
  * stdout, stderr and $VINE_OUTDIR to the state, and reports how it ended.
  * Heartbeats renew its lease; a task the state no longer considers ours
- * is killed and its result dropped.
+ * (cancelled, or reaped while we were unreachable) is killed, its whole
+ * process group, and its result dropped.  Heartbeats come every lease / 4
+ * seconds, at most VINE_CANCEL_BOUND apart, which bounds how long a
+ * cancelled task runs on.
  *
  * The worker makes each task's environment ready itself, once per node
  * and object, in a thread that fetches through the worker's own state
@@ -17,8 +20,10 @@
  * fault, not the tasks'.  Unless o->listen is NULL the worker serves its
  * cache to peers (vine(7), ADDRESSES).
  *
+ * A task runs in the directory it was submitted with (vine-submit -C, or
+ * where vine-submit ran), or in its scratch directory when it has none.
  * Each task gets, in NODE.PID/ under the cache's tasks/ directory:
- * TASK.ATTEMPT/ (its working directory), TASK.ATTEMPT.out/ (its
+ * TASK.ATTEMPT/ (its scratch directory, $VINE_SCRATCH), TASK.ATTEMPT.out/ (its
  * $VINE_OUTDIR), TASK.ATTEMPT.stdout and TASK.ATTEMPT.stderr (its captured
  * output); all are removed once the result is shipped.  The worker holds
  * an flock on its NODE.PID directory for its life; a worker starting
@@ -60,7 +65,21 @@ struct vine_worker_opts {
 	 * not shipped), one line each without the program's name; NULL: none */
 	vine_msg_fn warn;
 	void *warn_ctx;
+	int64_t memory;       /* bytes offered to tasks (vine_detect_memory) */
+	int gpus;             /* GPUs offered to tasks (vine_detect_gpus) */
+	/* what the worker is doing, a line at a time for a person (start,
+	 * each task, the drain), or NULL */
+	vine_msg_fn report;
+	void *report_ctx;
 };
+
+/* This host's memory in bytes (MemTotal), or 0 when it cannot be read. */
+int64_t vine_detect_memory(void);
+/*
+ * GPUs this process may use: the entries of $CUDA_VISIBLE_DEVICES when it
+ * is set (none when empty or "-1"), else the /dev/nvidiaN device files.
+ */
+int vine_detect_gpus(void);
 
 /*
  * Fill lease, grace, drain and stop_wait from $VINE_LEASE, $VINE_GRACE,

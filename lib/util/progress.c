@@ -17,20 +17,13 @@ void vine_progress_init(struct vine_progress *p, const char *label, uint64_t tot
 	p->start = vine_now_mono();
 }
 
+/* Bytes in the units of everything else (vine_format_bytes), or a count. */
 static void human(char *out, size_t n, double v, const char *unit)
 {
-	static const char *sfx[] = { "", "K", "M", "G", "T" };
-	int i = 0;
-
-	if (strcmp(unit, "B")) {
+	if (strcmp(unit, "B"))
 		snprintf(out, n, "%.0f %s", v, unit);
-		return;
-	}
-	while (v >= 1024 && i < 4) {
-		v /= 1024;
-		i++;
-	}
-	snprintf(out, n, i ? "%.1f %sB" : "%.0f B", v, sfx[i]);
+	else
+		vine_format_bytes(out, n, v);
 }
 
 void vine_progress_update(struct vine_progress *p, uint64_t done, const char *unit)

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -344,6 +345,71 @@ int vine_parse_llong(const char *s, long long min, long long max, long long *out
 		return vine_error("'%s' is not a number from %lld to %lld", s, min, max);
 	*out = v;
 	return 0;
+}
+
+void vine_format_bytes(char *out, size_t n, double v)
+{
+	static const char *const sfx[] = { "B", "kB", "MB", "GB", "TB", "PB" };
+	int i = 0;
+
+	while (v >= 1000 && i < 5) {
+		v /= 1000;
+		i++;
+	}
+	snprintf(out, n, i ? "%.1f %s" : "%.0f %s", v, sfx[i]);
+}
+
+int vine_parse_size(const char *s, int64_t max, int64_t *out)
+{
+	static const struct { const char *name; double mul; } units[] = {
+		{ "", 1 }, { "b", 1 }, { "k", 1e3 }, { "kb", 1e3 }, { "m", 1e6 }, { "mb", 1e6 },
+		{ "g", 1e9 }, { "gb", 1e9 }, { "t", 1e12 }, { "tb", 1e12 },
+		{ "kib", 1024.0 }, { "mib", 1048576.0 }, { "gib", 1073741824.0 },
+		{ "tib", 1099511627776.0 },
+	};
+	char *end;
+	double d;
+
+	errno = 0;
+	d = strtod(s, &end);
+	if (end == s || errno || !isfinite(d) || d < 0 || strspn(s, "0123456789.") != (size_t)(end - s))
+		goto bad;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcasecmp(end, units[i].name))
+			continue;
+		d *= units[i].mul;
+		if (d > (double)max || (!*end && strchr(s, '.')))
+			goto bad;
+		*out = (int64_t)(d + 0.5);
+		return 0;
+	}
+bad:
+	return vine_error("'%s' is not a size (a number with an optional unit: kB, MB, GB, TB, "
+			  "or KiB, MiB, GiB, TiB)", s);
+}
+
+static vine_msg_fn notice_fn;
+static void *notice_ctx;
+
+void vine_set_notice(vine_msg_fn fn, void *ctx)
+{
+	notice_fn = fn;
+	notice_ctx = ctx;
+}
+
+void vine_notice(const char *fmt, ...)
+{
+	va_list ap;
+	char *msg;
+
+	if (!notice_fn)
+		return;
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) >= 0) {
+		notice_fn(notice_ctx, msg);
+		free(msg);
+	}
+	va_end(ap);
 }
 
 int vine_env_seconds(const char *name, double def, double *out)

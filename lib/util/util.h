@@ -120,6 +120,28 @@ int vine_env_seconds(const char *name, double def, double *out);
  * count; at least 1.  The one core counter (pack, seed, worker). */
 int vine_online_cores(void);
 
+/*
+ * Sizes for people, one convention everywhere (vine(7), UNITS): decimal
+ * SI units, 1 kB = 1000 bytes, 1 MB = 10^6, 1 GB = 10^9, 1 TB = 10^12.
+ * vine_format_bytes writes "512 B", "1.5 MB", "12.3 GB" into out.
+ * vine_parse_size reads a whole number of bytes with an optional unit:
+ * none or B, k/kB, M/MB, G/GB, T/TB (decimal, case-insensitive), or
+ * KiB, MiB, GiB, TiB (binary); a fraction is allowed with a unit
+ * ("1.5G").  0, or -1 with a message.
+ */
+void vine_format_bytes(char *out, size_t n, double bytes);
+int vine_parse_size(const char *s, int64_t max, int64_t *out);
+
+/*
+ * Notices: what the library does that the user should hear of although
+ * nothing failed (a state upgraded to a new schema, a connection being
+ * retried), from places no caller passes a callback to (opening a state,
+ * connecting).  A program sets the vine_msg_fn that shows them once, at
+ * start (cli.c: vine_cli_msg); by default nobody listens.
+ */
+void vine_set_notice(vine_msg_fn fn, void *ctx);
+void vine_notice(const char *fmt, ...) VINE_PRINTF(1, 2);
+
 /* Monotonic and wall clock, in seconds. */
 double vine_now_mono(void);
 double vine_now_wall(void);

@@ -88,7 +88,7 @@ static void test_objects_workers(void)
 	struct vine_object *back;
 	int64_t running[3] = { 4, 5, 1LL << 50 };
 	struct vine_worker w = { 7, "node", "host", NULL, 1234, 16, "alive", 1.0, 2.0, 3.0,
-				 running, 3 };
+				 running, 3, 8000000000, 2 };
 	struct vine_worker *wb;
 	size_t n;
 	json_t *j;

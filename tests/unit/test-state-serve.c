@@ -70,7 +70,7 @@ static void test_session(void)
 	json_decref(res);
 	/* not there, and not created without "create" */
 	check_int(ask(&p, "{\"op\":\"open\"}", &res), ==, 1);
-	CHECK(strstr(vine_errmsg(), "cannot open state") != NULL);
+	CHECK(strstr(vine_errmsg(), "does not exist") != NULL);
 	check_int(access(path, F_OK), <, 0);
 	json_decref(res);
 	check_int(ask(&p, "{\"op\":\"open\",\"create\":true}", &res), ==, 0);
