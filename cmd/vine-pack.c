@@ -10,6 +10,8 @@
 
 #include "cli.h"
 #include "archive/pack.h"
+#include "cache/cache.h"
+#include "util/config.h"
 
 static void usage(FILE *f)
 {
@@ -66,6 +68,32 @@ static int number(const char *opt, const char *s, long long min, long long max)
 	return (int)v;
 }
 
+/*
+ * Binary strings bound the paths the archive can be relocated into: say
+ * how long, and warn when the default cache here is already too long.
+ */
+static void tell_room(const struct vine_pack_result *r)
+{
+	char *cache = vine_default_cache();
+	size_t envlen = vine_cache_env_len(cache), cachelen = strlen(cache);
+
+	if (envlen <= r->max_prefix)
+		vine_warn("'%s' embeds the environment's path in a binary string: it relocates into "
+			  "environment paths of at most %zu bytes (cache paths of at most %zu)",
+			  r->max_prefix_file, r->max_prefix, r->max_prefix - (envlen - cachelen));
+	else if (r->max_prefix > envlen - cachelen)
+		vine_warn("warning: '%s' embeds the environment's path in a binary string: it relocates "
+			  "into environment paths of at most %zu bytes, and the default cache here ('%s') "
+			  "gives %zu; seed it with a cache path of at most %zu bytes (-c or VINE_CACHE)",
+			  r->max_prefix_file, r->max_prefix, cache, envlen, r->max_prefix - (envlen - cachelen));
+	else
+		vine_warn("warning: '%s' embeds the environment's path in a binary string: it relocates "
+			  "into paths of at most %zu bytes, shorter than any cache's environments (%zu); "
+			  "rebuild the environment under a longer path", r->max_prefix_file, r->max_prefix,
+			  envlen - cachelen + 1);
+	free(cache);
+}
+
 int main(int argc, char **argv)
 {
 	struct vine_pack_opts o = { .level = VINE_PACK_LEVEL };
@@ -118,6 +146,8 @@ int main(int argc, char **argv)
 	catch_signals();
 	if (vine_pack(&o, &r) < 0)
 		vine_die_lib(VINE_EXIT_FAIL);
+	if (r.max_prefix != SIZE_MAX)
+		tell_room(&r);
 	if (r.out)
 		printf("%s\n", r.id);
 	else

@@ -22,11 +22,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "archive/pack-int.h"
 #include "archive/pack.h"
+#include "archive/relocate.h"
 #include "util/progress.h"
 #include "util/util.h"
 
@@ -57,6 +59,8 @@ struct packer {
 	json_t *files;
 	uint64_t entries, done;
 	int64_t maxmtime;
+	size_t max_prefix;          /* least room of the binary files (VINE_ROOM_ANY) */
+	char *max_prefix_file;      /* the file with that room */
 	int cb_failed;
 	struct vine_progress prog;
 };
@@ -123,6 +127,30 @@ static int copy_data(struct packer *p, const struct pack_entry *e, int fd, off_t
 	}
 	if (!look)
 		scan->found = 0;
+	return 0;
+}
+
+/* How long a prefix the binary file e (open on fd) can be relocated into. */
+static int room(struct packer *p, const struct pack_entry *e, int fd, off_t size)
+{
+	struct vine_elf_str *rp;
+	size_t n, r;
+	char *map = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0);
+
+	if (map == MAP_FAILED)
+		return vine_error_errno("cannot map '%s/%s'", p->display, e->path);
+	if (vine_elf_rpaths(map, (size_t)size, &rp, &n) < 0)
+		pwarn(p, "'%s/%s': %s: its run paths are relocated as plain strings", p->display, e->path,
+		      vine_errmsg());
+	else
+		free(rp);
+	r = vine_relocate_room(map, (size_t)size, e->path, p->prefix);
+	munmap(map, (size_t)size);
+	if (r < p->max_prefix) {
+		p->max_prefix = r;
+		free(p->max_prefix_file);
+		p->max_prefix_file = vine_xstrdup(e->path);
+	}
 	return 0;
 }
 
@@ -205,6 +233,8 @@ static int pack_one(struct packer *p, const struct pack_entry *e)
 		if (pack_gz_cut(p->gz, 0) < 0)
 			goto out;
 
+	if (fd >= 0 && scan.found && scan.nul && room(p, e, fd, size) < 0)
+		goto out;
 	if (fd >= 0 && scan.found) {
 		if (!utf8_ok(e->path)) {
 			pwarn(p, "'%s/%s' embeds the directory's path but cannot be listed in the "
@@ -233,6 +263,10 @@ static int write_manifest(struct packer *p)
 	json_object_set_new(root, "vine_manifest", json_integer(1));
 	json_object_set_new(root, "prefix", json_string(p->prefix));
 	json_object_set_new(root, "entries", json_integer((json_int_t)p->entries));
+	json_object_set_new(root, "max_prefix", p->max_prefix == VINE_ROOM_ANY ? json_null()
+			    : json_integer((json_int_t)p->max_prefix));
+	if (p->max_prefix_file && utf8_ok(p->max_prefix_file))
+		json_object_set_new(root, "max_prefix_file", json_string(p->max_prefix_file));
 	json_object_set_new(root, "files", json_incref(p->files));
 	s = json_dumps(root, JSON_INDENT(2));
 	json_decref(root);
@@ -303,6 +337,9 @@ static int pack_stream(struct packer *p, const struct pack_tree *t, int fd, cons
 	r->indexed = gr.indexed;
 	r->entries = p->entries;
 	r->relocatable = json_array_size(p->files);
+	r->max_prefix = p->max_prefix;
+	r->max_prefix_file = p->max_prefix_file;
+	p->max_prefix_file = NULL;
 	if (!gr.indexed)
 		pwarn(p, "an entry is larger than %llu bytes: the archive has no index and "
 		      "will be unpacked sequentially", (unsigned long long)VINE_MEMBER_MAX);
@@ -314,6 +351,8 @@ out:
 	json_decref(p->files);
 	free(p->buf);
 	pack_gz_free(p->gz);
+	free(p->max_prefix_file);
+	p->max_prefix_file = NULL;
 	return rc;
 }
 
@@ -551,6 +590,7 @@ int vine_pack(const struct vine_pack_opts *o, struct vine_pack_result *r)
 	p.prefix = prefix;
 	p.rootfd = rootfd;
 	p.target = o->member_size ? o->member_size : VINE_PACK_MEMBER_SIZE;
+	p.max_prefix = VINE_ROOM_ANY;
 	if (pack_stream(&p, &t, fd, to_stdout ? "standard output" : out, jobs, level, r) < 0)
 		goto out;
 	if (!to_stdout) {
@@ -591,5 +631,7 @@ out:
 void vine_pack_result_release(struct vine_pack_result *r)
 {
 	free(r->out);
+	free(r->max_prefix_file);
 	r->out = NULL;
+	r->max_prefix_file = NULL;
 }

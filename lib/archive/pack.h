@@ -45,6 +45,10 @@ struct vine_pack_result {
 	uint64_t relocatable;       /* files listed in the manifest */
 	uint32_t members;           /* data members */
 	int indexed;                /* 0: an entry over 1 GiB left it without index */
+	/* the longest prefix the archive can be relocated into (SIZE_MAX: any),
+	 * and the file that sets it (malloc'd, or NULL); see relocate.h */
+	size_t max_prefix;
+	char *max_prefix_file;
 };
 
 /*

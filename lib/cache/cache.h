@@ -11,7 +11,9 @@
 #include "util/hash.h"
 #include "util/util.h"
 
-#define VINE_SHORT_LEN 16      /* hex digits of an id naming env/<short> */
+#define VINE_SHORT_LEN 12      /* hex digits of an id naming env/<short>: 48 bits,
+				* short for binary relocation; the full id in
+				* env/<short>/.vine/id is checked on every lookup */
 
 struct vine_cache {
 	char *dir;             /* absolute, symlinks resolved */
@@ -47,6 +49,8 @@ int vine_cache_sweep_stale(const struct vine_cache *c);
 int vine_cache_env_ready(const struct vine_cache *c, const char *id);
 /* env/<short> for id (malloc'd, absolute). */
 char *vine_cache_env_path(const struct vine_cache *c, const char *id);
+/* The length of every environment path in the cache at dir (as spelt). */
+size_t vine_cache_env_len(const char *dir);
 
 /*
  * Quick-check records, sources/<key>: which object a file was, by its

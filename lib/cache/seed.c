@@ -105,6 +105,37 @@ static int finish_env(struct seed *s, struct vine_tree *t, const struct vine_ext
 	return vine_tree_finish(t);
 }
 
+/*
+ * Before unpacking: refuse an archive whose manifest (read through its
+ * index) says its environment cannot take this cache's environment paths.
+ * Archives without an index or without a recorded limit are checked by
+ * vine_relocate() after unpacking, still before anything is published.
+ */
+static int check_room(struct seed *s, int fd, uint64_t size)
+{
+	struct vine_manifest m;
+	size_t envlen = vine_cache_env_len(s->c.dir), cachelen = strlen(s->c.dir);
+	int r = vine_manifest_peek(fd, size, &m), rc = 0;
+
+	if (r < 0)
+		return vine_error_prefix("cannot read the manifest of '%s'", s->archive);
+	if (r == 1 && m.max_prefix != VINE_ROOM_ANY && envlen > m.max_prefix) {
+		if (m.max_prefix >= envlen - cachelen + 1)
+			rc = vine_error("cannot seed '%s': its files embed their path where at most %zu bytes fit "
+					"('%s'), and environments in cache '%s' take %zu; use a cache path of at "
+					"most %zu bytes (-c or VINE_CACHE)", s->archive, m.max_prefix,
+					m.max_prefix_file ? m.max_prefix_file : "?", s->c.dir, envlen,
+					m.max_prefix - (envlen - cachelen));
+		else
+			rc = vine_error("cannot seed '%s': its files embed their path where at most %zu bytes fit "
+					"('%s'), less than any cache can give (%zu); pack it from a longer "
+					"path (see vine-pack(1))", s->archive, m.max_prefix,
+					m.max_prefix_file ? m.max_prefix_file : "?", envlen - cachelen + 1);
+	}
+	vine_manifest_free(&m);
+	return rc;
+}
+
 static int publish_dir(const char *from, const char *to)
 {
 	/* under the lock nothing else publishes to; RENAME_NOREPLACE is a second
@@ -237,6 +268,8 @@ static int seed_known(struct seed *s, const char *id, int from_record, const cha
 		vine_error_errno("cannot stat '%s'", s->archive);
 		goto out;
 	}
+	if (check_room(s, fd, (uint64_t)st.st_size) < 0)
+		goto out;
 	if (!(staging = make_staging(s, id)))
 		goto out;
 	if (unpack(s, fd, (uint64_t)st.st_size, hash, copy, staging, &t, &xs) < 0)
@@ -388,7 +421,8 @@ static int seed_unknown(struct seed *s, char **env, char id[VINE_ID_LEN + 1])
 		close(slk);
 		return rc;
 	}
-	if (vine_cache_sweep(&s->c, lockname) < 0 || vine_cache_sweep_stale(&s->c) < 0 ||
+	if (check_room(s, s->fd, (uint64_t)s->st.st_size) < 0 ||
+	    vine_cache_sweep(&s->c, lockname) < 0 || vine_cache_sweep_stale(&s->c) < 0 ||
 	    !(staging = make_staging(s, lockname)))
 		goto out;
 	copy_path = vine_cache_path(&s->c, "tmp", lockname, ".XXXXXX");

@@ -7,7 +7,7 @@
  *
  *   objects/<id>        complete, verified archives (mode 0444), by id
  *   partial/<id>        an archive being copied or fetched for id
- *   env/<short>/        ready environments; <short> is the id's first 16
+ *   env/<short>/        ready environments; <short> is the id's first 12
  *                       hex digits (binary relocation needs a new prefix
  *                       no longer than the packed one, so the name is
  *                       short); env/<short>/.vine/id holds the full id and

@@ -26,8 +26,8 @@ char *vine_default_cache(void)
 	if (!user && (pw = getpwuid(getuid())))
 		user = pw->pw_name;
 	if (!user)
-		return vine_xasprintf("%s/vine-cache-%u", tmp ? tmp : "/tmp", (unsigned)getuid());
-	return vine_xasprintf("%s/vine-cache-%s", tmp ? tmp : "/tmp", user);
+		return vine_xasprintf("%s/vine-%u", tmp ? tmp : "/tmp", (unsigned)getuid());
+	return vine_xasprintf("%s/vine-%s", tmp ? tmp : "/tmp", user);
 }
 
 char *vine_default_node(void)

@@ -5,7 +5,7 @@
 #ifndef VINE_CONFIG_H
 #define VINE_CONFIG_H
 
-/* -c CACHE, else $VINE_CACHE, else ${TMPDIR:-/tmp}/vine-cache-$USER */
+/* -c CACHE, else $VINE_CACHE, else ${TMPDIR:-/tmp}/vine-$USER (short: see vine(7)) */
 char *vine_default_cache(void);
 /* -N NODE, else $VINE_NODE, else the host name */
 char *vine_default_node(void);
