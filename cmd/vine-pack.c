@@ -15,11 +15,12 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: %s [-fq] [-o OUT] [-j JOBS] [-l LEVEL] [-x PATTERN]... DIR\n"
+	fprintf(f, "usage: %s [-Efq] [-o OUT] [-j JOBS] [-l LEVEL] [-x PATTERN]... DIR\n"
 		"  -o OUT      write the archive to OUT (default ./BASENAME.tar.gz; - for stdout)\n"
 		"  -j JOBS     compression threads (default: online cores)\n"
 		"  -l LEVEL    compression level 1-12 (default %d)\n"
 		"  -x PATTERN  leave out paths or names matching PATTERN (repeatable)\n"
+		"  -E          pack editable installs leading outside DIR anyway (warns)\n"
 		"  -f          replace OUT if it exists\n"
 		"  -q          no progress meter\n"
 		"  -h          show this help\n",
@@ -102,8 +103,11 @@ int main(int argc, char **argv)
 	int c;
 
 	vine_cli_init(argv[0]);
-	while ((c = getopt(argc, argv, "fhj:l:o:qx:")) != -1) {
+	while ((c = getopt(argc, argv, "Efhj:l:o:qx:")) != -1) {
 		switch (c) {
+		case 'E':
+			o.allow_outside = 1;
+			break;
 		case 'f':
 			o.force = 1;
 			break;

@@ -491,6 +491,68 @@ static int publish(int fd, const char *tmp, const char *out, int force)
 	return vine_fsync_parent(out);
 }
 
+#define SUMMARY_NAMES 5  /* links named in the summary; the rest counted */
+
+/*
+ * Refuse what Python would look for outside the tree on the nodes, unless
+ * allowed; then (after packing) one summary of everything the tree needs
+ * from outside, and how to do without it.
+ */
+static int outside_refused(const struct vine_pack_opts *o, const char *display, const struct pack_refs *refs)
+{
+	struct vine_buf b = VINE_BUF_INIT;
+
+	if (!refs->n || o->allow_outside)
+		return 0;
+	for (size_t i = 0; i < refs->n; i++)
+		vine_buf_addf(&b, "%s%s", i ? "; " : "", refs->refs[i]);
+	vine_error("'%s' uses files outside it, which would not be packed: %s; reinstall those packages "
+		   "into it without -e (pip install --no-deps --force-reinstall SOURCE), or pack it anyway "
+		   "with -E", display, b.data);
+	vine_buf_release(&b);
+	return -1;
+}
+
+static void outside_summary(const struct vine_pack_opts *o, const char *display, const struct pack_tree *t,
+			    const struct pack_refs *refs)
+{
+	struct vine_buf b = VINE_BUF_INIT;
+
+	if (!refs->home && !t->noutside && !refs->n)
+		return;
+	vine_buf_addf(&b, "warning: '%s' is not self-contained; every node needs", display);
+	if (refs->home)
+		vine_buf_addf(&b, " its base interpreter in '%s' (pyvenv.cfg home)%s", refs->home,
+			      t->noutside || refs->n ? "," : "");
+	if (t->noutside) {
+		vine_buf_addf(&b, " what %zu symlink%s lead%s to:", t->noutside, t->noutside > 1 ? "s" : "",
+			      t->noutside > 1 ? "" : "s");
+		for (size_t i = 0; i < t->noutside && i < SUMMARY_NAMES; i++) {
+			const struct pack_entry *e = &t->e[t->outside[i]];
+			vine_buf_addf(&b, "%s '%s' -> '%s'", i ? "," : "", e->path, e->link);
+		}
+		if (t->noutside > SUMMARY_NAMES)
+			vine_buf_addf(&b, " and %zu more", t->noutside - SUMMARY_NAMES);
+		if (refs->n)
+			vine_buf_addstr(&b, ",");
+	}
+	for (size_t i = 0; i < refs->n; i++)
+		vine_buf_addf(&b, "%s %s", i ? ";" : " what was packed anyway (-E):", refs->refs[i]);
+	vine_buf_addstr(&b, ". To make it self-contained:");
+	if (t->noutside)
+		vine_buf_addstr(&b, " copy what the links lead to into it (python -m venv --copies for a "
+				"venv's interpreter);");
+	if (refs->n)
+		vine_buf_addstr(&b, " reinstall editable packages without -e;");
+	if (refs->home)
+		vine_buf_addstr(&b, " a venv always runs its base Python's standard library, so make sure "
+				"the nodes have it at that path, or pack a conda environment (or any Python "
+				"installed inside the directory) instead;");
+	b.data[b.len - 1] = '.';
+	pack_warnf(o->warn, o->warn_ctx, "%s", b.data);
+	vine_buf_release(&b);
+}
+
 static locale_t utf8_locale(void)
 {
 	/* names go into pax headers as UTF-8 whatever the user's locale */
@@ -503,6 +565,7 @@ int vine_pack(const struct vine_pack_opts *o, struct vine_pack_result *r)
 {
 	struct packer p = { .o = o };
 	struct pack_tree t = { 0 };
+	struct pack_refs refs = { 0 };
 	struct stat st;
 	char *display = NULL, *prefix = NULL, *logical = NULL, *out = NULL, *outdir = NULL;
 	char *tmp = NULL;
@@ -581,6 +644,9 @@ int vine_pack(const struct vine_pack_opts *o, struct vine_pack_result *r)
 	wo.rootfd = rootfd;
 	if (pack_walk(&wo, &t) < 0)
 		goto out;
+	struct pack_refs_opts ro = { .rootfd = rootfd, .prefixes = prefixes, .nprefixes = nprefixes };
+	if (pack_find_refs(&ro, &t, &refs) < 0 || outside_refused(o, display, &refs) < 0)
+		goto out;
 
 	if (to_stdout)
 		fd = STDOUT_FILENO;
@@ -604,6 +670,7 @@ int vine_pack(const struct vine_pack_opts *o, struct vine_pack_result *r)
 		r->out = out;
 		out = NULL;
 	}
+	outside_summary(o, display, &t, &refs);
 	rc = 0;
 out:
 	if (fd >= 0 && fd != STDOUT_FILENO)
@@ -620,6 +687,7 @@ out:
 	if (rootfd >= 0)
 		close(rootfd);
 	pack_tree_release(&t);
+	pack_refs_release(&refs);
 	free(display);
 	free(prefix);
 	free(logical);

@@ -30,9 +30,12 @@ struct vine_pack_opts {
 	const char *const *exclude; /* fnmatch(3) patterns, no flags, matched */
 	size_t nexclude;            /* against the relative path and the name */
 	int force;                  /* replace an existing output */
+	int allow_outside;          /* pack editable installs and other references
+				     * leading outside (else refused), with a warning */
 	int quiet;                  /* no progress meter */
 	size_t member_size;         /* 0: VINE_PACK_MEMBER_SIZE */
-	/* warnings (skipped files, links leading outside, odd names) */
+	/* warnings (skipped files, odd names, and at the end one summary of
+	 * what the tree needs from outside: base interpreter, links) */
 	void (*warn)(void *ctx, const char *msg);
 	void *warn_ctx;
 };
@@ -55,7 +58,8 @@ struct vine_pack_result {
  * Pack o->dir.  Returns 0 with r filled (release with
  * vine_pack_result_release), or -1 with a message and no output left
  * behind: a missing or unreadable input, an output inside the input, an
- * existing output without force, a write error.
+ * existing output without force, editable installs or other Python path
+ * entries leading outside the tree (unless allow_outside), a write error.
  */
 int vine_pack(const struct vine_pack_opts *o, struct vine_pack_result *r);
 void vine_pack_result_release(struct vine_pack_result *r);

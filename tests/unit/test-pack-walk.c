@@ -175,8 +175,10 @@ static void test_walk(void)
 	e = find(&t, "bin/rel");
 	CHECK(e && !strcmp(e->link, "../lib"));
 	CHECK(strstr(warnings, "skipping fifo 'ROOT/fifo'") != NULL);
-	CHECK(strstr(warnings, "'ROOT/bin/out' leads outside the directory: '/etc/hostname'") != NULL);
-	CHECK(strstr(warnings, "'ROOT/bin/up' leads outside") != NULL);
+	/* links leading outside are listed for the summary, not warned one by one */
+	CHECK(strstr(warnings, "leads outside") == NULL);
+	CHECK(t.noutside == 2 && !strcmp(t.e[t.outside[0]].path, "bin/out") &&
+	      !strcmp(t.e[t.outside[1]].path, "bin/up"));
 	CHECK(strstr(warnings, "bin/rel") == NULL && strstr(warnings, "bin/abs") == NULL);
 	pack_tree_release(&t);
 
