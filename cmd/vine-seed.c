@@ -3,6 +3,7 @@
  * print its path or run a command inside it.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,8 +17,8 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: vine-seed [-qv] [-c CACHE] [-j JOBS] [-i ID] ARCHIVE [-- COMMAND [ARG...]]\n"
-		   "       vine-seed [-qv] -s STATE [-N NODE] [-c CACHE] [-j JOBS] ID [-- COMMAND [ARG...]]\n");
+	fprintf(f, "usage: vine-seed [-dqv] [-c CACHE] [-L SIZE] [-j JOBS] [-i ID] ARCHIVE [-- COMMAND [ARG...]]\n"
+		   "       vine-seed [-dqv] -s STATE [-N NODE] [-c CACHE] [-L SIZE] [-j JOBS] ID [-- COMMAND [ARG...]]\n");
 }
 
 static void say(void *ctx, const char *msg)
@@ -29,6 +30,8 @@ int main(int argc, char **argv)
 {
 	struct vine_seed_opts o = { 0 };
 	char *cache = NULL, *env, id[VINE_ID_LEN + 1], *state = NULL, *node = NULL;
+	const char *limit = NULL;
+	int held = -1;
 	struct vine_state *st = NULL;
 	struct vine_xfer_seed xs = { NULL };
 	struct vine_fetcher fetcher = { vine_xfer_seed_fetch, &xs, 1 };
@@ -37,15 +40,21 @@ int main(int argc, char **argv)
 	int c;
 
 	vine_cli_init(argv[0]);
-	while ((c = getopt(argc, argv, "+c:hi:j:N:qs:v")) != -1) {
+	while ((c = getopt(argc, argv, "+c:dhi:j:L:N:qs:v")) != -1) {
 		switch (c) {
 		case 'c':
 			free(cache);
 			cache = vine_xstrdup(optarg);
 			break;
+		case 'd':
+			o.drop_archive = 1;
+			break;
 		case 'h':
 			usage(stdout);
 			return VINE_EXIT_OK;
+		case 'L':
+			limit = optarg;
+			break;
 		case 'i':
 			if (!vine_id_valid(optarg))
 				vine_die(VINE_EXIT_USAGE, "'%s' is not an object id (64 lowercase hex digits)", optarg);
@@ -86,6 +95,14 @@ int main(int argc, char **argv)
 	}
 	if (argc > 1)
 		cmd = argv + 2;
+	if (vine_default_cache_limit(limit, &o.cache_limit) < 0) {
+		vine_warn("%s%s", limit ? "-L: " : "", vine_errmsg());
+		usage(stderr);
+		return VINE_EXIT_USAGE;
+	}
+	/* the command holds the environment: no trim removes it while it runs */
+	if (cmd)
+		o.hold = &held;
 	o.cache = cache ? cache : (cache = vine_default_cache());
 	if (state) {
 		/* the operand is the object's id; the state says where it comes from */
@@ -114,6 +131,8 @@ int main(int argc, char **argv)
 	}
 	if (vine_env_activate(env) < 0)
 		vine_die_lib(VINE_EXIT_FAIL);
+	if (held >= 0 && fcntl(held, F_SETFD, 0) < 0)
+		vine_die(VINE_EXIT_FAIL, "cannot keep the environment's lock: %s", strerror(errno));
 	fflush(NULL);
 	execvp(cmd[0], cmd);
 	/* as the shell does: 127 when there is no such command, 126 when it cannot run */

@@ -17,7 +17,7 @@
 static void usage(FILE *f)
 {
 	fputs("usage: vine-worker [-q] [-s STATE] [-c CACHE] [-N NODE] [-n CORES] [-l ADDR]\n"
-	      "                   [-i IDLE]\n", f);
+	      "                   [-i IDLE] [-L SIZE]\n", f);
 }
 
 /* Exit rather than return, so what main allocated is still reachable. */
@@ -38,11 +38,12 @@ int main(int argc, char **argv)
 {
 	struct vine_worker_opts o = { .idle = -1 };
 	char *state = NULL, *cache = NULL, *node = NULL, *host = NULL, *port = NULL;
+	const char *limit = NULL;
 	long long v;
 	int c;
 
 	vine_cli_init(argv[0]);
-	while ((c = getopt(argc, argv, "s:c:N:n:l:i:qh")) != -1) {
+	while ((c = getopt(argc, argv, "s:c:N:n:l:i:L:qh")) != -1) {
 		switch (c) {
 		case 's': free(state); state = vine_xstrdup(optarg); break;
 		case 'c': free(cache); cache = vine_xstrdup(optarg); break;
@@ -69,6 +70,7 @@ int main(int argc, char **argv)
 				bad("-i", "IDLE must be a number of seconds, 0 or more");
 			break;
 		}
+		case 'L': limit = optarg; break;
 		case 'q': o.quiet = 1; break;
 		case 'h': usage(stdout); return 0;
 		default: usage_error();
@@ -77,6 +79,8 @@ int main(int argc, char **argv)
 	if (optind != argc) {
 		usage_error();
 	}
+	if (vine_default_cache_limit(limit, &o.cache_limit) < 0)
+		limit ? bad("-L", vine_errmsg()) : vine_die_lib(VINE_EXIT_USAGE);
 	if (!state)
 		state = vine_default_state();
 	if (!cache)

@@ -69,4 +69,44 @@ int vine_cache_source_put(const struct vine_cache *c, const char *key, const cha
 			  const struct stat *st, const char *id);
 int vine_cache_source_drop(const struct vine_cache *c, const char *key);
 
+/*
+ * Managing the cache (manage.c).  The unit is an object id: its archive
+ * (objects/<id>, or partial/<id>) and its environment (env/<short>).
+ *
+ * In use: a process using the environment of id holds a shared flock(2)
+ * on locks/<id> (vine_cache_hold: vine-seed -- COMMAND and each task of
+ * vine-worker do, for the life of the command); seeders hold it exclusive
+ * while they make the environment.  Removal takes it exclusive without
+ * waiting, so nothing in use or being made is ever removed.  Last use is
+ * the lock file's modification time, set by every vine_cache_hold.
+ */
+struct vine_cache_entry {
+	char id[VINE_ID_LEN + 1];
+	uint64_t archive;      /* bytes of objects/<id>, or of partial/<id> */
+	uint64_t env;          /* bytes of the files of env/<short> */
+	int has_archive, partial, has_env;
+	int64_t last_use;      /* seconds since the epoch */
+	int in_use;            /* a process holds locks/<id> */
+};
+
+/*
+ * Hold the environment of id: take locks/<id> shared (waiting for a seeder
+ * or a removal to finish), set its time, check the environment is ready.
+ * Returns the lock's fd (close it to let go; O_CLOEXEC), -2 when the
+ * environment is not ready (removed meanwhile), -1 with a message.
+ */
+int vine_cache_hold(const struct vine_cache *c, const char *id);
+/* Everything the cache holds, least recently used first (*e malloc'd). */
+int vine_cache_list(const struct vine_cache *c, struct vine_cache_entry **e, size_t *n);
+/* Remove entry e unless in use: 1 removed, 0 in use, -1 error.  dry_run:
+ * only say whether it would be removed. */
+int vine_cache_remove(const struct vine_cache *c, const struct vine_cache_entry *e, int dry_run);
+/*
+ * Remove least recently used entries not in use until the cache holds at
+ * most limit bytes; report (if set) is told of each.  Returns the bytes
+ * still held, or -1.
+ */
+int64_t vine_cache_trim(const struct vine_cache *c, uint64_t limit, int dry_run,
+			void (*report)(void *ctx, const struct vine_cache_entry *e), void *ctx);
+
 #endif

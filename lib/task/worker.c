@@ -187,14 +187,19 @@ static void child(struct worker *w, struct job *j, int status)
 		struct vine_state *st = vine_state_open(vine_state_url(w->st), 0);
 		struct vine_xfer_seed xs = { st, w->o->cache, w->o->node, NULL };
 		struct vine_fetcher fetcher = { vine_xfer_seed_fetch, &xs, 1 };
+		int held = -1;
 		struct vine_seed_opts so = { .cache = w->o->cache, .jobs = 0, .quiet = 1,
-					     .expect_id = j->c.object, .fetcher = &fetcher };
+					     .expect_id = j->c.object, .fetcher = &fetcher,
+					     .hold = &held, .cache_limit = w->o->cache_limit };
 		char id[VINE_ID_LEN + 1];
 		char *env = NULL;
 		if (!st || vine_seed(&so, j->c.origin, &env, id) < 0 || vine_env_activate(env) < 0) {
 			vine_error_prefix("environment %s", j->c.object);
 			child_fail(status, vine_errmsg());
 		}
+		/* the task holds its environment (in use: never trimmed) while it runs */
+		if (fcntl(held, F_SETFD, 0) < 0)
+			child_fail(status, "cannot keep the environment's lock");
 	}
 	snprintf(buf, sizeof(buf), "%lld", (long long)j->c.task);
 	setenv("VINE_TASK_ID", buf, 1);

@@ -45,6 +45,7 @@ struct vine_worker_opts {
 	double stop_wait;     /* for the worker's own stop signal after a task
 			       * died of one ($VINE_STOP_WAIT, 2) */
 	int quiet;            /* no warnings about single tasks */
+	uint64_t cache_limit; /* > 0: trim the cache to this after seeding */
 };
 
 /*

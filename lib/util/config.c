@@ -30,6 +30,18 @@ char *vine_default_cache(void)
 	return vine_xasprintf("%s/vine-%s", tmp ? tmp : "/tmp", user);
 }
 
+int vine_default_cache_limit(const char *opt, uint64_t *out)
+{
+	const char *v = opt ? opt : env("VINE_CACHE_LIMIT");
+
+	*out = 0;
+	if (!v)
+		return 0;
+	if (vine_parse_size(v, out) < 0)
+		return opt ? -1 : vine_error_prefix("VINE_CACHE_LIMIT");
+	return 0;
+}
+
 char *vine_default_node(void)
 {
 	const char *n = env("VINE_NODE");

@@ -77,6 +77,12 @@ int vine_write_file_atomic(const char *path, const void *data, size_t len, mode_
 
 /* Parse a whole decimal number in [min, max]; 0 or -1 with a message. */
 int vine_parse_llong(const char *s, long long min, long long max, long long *out);
+/* A size in bytes: a whole number, optionally followed by K, M, G or T
+ * (powers of 1024, an optional "B" or "iB" after); 0 or -1 with a message. */
+int vine_parse_size(const char *s, uint64_t *out);
+/* An age in seconds: a whole number, optionally followed by s, m, h, d or
+ * w; 0 or -1 with a message. */
+int vine_parse_age(const char *s, int64_t *out);
 /*
  * The environment variable name as a positive number of seconds, at most
  * a year; *out = def when it is unset or empty.  0, or -1 with a message
