@@ -12,19 +12,14 @@
 #include "cache/cache.h"
 #include "util/config.h"
 
-static void usage(FILE *f)
-{
-	fputs("usage: vine-cache [-c CACHE] list\n"
-	      "       vine-cache [-c CACHE] prune [-n] [--older-than AGE] [--max-size SIZE]\n", f);
-}
-
-static _Noreturn void usage_error(const char *opt, const char *why)
-{
-	if (opt)
-		vine_warn("%s: %s", opt, why);
-	usage(stderr);
-	exit(VINE_EXIT_USAGE);
-}
+static const char usage_text[] =
+	"usage: vine-cache [-c CACHE] list\n"
+	"       vine-cache [-c CACHE] prune [-n] [--older-than AGE] [--max-size SIZE]\n"
+	"  -c CACHE           the node cache (default $VINE_CACHE, else $TMPDIR/vine-$USER)\n"
+	"  -n, --dry-run      say what prune would remove, remove nothing\n"
+	"  --older-than AGE   prune what was last used more than AGE ago (s, m, h, d, w)\n"
+	"  --max-size SIZE    prune least recently used until at most SIZE bytes (K, M, G, T)\n"
+	"  -h                 show this help (also --help; --version shows the version)\n";
 
 static void when(int64_t t, char buf[32])
 {
@@ -32,7 +27,7 @@ static void when(int64_t t, char buf[32])
 	struct tm tm;
 
 	if (!t || !gmtime_r(&tt, &tm) || !strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm))
-		strcpy(buf, "-");
+		snprintf(buf, 32, "-");
 }
 
 static void list(const struct vine_cache *c)
@@ -112,46 +107,44 @@ int main(int argc, char **argv)
 	uint64_t max = 0;
 	int ch, dry_run = 0, have_older = 0, have_max = 0, rc = VINE_EXIT_OK;
 
-	vine_cli_init(argv[0]);
+	vine_cli_start(argc, argv, usage_text);
 	/* options may come before or after the command */
 	while ((ch = getopt_long(argc, argv, "c:hn", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			free(cache);
-			cache = vine_xstrdup(optarg);
+			cache = vine_xstrdup(vine_opt_str("-c", optarg));
 			break;
 		case 'h':
-			usage(stdout);
-			return VINE_EXIT_OK;
+			vine_usage(VINE_EXIT_OK);
 		case 'n':
 			dry_run = 1;
 			break;
 		case 'o':
 			if (vine_parse_age(optarg, &older) < 0)
-				usage_error("--older-than", vine_errmsg());
+				vine_usage_error("--older-than: %s", vine_errmsg());
 			have_older = 1;
 			break;
 		case 'm':
 			if (vine_parse_size(optarg, &max) < 0)
-				usage_error("--max-size", vine_errmsg());
+				vine_usage_error("--max-size: %s", vine_errmsg());
 			have_max = 1;
 			break;
 		default:
-			usage_error(NULL, NULL);
+			vine_usage(VINE_EXIT_USAGE);
 		}
 	}
 	if (argc - optind != 1)
-		usage_error(NULL, NULL);
+		vine_usage(VINE_EXIT_USAGE);
 	const char *verb = argv[optind];
 	if (!strcmp(verb, "list")) {
 		if (dry_run || have_older || have_max)
-			usage_error(NULL, NULL);
+			vine_usage(VINE_EXIT_USAGE);
 	} else if (!strcmp(verb, "prune")) {
 		if (!have_older && !have_max)
-			usage_error("prune", "say what to remove: --older-than AGE, --max-size SIZE or both");
+			vine_usage_error("prune: say what to remove: --older-than AGE, --max-size SIZE or both");
 	} else {
-		vine_warn("'%s' is not a command (list, prune)", verb);
-		usage_error(NULL, NULL);
+		vine_usage_error("'%s' is not a command (list, prune)", verb);
 	}
 	if (!cache)
 		cache = vine_default_cache();

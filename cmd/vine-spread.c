@@ -26,13 +26,21 @@ static const char usage_text[] =
 	"                   [--from HOST:PORT]... [--origin FILE] OBJECT...\n"
 	"       vine-spread [-qv] -s STATE [-c CACHE] [-N NODE] [-u UPLOADS] [-t SECONDS]\n"
 	"                   --serve [-l ADDR]\n"
-	"       vine-spread [-q] -s STATE [-c CACHE] [-N NODE] [-t SECONDS] OBJECT...\n";
-
-static _Noreturn void usage(int status)
-{
-	fputs(usage_text, status ? stderr : stdout);
-	exit(status);
-}
+	"       vine-spread [-q] -s STATE [-c CACHE] [-N NODE] [-t SECONDS] OBJECT...\n"
+	"  --serve               serve this node's cache to peers until a signal\n"
+	"  -l ADDR               the address to listen on (default :0, any port)\n"
+	"  -u UPLOADS            uploads served at once, 1 to 1024 (default 8)\n"
+	"  --from HOST:PORT      fetch from this peer (repeatable)\n"
+	"  --origin FILE         fetch from this file, after the peers\n"
+	"  --secret-file FILE    the run's secret (default $VINE_SECRET_FILE)\n"
+	"  -s STATE              the state gives the secret and the sources\n"
+	"  -c CACHE              the node cache (default $VINE_CACHE, else\n"
+	"                        $TMPDIR/vine-$USER)\n"
+	"  -N NODE               this node's name (default $VINE_NODE, else the host name)\n"
+	"  -t SECONDS            network time-out, 1 to 86400 (default 30)\n"
+	"  -q                    no progress meter\n"
+	"  -v                    log each transfer\n"
+	"  -h                    show this help (also --help; --version shows the version)\n";
 
 enum { OPT_SERVE = 256, OPT_FROM, OPT_ORIGIN, OPT_SECRET };
 
@@ -51,43 +59,15 @@ struct run {
 	const char *id;
 };
 
-static int check_addr(const char *opt, const char *addr, int need_port)
+/* A usage error unless addr is HOST:PORT (or HOST alone, without need_port). */
+static void check_addr(const char *opt, const char *addr, int need_port)
 {
 	char *host, *port;
 
-	if (vine_peer_addr_split(addr, need_port, &host, &port) < 0) {
-		vine_warn("%s: %s", opt, vine_errmsg());
-		return -1;
-	}
+	if (vine_peer_addr_split(addr, need_port, &host, &port) < 0)
+		vine_usage_error("%s: %s", opt, vine_errmsg());
 	free(host);
 	free(port);
-	return 0;
-}
-
-static void log_line(void *ctx, const char *line)
-{
-	vine_warn("%s", line);
-}
-
-/*
- * With a state, the server holds a lease as a worker does (a worker record
- * with 0 cores), renewed every lease / 3 while it waits for a signal:
- * killed outright, its registration lapses with the lease and no fetch is
- * sent to it afterwards.
- */
-static int64_t lease_begin(struct vine_state *st, const char *node, const char *addr,
-			   double lease)
-{
-	char host[256] = "";
-	struct vine_worker_info info = { .node = node, .host = host, .pid = getpid(),
-					 .cores = 0, .listen = addr, .lease = lease };
-	int64_t id;
-
-	gethostname(host, sizeof(host) - 1);
-	if (vine_state_register_worker(st, &info, &id) < 0 ||
-	    vine_state_node_listen(st, node, addr) < 0)
-		return -1;
-	return id;
 }
 
 static int serve(struct vine_state *st, const char *cache, const char *node, const char *listen,
@@ -96,11 +76,10 @@ static int serve(struct vine_state *st, const char *cache, const char *node, con
 	struct vine_peer_server_opts o = {
 		.cache = cache, .node = node, .listen = listen, .secret = secret,
 		.max_uploads = uploads, .io_timeout = timeout,
-		.log = verbose ? log_line : NULL,
+		.log = verbose ? vine_cli_msg : NULL,
 	};
 	const char *env = getenv("VINE_TEST_SEND_DELAY");
-	struct vine_peer_server *s;
-	int64_t id = -1;
+	struct vine_xfer_server *s;
 	double lease = 0;
 	struct timespec tick = { 0, 0 };
 	sigset_t set;
@@ -120,33 +99,57 @@ static int serve(struct vine_state *st, const char *cache, const char *node, con
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	/* for tests only: slow every upload down (vine-spread(1), ENVIRONMENT) */
 	if (env && *env)
-		o.send_delay = atof(env);
-	s = vine_peer_server_start(&o);
-	if (!s)
+		o.send_delay = strtod(env, NULL);
+	if (!(s = vine_xfer_server_start(st, &o, lease)))
 		vine_die_lib(VINE_EXIT_FAIL);
-	if (st && (id = lease_begin(st, node, vine_peer_server_addr(s), lease)) < 0) {
-		vine_peer_server_stop(s);
-		vine_die_lib(VINE_EXIT_FAIL);
-	}
 	/* the first line of output is the address, for scripts to read */
-	if (printf("%s\n", vine_peer_server_addr(s)) < 0 || fflush(stdout) != 0) {
-		vine_peer_server_stop(s);
+	if (printf("%s\n", vine_xfer_server_addr(s)) < 0 || fflush(stdout) != 0) {
+		vine_xfer_server_stop(s);
 		vine_die(VINE_EXIT_FAIL, "cannot write standard output");
 	}
 	if (verbose)
-		vine_warn("node %s serving '%s' on %s", node, cache, vine_peer_server_addr(s));
+		vine_warn("node %s serving '%s' on %s", node, cache, vine_xfer_server_addr(s));
 	while ((sig = st ? sigtimedwait(&set, NULL, &tick) : sigwaitinfo(&set, NULL)) < 0) {
 		/* a failed renewal is tried again next time, until the lease is gone */
-		if (st && errno == EAGAIN && vine_state_heartbeat(st, id, NULL, 0, NULL) < 0)
+		if (st && errno == EAGAIN && vine_xfer_server_renew(s) < 0)
 			vine_warn("cannot renew the lease: %s", vine_errmsg());
 	}
-	if (st && (vine_state_unregister_worker(st, id) < 0 ||
-		   vine_state_node_listen(st, node, NULL) < 0))
+	if (vine_xfer_server_stop(s) < 0)
 		vine_warn("%s", vine_errmsg());
-	vine_peer_server_stop(s);
 	if (verbose)
 		vine_warn("stopped by signal %d", sig);
 	return VINE_EXIT_OK;
+}
+
+static char *absolute(const char *path)
+{
+	char cwd[4096];
+
+	if (path[0] == '/')
+		return vine_xstrdup(path);
+	if (!getcwd(cwd, sizeof(cwd)))
+		vine_die(VINE_EXIT_FAIL, "cannot get the current directory: %s", strerror(errno));
+	return vine_xasprintf("%s/%s", cwd, path);
+}
+
+/*
+ * The run's secret into secret: with a state, the state's unless
+ * --secret-file (given) names another; else from file ($VINE_SECRET_FILE
+ * or --secret-file) when needed; else zeros.
+ */
+static void load_secret(struct vine_state *st, const char *given, const char *file, int needed,
+			unsigned char secret[VINE_PEER_SECRET_LEN])
+{
+	memset(secret, 0, VINE_PEER_SECRET_LEN);
+	if (st && !given) {
+		if (vine_state_peer_secret(st, secret) < 0)
+			vine_die_lib(VINE_EXIT_FAIL);
+	} else if (needed) {
+		if (!file || !*file)
+			vine_die(VINE_EXIT_USAGE, "no secret: give --secret-file FILE or set VINE_SECRET_FILE");
+		if (vine_peer_secret_load(file, secret) < 0)
+			vine_die_lib(VINE_EXIT_FAIL);
+	}
 }
 
 static void on_progress(void *ctx, uint64_t done, uint64_t total)
@@ -213,37 +216,31 @@ int main(int argc, char **argv)
 	long long uploads = 8, timeout = 30;
 	int c, do_serve = 0, quiet = 0, verbose = 0, secret_opt = 0, rc;
 
-	vine_cli_init(argv[0]);
+	vine_cli_start(argc, argv, usage_text);
 	if ((env = getenv("VINE_UPLOADS")) && *env && vine_parse_llong(env, 1, 1024, &uploads) < 0)
 		vine_die(VINE_EXIT_USAGE, "VINE_UPLOADS: %s", vine_errmsg());
 	while ((c = getopt_long(argc, argv, "s:c:N:l:u:t:qvh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			free(state);
-			state = vine_xstrdup(optarg);
+			state = vine_xstrdup(vine_opt_str("-s", optarg));
 			break;
 		case 'c':
 			free(cache);
-			cache = vine_xstrdup(optarg);
+			cache = vine_xstrdup(vine_opt_str("-c", optarg));
 			break;
 		case 'N':
 			free(node);
-			node = vine_xstrdup(optarg);
+			node = vine_xstrdup(vine_opt_str("-N", optarg));
 			break;
 		case 'l':
-			listen = optarg;
+			listen = vine_opt_str("-l", optarg);
 			break;
 		case 'u':
-			if (vine_parse_llong(optarg, 1, 1024, &uploads) < 0) {
-				vine_warn("-u: %s", vine_errmsg());
-				usage(VINE_EXIT_USAGE);
-			}
+			uploads = vine_opt_int("-u", optarg, 1, 1024);
 			break;
 		case 't':
-			if (vine_parse_llong(optarg, 1, 86400, &timeout) < 0) {
-				vine_warn("-t: %s", vine_errmsg());
-				usage(VINE_EXIT_USAGE);
-			}
+			timeout = vine_opt_int("-t", optarg, 1, 86400);
 			break;
 		case 'q':
 			quiet = 1;
@@ -252,7 +249,7 @@ int main(int argc, char **argv)
 			verbose = 1;
 			break;
 		case 'h':
-			usage(VINE_EXIT_OK);
+			vine_usage(VINE_EXIT_OK);
 		case OPT_SERVE:
 			do_serve = 1;
 			break;
@@ -261,63 +258,41 @@ int main(int argc, char **argv)
 			from[nfrom++] = optarg;
 			break;
 		case OPT_ORIGIN:
-			origin = optarg;
+			origin = vine_opt_str("--origin", optarg);
 			break;
 		case OPT_SECRET:
-			secret_file = optarg;
+			secret_file = vine_opt_str("--secret-file", optarg);
 			secret_opt = 1;
 			break;
 		default:
-			usage(VINE_EXIT_USAGE);
+			vine_usage(VINE_EXIT_USAGE);
 		}
 	}
 	argc -= optind;
 	argv += optind;
-	if (state && (nfrom || origin)) {
-		vine_warn("-s: the state gives the sources");
-		usage(VINE_EXIT_USAGE);
-	}
+	if (state && (nfrom || origin))
+		vine_usage_error("-s: the state gives the sources");
 	if (do_serve ? (argc || nfrom || origin) : (!argc || (!nfrom && !origin && !state) || listen)) {
 		if (!do_serve && argc && !nfrom && !origin)
-			vine_warn("no source: give --from HOST:PORT or --origin FILE");
-		usage(VINE_EXIT_USAGE);
+			vine_usage_error("no source: give --from HOST:PORT or --origin FILE");
+		vine_usage(VINE_EXIT_USAGE);
 	}
 	for (size_t i = 0; i < nfrom; i++)
-		if (check_addr("--from", from[i], 1) < 0)
-			usage(VINE_EXIT_USAGE);
+		check_addr("--from", from[i], 1);
+	from = vine_xrealloc(from, (nfrom + 1) * sizeof(*from));
 	npeers = nfrom;
-	if (origin) {
-		/* the origin is the last source; a source starting with '/' is a file */
-		char cwd[4096];
-		from = vine_xrealloc(from, (nfrom + 1) * sizeof(*from));
-		if (origin[0] == '/')
-			from[nfrom++] = origin_abs = vine_xstrdup(origin);
-		else if (getcwd(cwd, sizeof(cwd)))
-			from[nfrom++] = origin_abs = vine_xasprintf("%s/%s", cwd, origin);
-		else
-			vine_die(VINE_EXIT_FAIL, "cannot get the current directory: %s", strerror(errno));
-	}
-	if (listen && check_addr("-l", listen, 0) < 0)
-		usage(VINE_EXIT_USAGE);
+	if (origin) /* the origin is the last source; a source starting with '/' is a file */
+		from[nfrom++] = origin_abs = absolute(origin);
+	if (listen)
+		check_addr("-l", listen, 0);
 	for (int i = 0; i < argc; i++)
-		if (!vine_id_valid(argv[i])) {
-			vine_warn("'%s' is not an object id (64 lowercase hex digits)", argv[i]);
-			usage(VINE_EXIT_USAGE);
-		}
-	/* peers need the secret; a fetch from the origin alone does not */
-	memset(secret, 0, sizeof(secret));
+		if (!vine_id_valid(argv[i]))
+			vine_usage_error("'%s' is not an object id (64 lowercase hex digits)", argv[i]);
 	if (state && !(st = vine_state_open(state, 0)))
 		vine_die_lib(VINE_EXIT_FAIL);
-	/* with -s, the state's secret unless --secret-file names another */
-	if (state && !secret_opt) {
-		if (vine_state_peer_secret(st, secret) < 0)
-			vine_die_lib(VINE_EXIT_FAIL);
-	} else if (do_serve || npeers || state) {
-		if (!secret_file || !*secret_file)
-			vine_die(VINE_EXIT_USAGE, "no secret: give --secret-file FILE or set VINE_SECRET_FILE");
-		if (vine_peer_secret_load(secret_file, secret) < 0)
-			vine_die_lib(VINE_EXIT_FAIL);
-	}
+	/* peers need the secret; a fetch from the origin alone does not */
+	load_secret(st, secret_opt ? secret_file : NULL, secret_file, do_serve || npeers || state,
+		    secret);
 	if (!cache)
 		cache = vine_default_cache();
 	if (!node)

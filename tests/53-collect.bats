@@ -76,6 +76,15 @@ EOF
 	run -0 vine-collect -s empty.db
 }
 
+@test "collect: the joblog and results get the modes the umask allows, under 077 too" {
+	echo true | vine-submit
+	vine-worker -i 0
+	run -0 sh -c 'umask 077 && vine-collect -j jl -o out && stat -c %a jl out out/1 out/1/cmd'
+	assert_output $'600\n700\n700\n600'
+	run -0 sh -c 'umask 022 && vine-collect -j jl2 -o out2 && stat -c %a jl2 out2/1 out2/1/cmd'
+	assert_output $'644\n755\n644'
+}
+
 @test "collect -w waits for every task; running it again is harmless" {
 	printf '%s\n' 'sleep 0.5; echo one' 'sleep 0.7; echo two' | vine-submit
 	(sleep 0.5 && vine-worker -n 1 -i 0) 3>&- &
@@ -121,4 +130,26 @@ reaped() {
 	run -2 vine-collect -x
 	run -0 vine-collect -h
 	assert_output --partial "usage: vine-collect"
+}
+
+@test "collect: the debris of a vine-collect killed with kill -9 is cleared by the next run" {
+	echo 'echo hi' | vine-submit
+	vine-worker -i 0
+	# it stops itself with a task's temporary directory and the joblog's made
+	VINE_TEST_PAUSE=collect-task vine-collect -o out -j jl 3>&- &
+	pid=$!
+	wait_stopped "$pid"
+	kill -9 "$pid"
+	wait "$pid" || true
+	run -0 ls -A out
+	assert_output --regexp '^\.tmp\.1\.[A-Za-z0-9]{6}$'
+	run -0 ls -A
+	assert_line --regexp '^jl\.tmp\.[A-Za-z0-9]{6}$'
+	# before: the rerun left them there for ever
+	run -0 vine-collect -o out -j jl
+	run -0 ls -A out
+	assert_output 1
+	run -0 ls -A
+	refute_line --regexp '^jl\.tmp\.'
+	assert_equal "$(cat out/1/stdout)" hi
 }

@@ -110,8 +110,11 @@ static char *trim(char *s)
 
 static void check_pth(const struct pack_refs_opts *o, const char *path, char *data, struct pack_refs *r)
 {
-	for (char *line = strtok(data, "\n"); line; line = strtok(NULL, "\n")) {
-		char *l = trim(line);
+	for (char *line = data, *next; line; line = next) {
+		char *l;
+		if ((next = strchr(line, '\n')))
+			*next++ = '\0';
+		l = trim(line);
 		if (!*l || *l == '#' || !strncmp(l, "import ", 7) || !strncmp(l, "import\t", 7))
 			continue;
 		if (outside(o, path, l))
@@ -150,8 +153,11 @@ static char *venv_home(const char *data)
 {
 	char *copy = vine_xstrdup(data), *home = NULL;
 
-	for (char *line = strtok(copy, "\n"); line && !home; line = strtok(NULL, "\n")) {
-		char *eq = strchr(line, '=');
+	for (char *line = copy, *next; line && !home; line = next) {
+		char *eq;
+		if ((next = strchr(line, '\n')))
+			*next++ = '\0';
+		eq = strchr(line, '=');
 		if (!eq)
 			continue;
 		*eq = '\0';

@@ -65,7 +65,7 @@ struct packer {
 	struct vine_progress prog;
 };
 
-#define pwarn(p, ...) pack_warnf((p)->o->warn, (p)->o->warn_ctx, __VA_ARGS__)
+#define pwarn(p, ...) vine_msgf((p)->o->warn, (p)->o->warn_ctx, __VA_ARGS__)
 
 static la_ssize_t tar_out(struct archive *a, void *ctx, const void *buf, size_t n)
 {
@@ -421,6 +421,11 @@ static int check_output(const struct vine_pack_opts *o, const char *out, const c
 			free(real);
 			return vine_error("'%s' is a directory", out);
 		}
+		/* -f replaces an archive, never a device node, FIFO or symlink */
+		if (!S_ISREG(st.st_mode)) {
+			free(real);
+			return vine_error("'%s' is not a regular file: not replacing it", out);
+		}
 		if (!o->force) {
 			free(real);
 			return vine_error("'%s' exists (use -f to overwrite)", out);
@@ -458,14 +463,41 @@ static int make_temp(const char *out, char **tmp)
 	return fd;
 }
 
+/*
+ * Move tmp to out, replacing out only if it is a regular file.  The
+ * check and the replacement are one step: exchange the two, then look at
+ * what came back, and exchange them again if it was not a regular file.
+ */
+static int replace_regular(const char *tmp, const char *out)
+{
+	struct stat st;
+
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, out, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno == EEXIST) {
+		if (renameat2(AT_FDCWD, tmp, AT_FDCWD, out, RENAME_EXCHANGE) < 0)
+			return vine_error_errno("cannot rename '%s' to '%s'", tmp, out);
+		if (lstat(tmp, &st) == 0 && S_ISREG(st.st_mode))
+			return unlink(tmp) < 0 ? vine_error_errno("cannot remove '%s'", tmp) : 0;
+		if (renameat2(AT_FDCWD, tmp, AT_FDCWD, out, RENAME_EXCHANGE) < 0)
+			return vine_error_errno("cannot put '%s' back from '%s'", out, tmp);
+		return vine_error("'%s' is not a regular file: not replacing it", out);
+	}
+	if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP)
+		return vine_error_errno("cannot rename '%s' to '%s'", tmp, out);
+	/* no renameat2 flags here: check, then rename */
+	if (lstat(out, &st) == 0 && !S_ISREG(st.st_mode))
+		return vine_error("'%s' is not a regular file: not replacing it", out);
+	if (rename(tmp, out) < 0)
+		return vine_error_errno("cannot rename '%s' to '%s'", tmp, out);
+	return 0;
+}
+
 /* Sync and close fd, then move tmp to out (refusing to replace it
- * unless force). */
+ * unless force, and anything but a regular file even then). */
 static int publish(int fd, const char *tmp, const char *out, int force)
 {
-	mode_t mask = umask(0);
-
-	umask(mask);
-	if (fchmod(fd, 0666 & ~mask) < 0 || fsync(fd) < 0) {
+	if (fchmod(fd, vine_umasked(0666)) < 0 || fsync(fd) < 0) {
 		vine_error_errno("cannot write '%s'", tmp);
 		close(fd);
 		return -1;
@@ -473,22 +505,13 @@ static int publish(int fd, const char *tmp, const char *out, int force)
 	if (close(fd) < 0)
 		return vine_error_errno("cannot write '%s'", tmp);
 	if (force) {
-		if (rename(tmp, out) < 0)
-			return vine_error_errno("cannot rename '%s' to '%s'", tmp, out);
-	} else if (renameat2(AT_FDCWD, tmp, AT_FDCWD, out, RENAME_NOREPLACE) < 0) {
-		if (errno == EEXIST)
-			return vine_error("'%s' exists (use -f to overwrite)", out);
-		if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP)
-			return vine_error_errno("cannot rename '%s' to '%s'", tmp, out);
-		/* no RENAME_NOREPLACE here: link(2) refuses to replace too */
-		if (link(tmp, out) < 0) {
-			if (errno == EEXIST)
-				return vine_error("'%s' exists (use -f to overwrite)", out);
-			return vine_error_errno("cannot link '%s' to '%s'", tmp, out);
-		}
-		unlink(tmp);
+		if (replace_regular(tmp, out) < 0)
+			return -1;
+		return vine_fsync_parent(out);
 	}
-	return vine_fsync_parent(out);
+	if (vine_publish(tmp, out, VINE_PUBLISH_SYNC | VINE_PUBLISH_NOREPLACE) < 0)
+		return errno == EEXIST ? vine_error("'%s' exists (use -f to overwrite)", out) : -1;
+	return 0;
 }
 
 #define SUMMARY_NAMES 5  /* links named in the summary; the rest counted */
@@ -549,7 +572,7 @@ static void outside_summary(const struct vine_pack_opts *o, const char *display,
 				"the nodes have it at that path, or pack a conda environment (or any Python "
 				"installed inside the directory) instead;");
 	b.data[b.len - 1] = '.';
-	pack_warnf(o->warn, o->warn_ctx, "%s", b.data);
+	vine_msgf(o->warn, o->warn_ctx, "%s", b.data);
 	vine_buf_release(&b);
 }
 
@@ -576,8 +599,8 @@ int vine_pack(const struct vine_pack_opts *o, struct vine_pack_result *r)
 
 	memset(r, 0, sizeof(*r));
 	if (jobs <= 0) {
-		long n = sysconf(_SC_NPROCESSORS_ONLN);
-		jobs = n > 0 ? (int)(n > 1024 ? 1024 : n) : 1;
+		int n = vine_online_cores();
+		jobs = n > 1024 ? 1024 : n;
 	}
 	if (level < 1 || level > 12)
 		return vine_error("compression level %d is not from 1 to 12", level);
@@ -652,6 +675,7 @@ int vine_pack(const struct vine_pack_opts *o, struct vine_pack_result *r)
 		fd = STDOUT_FILENO;
 	else if ((fd = make_temp(out, &tmp)) < 0)
 		goto out;
+	vine_test_pause("pack-temp");
 	p.display = display;
 	p.prefix = prefix;
 	p.rootfd = rootfd;
@@ -662,6 +686,7 @@ int vine_pack(const struct vine_pack_opts *o, struct vine_pack_result *r)
 	if (!to_stdout) {
 		int pfd = fd;
 		fd = -1;
+		vine_test_pause("pack-publish");
 		if (publish(pfd, tmp, out, o->force) < 0)
 			goto out;
 		sig_tmp_on = 0;

@@ -375,7 +375,7 @@ static int handshake(struct conn *c)
 		return -1;
 	}
 	memcpy(cn, buf + VP_MAGIC_LEN + 4, VP_NONCE_LEN);
-	if (vp_random(sn, sizeof(sn)) < 0)
+	if (vine_random(sn, sizeof(sn)) < 0)
 		return -1;
 	vp_put16(buf, VP_VERSION);
 	memcpy(buf + 2, sn, VP_NONCE_LEN);
@@ -658,9 +658,15 @@ struct vine_peer_server *vine_peer_server_start(const struct vine_peer_server_op
 	s->hs_timeout = s->io_timeout < HANDSHAKE_TIMEOUT ? s->io_timeout : HANDSHAKE_TIMEOUT;
 	s->log = o->log;
 	s->log_ctx = o->log_ctx;
-	if ((s->objfd = vp_cache_dir(o->cache, "objects")) < 0 ||
-	    (s->partfd = vp_cache_dir(o->cache, "partial")) < 0 || (s->lockfd = vp_cache_dir(o->cache, "locks")) < 0)
+	static const char *const subs[] = { "objects", "partial", "locks", NULL };
+	int fds[3];
+	if (vp_cache_dirs(o->cache, subs, fds) < 0)
 		goto fail;
+	s->objfd = fds[0];
+	s->partfd = fds[1];
+	s->lockfd = fds[2];
+	if (!o->listen)
+		return s;
 	if (open_listener(s, o->listen) < 0)
 		goto fail;
 	if (pipe2(s->wake, O_CLOEXEC) < 0) {
@@ -695,6 +701,38 @@ void vine_peer_server_stats(struct vine_peer_server *s, struct vine_peer_server_
 	pthread_mutex_unlock(&s->mu);
 }
 
+void vine_peer_server_serve_fd(struct vine_peer_server *s, int fd, const char *peer)
+{
+	struct conn *c;
+
+	if (s->acceptor_started) {
+		/* its acceptor would join this thread as a finished connection's */
+		close(fd);
+		return;
+	}
+	c = vine_xcalloc(1, sizeof(*c));
+	c->s = s;
+	c->fd = fd;
+	c->tid = pthread_self();
+	c->started = vine_now_mono();
+	snprintf(c->peer, sizeof(c->peer), "%s", peer);
+	pthread_mutex_lock(&s->mu);
+	c->next = s->live;
+	s->live = c;
+	s->nconn++;
+	pthread_mutex_unlock(&s->mu);
+	conn_main(c);
+	/* conn_main moved c to the dead list, whose thread is this one */
+	pthread_mutex_lock(&s->mu);
+	for (struct conn **pp = &s->dead; *pp; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	pthread_mutex_unlock(&s->mu);
+	free(c);
+}
+
 void vine_peer_server_stop(struct vine_peer_server *s)
 {
 	if (!s)
@@ -704,7 +742,8 @@ void vine_peer_server_stop(struct vine_peer_server *s)
 			;
 		pthread_join(s->acceptor, NULL);
 	}
-	close(s->lfd);
+	if (s->lfd >= 0)
+		close(s->lfd);
 	s->lfd = -1;
 	atomic_store(&s->stopping, 1);
 	pthread_mutex_lock(&s->mu);

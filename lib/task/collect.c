@@ -2,6 +2,7 @@
  * collect.c - results directories, joblogs and the waiting meter
  * (see collect.h).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -97,20 +98,29 @@ static int fetch(struct vine_state *st, const struct vine_task *t, const char *d
 	return rc;
 }
 
-/* Replace dst by the directory tmp, atomically where the kernel can. */
-static int publish(const char *tmp, const char *dst)
+/*
+ * Remove what a killed vine-collect left in dir: entries named prefix,
+ * then anything, then '.' and six characters (mkdtemp's) for a results
+ * directory, or prefix and six characters for a joblog.
+ */
+static void sweep_debris(const char *dir, const char *prefix, int any_middle)
 {
-	if (rename(tmp, dst) == 0)
-		return 0;
-	if (errno != EEXIST && errno != ENOTEMPTY)
-		return vine_error_errno("cannot rename '%s' to '%s'", tmp, dst);
-	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dst, RENAME_EXCHANGE) == 0)
-		return vine_rm_rf(tmp); /* tmp now holds the old results */
-	if (vine_rm_rf(dst) < 0)
-		return -1;
-	if (rename(tmp, dst) < 0)
-		return vine_error_errno("cannot rename '%s' to '%s'", tmp, dst);
-	return 0;
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	size_t pl = strlen(prefix);
+
+	while (d && (de = readdir(d))) {
+		size_t n = strlen(de->d_name);
+		if (strncmp(de->d_name, prefix, pl) || n < pl + 6)
+			continue;
+		if (any_middle ? n < pl + 8 || de->d_name[n - 7] != '.' : n != pl + 6)
+			continue;
+		char *p = vine_xasprintf("%s/%s", dir, de->d_name);
+		vine_rm_rf(p);
+		free(p);
+	}
+	if (d)
+		closedir(d);
 }
 
 static int write_task(struct vine_state *st, const struct vine_task *t, const char *dir)
@@ -121,12 +131,8 @@ static int write_task(struct vine_state *st, const struct vine_task *t, const ch
 	size_t nfiles = 0;
 	int rc = -1;
 
-	mode_t mask = umask(0);
-
-	umask(mask);
-	if (!mkdtemp(tmp) || chmod(tmp, 0777 & ~mask) < 0) {
+	if (!vine_mkdtemp(tmp, vine_umasked(0777))) {
 		vine_error_errno("cannot create a directory in '%s'", dir);
-		rmdir(tmp);
 		free(tmp);
 		free(dst);
 		return -1;
@@ -136,6 +142,7 @@ static int write_task(struct vine_state *st, const struct vine_task *t, const ch
 	p = vine_xasprintf("%s/cmd", tmp);
 	rc = write_new(p, cmd, strlen(cmd));
 	free(p);
+	vine_test_pause("collect-task");
 	p = vine_xasprintf("%s/exit", tmp);
 	if (rc == 0)
 		rc = write_new(p, exl, strlen(exl));
@@ -159,7 +166,7 @@ static int write_task(struct vine_state *st, const struct vine_task *t, const ch
 		if (!strncmp(files[i].name, "out/", 4))
 			rc = fetch(st, t, tmp, files[i].name);
 	if (rc == 0)
-		rc = publish(tmp, dst);
+		rc = vine_publish(tmp, dst, 0);
 	if (rc < 0) {
 		vine_error_prefix("task %lld", (long long)t->id);
 		vine_rm_rf(tmp);
@@ -182,12 +189,23 @@ int vine_collect_write(struct vine_state *st, const char *dir, const char *joblo
 
 	if (dir && vine_mkdir_p(dir, 0777) < 0)
 		return -1;
+	/* a vine-collect killed before it published left its temporaries */
+	if (dir)
+		sweep_debris(dir, ".tmp.", 1);
+	if (joblog && strcmp(joblog, "-")) {
+		const char *slash = strrchr(joblog, '/');
+		char *jdir = slash ? vine_xstrndup(joblog, (size_t)(slash - joblog + 1)) : vine_xstrdup(".");
+		char *jpre = vine_xasprintf("%s.tmp.", slash ? slash + 1 : joblog);
+		sweep_debris(jdir, jpre, 0);
+		free(jdir);
+		free(jpre);
+	}
 	if (joblog && !strcmp(joblog, "-")) {
 		jl = stdout;
 	} else if (joblog) {
 		jtmp = vine_xasprintf("%s.tmp.XXXXXX", joblog);
-		int fd = mkostemp(jtmp, O_CLOEXEC);
-		if (fd < 0 || fchmod(fd, 0666 & ~umask(umask(0))) < 0 || !(jl = fdopen(fd, "w"))) {
+		int fd = vine_mkstemp(jtmp, vine_umasked(0666));
+		if (fd < 0 || !(jl = fdopen(fd, "w"))) {
 			rc = vine_error_errno("cannot create '%s'", jtmp);
 			if (fd >= 0) {
 				close(fd);
@@ -225,8 +243,8 @@ int vine_collect_write(struct vine_state *st, const char *dir, const char *joblo
 			rc = vine_error_errno("cannot write '%s'", jtmp);
 		if (fclose(jl) != 0 && rc == 0)
 			rc = vine_error_errno("cannot write '%s'", jtmp);
-		if (rc == 0 && rename(jtmp, joblog) < 0)
-			rc = vine_error_errno("cannot rename '%s' to '%s'", jtmp, joblog);
+		if (rc == 0)
+			rc = vine_publish(jtmp, joblog, 0);
 		if (rc < 0)
 			unlink(jtmp);
 		free(jtmp);

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """A test double of vine-submit, vine-worker, vine-collect and vine-status
-(DESIGN section 8), chosen by the name it is run under (tests link it as
+(vine(7), "Conventions shared by every program"), chosen by the name it is run under (tests link it as
 each).  It keeps its state in the directory STATE.fake, under one flock, and
 runs one task at a time.  It exists to drive VineExecutor's logic (batching,
 failure paths, shutdown) deterministically and to inject faults; the same
@@ -61,7 +61,7 @@ def parse(shortopts, longopts=()):
     try:
         opts, args = getopt.gnu_getopt(sys.argv[1:], shortopts, list(longopts))
     except getopt.GetoptError as e:
-        die("%s\nusage: see DESIGN section 8" % e, 2)
+        die("%s\nusage: see vine(7)" % e, 2)
     o = {}
     for k, v in opts:
         o[k] = v

@@ -133,7 +133,7 @@ int main(void)
 	memset(pad, 0, sizeof(pad));
 	memcpy(pad, "x\0/old/p/lib", 12);
 	size_t plen = 2 + 10 + 40;  /* the string, then 40 NULs, then data */
-	strcpy(pad + plen, "next");
+	memcpy(pad + plen, "next", 5);
 	CHECK(vine_relocate_room(pad, plen + 5, "f", "/old/p") == 6 + 39);
 	CHECK(vine_relocate_binary(pad, plen + 5, "/old/p", "/a/much/longer/prefix") == 1);
 	CHECK_STR(pad + 2, "/a/much/longer/prefix/lib");
@@ -142,7 +142,7 @@ int main(void)
 	/* two occurrences share the padding */
 	char two[96];
 	memset(two, 0, sizeof(two));
-	strcpy(two, "/o:/o");
+	memcpy(two, "/o:/o", 6);
 	CHECK(vine_relocate_room(two, 64, "f", "/o") == 2 + (64 - 5 - 1) / 2);
 	/* a short run is not padding (alignment, or the next datum) */
 	char tight[] = "/old\0\0\0\0next";
@@ -151,7 +151,7 @@ int main(void)
 	CHECK_STR(tight, "/old");
 	/* too long for the padding: nothing changed */
 	memset(pad, 0, sizeof(pad));
-	strcpy(pad, "/p");
+	memcpy(pad, "/p", 3);
 	char big[64];
 	memset(big, 'b', sizeof(big));
 	big[0] = '/';
