@@ -34,6 +34,22 @@
  */
 int vine_peer_addr_split(const char *addr, int need_port, char **host, char **port);
 
+/*
+ * The address a cache server listens on when none is given, as "IP:0"
+ * (any free port; "[IP6]:0"), malloc'd (vine(7), ADDRESSES).  Its peers
+ * must reach it, and they are the nodes that reach the same state:
+ *   manager   the host name of an ssh:// state, or NULL for a local
+ *             state: the local address of a socket connected to it
+ *             (UDP, so nothing is sent), which is this node's address on
+ *             the network that reaches the manager host;
+ *   NULL      a local state: every program that opens it runs on this
+ *             host (SQLite is never used across a network file system),
+ *             so 127.0.0.1 reaches them all.
+ * When the manager host cannot be resolved or reached: the first address
+ * this host's name resolves to that is not loopback, else 127.0.0.1.
+ */
+char *vine_peer_default_listen(const char *manager);
+
 /* ---- server ---- */
 
 struct vine_peer_server_opts {
