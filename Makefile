@@ -1,11 +1,13 @@
-# vine - see README.  Targets: all install check demo bench fuzz clean.
+# vine - see README.  Targets: all install uninstall check demo bench fuzz clean.
 # Switches: DEVELOPER=1 (warnings are errors), SANITIZE=address,undefined.
 
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
 SHAREDIR ?= $(PREFIX)/share/vine
+COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
 DESTDIR ?=
+INSTALL ?= install
 
 PKGS = libarchive libssh2 zlib sqlite3 libcrypto jansson libdeflate
 CC ?= cc
@@ -140,11 +142,40 @@ demo: deps-demo
 bench: all
 	VINE_BIN=$(CURDIR)/$(O)/bin sh bench/run.sh
 
+# Modes are explicit (install -m), whatever the umask: programs 0755,
+# pages and data 0644, directories 0755.  share/ is installed file by file
+# (its scripts keep 0755); share/completion/vine.bash once per program,
+# as bash-completion looks a command's completion up by its name.
+SHARE_FILES := $(shell find share -type f ! -path 'share/completion/*' ! -path '*/__pycache__/*' 2>/dev/null | LC_ALL=C sort)
+
+# Directories are made one by one, parents first, 0755, and only when
+# missing (install -d would make missing parents by the umask).
+INSTALL_DIRS = $(PREFIX) $(BINDIR) $(PREFIX)/share $(MANDIR) $(MANDIR)/man1 $(MANDIR)/man7 \
+	$(PREFIX)/share/bash-completion $(COMPLETIONDIR) $(SHAREDIR)
+
 install: all
-	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(SHAREDIR)
-	cp $(BINS) $(DESTDIR)$(BINDIR)/
-	for m in $(MANS); do s=$${m##*.}; cp $$m $(DESTDIR)$(MANDIR)/man$$s/; done
-	cp -R share/. $(DESTDIR)$(SHAREDIR)/
+	for d in $(INSTALL_DIRS); do [ -d $(DESTDIR)$$d ] || $(INSTALL) -d -m 0755 $(DESTDIR)$$d || exit 1; done
+	$(INSTALL) -m 0755 $(BINS) $(DESTDIR)$(BINDIR)/
+	$(INSTALL) -m 0644 $(filter %.1,$(MANS)) $(DESTDIR)$(MANDIR)/man1/
+	$(INSTALL) -m 0644 $(filter %.7,$(MANS)) $(DESTDIR)$(MANDIR)/man7/
+	for c in $(CMDS); do $(INSTALL) -m 0644 share/completion/vine.bash $(DESTDIR)$(COMPLETIONDIR)/$$c || exit 1; done
+	for f in $(SHARE_FILES); do \
+		d=$(DESTDIR)$(SHAREDIR); for c in $$(dirname $${f#share/} | tr / ' '); do \
+			d=$$d/$$c; [ $$c = . ] || [ -d $$d ] || $(INSTALL) -d -m 0755 $$d || exit 1; \
+		done; \
+		if [ -x $$f ]; then m=0755; else m=0644; fi; \
+		$(INSTALL) -m $$m $$f $(DESTDIR)$(SHAREDIR)/$${f#share/} || exit 1; \
+	done
+
+# Removes exactly what install put there, then the directories it made
+# if they are empty.
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(CMDS))
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(filter %.1,$(MANS))))
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man7/,$(notdir $(filter %.7,$(MANS))))
+	rm -f $(addprefix $(DESTDIR)$(COMPLETIONDIR)/,$(CMDS))
+	rm -f $(addprefix $(DESTDIR)$(SHAREDIR)/,$(patsubst share/%,%,$(SHARE_FILES)))
+	[ ! -d $(DESTDIR)$(SHAREDIR) ] || find $(DESTDIR)$(SHAREDIR) -depth -type d -empty -delete
 
 lint-man:
 	mandoc -Tlint -W warning $(MANS)
@@ -152,5 +183,5 @@ lint-man:
 clean:
 	rm -rf build build-san build-fuzz
 
-.PHONY: all units deps deps-check deps-demo deps-fuzz check demo bench fuzz fuzz-build install lint-man clean
+.PHONY: all units deps deps-check deps-demo deps-fuzz check demo bench fuzz fuzz-build install uninstall lint-man clean
 .DELETE_ON_ERROR:

@@ -10,15 +10,18 @@
 
 #include "cli.h"
 #include "archive/pack.h"
+#include "cache/cache.h"
+#include "util/config.h"
 
 #define STR(x) #x
 #define XSTR(x) STR(x)
 static const char usage_text[] =
-	"usage: vine-pack [-fq] [-o OUT] [-j JOBS] [-l LEVEL] [-x PATTERN]... DIR\n"
+	"usage: vine-pack [-Efq] [-o OUT] [-j JOBS] [-l LEVEL] [-x PATTERN]... DIR\n"
 	"  -o OUT      write the archive to OUT (default ./BASENAME.tar.gz; - for stdout)\n"
 	"  -j JOBS     compression threads, 1 to 1024 (default: the cores it may use)\n"
 	"  -l LEVEL    compression level 1-12 (default " XSTR(VINE_PACK_LEVEL) ")\n"
 	"  -x PATTERN  leave out paths or names matching PATTERN (repeatable)\n"
+	"  -E          pack editable installs leading outside DIR anyway (warns)\n"
 	"  -f          replace OUT if it exists\n"
 	"  -q          no progress meter\n"
 	"  -h          show this help (also --help; --version shows the version)\n";
@@ -47,6 +50,32 @@ static void catch_signals(void)
 	}
 }
 
+/*
+ * Binary strings bound the paths the archive can be relocated into: say
+ * how long, and warn when the default cache here is already too long.
+ */
+static void tell_room(const struct vine_pack_result *r)
+{
+	char *cache = vine_default_cache();
+	size_t envlen = vine_cache_env_len(cache), cachelen = strlen(cache);
+
+	if (envlen <= r->max_prefix)
+		vine_warn("'%s' embeds the environment's path in a binary string: it relocates into "
+			  "environment paths of at most %zu bytes (cache paths of at most %zu)",
+			  r->max_prefix_file, r->max_prefix, r->max_prefix - (envlen - cachelen));
+	else if (r->max_prefix > envlen - cachelen)
+		vine_warn("warning: '%s' embeds the environment's path in a binary string: it relocates "
+			  "into environment paths of at most %zu bytes, and the default cache here ('%s') "
+			  "gives %zu; seed it with a cache path of at most %zu bytes (-c or VINE_CACHE)",
+			  r->max_prefix_file, r->max_prefix, cache, envlen, r->max_prefix - (envlen - cachelen));
+	else
+		vine_warn("warning: '%s' embeds the environment's path in a binary string: it relocates "
+			  "into paths of at most %zu bytes, shorter than any cache's environments (%zu); "
+			  "rebuild the environment under a longer path", r->max_prefix_file, r->max_prefix,
+			  envlen - cachelen + 1);
+	free(cache);
+}
+
 int main(int argc, char **argv)
 {
 	struct vine_pack_opts o = { .level = VINE_PACK_LEVEL };
@@ -55,8 +84,11 @@ int main(int argc, char **argv)
 	int c;
 
 	vine_cli_start(argc, argv, usage_text);
-	while ((c = getopt(argc, argv, "fhj:l:o:qx:")) != -1) {
+	while ((c = getopt(argc, argv, "Efhj:l:o:qx:")) != -1) {
 		switch (c) {
+		case 'E':
+			o.allow_outside = 1;
+			break;
 		case 'f':
 			o.force = 1;
 			break;
@@ -95,6 +127,8 @@ int main(int argc, char **argv)
 	catch_signals();
 	if (vine_pack(&o, &r) < 0)
 		vine_die_lib(VINE_EXIT_FAIL);
+	if (r.max_prefix != SIZE_MAX)
+		tell_room(&r);
 	if (r.out)
 		printf("%s\n", r.id);
 	else

@@ -3,6 +3,7 @@
  * print its path or run a command inside it.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,9 +16,11 @@
 #include "peer/xfer.h"
 
 static const char usage_text[] =
-	"usage: vine-seed [-qv] [-c CACHE] [-i ID] [-j JOBS] ARCHIVE [-- COMMAND [ARG...]]\n"
-	"       vine-seed [-qv] -s STATE [-N NODE] [-c CACHE] [-j JOBS] ID [-- COMMAND [ARG...]]\n"
-	"  -c CACHE  the node cache (default $VINE_CACHE, else $TMPDIR/vine-cache-$USER)\n"
+	"usage: vine-seed [-dqv] [-c CACHE] [-L SIZE] [-i ID] [-j JOBS] ARCHIVE [-- COMMAND [ARG...]]\n"
+	"       vine-seed [-dqv] -s STATE [-N NODE] [-c CACHE] [-L SIZE] [-j JOBS] ID [-- COMMAND [ARG...]]\n"
+	"  -c CACHE  the node cache (default $VINE_CACHE, else $TMPDIR/vine-$USER)\n"
+	"  -d        drop the archive from the cache once its environment is ready\n"
+	"  -L SIZE   then trim the cache to SIZE (e.g. 50GB; default $VINE_CACHE_LIMIT)\n"
 	"  -i ID     the archive's object id, checked (64 lowercase hex digits)\n"
 	"  -j JOBS   unpacking threads, 1 to 1024 (default: the cores it may use)\n"
 	"  -s STATE  fetch object ID as the state directs (peers, then its origin)\n"
@@ -30,6 +33,8 @@ int main(int argc, char **argv)
 {
 	struct vine_seed_opts o = { 0 };
 	char *cache = NULL, *env, id[VINE_ID_LEN + 1], *state = NULL, *node = NULL;
+	const char *limit = NULL;
+	int held = -1;
 	struct vine_state *st = NULL;
 	struct vine_xfer_seed xs = { NULL };
 	struct vine_fetcher fetcher = { vine_xfer_seed_fetch, &xs, 1 };
@@ -37,14 +42,20 @@ int main(int argc, char **argv)
 	int c;
 
 	vine_cli_start(argc, argv, usage_text);
-	while ((c = getopt(argc, argv, "+c:hi:j:N:qs:v")) != -1) {
+	while ((c = getopt(argc, argv, "+c:dhi:j:L:N:qs:v")) != -1) {
 		switch (c) {
 		case 'c':
 			free(cache);
 			cache = vine_xstrdup(vine_opt_str("-c", optarg));
 			break;
+		case 'd':
+			o.drop_archive = 1;
+			break;
 		case 'h':
 			vine_usage(VINE_EXIT_OK);
+		case 'L':
+			limit = optarg;
+			break;
 		case 'i':
 			if (!vine_id_valid(optarg))
 				vine_usage_error("-i: '%s' is not an object id (64 lowercase hex digits)", optarg);
@@ -77,6 +88,11 @@ int main(int argc, char **argv)
 		vine_usage(VINE_EXIT_USAGE);
 	if (argc > 1)
 		cmd = argv + 2;
+	if (vine_default_cache_limit(limit, &o.cache_limit) < 0)
+		vine_usage_error("%s%s", limit ? "-L: " : "", vine_errmsg());
+	/* the command holds the environment: no trim removes it while it runs */
+	if (cmd)
+		o.hold = &held;
 	o.cache = cache ? cache : (cache = vine_default_cache());
 	if (state) {
 		/* the operand is the object's id; the state says where it comes from */
@@ -104,6 +120,8 @@ int main(int argc, char **argv)
 	}
 	if (vine_env_activate(env) < 0)
 		vine_die_lib(VINE_EXIT_FAIL);
+	if (held >= 0 && fcntl(held, F_SETFD, 0) < 0)
+		vine_die(VINE_EXIT_FAIL, "cannot keep the environment's lock: %s", strerror(errno));
 	fflush(NULL);
 	execvp(cmd[0], cmd);
 	/* as the shell does: 127 when there is no such command, 126 when it cannot run */

@@ -35,7 +35,7 @@ static const char usage_text[] =
 	"  --secret-file FILE    the run's secret (default $VINE_SECRET_FILE)\n"
 	"  -s STATE              the state gives the secret and the sources\n"
 	"  -c CACHE              the node cache (default $VINE_CACHE, else\n"
-	"                        $TMPDIR/vine-cache-$USER)\n"
+	"                        $TMPDIR/vine-$USER)\n"
 	"  -N NODE               this node's name (default $VINE_NODE, else the host name)\n"
 	"  -t SECONDS            network time-out, 1 to 86400 (default 30)\n"
 	"  -q                    no progress meter\n"

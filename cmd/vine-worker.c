@@ -18,16 +18,17 @@
 
 static const char usage_text[] =
 	"usage: vine-worker [-q] [-s STATE] [-c CACHE] [-N NODE] [-n CORES]\n"
-	"                   [-l ADDR | -l none | --no-serve] [-i IDLE]\n"
+	"                   [-l ADDR | -l none | --no-serve] [-i IDLE] [-L SIZE]\n"
 	"                   [--memory SIZE] [--gpus N]\n"
 	"  -s STATE  the state (default $VINE_STATE, else ./vine.db)\n"
-	"  -c CACHE  the node cache (default $VINE_CACHE, else $TMPDIR/vine-cache-$USER)\n"
+	"  -c CACHE  the node cache (default $VINE_CACHE, else $TMPDIR/vine-$USER)\n"
 	"  -N NODE   this node's name (default $VINE_NODE, else the host name)\n"
 	"  -n CORES  cores to fill with tasks (default: the cores it may use)\n"
 	"  -l ADDR   where this node's cache server listens (default: an address\n"
 	"            its peers reach, any port)\n"
 	"  -l none, --no-serve  do not serve this node's cache to its peers\n"
 	"  -i IDLE   exit after IDLE seconds with nothing ready or running\n"
+	"  -L SIZE   trim the cache to SIZE bytes (e.g. 50GB; default $VINE_CACHE_LIMIT)\n"
 	"  --memory SIZE  memory to offer tasks, e.g. 64GB (default: MemTotal)\n"
 	"  --gpus N  GPUs to offer tasks (default: $CUDA_VISIBLE_DEVICES, else /dev/nvidiaN)\n"
 	"  -q        no warnings about single tasks, no lines on what it does\n"
@@ -43,10 +44,11 @@ int main(int argc, char **argv)
 	};
 	struct vine_worker_opts o = { .idle = -1, .memory = -1, .gpus = -1 };
 	char *state = NULL, *cache = NULL, *node = NULL, *host = NULL, *port = NULL, *listen = NULL;
+	const char *limit = NULL;
 	int c, serve = 1;
 
 	vine_cli_start(argc, argv, usage_text);
-	while ((c = getopt_long(argc, argv, "s:c:N:n:l:i:qh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:c:N:n:l:i:L:qh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's': free(state); state = vine_xstrdup(vine_opt_str("-s", optarg)); break;
 		case 'c': free(cache); cache = vine_xstrdup(vine_opt_str("-c", optarg)); break;
@@ -67,6 +69,7 @@ int main(int argc, char **argv)
 			break;
 		case 'S': serve = 0; break;
 		case 'i': o.idle = vine_opt_seconds("-i", optarg, 1, VINE_YEAR); break;
+		case 'L': limit = optarg; break;
 		case 'q': o.quiet = 1; break;
 		case 'M': o.memory = vine_opt_size("--memory", optarg, VINE_MEMORY_MAX); break;
 		case 'G': o.gpus = (int)vine_opt_int("--gpus", optarg, 0, VINE_GPUS_MAX); break;
@@ -76,6 +79,8 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc)
 		vine_usage(VINE_EXIT_USAGE);
+	if (vine_default_cache_limit(limit, &o.cache_limit) < 0)
+		vine_usage_error("%s%s", limit ? "-L: " : "", vine_errmsg());
 	if (!state)
 		state = vine_default_state();
 	if (!cache)

@@ -94,9 +94,8 @@ listed() {
 	[ "$(readlink x/bin/etc)" = /etc/hostname ]
 	[ "$(readlink x/bin/up)" = ../../../elsewhere ]
 	[ "$(cat x/bin/abs)" = t ]
-	[[ "$stderr" == *"symlink 'alias/bin/etc' leads outside the directory: '/etc/hostname'"* ]]
-	[[ "$stderr" == *"symlink 'alias/bin/up' leads outside the directory: '../../../elsewhere'"* ]]
-	[ "$(grep -c 'leads outside' <<<"$stderr")" -eq 2 ]
+	# named in one summary at the end
+	[ "$stderr" = "vine-pack: warning: 'alias' is not self-contained; every node needs what 2 symlinks lead to: 'bin/etc' -> '/etc/hostname', 'bin/up' -> '../../../elsewhere'. To make it self-contained: copy what the links lead to into it (python -m venv --copies for a venv's interpreter)." ]
 	manifest out.tar.gz | grep -qF "\"prefix\": \"$PWD/src\""
 }
 

@@ -231,7 +231,7 @@ broken() {
 	assert_output --partial "No space left on device"
 	assert_line "status 1"
 	assert_line "fits"
-	refute_line --regexp '^[0-9a-f]{16}$'
+	refute_line --regexp '^[0-9a-f]{12}$'
 	refute_line --regexp '\.[A-Za-z0-9]{6}$'
 }
 

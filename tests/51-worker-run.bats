@@ -250,5 +250,5 @@ EOF
 	run -0 vine-worker -s run.db -N a -c "$PWD/ca" -n 1 -i 0
 	run -0 vine-collect -s run.db -o out
 	run -0 cat out/1/stdout
-	assert_output --regexp "^hello from $PWD/ca/env/[0-9a-f]{16}\$"
+	assert_output --regexp "^hello from $PWD/ca/env/[0-9a-f]{12}\$"
 }

@@ -34,9 +34,9 @@ setup() {
 }
 
 
-# the first 16 hex digits of the archive's id: the env directory's name
+# the first 12 hex digits of the archive's id: the env directory's name
 env_short() {
-	sha256sum env.tar.gz | cut -c1-16
+	sha256sum env.tar.gz | cut -c1-12
 }
 
 @test "vine-workers.sbatch: a worker per node over ssh:// runs every task, spread over the nodes" {
@@ -97,7 +97,7 @@ env_short() {
 	assert_output COMPLETED || { cat job.out; false; }
 	run -0 vine-collect -s "$db" -o out
 	run -0 cat out/1/stdout
-	assert_output --regexp "^$BATS_TEST_TMPDIR/tmp/vine-cache-vineuser/tasks/n1\\.[0-9]+/[0-9]+\$"
+	assert_output --regexp "^$BATS_TEST_TMPDIR/tmp/vine-vineuser/tasks/n1\\.[0-9]+/[0-9]+\$"
 	VINE_STATE=$db run -0 status_py '" ".join("%s:%s" % (w["node"], w["cores"]) for w in j["workers"])'
 	assert_output "n1:3"
 }

@@ -17,7 +17,7 @@ load helpers
 	assert_line node2
 	# tasks ran the relocated environment's interpreter, from each node's cache
 	run -0 cat "$d/results/1/stdout"
-	assert_output --regexp "python from $d/cache-node[12]/env/[0-9a-f]{16}\$"
+	assert_output --regexp "python from $d/cache-node[12]/env/[0-9a-f]{12}\$"
 	run -0 cat "$d/results/4/stdout"
 	assert_output --regexp "^pip .* from $d/cache-node[12]/env/"
 	run -0 cat "$d/results/2/out/squares.json"

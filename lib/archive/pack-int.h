@@ -73,12 +73,15 @@ struct pack_entry {
 	ino_t ino;
 	nlink_t nlink;
 	char *link;            /* symlink target, or hard link's first name */
+	int outside;           /* a symlink leading outside the root */
 };
 
 struct pack_tree {
 	struct pack_entry *e;
 	size_t n;
 	uint64_t data_bytes;   /* sum of the sizes of PK_FILE entries */
+	size_t *outside;       /* the symlinks leading outside the root, */
+	size_t noutside;       /* as indexes into e */
 };
 
 struct pack_walk_opts {
@@ -96,6 +99,25 @@ struct pack_walk_opts {
 
 int pack_walk(const struct pack_walk_opts *o, struct pack_tree *t);
 void pack_tree_release(struct pack_tree *t);
+
+/*
+ * What the tree refers to outside itself (pack-refs.c): editable installs
+ * (.pth lines naming directories, .egg-link files, dist-info
+ * direct_url.json with "editable": true) that lead outside, each as one
+ * message, and a venv's base interpreter (pyvenv.cfg "home").
+ */
+struct pack_refs_opts {
+	int rootfd;
+	const char *const *prefixes;/* absolute spellings of the root */
+	size_t nprefixes;
+};
+struct pack_refs {
+	char **refs;
+	size_t n;
+	char *home;                 /* NULL: not a venv */
+};
+int pack_find_refs(const struct pack_refs_opts *o, const struct pack_tree *t, struct pack_refs *r);
+void pack_refs_release(struct pack_refs *r);
 
 /* Make the absolute symlink target, which lies inside the root at rest
  * ("" or "/..."), relative to the link at path.  Returns malloc'd. */

@@ -131,12 +131,13 @@ static int stays_inside(const char *path, const char *target)
 	return inside;
 }
 
-/* An absolute target into the root becomes relative; others are kept. */
-static char *fix_link(const struct pack_walk_opts *o, const char *rel, char *target)
+/* An absolute target into the root becomes relative; others are kept (and
+ * *out set: vine-pack names them in one summary at the end). */
+static char *fix_link(const struct pack_walk_opts *o, const char *rel, char *target, int *out)
 {
+	*out = 0;
 	if (target[0] != '/') {
-		if (!stays_inside(rel, target))
-			warn(o, "symlink '%s/%s' leads outside the directory: '%s'", o->display, rel, target);
+		*out = !stays_inside(rel, target);
 		return target;
 	}
 	for (size_t i = 0; i < o->nprefixes; i++) {
@@ -150,7 +151,7 @@ static char *fix_link(const struct pack_walk_opts *o, const char *rel, char *tar
 			return r;
 		}
 	}
-	warn(o, "symlink '%s/%s' leads outside the directory: '%s'", o->display, rel, target);
+	*out = 1;
 	return target;
 }
 
@@ -258,7 +259,8 @@ static int walk_dir(struct walker *w, const char *rel)
 				free(child);
 				goto out;
 			}
-			add(w, child, &st, PK_SYMLINK)->link = fix_link(o, child, t);
+			struct pack_entry *e = add(w, child, &st, PK_SYMLINK);
+			e->link = fix_link(o, child, t, &e->outside);
 			break;
 		}
 		default:
@@ -336,6 +338,12 @@ int pack_walk(const struct pack_walk_opts *o, struct pack_tree *t)
 	t->n = w.n;
 	if (t->n)
 		qsort(t->e, t->n, sizeof(*t->e), by_path);
+	/* the links leading outside, in path order */
+	for (size_t i = 0; i < t->n; i++)
+		if (t->e[i].outside) {
+			t->outside = vine_xrealloc(t->outside, (t->noutside + 1) * sizeof(*t->outside));
+			t->outside[t->noutside++] = i;
+		}
 	find_hardlinks(t);
 	for (size_t i = 0; i < t->n; i++)
 		if (t->e[i].kind == PK_FILE)
@@ -350,6 +358,7 @@ void pack_tree_release(struct pack_tree *t)
 		free(t->e[i].link);
 	}
 	free(t->e);
+	free(t->outside);
 	memset(t, 0, sizeof(*t));
 }
 

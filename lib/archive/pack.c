@@ -22,11 +22,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "archive/pack-int.h"
 #include "archive/pack.h"
+#include "archive/relocate.h"
 #include "util/progress.h"
 #include "util/util.h"
 
@@ -57,6 +59,8 @@ struct packer {
 	json_t *files;
 	uint64_t entries, done;
 	int64_t maxmtime;
+	size_t max_prefix;          /* least room of the binary files (VINE_ROOM_ANY) */
+	char *max_prefix_file;      /* the file with that room */
 	int cb_failed;
 	struct vine_progress prog;
 };
@@ -123,6 +127,30 @@ static int copy_data(struct packer *p, const struct pack_entry *e, int fd, off_t
 	}
 	if (!look)
 		scan->found = 0;
+	return 0;
+}
+
+/* How long a prefix the binary file e (open on fd) can be relocated into. */
+static int room(struct packer *p, const struct pack_entry *e, int fd, off_t size)
+{
+	struct vine_elf_str *rp;
+	size_t n, r;
+	char *map = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0);
+
+	if (map == MAP_FAILED)
+		return vine_error_errno("cannot map '%s/%s'", p->display, e->path);
+	if (vine_elf_rpaths(map, (size_t)size, &rp, &n) < 0)
+		pwarn(p, "'%s/%s': %s: its run paths are relocated as plain strings", p->display, e->path,
+		      vine_errmsg());
+	else
+		free(rp);
+	r = vine_relocate_room(map, (size_t)size, e->path, p->prefix);
+	munmap(map, (size_t)size);
+	if (r < p->max_prefix) {
+		p->max_prefix = r;
+		free(p->max_prefix_file);
+		p->max_prefix_file = vine_xstrdup(e->path);
+	}
 	return 0;
 }
 
@@ -205,6 +233,8 @@ static int pack_one(struct packer *p, const struct pack_entry *e)
 		if (pack_gz_cut(p->gz, 0) < 0)
 			goto out;
 
+	if (fd >= 0 && scan.found && scan.nul && room(p, e, fd, size) < 0)
+		goto out;
 	if (fd >= 0 && scan.found) {
 		if (!utf8_ok(e->path)) {
 			pwarn(p, "'%s/%s' embeds the directory's path but cannot be listed in the "
@@ -233,6 +263,10 @@ static int write_manifest(struct packer *p)
 	json_object_set_new(root, "vine_manifest", json_integer(1));
 	json_object_set_new(root, "prefix", json_string(p->prefix));
 	json_object_set_new(root, "entries", json_integer((json_int_t)p->entries));
+	json_object_set_new(root, "max_prefix", p->max_prefix == VINE_ROOM_ANY ? json_null()
+			    : json_integer((json_int_t)p->max_prefix));
+	if (p->max_prefix_file && utf8_ok(p->max_prefix_file))
+		json_object_set_new(root, "max_prefix_file", json_string(p->max_prefix_file));
 	json_object_set_new(root, "files", json_incref(p->files));
 	s = json_dumps(root, JSON_INDENT(2));
 	json_decref(root);
@@ -303,6 +337,9 @@ static int pack_stream(struct packer *p, const struct pack_tree *t, int fd, cons
 	r->indexed = gr.indexed;
 	r->entries = p->entries;
 	r->relocatable = json_array_size(p->files);
+	r->max_prefix = p->max_prefix;
+	r->max_prefix_file = p->max_prefix_file;
+	p->max_prefix_file = NULL;
 	if (!gr.indexed)
 		pwarn(p, "an entry is larger than %llu bytes: the archive has no index and "
 		      "will be unpacked sequentially", (unsigned long long)VINE_MEMBER_MAX);
@@ -314,6 +351,8 @@ out:
 	json_decref(p->files);
 	free(p->buf);
 	pack_gz_free(p->gz);
+	free(p->max_prefix_file);
+	p->max_prefix_file = NULL;
 	return rc;
 }
 
@@ -475,6 +514,68 @@ static int publish(int fd, const char *tmp, const char *out, int force)
 	return 0;
 }
 
+#define SUMMARY_NAMES 5  /* links named in the summary; the rest counted */
+
+/*
+ * Refuse what Python would look for outside the tree on the nodes, unless
+ * allowed; then (after packing) one summary of everything the tree needs
+ * from outside, and how to do without it.
+ */
+static int outside_refused(const struct vine_pack_opts *o, const char *display, const struct pack_refs *refs)
+{
+	struct vine_buf b = VINE_BUF_INIT;
+
+	if (!refs->n || o->allow_outside)
+		return 0;
+	for (size_t i = 0; i < refs->n; i++)
+		vine_buf_addf(&b, "%s%s", i ? "; " : "", refs->refs[i]);
+	vine_error("'%s' uses files outside it, which would not be packed: %s; reinstall those packages "
+		   "into it without -e (pip install --no-deps --force-reinstall SOURCE), or pack it anyway "
+		   "with -E", display, b.data);
+	vine_buf_release(&b);
+	return -1;
+}
+
+static void outside_summary(const struct vine_pack_opts *o, const char *display, const struct pack_tree *t,
+			    const struct pack_refs *refs)
+{
+	struct vine_buf b = VINE_BUF_INIT;
+
+	if (!refs->home && !t->noutside && !refs->n)
+		return;
+	vine_buf_addf(&b, "warning: '%s' is not self-contained; every node needs", display);
+	if (refs->home)
+		vine_buf_addf(&b, " its base interpreter in '%s' (pyvenv.cfg home)%s", refs->home,
+			      t->noutside || refs->n ? "," : "");
+	if (t->noutside) {
+		vine_buf_addf(&b, " what %zu symlink%s lead%s to:", t->noutside, t->noutside > 1 ? "s" : "",
+			      t->noutside > 1 ? "" : "s");
+		for (size_t i = 0; i < t->noutside && i < SUMMARY_NAMES; i++) {
+			const struct pack_entry *e = &t->e[t->outside[i]];
+			vine_buf_addf(&b, "%s '%s' -> '%s'", i ? "," : "", e->path, e->link);
+		}
+		if (t->noutside > SUMMARY_NAMES)
+			vine_buf_addf(&b, " and %zu more", t->noutside - SUMMARY_NAMES);
+		if (refs->n)
+			vine_buf_addstr(&b, ",");
+	}
+	for (size_t i = 0; i < refs->n; i++)
+		vine_buf_addf(&b, "%s %s", i ? ";" : " what was packed anyway (-E):", refs->refs[i]);
+	vine_buf_addstr(&b, ". To make it self-contained:");
+	if (t->noutside)
+		vine_buf_addstr(&b, " copy what the links lead to into it (python -m venv --copies for a "
+				"venv's interpreter);");
+	if (refs->n)
+		vine_buf_addstr(&b, " reinstall editable packages without -e;");
+	if (refs->home)
+		vine_buf_addstr(&b, " a venv always runs its base Python's standard library, so make sure "
+				"the nodes have it at that path, or pack a conda environment (or any Python "
+				"installed inside the directory) instead;");
+	b.data[b.len - 1] = '.';
+	vine_msgf(o->warn, o->warn_ctx, "%s", b.data);
+	vine_buf_release(&b);
+}
+
 static locale_t utf8_locale(void)
 {
 	/* names go into pax headers as UTF-8 whatever the user's locale */
@@ -487,6 +588,7 @@ int vine_pack(const struct vine_pack_opts *o, struct vine_pack_result *r)
 {
 	struct packer p = { .o = o };
 	struct pack_tree t = { 0 };
+	struct pack_refs refs = { 0 };
 	struct stat st;
 	char *display = NULL, *prefix = NULL, *logical = NULL, *out = NULL, *outdir = NULL;
 	char *tmp = NULL;
@@ -565,6 +667,9 @@ int vine_pack(const struct vine_pack_opts *o, struct vine_pack_result *r)
 	wo.rootfd = rootfd;
 	if (pack_walk(&wo, &t) < 0)
 		goto out;
+	struct pack_refs_opts ro = { .rootfd = rootfd, .prefixes = prefixes, .nprefixes = nprefixes };
+	if (pack_find_refs(&ro, &t, &refs) < 0 || outside_refused(o, display, &refs) < 0)
+		goto out;
 
 	if (to_stdout)
 		fd = STDOUT_FILENO;
@@ -575,6 +680,7 @@ int vine_pack(const struct vine_pack_opts *o, struct vine_pack_result *r)
 	p.prefix = prefix;
 	p.rootfd = rootfd;
 	p.target = o->member_size ? o->member_size : VINE_PACK_MEMBER_SIZE;
+	p.max_prefix = VINE_ROOM_ANY;
 	if (pack_stream(&p, &t, fd, to_stdout ? "standard output" : out, jobs, level, r) < 0)
 		goto out;
 	if (!to_stdout) {
@@ -589,6 +695,7 @@ int vine_pack(const struct vine_pack_opts *o, struct vine_pack_result *r)
 		r->out = out;
 		out = NULL;
 	}
+	outside_summary(o, display, &t, &refs);
 	rc = 0;
 out:
 	if (fd >= 0 && fd != STDOUT_FILENO)
@@ -605,6 +712,7 @@ out:
 	if (rootfd >= 0)
 		close(rootfd);
 	pack_tree_release(&t);
+	pack_refs_release(&refs);
 	free(display);
 	free(prefix);
 	free(logical);
@@ -616,5 +724,7 @@ out:
 void vine_pack_result_release(struct vine_pack_result *r)
 {
 	free(r->out);
+	free(r->max_prefix_file);
 	r->out = NULL;
+	r->max_prefix_file = NULL;
 }

@@ -31,9 +31,12 @@ struct vine_pack_opts {
 	const char *const *exclude; /* fnmatch(3) patterns, no flags, matched */
 	size_t nexclude;            /* against the relative path and the name */
 	int force;                  /* replace an existing output */
+	int allow_outside;          /* pack editable installs and other references
+				     * leading outside (else refused), with a warning */
 	int quiet;                  /* no progress meter */
 	size_t member_size;         /* 0: VINE_PACK_MEMBER_SIZE */
-	/* warnings (skipped files, links leading outside, odd names) */
+	/* warnings (skipped files, odd names, and at the end one summary of
+	 * what the tree needs from outside: base interpreter, links) */
 	vine_msg_fn warn;
 	void *warn_ctx;
 };
@@ -46,13 +49,18 @@ struct vine_pack_result {
 	uint64_t relocatable;       /* files listed in the manifest */
 	uint32_t members;           /* data members */
 	int indexed;                /* 0: an entry over 1 GiB left it without index */
+	/* the longest prefix the archive can be relocated into (SIZE_MAX: any),
+	 * and the file that sets it (malloc'd, or NULL); see relocate.h */
+	size_t max_prefix;
+	char *max_prefix_file;
 };
 
 /*
  * Pack o->dir.  Returns 0 with r filled (release with
  * vine_pack_result_release), or -1 with a message and no output left
  * behind: a missing or unreadable input, an output inside the input, an
- * existing output without force, a write error.
+ * existing output without force, editable installs or other Python path
+ * entries leading outside the tree (unless allow_outside), a write error.
  */
 int vine_pack(const struct vine_pack_opts *o, struct vine_pack_result *r);
 void vine_pack_result_release(struct vine_pack_result *r);

@@ -181,6 +181,11 @@ char *vine_cache_env_path(const struct vine_cache *c, const char *id)
 	return vine_cache_path(c, "env", shortid, NULL);
 }
 
+size_t vine_cache_env_len(const char *dir)
+{
+	return strlen(dir) + strlen("/env/") + VINE_SHORT_LEN;
+}
+
 int vine_cache_env_ready(const struct vine_cache *c, const char *id)
 {
 	char rel[64], buf[VINE_ID_LEN + 2];

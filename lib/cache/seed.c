@@ -28,6 +28,7 @@ struct seed {
 	struct stat st;
 	char *real;            /* its real path */
 	char key[33];
+	int made;              /* this call published an environment */
 };
 
 static void note(const struct seed *s, const char *fmt, ...) VINE_PRINTF(2, 3);
@@ -91,12 +92,48 @@ static int finish_env(struct seed *s, struct vine_tree *t, const struct vine_ext
 		if (r < 0)
 			return -1;
 	}
+	/* the files' bytes, for vine-cache and trims (no walk of the tree) */
+	char size[32];
+	int sl = snprintf(size, sizeof(size), "%llu\n", (unsigned long long)xs->bytes);
+	if (vine_tree_put(t, ".vine/size", size, (size_t)sl, 0444) < 0)
+		return -1;
 	snprintf(line, sizeof(line), "%s\n", id);
 	if (vine_tree_put(t, ".vine/id", line, VINE_ID_LEN + 1, 0444) < 0)
 		return -1;
 	if (fchmod(root, 0755 & ~vine_umask()) < 0)
 		return vine_error_errno("cannot set the mode of '%s'", env);
 	return vine_tree_finish(t);
+}
+
+/*
+ * Before unpacking: refuse an archive whose manifest (read through its
+ * index) says its environment cannot take this cache's environment paths.
+ * Archives without an index or without a recorded limit are checked by
+ * vine_relocate() after unpacking, still before anything is published.
+ */
+static int check_room(struct seed *s, int fd, uint64_t size)
+{
+	struct vine_manifest m;
+	size_t envlen = vine_cache_env_len(s->c.dir), cachelen = strlen(s->c.dir);
+	int r = vine_manifest_peek(fd, size, &m), rc = 0;
+
+	if (r < 0)
+		return vine_error_prefix("cannot read the manifest of '%s'", s->archive);
+	if (r == 1 && m.max_prefix != VINE_ROOM_ANY && envlen > m.max_prefix) {
+		if (m.max_prefix >= envlen - cachelen + 1)
+			rc = vine_error("cannot seed '%s': its files embed their path where at most %zu bytes fit "
+					"('%s'), and environments in cache '%s' take %zu; use a cache path of at "
+					"most %zu bytes (-c or VINE_CACHE)", s->archive, m.max_prefix,
+					m.max_prefix_file ? m.max_prefix_file : "?", s->c.dir, envlen,
+					m.max_prefix - (envlen - cachelen));
+		else
+			rc = vine_error("cannot seed '%s': its files embed their path where at most %zu bytes fit "
+					"('%s'), less than any cache can give (%zu); pack it from a longer "
+					"path (see vine-pack(1))", s->archive, m.max_prefix,
+					m.max_prefix_file ? m.max_prefix_file : "?", envlen - cachelen + 1);
+	}
+	vine_manifest_free(&m);
+	return rc;
 }
 
 static int publish_dir(const char *from, const char *to)
@@ -412,6 +449,8 @@ static int seed_known(struct seed *s, const char *id, int from_record, const cha
 		vine_error_errno("cannot stat '%s'", s->archive);
 		goto out;
 	}
+	if (check_room(s, fd, (uint64_t)st.st_size) < 0)
+		goto out;
 	if (!(staging = make_staging(s, id)))
 		goto out;
 	if (unpack(s, fd, (uint64_t)st.st_size, hash, copy, staging, &t, &xs) < 0)
@@ -431,6 +470,7 @@ unpacked:
 		goto out;
 	if (publish_dir(staging, *env) < 0)
 		goto out;
+	s->made = 1;
 	note(s, "ready: %s", *env);
 	/* we hashed the archive file: remember it, as seed_unknown would */
 	struct stat now;
@@ -564,7 +604,8 @@ static int seed_unknown(struct seed *s, char **env, char id[VINE_ID_LEN + 1])
 		close(slk);
 		return rc;
 	}
-	if (vine_cache_sweep(&s->c, lockname) < 0 || vine_cache_sweep_stale(&s->c) < 0 ||
+	if (check_room(s, s->fd, (uint64_t)s->st.st_size) < 0 ||
+	    vine_cache_sweep(&s->c, lockname) < 0 || vine_cache_sweep_stale(&s->c) < 0 ||
 	    !(staging = make_staging(s, lockname)))
 		goto out;
 	copy_path = vine_cache_path(&s->c, "tmp", lockname, ".XXXXXX");
@@ -591,6 +632,7 @@ static int seed_unknown(struct seed *s, char **env, char id[VINE_ID_LEN + 1])
 	if (r == 0) {
 		if (publish_dir(staging, *env) < 0)
 			goto out;
+		s->made = 1;
 		note(s, "ready: %s", *env);
 	}
 	if (vine_cache_source_put(&s->c, s->key, s->real, &s->st, id) < 0)
@@ -610,6 +652,48 @@ out:
 	free(staging);
 	free(copy_path);
 	return rc;
+}
+
+/*
+ * The environment is ready: hold it (seeding it again if a trim removed it
+ * in between), drop the archive and trim the cache as asked.
+ */
+static int hold_env(struct seed *s, const char *id, char **env)
+{
+	int fd = -2;
+
+	for (int tries = 0; fd == -2; tries++) {
+		if ((fd = vine_cache_hold(&s->c, id)) == -1)
+			return -1;
+		if (fd == -2) {
+			free(*env);
+			*env = NULL;
+			if (tries == 3)
+				return vine_error("the environment of %s keeps being removed", id);
+			note(s, "'%s' was removed meanwhile: seeding it again", s->archive);
+			if (ready_or_seed(s, id, 0, NULL, env) < 0)
+				return -1;
+		}
+	}
+	if (s->o->drop_archive) {
+		char *obj = vine_cache_path(&s->c, "objects", id, NULL);
+		if (unlink(obj) < 0 && errno != ENOENT)
+			note(s, "cannot remove '%s': %s", obj, strerror(errno));
+		free(obj);
+	}
+	if (s->o->cache_limit && s->made) {
+		int64_t left = vine_cache_trim(&s->c, s->o->cache_limit, 0, NULL, NULL);
+		if (left < 0)
+			note(s, "cannot trim the cache: %s", vine_errmsg());
+		else if ((uint64_t)left > s->o->cache_limit)
+			note(s, "the cache holds %lld bytes, over its limit, all in use",
+			     (long long)left);
+	}
+	if (s->o->hold)
+		*s->o->hold = fd;
+	else
+		close(fd);
+	return 0;
 }
 
 int vine_seed(const struct vine_seed_opts *o, const char *archive, char **env,
@@ -634,6 +718,8 @@ int vine_seed(const struct vine_seed_opts *o, const char *archive, char **env,
 		else
 			rc = seed_unknown(&s, env, id);
 	}
+	if (rc == 0)
+		rc = hold_env(&s, id, env);
 	if (rc < 0) {
 		free(*env);
 		*env = NULL;

@@ -3,9 +3,11 @@
  *
  * The cache layout is in cache.h (and vine(7), NODE CACHE).
  *
- * Locking protocol.  A warm seed takes no lock: it finds the id (given,
- * or from a sources/ record that matches the archive's stat exactly,
- * without reading the archive) and env/<short>/.vine/id holding it.
+ * Locking protocol.  A warm seed finds the id (given, or from a sources/
+ * record that matches the archive's stat exactly, without reading the
+ * archive) and env/<short>/.vine/id holding it; it then holds locks/<id>
+ * shared and looks again (see cache.h: in use, last use), seeding anew if
+ * a trim removed the environment in between.
  * Otherwise:
  *  - id known: take locks/<id> (blocking), look again, remove tmp/<id>.*
  *    (a killed holder's debris), copy the archive to partial/<id> while
@@ -69,11 +71,21 @@ struct vine_seed_opts {
 	vine_msg_fn note;
 	void *note_ctx;
 	size_t stream_min;          /* see extract.h; 0: default */
+	/* if set, *hold gets the fd of locks/<id> held shared (O_CLOEXEC): the
+	 * environment is in use, and no trim removes it, until it is closed */
+	int *hold;
+	uint64_t cache_limit;       /* > 0: then remove least recently used
+				     * entries no one holds until the cache
+				     * holds at most this many bytes */
+	int drop_archive;           /* remove objects/<id> once the environment
+				     * is ready (a node that does not serve it) */
 };
 
 /*
  * Make archive ready: ensure the object is in the cache (verified), unpack
- * it once per node, relocate it, publish it atomically.  On success *env
+ * it once per node, relocate it, publish it atomically, and mark its use
+ * (vine_cache_hold: the environment is held, even if briefly, so a
+ * concurrent trim cannot remove it in between).  On success *env
  * is the malloc'd absolute path of the ready environment and id the
  * object id.  Safe to call from many processes at once.
  */

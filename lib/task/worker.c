@@ -414,6 +414,14 @@ static void child(struct worker *w, struct job *j, int status)
 		vine_error_prefix("environment %s", j->c.object);
 		child_fail(status, vine_errmsg());
 	}
+	/* the task holds its environment while it runs: in use, never trimmed
+	 * (vine-cache(1)); the lock is inherited by what the task starts */
+	if (j->env) {
+		int held = vine_cache_hold(&w->cache, j->c.object);
+		if (held < 0 || fcntl(held, F_SETFD, 0) < 0)
+			child_fail(status, held == -2 ? "the environment was removed meanwhile"
+				   : "cannot hold the environment's lock");
+	}
 	snprintf(buf, sizeof(buf), "%lld", (long long)j->c.task);
 	setenv("VINE_TASK_ID", buf, 1);
 	snprintf(buf, sizeof(buf), "%d", j->c.attempt);
@@ -893,6 +901,7 @@ struct envfetch {
 	int done;               /* set (atomically) when the thread ends */
 	int rc;
 	char *env;              /* ready: the environment's path */
+	uint64_t cache_limit;   /* the worker's -L */
 	char msg[1024];         /* failed: why */
 };
 
@@ -902,7 +911,8 @@ static void *envfetch_run(void *arg)
 	struct vine_xfer_seed xs = { f->st, f->cache, f->node, NULL };
 	struct vine_fetcher fetcher = { vine_xfer_seed_fetch, &xs, 1 };
 	struct vine_seed_opts so = { .cache = f->cache, .jobs = 0, .quiet = 1,
-				     .expect_id = f->id, .fetcher = &fetcher };
+				     .expect_id = f->id, .fetcher = &fetcher,
+				     .cache_limit = f->cache_limit };
 	const char *fail = getenv("VINE_TEST_FAIL_FETCH");
 	const char *hold = getenv("VINE_TEST_FETCH_WAIT");
 	char id[VINE_ID_LEN + 1];
@@ -970,6 +980,7 @@ static int env_wait(struct worker *w, struct job *j)
 		f->origin = vine_xstrdup(j->c.origin ? j->c.origin : j->c.object);
 		f->cache = vine_xstrdup(w->o->cache);
 		f->node = vine_xstrdup(w->o->node);
+		f->cache_limit = w->o->cache_limit;
 		f->st = w->st;
 		f->wake = fcntl(w->wake_fd, F_DUPFD_CLOEXEC, 3);
 		err = f->wake < 0 ? errno : pthread_create(&f->thread, NULL, envfetch_run, f);

@@ -61,6 +61,7 @@ struct vine_worker_opts {
 	double stop_wait;     /* for the worker's own stop signal after a task
 			       * died of one ($VINE_STOP_WAIT, 2) */
 	int quiet;            /* no warnings about single tasks */
+	uint64_t cache_limit; /* > 0: trim the cache to this after seeding */
 	/* warnings (a state failure being retried, a result refused, a file
 	 * not shipped), one line each without the program's name; NULL: none */
 	vine_msg_fn warn;

@@ -26,8 +26,22 @@ char *vine_default_cache(void)
 	if (!user && (pw = getpwuid(getuid())))
 		user = pw->pw_name;
 	if (!user)
-		return vine_xasprintf("%s/vine-cache-%u", tmp ? tmp : "/tmp", (unsigned)getuid());
-	return vine_xasprintf("%s/vine-cache-%s", tmp ? tmp : "/tmp", user);
+		return vine_xasprintf("%s/vine-%u", tmp ? tmp : "/tmp", (unsigned)getuid());
+	return vine_xasprintf("%s/vine-%s", tmp ? tmp : "/tmp", user);
+}
+
+int vine_default_cache_limit(const char *opt, uint64_t *out)
+{
+	const char *v = opt ? opt : env("VINE_CACHE_LIMIT");
+
+	*out = 0;
+	if (!v)
+		return 0;
+	int64_t n;
+	if (vine_parse_size(v, INT64_MAX, &n) < 0)
+		return opt ? -1 : vine_error_prefix("VINE_CACHE_LIMIT");
+	*out = (uint64_t)n;
+	return 0;
 }
 
 char *vine_default_node(void)

@@ -5,8 +5,13 @@
 #ifndef VINE_CONFIG_H
 #define VINE_CONFIG_H
 
-/* -c CACHE, else $VINE_CACHE, else ${TMPDIR:-/tmp}/vine-cache-$USER */
+#include <stdint.h>
+
+/* -c CACHE, else $VINE_CACHE, else ${TMPDIR:-/tmp}/vine-$USER (short: see vine(7)) */
 char *vine_default_cache(void);
+/* -L SIZE, else $VINE_CACHE_LIMIT (a size, see vine_parse_size), else 0:
+ * no limit.  0, or -1 with a message when the variable is not a size. */
+int vine_default_cache_limit(const char *opt, uint64_t *out);
 /* -N NODE, else $VINE_NODE, else the host name */
 char *vine_default_node(void);
 /*

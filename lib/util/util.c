@@ -412,6 +412,48 @@ void vine_notice(const char *fmt, ...)
 	va_end(ap);
 }
 
+/* s as a whole number times the unit its suffix names (one of units,
+ * whose multipliers are mult), the rest of the suffix in tail. */
+static int parse_unit(const char *s, const char *units, const uint64_t *mult, const char *const *tails,
+		      uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	uint64_t m = 1;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (!*s || *s == '-' || end == s || errno == ERANGE)
+		return -1;
+	if (*end) {
+		const char *u = strchr(units, *end);
+		int ok = 0;
+		if (!u || !*u)
+			return -1;
+		m = mult[u - units];
+		for (const char *const *t = tails; *t && !ok; t++)
+			ok = !strcmp(end + 1, *t);
+		if (!ok)
+			return -1;
+	}
+	if (v > UINT64_MAX / m)
+		return -1;
+	*out = (uint64_t)v * m;
+	return 0;
+}
+
+int vine_parse_age(const char *s, int64_t *out)
+{
+	static const uint64_t mult[] = { 1, 60, 3600, 86400, 7 * 86400 };
+	static const char *const tails[] = { "", NULL };
+	uint64_t v;
+
+	if (parse_unit(s, "smhdw", mult, tails, &v) < 0 || v > (uint64_t)INT64_MAX)
+		return vine_error("'%s' is not an age (a whole number of seconds, or with s, m, h, d or w)", s);
+	*out = (int64_t)v;
+	return 0;
+}
+
 int vine_env_seconds(const char *name, double def, double *out)
 {
 	const char *v = getenv(name);

@@ -109,6 +109,9 @@ void vine_test_pause(const char *point);
 
 /* Parse a whole decimal number in [min, max]; 0 or -1 with a message. */
 int vine_parse_llong(const char *s, long long min, long long max, long long *out);
+/* An age in seconds: a whole number, optionally followed by s, m, h, d or
+ * w; 0 or -1 with a message. */
+int vine_parse_age(const char *s, int64_t *out);
 /*
  * The environment variable name as a positive number of seconds, at most
  * a year; *out = def when it is unset or empty.  0, or -1 with a message

@@ -193,9 +193,13 @@ static void test_walk(void)
 	if (CHECK(e))
 		check_str(e->link, ==, "../lib");
 	CHECK(strstr(warnings, "skipping fifo 'ROOT/fifo'") != NULL);
-	CHECK(strstr(warnings,
-		"'ROOT/bin/out' leads outside the directory: '/etc/hostname'") != NULL);
-	CHECK(strstr(warnings, "'ROOT/bin/up' leads outside") != NULL);
+	/* links leading outside are listed for the summary, not warned one by one */
+	CHECK(strstr(warnings, "leads outside") == NULL);
+	check_int(t.noutside, ==, 2);
+	if (CHECK(t.noutside == 2)) {
+		check_str(t.e[t.outside[0]].path, ==, "bin/out");
+		check_str(t.e[t.outside[1]].path, ==, "bin/up");
+	}
 	CHECK(strstr(warnings, "bin/rel") == NULL);
 	CHECK(strstr(warnings, "bin/abs") == NULL);
 	pack_tree_release(&t);

@@ -1,0 +1,159 @@
+/*
+ * vine-cache - list what a node cache holds and prune it.  See
+ * vine-cache(1); the work is in lib/cache/manage.c.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "cache/cache.h"
+#include "util/config.h"
+
+static const char usage_text[] =
+	"usage: vine-cache [-c CACHE] list\n"
+	"       vine-cache [-c CACHE] prune [-n] [--older-than AGE] [--max-size SIZE]\n"
+	"  -c CACHE           the node cache (default $VINE_CACHE, else $TMPDIR/vine-$USER)\n"
+	"  -n, --dry-run      say what prune would remove, remove nothing\n"
+	"  --older-than AGE   prune what was last used more than AGE ago (s, m, h, d, w)\n"
+	"  --max-size SIZE    prune least recently used until at most SIZE (e.g. 50GB, 40GiB)\n"
+	"  -h                 show this help (also --help; --version shows the version)\n";
+
+static void when(int64_t t, char buf[32])
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (!t || !gmtime_r(&tt, &tm) || !strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(buf, 32, "-");
+}
+
+static void list(const struct vine_cache *c)
+{
+	struct vine_cache_entry *e;
+	size_t n;
+
+	if (vine_cache_list(c, &e, &n) < 0)
+		vine_die_lib(VINE_EXIT_FAIL);
+	printf("%-64s %12s %12s %-20s %s\n", "ID", "ARCHIVE", "ENV", "LAST-USE", "STATE");
+	for (size_t i = 0; i < n; i++) {
+		char a[32] = "-", v[32] = "-", t[32];
+		if (e[i].has_archive || e[i].partial)
+			snprintf(a, sizeof(a), "%llu", (unsigned long long)e[i].archive);
+		if (e[i].has_env)
+			snprintf(v, sizeof(v), "%llu", (unsigned long long)e[i].env);
+		when(e[i].last_use, t);
+		printf("%s %12s %12s %-20s %s%s\n", e[i].id, a, v, t, e[i].in_use ? "in-use" : "idle",
+		       e[i].partial ? ",partial" : "");
+	}
+	free(e);
+}
+
+static void removed(void *ctx, const struct vine_cache_entry *e)
+{
+	printf("%s %llu\n", e->id, (unsigned long long)(e->archive + e->env));
+}
+
+static int prune(const struct vine_cache *c, int dry_run, int64_t older, int have_older, uint64_t max,
+		 int have_max)
+{
+	struct vine_cache_entry *e;
+	size_t n;
+	int64_t now = (int64_t)time(NULL);
+
+	if (!dry_run && vine_cache_sweep_stale(c) < 0)
+		vine_die_lib(VINE_EXIT_FAIL);
+	if (have_older) {
+		if (vine_cache_list(c, &e, &n) < 0)
+			vine_die_lib(VINE_EXIT_FAIL);
+		for (size_t i = 0; i < n; i++) {
+			int r;
+			if (e[i].in_use || e[i].last_use > now - older)
+				continue;
+			if ((r = vine_cache_remove(c, &e[i], dry_run)) < 0)
+				vine_die_lib(VINE_EXIT_FAIL);
+			if (r)
+				removed(NULL, &e[i]);
+		}
+		free(e);
+	}
+	if (have_max) {
+		int64_t left = vine_cache_trim(c, max, dry_run, removed, NULL);
+		if (left < 0)
+			vine_die_lib(VINE_EXIT_FAIL);
+		if ((uint64_t)left > max) {
+			vine_warn("'%s' still holds %lld bytes, more than %llu: the rest is in use", c->dir,
+				  (long long)left, (unsigned long long)max);
+			return VINE_EXIT_FAIL;
+		}
+	}
+	return VINE_EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "older-than", required_argument, NULL, 'o' },
+		{ "max-size", required_argument, NULL, 'm' },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct vine_cache c;
+	char *cache = NULL;
+	int64_t older = 0;
+	uint64_t max = 0;
+	int ch, dry_run = 0, have_older = 0, have_max = 0, rc = VINE_EXIT_OK;
+
+	vine_cli_start(argc, argv, usage_text);
+	/* options may come before or after the command */
+	while ((ch = getopt_long(argc, argv, "c:hn", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			free(cache);
+			cache = vine_xstrdup(vine_opt_str("-c", optarg));
+			break;
+		case 'h':
+			vine_usage(VINE_EXIT_OK);
+		case 'n':
+			dry_run = 1;
+			break;
+		case 'o':
+			if (vine_parse_age(optarg, &older) < 0)
+				vine_usage_error("--older-than: %s", vine_errmsg());
+			have_older = 1;
+			break;
+		case 'm':
+			max = (uint64_t)vine_opt_size("--max-size", optarg, INT64_MAX);
+			have_max = 1;
+			break;
+		default:
+			vine_usage(VINE_EXIT_USAGE);
+		}
+	}
+	if (argc - optind != 1)
+		vine_usage(VINE_EXIT_USAGE);
+	const char *verb = argv[optind];
+	if (!strcmp(verb, "list")) {
+		if (dry_run || have_older || have_max)
+			vine_usage(VINE_EXIT_USAGE);
+	} else if (!strcmp(verb, "prune")) {
+		if (!have_older && !have_max)
+			vine_usage_error("prune: say what to remove: --older-than AGE, --max-size SIZE or both");
+	} else {
+		vine_usage_error("'%s' is not a command (list, prune)", verb);
+	}
+	if (!cache)
+		cache = vine_default_cache();
+	if (vine_cache_open(&c, cache) < 0)
+		vine_die_lib(VINE_EXIT_FAIL);
+	if (!strcmp(verb, "list"))
+		list(&c);
+	else
+		rc = prune(&c, dry_run, older, have_older, max, have_max);
+	vine_cache_close(&c);
+	free(cache);
+	return rc;
+}
