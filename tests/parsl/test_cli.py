@@ -51,7 +51,7 @@ class ResourceSpecTest(unittest.TestCase):
 
     def test_bad_specs(self):
         d = TaskOptions()
-        for spec, msg in (({"memory": 100}, r"keys \['memory'\] are not supported"),
+        for spec, msg in (({"memory": 100}, r"vine cannot honour 'memory'"),
                           ({"cores": 0}, "'cores' must be an integer >= 1"),
                           ({"cores": 1.5}, "'cores' must be an integer"),
                           ({"cores": True}, "'cores' must be an integer"),

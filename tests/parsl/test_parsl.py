@@ -346,11 +346,13 @@ class ColdModeTest(ParslTestCase):
         ex = VineExecutor(state=self.state, mode="cold", poll_interval=0.1)
         self.load(ex)
         self.worker()
-        self.assertEqual([add(i, 1).result(T) for i in range(3)], [1, 2, 3])
-        self.assertEqual(where().result(T)["cwd"], self.tmp)
+        # all at once: each is a task of its own, with an interpreter start
+        adds = [add(i, 1) for i in range(3)]
+        w, b = where(), boom("cold")
+        self.assertEqual([f.result(T) for f in adds], [1, 2, 3])
+        self.assertEqual(w.result(T)["cwd"], self.tmp)
         with self.assertRaisesRegex(ValueError, "cold"):
-            boom("cold").result(T)
-
+            b.result(T)
 
 if __name__ == "__main__":
     unittest.main()
