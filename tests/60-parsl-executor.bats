@@ -83,3 +83,49 @@ setup() {
 	parsl_python
 	pyunit -p test_parsl
 }
+
+# the ```python block after "`workflow.py`" in share/doc/parsl.md
+doc_workflow() {
+	awk '/^`workflow.py`/ { f = 1; next } f && /^```python/ { p = 1; next }
+	     p && /^```/ { exit } p { print }' "$VINE_TOP/share/doc/parsl.md"
+}
+
+@test "under Parsl: share/doc/parsl.md's configuration runs as written" {
+	parsl_python
+	local wf="$BATS_TEST_TMPDIR/wf" env="$BATS_TEST_TMPDIR/env" v
+	mkdir -p "$wf"
+	doc_workflow >"$wf/workflow.py"
+	grep -q 'VineExecutor(' "$wf/workflow.py"
+	# the environment: a venv of the interpreter that has Parsl (with its
+	# Debian packages), the vendored Parsl copied in when that is where it is
+	"$PARSL_PY" -m venv --copies --system-site-packages --without-pip "$env"
+	if [ "$PARSL_PY" = /usr/bin/python3 ]; then
+		v=$(cd "$VINE_TOP/../shared/vendor" && pwd)
+		cp -r "$v/parsl/parsl" "$v"/pydeps/* "$env"/lib/python3*/site-packages/
+	fi
+	run -0 vine-pack -o "$wf/wf.tar.gz" "$env"
+	rm -rf "$env"
+	# tasks find Parsl in the environment only
+	PYTHONPATH= spawn "$BATS_TEST_TMPDIR/worker.log" vine-worker -s "$wf/run.db" -n 2 -i 120
+	cd "$BATS_TEST_TMPDIR"
+	run --separate-stderr -0 timeout 300 "$PARSL_PY" "$wf/workflow.py"
+	assert_output --partial "done: 101 runs"
+	run -0 cat "$BATS_TEST_TMPDIR/report.txt"
+	assert_output --regexp '^total -?[0-9]+\.[0-9]{3}$'
+}
+
+@test "under Parsl: the state over ssh:// and workers on three simulated nodes" {
+	parsl_python
+	hosts_require
+	host_start
+	nodes_init 3
+	local i state="$BATS_TEST_TMPDIR/run.db"
+	run -0 vine-submit -s "$state" - </dev/null
+	for i in 1 2 3; do
+		PYTHONPATH= node_spawn "$i" vine-worker -s "$HOST_URL$state" -n 1 \
+			-l "${NODE_LISTEN[i]}" -i 120
+	done
+	cd "$BATS_TEST_TMPDIR"
+	run --separate-stderr -0 timeout 300 "$PARSL_PY" "$VINE_TOP/tests/parsl/wf_nodes.py" "$HOST_URL$state" 15
+	assert_output "$(printf 'node1\nnode2\nnode3')"
+}

@@ -200,9 +200,8 @@ class VineExecutor(_Base):
                  app's resource_specification overrides them per call
     mode         "warm" (pools of long-lived interpreters) or "cold" (a task
                  per call)
-    address      the address pools connect back to; default 127.0.0.1 for a
-                 local state (its workers are on this host), else this
-                 host's name
+    address      the address pools connect back to; default: every
+                 interface, and the pools try 127.0.0.1, then this host's name
     max_pools    most pool tasks at once (default: no limit but the calls
                  waiting and the live workers' cores)
     pool_idle    seconds a pool waits for a call before it ends its task
@@ -457,18 +456,23 @@ class VineExecutor(_Base):
     # --- warm mode: pools ------------------------------------------------
 
     def _listen(self):
-        local = "://" not in self.state
-        addr = self.address or ("127.0.0.1" if local else socket.getfqdn())
-        bind = "127.0.0.1" if addr.startswith("127.") else ("" if self.address is None
-                                                            else addr)
-        fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
+        """Listen for pools.  Without an address, on every interface, and
+        the pools try 127.0.0.1 (a worker on this host) and then this host's
+        name (a worker elsewhere: the state may be reached over ssh://, or
+        opened where the workflow runs while workers come over ssh://)."""
+        if self.address:
+            fam = socket.AF_INET6 if ":" in self.address else socket.AF_INET
+            bind, names = self.address, [self.address]
+        else:
+            fam, bind, names = socket.AF_INET, "", ["127.0.0.1", socket.getfqdn()]
         sock = socket.socket(fam, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((bind, 0))
         sock.listen(256)
         port = sock.getsockname()[1]
         self._listener = sock
-        self._address = "[%s]:%d" % (addr, port) if ":" in addr else "%s:%d" % (addr, port)
+        self._address = ",".join(("[%s]:%d" if ":" in n else "%s:%d") % (n, port)
+                                 for n in names)
         self._key = secrets.token_bytes(32)
         self._keyfile = os.path.join(self.work_dir, "pool.key")
         tmp = self._keyfile + ".%d" % os.getpid()

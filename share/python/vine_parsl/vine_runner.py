@@ -32,12 +32,13 @@ Anything else (a signal, a crash of the interpreter) leaves no result.
 meta.json may also hold "cwd": the directory the call runs in (the
 workflow's, as under Parsl's HighThroughputExecutor).
 
-vine_runner.py --pool HOST:PORT KEYFILE NAME IDLE - a warm pool: one
+vine_runner.py --pool HOST:PORT[,HOST:PORT...] KEYFILE NAME IDLE - a warm pool: one
 long-lived interpreter (a vine task that holds its cores) that connects
 back to the executor and runs the calls it is sent one after another, so
 no call pays an interpreter start or an import twice.  The connection:
 
-  both sides prove they hold the 32-byte key in KEYFILE (written by the
+  the first address that answers and holds the key is used; both sides
+  prove they hold the 32-byte key in KEYFILE (written by the
   executor, mode 0600) before anything is unpickled:
     executor -> pool   b"VPL1" + nonce_e (32 bytes)
     pool -> executor   HMAC-SHA256(key, b"pool" + nonce_e) + nonce_p (32)
@@ -265,8 +266,19 @@ def recv_frame(sock):
     return pickle.loads(recv_exact(sock, n))
 
 
-def pool_connect(address, key, name):
-    """Connect and authenticate both ways; returns the socket."""
+def pool_connect(addresses, key, name):
+    """Connect to the first of the comma-separated HOST:PORTs that answers
+    and holds the key; returns the socket."""
+    why = None
+    for address in addresses.split(","):
+        try:
+            return pool_connect_one(address, key, name)
+        except (OSError, EOFError, ValueError) as exc:
+            why = exc
+    raise why
+
+
+def pool_connect_one(address, key, name):
     import hmac
     import socket
     host, _, port = address.rpartition(":")
