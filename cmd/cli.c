@@ -3,14 +3,17 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "util/version.h"
 
 static const char *progname = "vine";
+static const char *usage_text = "";
 
 static void check_stdout(void)
 {
@@ -40,9 +43,76 @@ void vine_cli_init(const char *argv0)
 	atexit(check_stdout);
 }
 
+void vine_cli_start(int argc, char **argv, const char *usage)
+{
+	vine_cli_init(argv[0]);
+	usage_text = usage;
+	if (argc > 1 && !strcmp(argv[1], "--help"))
+		vine_usage(VINE_EXIT_OK);
+	if (argc > 1 && !strcmp(argv[1], "--version")) {
+		printf("%s %s\n", progname, VINE_VERSION);
+		exit(VINE_EXIT_OK);
+	}
+}
+
+void vine_usage(int status)
+{
+	fflush(stdout);
+	fputs(usage_text, status ? stderr : stdout);
+	exit(status);
+}
+
+void vine_usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	fprintf(stderr, "%s: ", progname);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	vine_usage(VINE_EXIT_USAGE);
+}
+
+const char *vine_opt_str(const char *opt, const char *arg)
+{
+	if (!*arg)
+		vine_usage_error("%s: the value is empty", opt);
+	return arg;
+}
+
+long long vine_opt_int(const char *opt, const char *arg, long long min, long long max)
+{
+	long long v;
+
+	if (vine_parse_llong(arg, min, max, &v) < 0)
+		vine_usage_error("%s: %s", opt, vine_errmsg());
+	return v;
+}
+
+double vine_opt_seconds(const char *opt, const char *arg, int zero_ok, double max)
+{
+	char *end;
+	double d;
+
+	errno = 0;
+	d = strtod(arg, &end);
+	if (!*arg || *end || errno || !isfinite(d) || d < 0 || (d == 0 && !zero_ok) || d > max)
+		vine_usage_error("%s: '%s' is not a number of seconds %s up to %.0f", opt, arg,
+				 zero_ok ? "from 0" : "above 0", max);
+	return d;
+}
+
 const char *vine_progname(void)
 {
 	return progname;
+}
+
+void vine_cli_msg(void *ctx, const char *msg)
+{
+	(void)ctx;
+	vine_warn("%s", msg);
 }
 
 void vine_warn(const char *fmt, ...)

@@ -11,17 +11,14 @@
 #include "util/config.h"
 #include "state/state.h"
 
-static void usage(FILE *f)
-{
-	fputs("usage: vine-collect [-qw] [-s STATE] [-o DIR] [-j JOBLOG]\n", f);
-}
-
-/* Exit rather than return, so what main allocated is still reachable. */
-static _Noreturn void usage_error(void)
-{
-	usage(stderr);
-	exit(VINE_EXIT_USAGE);
-}
+static const char usage_text[] =
+	"usage: vine-collect [-qw] [-s STATE] [-o DIR] [-j JOBLOG]\n"
+	"  -s STATE   the state (default $VINE_STATE, else ./vine.db)\n"
+	"  -o DIR     write each finished task's results to DIR/ID/\n"
+	"  -j JOBLOG  write a GNU parallel joblog to JOBLOG (- for stdout)\n"
+	"  -w         wait until no task is ready or running\n"
+	"  -q         no progress meter, no summary\n"
+	"  -h         show this help (also --help; --version shows the version)\n";
 
 static void pause_for(double s)
 {
@@ -37,21 +34,20 @@ int main(int argc, char **argv)
 	int wait = 0, quiet = 0, c;
 	struct vine_counts n;
 
-	vine_cli_init(argv[0]);
+	vine_cli_start(argc, argv, usage_text);
 	while ((c = getopt(argc, argv, "s:o:j:wqh")) != -1) {
 		switch (c) {
-		case 's': free(state); state = vine_xstrdup(optarg); break;
-		case 'o': dir = optarg; break;
-		case 'j': joblog = optarg; break;
+		case 's': free(state); state = vine_xstrdup(vine_opt_str("-s", optarg)); break;
+		case 'o': dir = vine_opt_str("-o", optarg); break;
+		case 'j': joblog = vine_opt_str("-j", optarg); break;
 		case 'w': wait = 1; break;
 		case 'q': quiet = 1; break;
-		case 'h': usage(stdout); return 0;
-		default: usage_error();
+		case 'h': vine_usage(VINE_EXIT_OK);
+		default: vine_usage(VINE_EXIT_USAGE);
 		}
 	}
-	if (optind != argc) {
-		usage_error();
-	}
+	if (optind != argc)
+		vine_usage(VINE_EXIT_USAGE);
 	if (!state)
 		state = vine_default_state();
 	struct vine_state *st = vine_state_open(state, 0);

@@ -11,24 +11,17 @@
 #include "cli.h"
 #include "archive/pack.h"
 
-static void usage(FILE *f)
-{
-	fprintf(f, "usage: %s [-fq] [-o OUT] [-j JOBS] [-l LEVEL] [-x PATTERN]... DIR\n"
-		"  -o OUT      write the archive to OUT (default ./BASENAME.tar.gz; - for stdout)\n"
-		"  -j JOBS     compression threads (default: online cores)\n"
-		"  -l LEVEL    compression level 1-12 (default %d)\n"
-		"  -x PATTERN  leave out paths or names matching PATTERN (repeatable)\n"
-		"  -f          replace OUT if it exists\n"
-		"  -q          no progress meter\n"
-		"  -h          show this help\n",
-		vine_progname(), VINE_PACK_LEVEL);
-}
-
-static void on_warn(void *ctx, const char *msg)
-{
-	(void)ctx;
-	vine_warn("%s", msg);
-}
+#define STR(x) #x
+#define XSTR(x) STR(x)
+static const char usage_text[] =
+	"usage: vine-pack [-fq] [-o OUT] [-j JOBS] [-l LEVEL] [-x PATTERN]... DIR\n"
+	"  -o OUT      write the archive to OUT (default ./BASENAME.tar.gz; - for stdout)\n"
+	"  -j JOBS     compression threads, 1 to 1024 (default: the cores it may use)\n"
+	"  -l LEVEL    compression level 1-12 (default " XSTR(VINE_PACK_LEVEL) ")\n"
+	"  -x PATTERN  leave out paths or names matching PATTERN (repeatable)\n"
+	"  -f          replace OUT if it exists\n"
+	"  -q          no progress meter\n"
+	"  -h          show this help (also --help; --version shows the version)\n";
 
 static void on_signal(int sig)
 {
@@ -54,18 +47,6 @@ static void catch_signals(void)
 	}
 }
 
-static int number(const char *opt, const char *s, long long min, long long max)
-{
-	long long v;
-
-	if (vine_parse_llong(s, min, max, &v) < 0) {
-		vine_warn("%s: %s", opt, vine_errmsg());
-		usage(stderr);
-		exit(VINE_EXIT_USAGE);
-	}
-	return (int)v;
-}
-
 int main(int argc, char **argv)
 {
 	struct vine_pack_opts o = { .level = VINE_PACK_LEVEL };
@@ -73,23 +54,22 @@ int main(int argc, char **argv)
 	const char **exclude = NULL;
 	int c;
 
-	vine_cli_init(argv[0]);
+	vine_cli_start(argc, argv, usage_text);
 	while ((c = getopt(argc, argv, "fhj:l:o:qx:")) != -1) {
 		switch (c) {
 		case 'f':
 			o.force = 1;
 			break;
 		case 'h':
-			usage(stdout);
-			return VINE_EXIT_OK;
+			vine_usage(VINE_EXIT_OK);
 		case 'j':
-			o.jobs = number("-j", optarg, 1, 1024);
+			o.jobs = (int)vine_opt_int("-j", optarg, 1, 1024);
 			break;
 		case 'l':
-			o.level = number("-l", optarg, 1, 12);
+			o.level = (int)vine_opt_int("-l", optarg, 1, 12);
 			break;
 		case 'o':
-			o.out = optarg;
+			o.out = vine_opt_str("-o", optarg);
 			break;
 		case 'q':
 			o.quiet = 1;
@@ -99,17 +79,14 @@ int main(int argc, char **argv)
 			exclude[o.nexclude++] = optarg;
 			break;
 		default:
-			usage(stderr);
-			return VINE_EXIT_USAGE;
+			vine_usage(VINE_EXIT_USAGE);
 		}
 	}
-	if (argc - optind != 1) {
-		usage(stderr);
-		return VINE_EXIT_USAGE;
-	}
+	if (argc - optind != 1)
+		vine_usage(VINE_EXIT_USAGE);
 	o.dir = argv[optind];
 	o.exclude = exclude;
-	o.warn = on_warn;
+	o.warn = vine_cli_msg;
 	if (o.out && !strcmp(o.out, "-") && isatty(STDOUT_FILENO))
 		vine_die(VINE_EXIT_FAIL, "not writing an archive to a terminal");
 	if (!vine_cli_tty())

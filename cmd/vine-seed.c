@@ -14,16 +14,17 @@
 #include "state/state.h"
 #include "peer/xfer.h"
 
-static void usage(FILE *f)
-{
-	fprintf(f, "usage: vine-seed [-qv] [-c CACHE] [-j JOBS] [-i ID] ARCHIVE [-- COMMAND [ARG...]]\n"
-		   "       vine-seed [-qv] -s STATE [-N NODE] [-c CACHE] [-j JOBS] ID [-- COMMAND [ARG...]]\n");
-}
-
-static void say(void *ctx, const char *msg)
-{
-	vine_warn("%s", msg);
-}
+static const char usage_text[] =
+	"usage: vine-seed [-qv] [-c CACHE] [-i ID] [-j JOBS] ARCHIVE [-- COMMAND [ARG...]]\n"
+	"       vine-seed [-qv] -s STATE [-N NODE] [-c CACHE] [-j JOBS] ID [-- COMMAND [ARG...]]\n"
+	"  -c CACHE  the node cache (default $VINE_CACHE, else $TMPDIR/vine-cache-$USER)\n"
+	"  -i ID     the archive's object id, checked (64 lowercase hex digits)\n"
+	"  -j JOBS   unpacking threads, 1 to 1024 (default: the cores it may use)\n"
+	"  -s STATE  fetch object ID as the state directs (peers, then its origin)\n"
+	"  -N NODE   this node's name, with -s (default $VINE_NODE, else the host name)\n"
+	"  -q        no progress meter\n"
+	"  -v        say what is happening\n"
+	"  -h        show this help (also --help; --version shows the version)\n";
 
 int main(int argc, char **argv)
 {
@@ -33,65 +34,54 @@ int main(int argc, char **argv)
 	struct vine_xfer_seed xs = { NULL };
 	struct vine_fetcher fetcher = { vine_xfer_seed_fetch, &xs, 1 };
 	char **cmd = NULL;
-	long long n;
 	int c;
 
-	vine_cli_init(argv[0]);
+	vine_cli_start(argc, argv, usage_text);
 	while ((c = getopt(argc, argv, "+c:hi:j:N:qs:v")) != -1) {
 		switch (c) {
 		case 'c':
 			free(cache);
-			cache = vine_xstrdup(optarg);
+			cache = vine_xstrdup(vine_opt_str("-c", optarg));
 			break;
 		case 'h':
-			usage(stdout);
-			return VINE_EXIT_OK;
+			vine_usage(VINE_EXIT_OK);
 		case 'i':
 			if (!vine_id_valid(optarg))
-				vine_die(VINE_EXIT_USAGE, "'%s' is not an object id (64 lowercase hex digits)", optarg);
+				vine_usage_error("-i: '%s' is not an object id (64 lowercase hex digits)", optarg);
 			o.expect_id = optarg;
 			break;
 		case 'j':
-			if (vine_parse_llong(optarg, 1, 1024, &n) < 0) {
-				vine_warn("-j: %s", vine_errmsg());
-				usage(stderr);
-				return VINE_EXIT_USAGE;
-			}
-			o.jobs = (int)n;
+			o.jobs = (int)vine_opt_int("-j", optarg, 1, 1024);
 			break;
 		case 'q':
 			o.quiet = 1;
 			break;
 		case 's':
 			free(state);
-			state = vine_xstrdup(optarg);
+			state = vine_xstrdup(vine_opt_str("-s", optarg));
 			break;
 		case 'N':
 			free(node);
-			node = vine_xstrdup(optarg);
+			node = vine_xstrdup(vine_opt_str("-N", optarg));
 			break;
 		case 'v':
-			o.note = say;
+			o.note = vine_cli_msg;
 			break;
 		default:
-			usage(stderr);
-			return VINE_EXIT_USAGE;
+			vine_usage(VINE_EXIT_USAGE);
 		}
 	}
 	argc -= optind;
 	argv += optind;
-	if (argc < 1 || (argc > 1 && (strcmp(argv[1], "--") || argc < 3))) {
-		usage(stderr);
-		return VINE_EXIT_USAGE;
-	}
+	if (argc < 1 || (argc > 1 && (strcmp(argv[1], "--") || argc < 3)))
+		vine_usage(VINE_EXIT_USAGE);
 	if (argc > 1)
 		cmd = argv + 2;
 	o.cache = cache ? cache : (cache = vine_default_cache());
 	if (state) {
 		/* the operand is the object's id; the state says where it comes from */
 		if (!vine_id_valid(argv[0]) || (o.expect_id && strcmp(o.expect_id, argv[0])))
-			vine_die(VINE_EXIT_USAGE, "-s: '%s' is not an object id (64 lowercase hex digits)",
-				 argv[0]);
+			vine_usage_error("-s: '%s' is not an object id (64 lowercase hex digits)", argv[0]);
 		if (!(st = vine_state_open(state, 0)))
 			vine_die_lib(VINE_EXIT_FAIL);
 		xs.st = st;

@@ -26,13 +26,21 @@ static const char usage_text[] =
 	"                   [--from HOST:PORT]... [--origin FILE] OBJECT...\n"
 	"       vine-spread [-qv] -s STATE [-c CACHE] [-N NODE] [-u UPLOADS] [-t SECONDS]\n"
 	"                   --serve [-l ADDR]\n"
-	"       vine-spread [-q] -s STATE [-c CACHE] [-N NODE] [-t SECONDS] OBJECT...\n";
-
-static _Noreturn void usage(int status)
-{
-	fputs(usage_text, status ? stderr : stdout);
-	exit(status);
-}
+	"       vine-spread [-q] -s STATE [-c CACHE] [-N NODE] [-t SECONDS] OBJECT...\n"
+	"  --serve               serve this node's cache to peers until a signal\n"
+	"  -l ADDR               the address to listen on (default :0, any port)\n"
+	"  -u UPLOADS            uploads served at once, 1 to 1024 (default 8)\n"
+	"  --from HOST:PORT      fetch from this peer (repeatable)\n"
+	"  --origin FILE         fetch from this file, after the peers\n"
+	"  --secret-file FILE    the run's secret (default $VINE_SECRET_FILE)\n"
+	"  -s STATE              the state gives the secret and the sources\n"
+	"  -c CACHE              the node cache (default $VINE_CACHE, else\n"
+	"                        $TMPDIR/vine-cache-$USER)\n"
+	"  -N NODE               this node's name (default $VINE_NODE, else the host name)\n"
+	"  -t SECONDS            network time-out, 1 to 86400 (default 30)\n"
+	"  -q                    no progress meter\n"
+	"  -v                    log each transfer\n"
+	"  -h                    show this help (also --help; --version shows the version)\n";
 
 enum { OPT_SERVE = 256, OPT_FROM, OPT_ORIGIN, OPT_SECRET };
 
@@ -51,17 +59,15 @@ struct run {
 	const char *id;
 };
 
-static int check_addr(const char *opt, const char *addr, int need_port)
+/* A usage error unless addr is HOST:PORT (or HOST alone, without need_port). */
+static void check_addr(const char *opt, const char *addr, int need_port)
 {
 	char *host, *port;
 
-	if (vine_peer_addr_split(addr, need_port, &host, &port) < 0) {
-		vine_warn("%s: %s", opt, vine_errmsg());
-		return -1;
-	}
+	if (vine_peer_addr_split(addr, need_port, &host, &port) < 0)
+		vine_usage_error("%s: %s", opt, vine_errmsg());
 	free(host);
 	free(port);
-	return 0;
 }
 
 static void log_line(void *ctx, const char *line)
@@ -120,7 +126,7 @@ static int serve(struct vine_state *st, const char *cache, const char *node, con
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	/* for tests only: slow every upload down (vine-spread(1), ENVIRONMENT) */
 	if (env && *env)
-		o.send_delay = atof(env);
+		o.send_delay = strtod(env, NULL);
 	s = vine_peer_server_start(&o);
 	if (!s)
 		vine_die_lib(VINE_EXIT_FAIL);
@@ -213,37 +219,31 @@ int main(int argc, char **argv)
 	long long uploads = 8, timeout = 30;
 	int c, do_serve = 0, quiet = 0, verbose = 0, secret_opt = 0, rc;
 
-	vine_cli_init(argv[0]);
+	vine_cli_start(argc, argv, usage_text);
 	if ((env = getenv("VINE_UPLOADS")) && *env && vine_parse_llong(env, 1, 1024, &uploads) < 0)
 		vine_die(VINE_EXIT_USAGE, "VINE_UPLOADS: %s", vine_errmsg());
 	while ((c = getopt_long(argc, argv, "s:c:N:l:u:t:qvh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			free(state);
-			state = vine_xstrdup(optarg);
+			state = vine_xstrdup(vine_opt_str("-s", optarg));
 			break;
 		case 'c':
 			free(cache);
-			cache = vine_xstrdup(optarg);
+			cache = vine_xstrdup(vine_opt_str("-c", optarg));
 			break;
 		case 'N':
 			free(node);
-			node = vine_xstrdup(optarg);
+			node = vine_xstrdup(vine_opt_str("-N", optarg));
 			break;
 		case 'l':
-			listen = optarg;
+			listen = vine_opt_str("-l", optarg);
 			break;
 		case 'u':
-			if (vine_parse_llong(optarg, 1, 1024, &uploads) < 0) {
-				vine_warn("-u: %s", vine_errmsg());
-				usage(VINE_EXIT_USAGE);
-			}
+			uploads = vine_opt_int("-u", optarg, 1, 1024);
 			break;
 		case 't':
-			if (vine_parse_llong(optarg, 1, 86400, &timeout) < 0) {
-				vine_warn("-t: %s", vine_errmsg());
-				usage(VINE_EXIT_USAGE);
-			}
+			timeout = vine_opt_int("-t", optarg, 1, 86400);
 			break;
 		case 'q':
 			quiet = 1;
@@ -252,7 +252,7 @@ int main(int argc, char **argv)
 			verbose = 1;
 			break;
 		case 'h':
-			usage(VINE_EXIT_OK);
+			vine_usage(VINE_EXIT_OK);
 		case OPT_SERVE:
 			do_serve = 1;
 			break;
@@ -261,30 +261,27 @@ int main(int argc, char **argv)
 			from[nfrom++] = optarg;
 			break;
 		case OPT_ORIGIN:
-			origin = optarg;
+			origin = vine_opt_str("--origin", optarg);
 			break;
 		case OPT_SECRET:
-			secret_file = optarg;
+			secret_file = vine_opt_str("--secret-file", optarg);
 			secret_opt = 1;
 			break;
 		default:
-			usage(VINE_EXIT_USAGE);
+			vine_usage(VINE_EXIT_USAGE);
 		}
 	}
 	argc -= optind;
 	argv += optind;
-	if (state && (nfrom || origin)) {
-		vine_warn("-s: the state gives the sources");
-		usage(VINE_EXIT_USAGE);
-	}
+	if (state && (nfrom || origin))
+		vine_usage_error("-s: the state gives the sources");
 	if (do_serve ? (argc || nfrom || origin) : (!argc || (!nfrom && !origin && !state) || listen)) {
 		if (!do_serve && argc && !nfrom && !origin)
-			vine_warn("no source: give --from HOST:PORT or --origin FILE");
-		usage(VINE_EXIT_USAGE);
+			vine_usage_error("no source: give --from HOST:PORT or --origin FILE");
+		vine_usage(VINE_EXIT_USAGE);
 	}
 	for (size_t i = 0; i < nfrom; i++)
-		if (check_addr("--from", from[i], 1) < 0)
-			usage(VINE_EXIT_USAGE);
+		check_addr("--from", from[i], 1);
 	npeers = nfrom;
 	if (origin) {
 		/* the origin is the last source; a source starting with '/' is a file */
@@ -297,12 +294,11 @@ int main(int argc, char **argv)
 		else
 			vine_die(VINE_EXIT_FAIL, "cannot get the current directory: %s", strerror(errno));
 	}
-	if (listen && check_addr("-l", listen, 0) < 0)
-		usage(VINE_EXIT_USAGE);
+	if (listen)
+		check_addr("-l", listen, 0);
 	for (int i = 0; i < argc; i++)
 		if (!vine_id_valid(argv[i])) {
-			vine_warn("'%s' is not an object id (64 lowercase hex digits)", argv[i]);
-			usage(VINE_EXIT_USAGE);
+			vine_usage_error("'%s' is not an object id (64 lowercase hex digits)", argv[i]);
 		}
 	/* peers need the secret; a fetch from the origin alone does not */
 	memset(secret, 0, sizeof(secret));

@@ -14,44 +14,35 @@
 #include "state/ssh.h"
 #include "state/state-serve.h"
 
-static void usage(FILE *f)
-{
-	fputs("usage: vine-state [-s STATE]\n", f);
-}
+static const char usage_text[] =
+	"usage: vine-state [-s STATE]\n"
+	"  -s STATE  the state file to serve (default $VINE_STATE, else ./vine.db)\n"
+	"  -h        show this help (also --help; --version shows the version)\n";
 
 int main(int argc, char **argv)
 {
 	char *state = NULL;
 	int c, out;
 
-	vine_cli_init(argv[0]);
+	vine_cli_start(argc, argv, usage_text);
 	while ((c = getopt(argc, argv, "s:h")) != -1) {
 		switch (c) {
 		case 's':
 			free(state);
-			state = vine_xstrdup(optarg);
+			state = vine_xstrdup(vine_opt_str("-s", optarg));
 			break;
 		case 'h':
-			usage(stdout);
-			return VINE_EXIT_OK;
+			vine_usage(VINE_EXIT_OK);
 		default:
-			usage(stderr);
-			return VINE_EXIT_USAGE;
+			vine_usage(VINE_EXIT_USAGE);
 		}
 	}
-	if (optind != argc) {
-		usage(stderr);
-		free(state);
-		return VINE_EXIT_USAGE;
-	}
+	if (optind != argc)
+		vine_usage(VINE_EXIT_USAGE);
 	if (!state)
 		state = vine_default_state();
-	if (vine_ssh_is_url(state)) {
-		vine_warn("'%s': serves a state on this host's disk, not a URL", state);
-		usage(stderr);
-		free(state);
-		return VINE_EXIT_USAGE;
-	}
+	if (vine_ssh_is_url(state))
+		vine_usage_error("'%s': serves a state on this host's disk, not a URL", state);
 	if (isatty(STDIN_FILENO) || isatty(STDOUT_FILENO)) {
 		vine_warn("speaks the state protocol on standard input and output; it is run "
 			  "by vine programs given -s ssh://HOST%s%s", *state == '/' ? "" : "/",

@@ -22,17 +22,13 @@ static void on_stop(int sig)
 	stop = 1;
 }
 
-static void usage(FILE *f)
-{
-	fputs("usage: vine-status [-s STATE] [--json] [--watch] [TASK...]\n", f);
-}
-
-/* Exit rather than return, so what main allocated is still reachable. */
-static _Noreturn void usage_error(void)
-{
-	usage(stderr);
-	exit(VINE_EXIT_USAGE);
-}
+static const char usage_text[] =
+	"usage: vine-status [-s STATE] [--json] [--watch] [TASK...]\n"
+	"  -s STATE  the state (default $VINE_STATE, else ./vine.db)\n"
+	"  --json    print JSON\n"
+	"  --watch   redraw every second until interrupted\n"
+	"  TASK      show these tasks in detail\n"
+	"  -h        show this help (also --help; --version shows the version)\n";
 
 static int show_json(json_t *j, int compact)
 {
@@ -70,23 +66,21 @@ int main(int argc, char **argv)
 	int64_t *ids;
 	size_t n = 0;
 
-	vine_cli_init(argv[0]);
+	vine_cli_start(argc, argv, usage_text);
 	while ((c = getopt_long(argc, argv, "s:h", longopts, NULL)) != -1) {
 		switch (c) {
-		case 's': free(state); state = vine_xstrdup(optarg); break;
+		case 's': free(state); state = vine_xstrdup(vine_opt_str("-s", optarg)); break;
 		case 'J': json = 1; break;
 		case 'W': watch = 1; break;
-		case 'h': usage(stdout); return 0;
-		default: usage_error();
+		case 'h': vine_usage(VINE_EXIT_OK);
+		default: vine_usage(VINE_EXIT_USAGE);
 		}
 	}
 	ids = vine_xcalloc((size_t)(argc - optind) + 1, sizeof(*ids));
 	for (int i = optind; i < argc; i++) {
 		long long v;
-		if (vine_parse_llong(argv[i], 1, INT64_MAX, &v) < 0) {
-			vine_warn("task '%s' is not a task id", argv[i]);
-			usage_error();
-		}
+		if (vine_parse_llong(argv[i], 1, INT64_MAX, &v) < 0)
+			vine_usage_error("task '%s' is not a task id", argv[i]);
 		ids[n++] = v;
 	}
 	if (!state)

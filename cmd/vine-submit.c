@@ -16,48 +16,21 @@
 #include "state/state.h"
 #include "task/tasklist.h"
 
-static void usage(FILE *f)
-{
-	fputs("usage: vine-submit [-s STATE] [-e ARCHIVE] [-n CORES] [-r RETRIES] [-t SECONDS]\n"
-	      "                   [--tag TAG] [--k-peer N] [--k-origin N] [--no-relay] [FILE|-]\n"
-	      "       vine-submit [-s STATE] [-r RETRIES] --failed\n", f);
-}
-
-/* Exit rather than return, so what main allocated is still reachable. */
-static _Noreturn void usage_error(void)
-{
-	usage(stderr);
-	exit(VINE_EXIT_USAGE);
-}
-
-static _Noreturn void bad(const char *opt, const char *arg, const char *why)
-{
-	vine_warn("%s: '%s' %s", opt, arg, why);
-	usage_error();
-}
-
-static int parse_int(const char *opt, const char *s, int min, int max)
-{
-	long long v;
-
-	if (vine_parse_llong(s, min, max, &v) < 0) {
-		vine_warn("%s: %s", opt, vine_errmsg());
-		usage_error();
-	}
-	return (int)v;
-}
-
-static double parse_seconds(const char *s)
-{
-	char *end;
-	double d;
-
-	errno = 0;
-	d = strtod(s, &end);
-	if (!*s || *end || errno || !isfinite(d) || d <= 0 || d > VINE_TIMEOUT_MAX)
-		bad("-t", s, "is not a number of seconds above 0 and up to a year");
-	return d;
-}
+static const char usage_text[] =
+	"usage: vine-submit [-s STATE] [-e ARCHIVE] [-n CORES] [-r RETRIES] [-t SECONDS]\n"
+	"                   [--tag TAG] [--k-peer N] [--k-origin N] [--no-relay] [FILE|-]\n"
+	"       vine-submit [-s STATE] [-r RETRIES] --failed\n"
+	"  -s STATE        the state (default $VINE_STATE, else ./vine.db; created)\n"
+	"  -e ARCHIVE      run the tasks in the environment packed in ARCHIVE\n"
+	"  -n CORES        cores each task needs (default 1)\n"
+	"  -r RETRIES      run a failed task again up to RETRIES times (default 0)\n"
+	"  -t SECONDS      each task's time limit, above 0 up to a year\n"
+	"  --tag TAG       a label for these tasks\n"
+	"  --k-peer N      transfers each peer serves at once (default 2)\n"
+	"  --k-origin N    transfers the origin serves at once (default 2)\n"
+	"  --no-relay      peers serve complete copies only\n"
+	"  --failed        send the failed tasks back instead of adding new ones\n"
+	"  -h              show this help (also --help; --version shows the version)\n";
 
 /* Register ARCHIVE as an object: its sha256, size and absolute path. */
 static void load_object(const char *archive, struct vine_object *obj)
@@ -94,34 +67,33 @@ int main(int argc, char **argv)
 	int failed = 0, retries_set = 0, c;
 	struct vine_spread_settings spread = { 0, 0, -1 };
 
-	vine_cli_init(argv[0]);
+	vine_cli_start(argc, argv, usage_text);
 	while ((c = getopt_long(argc, argv, "s:e:n:r:t:h", longopts, NULL)) != -1) {
 		switch (c) {
-		case 's': free(state); state = vine_xstrdup(optarg); break;
-		case 'e': archive = optarg; break;
-		case 'n': proto.cores = parse_int("-n", optarg, 1, VINE_CORES_MAX); break;
+		case 's': free(state); state = vine_xstrdup(vine_opt_str("-s", optarg)); break;
+		case 'e': archive = vine_opt_str("-e", optarg); break;
+		case 'n': proto.cores = (int)vine_opt_int("-n", optarg, 1, VINE_CORES_MAX); break;
 		case 'r':
-			proto.retries = parse_int("-r", optarg, 0, VINE_RETRIES_MAX);
+			proto.retries = (int)vine_opt_int("-r", optarg, 0, VINE_RETRIES_MAX);
 			retries_set = 1;
 			break;
-		case 't': proto.timeout = parse_seconds(optarg); break;
+		case 't': proto.timeout = vine_opt_seconds("-t", optarg, 0, VINE_TIMEOUT_MAX); break;
 		case 'T':
 			if (!*optarg || strlen(optarg) > VINE_TAG_MAX || strchr(optarg, '\n'))
-				bad("--tag", optarg, "is not 1 to 256 bytes on one line");
+				vine_usage_error("--tag: '%s' is not 1 to 256 bytes on one line", optarg);
 			proto.tag = optarg;
 			break;
 		case 'F': failed = 1; break;
-		case 'K': spread.k_peer = parse_int("--k-peer", optarg, 1, VINE_K_MAX); break;
-		case 'O': spread.k_origin = parse_int("--k-origin", optarg, 1, VINE_K_MAX); break;
+		case 'K': spread.k_peer = (int)vine_opt_int("--k-peer", optarg, 1, VINE_K_MAX); break;
+		case 'O': spread.k_origin = (int)vine_opt_int("--k-origin", optarg, 1, VINE_K_MAX); break;
 		case 'R': spread.relay = 0; break;
-		case 'h': usage(stdout); return 0;
-		default: usage_error();
+		case 'h': vine_usage(VINE_EXIT_OK);
+		default: vine_usage(VINE_EXIT_USAGE);
 		}
 	}
 	if (argc - optind > 1 || (failed && (argc > optind || archive || proto.tag ||
-					     proto.timeout > 0 || proto.cores != 1))) {
-		usage_error();
-	}
+					     proto.timeout > 0 || proto.cores != 1)))
+		vine_usage(VINE_EXIT_USAGE);
 	if (argc > optind)
 		input = argv[optind];
 	if (!state)

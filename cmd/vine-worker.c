@@ -14,78 +14,55 @@
 #include "state/state.h"
 #include "task/worker.h"
 
-static void usage(FILE *f)
-{
-	fputs("usage: vine-worker [-q] [-s STATE] [-c CACHE] [-N NODE] [-n CORES] [-l ADDR]\n"
-	      "                   [-i IDLE]\n", f);
-}
-
-/* Exit rather than return, so what main allocated is still reachable. */
-static _Noreturn void usage_error(void)
-{
-	usage(stderr);
-	exit(VINE_EXIT_USAGE);
-}
-
-static _Noreturn void bad(const char *opt, const char *why)
-{
-	vine_warn("%s: %s", opt, why);
-	usage(stderr);
-	exit(VINE_EXIT_USAGE);
-}
+static const char usage_text[] =
+	"usage: vine-worker [-q] [-s STATE] [-c CACHE] [-N NODE] [-n CORES] [-l ADDR]\n"
+	"                   [-i IDLE]\n"
+	"  -s STATE  the state (default $VINE_STATE, else ./vine.db)\n"
+	"  -c CACHE  the node cache (default $VINE_CACHE, else $TMPDIR/vine-cache-$USER)\n"
+	"  -N NODE   this node's name (default $VINE_NODE, else the host name)\n"
+	"  -n CORES  cores to fill with tasks (default: the cores it may use)\n"
+	"  -l ADDR   the address of this node's cache server, to record\n"
+	"  -i IDLE   exit after IDLE seconds with nothing ready or running\n"
+	"  -q        no warnings about single tasks\n"
+	"  -h        show this help (also --help; --version shows the version)\n";
 
 int main(int argc, char **argv)
 {
 	struct vine_worker_opts o = { .idle = -1 };
 	char *state = NULL, *cache = NULL, *node = NULL, *host = NULL, *port = NULL;
-	long long v;
 	int c;
 
-	vine_cli_init(argv[0]);
+	vine_cli_start(argc, argv, usage_text);
 	while ((c = getopt(argc, argv, "s:c:N:n:l:i:qh")) != -1) {
 		switch (c) {
-		case 's': free(state); state = vine_xstrdup(optarg); break;
-		case 'c': free(cache); cache = vine_xstrdup(optarg); break;
-		case 'N': free(node); node = vine_xstrdup(optarg); break;
-		case 'n':
-			if (vine_parse_llong(optarg, 1, VINE_CORES_MAX, &v) < 0)
-				bad("-n", vine_errmsg());
-			o.cores = (int)v;
-			break;
+		case 's': free(state); state = vine_xstrdup(vine_opt_str("-s", optarg)); break;
+		case 'c': free(cache); cache = vine_xstrdup(vine_opt_str("-c", optarg)); break;
+		case 'N': free(node); node = vine_xstrdup(vine_opt_str("-N", optarg)); break;
+		case 'n': o.cores = (int)vine_opt_int("-n", optarg, 1, VINE_CORES_MAX); break;
 		case 'l':
 			/* checked as vine-spread --serve checks it, which will use it */
 			if (vine_peer_addr_split(optarg, 0, &host, &port) < 0)
-				bad("-l", vine_errmsg());
+				vine_usage_error("-l: %s", vine_errmsg());
 			free(host);
 			free(port);
 			o.listen = optarg;
 			break;
-		case 'i': {
-			char *end;
-			errno = 0;
-			o.idle = strtod(optarg, &end);
-			if (!*optarg || *end || errno || !isfinite(o.idle) || o.idle < 0 ||
-			    o.idle > 86400 * 366)
-				bad("-i", "IDLE must be a number of seconds, 0 or more");
-			break;
-		}
+		case 'i': o.idle = vine_opt_seconds("-i", optarg, 1, VINE_YEAR); break;
 		case 'q': o.quiet = 1; break;
-		case 'h': usage(stdout); return 0;
-		default: usage_error();
+		case 'h': vine_usage(VINE_EXIT_OK);
+		default: vine_usage(VINE_EXIT_USAGE);
 		}
 	}
-	if (optind != argc) {
-		usage_error();
-	}
+	if (optind != argc)
+		vine_usage(VINE_EXIT_USAGE);
 	if (!state)
 		state = vine_default_state();
 	if (!cache)
 		cache = vine_default_cache();
 	if (!node)
 		node = vine_default_node();
-	if (!*node || strlen(node) > VINE_NODE_MAX || strchr(node, '/') || strchr(node, '\n') ||
-	    node[0] == '.')
-		bad("-N", "a node name is 1 to 255 bytes, without '/' or a newline, not starting with '.'");
+	if (vine_node_check(node) < 0)
+		vine_usage_error("-N: %s", vine_errmsg());
 	if (*cache != '/') {
 		char *cwd = getcwd(NULL, 0), *abs;
 		if (!cwd)
@@ -96,8 +73,8 @@ int main(int argc, char **argv)
 		cache = abs;
 	}
 	if (o.cores == 0) {
-		long n = sysconf(_SC_NPROCESSORS_ONLN);
-		o.cores = n < 1 ? 1 : n > VINE_CORES_MAX ? VINE_CORES_MAX : (int)n;
+		int n = vine_online_cores();
+		o.cores = n > VINE_CORES_MAX ? VINE_CORES_MAX : n;
 	}
 	o.cache = cache;
 	o.node = node;
@@ -107,6 +84,7 @@ int main(int argc, char **argv)
 	struct vine_state *st = vine_state_open(state, VINE_STATE_CREATE);
 	if (!st)
 		vine_die_lib(VINE_EXIT_FAIL);
+	o.warn = vine_cli_msg;
 	int rc = vine_worker_run(st, &o);
 	if (rc < 0)
 		vine_warn("%s", vine_errmsg());

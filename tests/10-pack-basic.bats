@@ -34,8 +34,8 @@ setup() {
 
 @test "vine-pack: the object id is sha256 of the archive, last on stdout; stderr quiet in pipes" {
 	run --separate-stderr -0 vine-pack -o out.tar.gz src
-	[ "${#lines[@]}" -eq 1 ]
-	[ "${lines[0]}" = "$(sha256sum out.tar.gz | cut -d' ' -f1)" ]
+	assert_equal "${#lines[@]}" 1
+	assert_line -n 0 "$(sha256sum out.tar.gz | cut -d' ' -f1)"
 	[ -z "$stderr" ]
 }
 
@@ -45,7 +45,7 @@ setup() {
 	pigz -dc out.tar.gz | tar -t >/dev/null
 	zcat out.tar.gz | cmp - <(pigz -dc out.tar.gz)
 	run -0 pack_check out.tar.gz
-	[ "$output" = "ok 1 members" ]
+	assert_output "ok 1 members"
 }
 
 @test "vine-pack: same tree, same bytes, whatever -j and however long apart" {
@@ -69,12 +69,12 @@ setup() {
 	seq 1 2000000 >src/split   # 15 MB: a member of its own, compressed in blocks
 	run -0 vine-pack -o out.tar.gz src
 	run -0 pack_check out.tar.gz -v
-	[ "$(echo "$output" | grep -c ' mid$')" -eq 1 ]
-	[ "$(echo "$output" | grep -c ' split$')" -eq 1 ]
+	assert_equal "$(grep -c ' mid$' <<<"$output")" 1
+	assert_equal "$(grep -c ' split$' <<<"$output")" 1
 	# every other member holds entries up to about 2 MiB
 	echo "$output" | awk '/^[0-9]/ && $3 != "mid" && $3 != "split" && $2 > 2200000 { exit 1 }'
 	[ "$(echo "$output" | grep -c '^[0-9]')" -ge 4 ]
-	tail -n 1 <<<"$output" | grep -q '^ok '
+	assert_line -n -1 --regexp '^ok '
 	mkdir x
 	tar -C x -xzf out.tar.gz
 	cmp src/split x/split
@@ -86,10 +86,10 @@ setup() {
 	cd elsewhere
 	run -0 vine-pack ../src/
 	[ -f src.tar.gz ]
-	[ "${lines[-1]}" = "$(sha256sum src.tar.gz | cut -d' ' -f1)" ]
+	assert_line -n -1 "$(sha256sum src.tar.gz | cut -d' ' -f1)"
 	cd ../src/bin
 	run -1 vine-pack ..
-	[[ "$output" == *"inside the directory being packed"* ]]
+	assert_output --partial "inside the directory being packed"
 }
 
 @test "vine-pack: -o - writes the archive to stdout and the object id to stderr" {
@@ -100,7 +100,7 @@ setup() {
 	grep -qx "vine-pack: object id $id" err
 	# the output file given as stdout must not be packed into itself
 	run -1 bash -c 'vine-pack -o - src >src/self.tar.gz'
-	[[ "$output" == *"is inside the directory being packed"* ]]
+	assert_output --partial "is inside the directory being packed"
 }
 
 @test "vine-pack: a progress meter on a terminal, none with -q" {
@@ -115,13 +115,13 @@ setup() {
 
 @test "vine-pack: -h prints usage; bad usage exits 2" {
 	run -0 vine-pack -h
-	[[ "$output" == usage:* ]]
+	assert_output --regexp '^usage:'
 	run -2 vine-pack
-	[[ "$output" == *usage:* ]]
+	assert_output --partial usage:
 	run -2 vine-pack -Z src
 	run -2 vine-pack src src
 	run -2 vine-pack -j 0 src
-	[[ "$output" == *"-j: '0' is not a number from 1 to 1024"* ]]
+	assert_output --partial -- "-j: '0' is not a number from 1 to 1024"
 	run -2 vine-pack -l 13 src
 	run -2 vine-pack -l x src
 	[ ! -e src.tar.gz ]

@@ -18,48 +18,48 @@ no_output() {
 
 @test "vine-pack: a missing directory" {
 	run -1 vine-pack -o out/a.tar.gz nope
-	[ "$output" = "vine-pack: cannot open 'nope': No such file or directory" ]
+	assert_output "vine-pack: cannot open 'nope': No such file or directory"
 	no_output
 }
 
 @test "vine-pack: the root directory is refused" {
 	run -1 vine-pack -o - /
-	[ "$output" = "vine-pack: refusing to pack the root directory" ]
+	assert_output "vine-pack: refusing to pack the root directory"
 }
 
 @test "vine-pack: DIR is not a directory" {
 	run -1 vine-pack -o out/a.tar.gz src/share/numbers
-	[ "$output" = "vine-pack: 'src/share/numbers' is not a directory" ]
+	assert_output "vine-pack: 'src/share/numbers' is not a directory"
 	no_output
 }
 
 @test "vine-pack: an unreadable file stops the pack" {
 	chmod 000 src/share/numbers
 	run -1 as_unprivileged vine-pack -o out/a.tar.gz src
-	[ "$output" = "vine-pack: cannot open 'src/share/numbers': Permission denied" ]
+	assert_output "vine-pack: cannot open 'src/share/numbers': Permission denied"
 	no_output
 }
 
 @test "vine-pack: an unreadable directory stops the pack" {
 	chmod 000 src/private
 	run -1 as_unprivileged vine-pack -o out/a.tar.gz src
-	[ "$output" = "vine-pack: cannot open directory 'src/private': Permission denied" ]
+	assert_output "vine-pack: cannot open directory 'src/private': Permission denied"
 	no_output
 }
 
 @test "vine-pack: the output may not be inside the input, however it is named" {
 	run -1 vine-pack -o src/a.tar.gz src
-	[ "$output" = "vine-pack: output 'src/a.tar.gz' is inside the directory being packed 'src'" ]
+	assert_output "vine-pack: output 'src/a.tar.gz' is inside the directory being packed 'src'"
 	run -1 vine-pack -o src/bin/../a.tar.gz src
-	[[ "$output" == *"is inside the directory being packed"* ]]
+	assert_output --partial "is inside the directory being packed"
 	ln -s src alias
 	run -1 vine-pack -o alias/a.tar.gz src
-	[[ "$output" == *"is inside the directory being packed"* ]]
+	assert_output --partial "is inside the directory being packed"
 	run -1 vine-pack -o src/a.tar.gz alias
-	[[ "$output" == *"is inside the directory being packed"* ]]
+	assert_output --partial "is inside the directory being packed"
 	cd src
 	run -1 vine-pack .
-	[[ "$output" == *"is inside the directory being packed"* ]]
+	assert_output --partial "is inside the directory being packed"
 	cd ..
 	[ -z "$(find src -name '*.tar.gz*')" ]
 }
@@ -67,11 +67,11 @@ no_output() {
 @test "vine-pack: an existing output is kept unless -f" {
 	echo precious >out/a.tar.gz
 	run -1 vine-pack -o out/a.tar.gz src
-	[ "$output" = "vine-pack: 'out/a.tar.gz' exists (use -f to overwrite)" ]
+	assert_output "vine-pack: 'out/a.tar.gz' exists (use -f to overwrite)"
 	[ "$(cat out/a.tar.gz)" = precious ]
 	[ "$(ls -A out)" = a.tar.gz ]
 	run -0 vine-pack -f -o out/a.tar.gz src
-	[ "${lines[-1]}" = "$(sha256sum out/a.tar.gz | cut -d' ' -f1)" ]
+	assert_line -n -1 "$(sha256sum out/a.tar.gz | cut -d' ' -f1)"
 	[ "$(ls -A out)" = a.tar.gz ]
 	# a symlink is replaced, not written through
 	echo precious >target
@@ -101,18 +101,18 @@ no_output() {
 
 @test "vine-pack: bad output places" {
 	run -1 vine-pack -o missing/a.tar.gz src
-	[ "$output" = "vine-pack: cannot use output directory 'missing': No such file or directory" ]
+	assert_output "vine-pack: cannot use output directory 'missing': No such file or directory"
 	run -1 vine-pack -o out src
-	[ "$output" = "vine-pack: 'out' is a directory" ]
+	assert_output "vine-pack: 'out' is a directory"
 	run -1 vine-pack -o out/ src
-	[ "$output" = "vine-pack: 'out/' is a directory" ]
+	assert_output "vine-pack: 'out/' is a directory"
 	no_output
 }
 
 @test "vine-pack: a file size limit (write error) leaves nothing behind" {
 	seq 1 2000000 >src/big
 	run -1 bash -c 'trap "" XFSZ; ulimit -f 200; exec vine-pack -o out/a.tar.gz src'
-	[ "$output" = "vine-pack: cannot write 'out/a.tar.gz': File too large" ]
+	assert_output "vine-pack: cannot write 'out/a.tar.gz': File too large"
 	no_output
 }
 
@@ -121,8 +121,8 @@ no_output() {
 	head -c 3000000 /dev/urandom >src/random
 	run -1 unshare --mount --propagation private sh -c \
 		'mount -t tmpfs -o size=1m tmpfs out && vine-pack -o out/a.tar.gz src; rc=$?; ls -A out; exit $rc'
-	[ "${lines[0]}" = "vine-pack: cannot write 'out/a.tar.gz': No space left on device" ]
-	[ "${#lines[@]}" -eq 1 ]  # ls printed nothing
+	assert_line -n 0 "vine-pack: cannot write 'out/a.tar.gz': No space left on device"
+	assert_equal "${#lines[@]}" 1  # ls printed nothing
 }
 
 # slow_tree: enough work at -j 1 -l 12 to be caught in the middle

@@ -157,14 +157,14 @@ packed_venv() {
 @test "vine-seed: -c and VINE_CACHE choose the cache, created mode 0700" {
 	spec_archive a.tgz '{"entries":[{"path":"f","type":"file","data":"hi"}]}'
 	run -0 vine-seed -c c1 a.tgz
-	[[ $output == "$(realpath c1)/env/"* ]]
+	assert_output --regexp "^$(realpath c1)/env/"
 	VINE_CACHE=$BATS_TEST_TMPDIR/c2 run -0 vine-seed a.tgz
-	[[ $output == "$BATS_TEST_TMPDIR/c2/env/"* ]]
+	assert_output --regexp "^$BATS_TEST_TMPDIR/c2/env/"
 	[ "$(stat -c %a c1 c2)" = "700
 700" ]
 	unset VINE_CACHE
 	TMPDIR=$BATS_TEST_TMPDIR USER=someone run -0 vine-seed a.tgz
-	[[ $output == "$BATS_TEST_TMPDIR/vine-cache-someone/env/"* ]]
+	assert_output --regexp "^$BATS_TEST_TMPDIR/vine-cache-someone/env/"
 }
 
 @test "vine-seed: -- COMMAND runs in the activated environment" {
@@ -241,7 +241,7 @@ packed_venv() {
 	head -c 3000000 /dev/urandom >src/d/big
 	mkvarchive -o a.tgz --level 1 src/d
 	run -0 vine-seed -c c1 a.tgz
-	[ "$output" = "$(realpath c1)/env/$(sha256sum a.tgz | cut -c1-16)" ]
+	assert_output "$(realpath c1)/env/$(sha256sum a.tgz | cut -c1-16)"
 	script -qec "vine-seed -c c2 a.tgz" /dev/null >tty.out
 	grep -q 'unpacking: ' tty.out
 	script -qec "vine-seed -q -c c3 a.tgz" /dev/null >tty.out

@@ -32,7 +32,7 @@ sleeping() {
 	[ "$HOST_ADDR" = 127.0.0.1 ]
 	[ "$HOST_URL" = "ssh://root@127.0.0.1:$HOST_PORT" ]
 	run -0 ssh_to host 'echo "$PATH|$HOME"'
-	[ "$output" = "$VINE_BIN:/usr/bin:/bin|$HOST_DIR" ]
+	assert_output "$VINE_BIN:/usr/bin:/bin|$HOST_DIR"
 }
 
 @test "an sshd stops cleanly and takes its sessions with it" {
@@ -51,7 +51,7 @@ sleeping() {
 	! kill -0 "$pid" 2>/dev/null
 	[ -z "$(sleeping "$marker")" ]
 	run ssh_to extra true
-	[ "$status" -ne 0 ]
+	assert_failure
 	wait "$client" || true
 }
 
@@ -101,7 +101,7 @@ sleeping() {
 	[ -d "${NODE_CACHE[3]}" ]
 	[ "${NODE_CACHE[1]}" != "${NODE_CACHE[2]}" ]
 	run -0 node_run 2 sh -c 'echo "$VINE_NODE $VINE_CACHE"'
-	[ "$output" = "node2 ${NODE_CACHE[2]}" ]
+	assert_output "node2 ${NODE_CACHE[2]}"
 	node_spawn 3 sh -c 'echo "$VINE_NODE"; exec sleep 100'
 	for i in $(seq 50); do
 		[ -s "${NODE_LOG[3]}" ] && break
@@ -109,5 +109,5 @@ sleeping() {
 	done
 	[ "$(cat "${NODE_LOG[3]}")" = node3 ]
 	run -0 free_port 127.0.0.3
-	[[ $output =~ ^[0-9]+$ ]]
+	assert_output --regexp '^[0-9]+$'
 }

@@ -21,16 +21,16 @@ teardown_file() {
 
 @test "three idle nodes in the default partition" {
 	run -0 sinfo -h -N -o '%N %T %c'
-	[ "$(echo "$output" | sort -u)" = "n1 idle 1
+	assert_equal "$(echo "$output" | sort -u)" "n1 idle 1
 n2 idle 1
-n3 idle 1" ]
+n3 idle 1"
 }
 
 @test "srun -N3 runs one task on each node" {
 	run -0 srun -N3 -l bash -c 'echo "$SLURMD_NODENAME $SLURM_NNODES"'
-	[ "$(echo "$output" | sort)" = "0: n1 3
+	assert_equal "$(echo "$output" | sort)" "0: n1 3
 1: n2 3
-2: n3 3" ]
+2: n3 3"
 	# a failing step reports its status
 	run -3 srun -N1 sh -c 'exit 3'
 }
@@ -45,9 +45,9 @@ n3 idle 1" ]
 	local id=$output
 	[[ $id =~ ^[0-9]+$ ]]
 	run -0 slurm_wait_job "$id" 60
-	[ "$output" = COMPLETED ]
+	assert_output COMPLETED
 	run -0 cat "$BATS_TEST_TMPDIR/job.out"
-	[ "${lines[0]}" = "nodes n[1-2]" ]
+	assert_line -n 0 "nodes n[1-2]"
 	[ "$(sed 1d "$BATS_TEST_TMPDIR/job.out" | sort)" = "step on n1
 step on n2" ]
 }
@@ -56,7 +56,7 @@ step on n2" ]
 	printf '#!/bin/sh\nexit 5\n' >fail.sh
 	run -0 sbatch --parsable -N1 -o /dev/null fail.sh
 	run -0 slurm_wait_job "$output" 60
-	[ "$output" = FAILED ]
+	assert_output FAILED
 }
 
 @test "a port taken meanwhile: the cluster starts again on other ports" {
@@ -84,6 +84,6 @@ time.sleep(60)' "$busy" 3>&- &
 	[ "$(grep -c SlurmctldPort "$SLURM_DIR/slurm.conf")" = 1 ]
 	! grep -q "SlurmctldPort=$busy$" "$SLURM_DIR/slurm.conf"
 	run -0 srun -N1 bash -c 'echo "$SLURMD_NODENAME"'
-	[ "$output" = n1 ]
+	assert_output n1
 	slurm_stop
 }

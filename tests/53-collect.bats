@@ -76,6 +76,15 @@ EOF
 	run -0 vine-collect -s empty.db
 }
 
+@test "collect: the joblog and results get the modes the umask allows, under 077 too" {
+	echo true | vine-submit
+	vine-worker -i 0
+	run -0 sh -c 'umask 077 && vine-collect -j jl -o out && stat -c %a jl out out/1 out/1/cmd'
+	assert_output $'600\n700\n700\n600'
+	run -0 sh -c 'umask 022 && vine-collect -j jl2 -o out2 && stat -c %a jl2 out2/1 out2/1/cmd'
+	assert_output $'644\n755\n644'
+}
+
 @test "collect -w waits for every task; running it again is harmless" {
 	printf '%s\n' 'sleep 0.5; echo one' 'sleep 0.7; echo two' | vine-submit
 	(sleep 0.5 && vine-worker -n 1 -i 0) 3>&- &

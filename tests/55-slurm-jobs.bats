@@ -57,7 +57,7 @@ env_short() {
 	run -0 env VINE_STATE="$HOST_URL$db" VINE_IDLE=2 "${SBATCH[@]}" -N3 "$WORKERS"
 	local id=$output
 	run -0 slurm_wait_job "$id" 60
-	[ "$output" = COMPLETED ] || { cat job.out; false; }
+	assert_output COMPLETED || { cat job.out; false; }
 	run -0 vine-collect -s "$db" -o out -j joblog
 	for i in 1 2 3 4 5 6; do
 		run -0 cat "out/$i/exit"
@@ -70,8 +70,8 @@ env_short() {
 	[ "$(sed -n 2p out/5/stdout)" = 5 ]
 	# the Host column: every node ran tasks, and each in its own cache
 	run -0 awk -F '\t' 'NR > 1 { print $2 }' joblog
-	[ "${#lines[@]}" = 6 ]
-	[ "$(printf '%s\n' "${lines[@]}" | sort -u | tr '\n' ' ')" = "n1 n2 n3 " ]
+	assert_equal "${#lines[@]}" 6
+	assert_equal "$(printf '%s\n' "${lines[@]}" | sort -u | tr '\n' ' ')" "n1 n2 n3 "
 	awk -F '\t' 'NR > 1 { print $1, $2 }' joblog | while read -r i n; do
 		grep -qx "$dir/cache-$n/env/$short" "out/$i/stdout" || exit 1
 	done
@@ -94,7 +94,7 @@ env_short() {
 	run -0 env -u VINE_CACHE USER=vineuser TMPDIR="$BATS_TEST_TMPDIR/tmp" VINE_CORES=3 \
 		VINE_STATE="$HOST_URL$db" VINE_IDLE=0 "${SBATCH[@]}" -N1 "$WORKERS"
 	run -0 slurm_wait_job "$output" 60
-	[ "$output" = COMPLETED ] || { cat job.out; false; }
+	assert_output COMPLETED || { cat job.out; false; }
 	run -0 vine-collect -s "$db" -o out
 	run -0 cat out/1/stdout
 	assert_output --regexp "^$BATS_TEST_TMPDIR/tmp/vine-cache-vineuser/tasks/n1\\.[0-9]+/[0-9]+\$"
@@ -110,20 +110,20 @@ env_short() {
 	printf 'sleep 3; echo "$VINE_NODE"\n%.0s' 1 2 | vine-submit -s "$db"
 	run -0 env VINE_STATE="$HOST_URL$db" VINE_IDLE=1 "${SBATCH[@]}" -N3 "$WORKERS"
 	run -0 slurm_wait_job "$output" 60
-	[ "$output" = FAILED ]
+	assert_output FAILED
 	run -0 cat job.out
 	assert_output --partial "vine-worker: cannot stat '$BATS_TEST_TMPDIR/cache-n2/tasks/"
 	run -0 vine-collect -s "$db" -o out -j joblog
 	[ "$(cat out/1/stdout out/2/stdout | sort | tr '\n' ' ')" = "n1 n3 " ]
 	run -0 env VINE_STATE="$BATS_TEST_TMPDIR/missing/run.db" VINE_IDLE=1 "${SBATCH[@]}" -N3 "$WORKERS"
 	run -0 slurm_wait_job "$output" 60
-	[ "$output" = FAILED ]
+	assert_output FAILED
 	run -0 cat job.out
 	assert_output --partial "vine-worker: "
 	assert_output --partial "missing/run.db"
 	run -0 env -u VINE_STATE "${SBATCH[@]}" -N1 "$WORKERS"
 	run -0 slurm_wait_job "$output" 60
-	[ "$output" = FAILED ]
+	assert_output FAILED
 	run -0 cat job.out
 	assert_output --partial "set VINE_STATE"
 }
@@ -140,7 +140,7 @@ env_short() {
 	ls "$BATS_TEST_TMPDIR"/cache-n1/tasks/*/*/n1.started
 	scancel "$id"
 	run -0 slurm_wait_job "$id" 30
-	[ "$output" = CANCELLED ]
+	assert_output CANCELLED
 	VINE_STATE=$db run -0 status_py '"%s %s" % (j["tasks"]["ready"], j["tasks"]["failed"])'
 	assert_output "1 0"
 	VINE_STATE=$db run -0 status_py '" ".join(w["state"] for w in j["workers"])'
@@ -153,16 +153,16 @@ env_short() {
 	run -0 "${SBATCH[@]}" -N3 "$SEED" env.tar.gz \
 		python3 -c 'import os, sys; print("ran", os.environ["SLURMD_NODENAME"], sys.prefix, os.environ["VINE_ENV"], os.environ["VIRTUAL_ENV"])'
 	run -0 slurm_wait_job "$output" 60
-	[ "$output" = COMPLETED ] || { cat job.out; false; }
+	assert_output COMPLETED || { cat job.out; false; }
 	# step 1 printed each node's env; step 2 ran python from it
 	run -0 grep -v '^ran ' job.out
-	[ "$(sort <<<"$output")" = "0: $dir/cache-n1/env/$short
+	assert_equal "$(sort <<<"$output")" "0: $dir/cache-n1/env/$short
 1: $dir/cache-n2/env/$short
-2: $dir/cache-n3/env/$short" ]
+2: $dir/cache-n3/env/$short"
 	run -0 grep '^ran ' job.out
-	[ "$(sort <<<"$output")" = "ran n1 $dir/cache-n1/env/$short $dir/cache-n1/env/$short $dir/cache-n1/env/$short
+	assert_equal "$(sort <<<"$output")" "ran n1 $dir/cache-n1/env/$short $dir/cache-n1/env/$short $dir/cache-n1/env/$short
 ran n2 $dir/cache-n2/env/$short $dir/cache-n2/env/$short $dir/cache-n2/env/$short
-ran n3 $dir/cache-n3/env/$short $dir/cache-n3/env/$short $dir/cache-n3/env/$short" ]
+ran n3 $dir/cache-n3/env/$short $dir/cache-n3/env/$short $dir/cache-n3/env/$short"
 	for n in n1 n2 n3; do
 		run -0 cat "$dir/cache-$n/env/$short/.vine/id"
 		assert_output "$(sha256sum env.tar.gz | cut -d' ' -f1)"
@@ -174,7 +174,7 @@ ran n3 $dir/cache-n3/env/$short $dir/cache-n3/env/$short $dir/cache-n3/env/$shor
 @test "vine-seed-steps.sbatch: a node that cannot seed fails the job before the command runs" {
 	run -0 "${SBATCH[@]}" -N3 "$SEED" missing.tar.gz touch "$BATS_TEST_TMPDIR/ran"
 	run -0 slurm_wait_job "$output" 60
-	[ "$output" = FAILED ]
+	assert_output FAILED
 	assert_file_not_exists ran
 	run -0 cat job.out
 	assert_output --partial "vine-seed: "
@@ -185,12 +185,12 @@ ran n3 $dir/cache-n3/env/$short $dir/cache-n3/env/$short $dir/cache-n3/env/$shor
 	# the command failing on one node fails the job
 	run -0 "${SBATCH[@]}" -N3 "$SEED" env.tar.gz sh -c 'echo "ran $SLURMD_NODENAME"; [ "$SLURMD_NODENAME" != n2 ]'
 	run -0 slurm_wait_job "$output" 60
-	[ "$output" = FAILED ]
+	assert_output FAILED
 	[ "$(grep '^ran ' job.out | sort | tr '\n' ' ')" = "ran n1 ran n2 ran n3 " ]
 	# no command: usage, and nothing runs
 	run -0 "${SBATCH[@]}" -N1 "$SEED" env.tar.gz
 	run -0 slurm_wait_job "$output" 60
-	[ "$output" = FAILED ]
+	assert_output FAILED
 	run -0 cat job.out
 	assert_output --partial "usage: sbatch vine-seed-steps.sbatch"
 }

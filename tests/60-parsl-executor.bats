@@ -22,9 +22,9 @@ pyunit() {
 	export TMPDIR="$BATS_TEST_TMPDIR"
 	run "$py" -m unittest -v "$1"
 	echo "$output"
-	[ "$status" -eq 0 ]
-	[[ "$output" =~ Ran\ [1-9][0-9]*\ test ]]
-	[ "${lines[${#lines[@]}-1]}" = "$want" ]
+	assert_success
+	assert_output --regexp 'Ran [1-9][0-9]* test'
+	assert_line -n -1 "$want"
 }
 
 # skips_unless MODULE: 0 if python3 can import MODULE, else 1

@@ -16,14 +16,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <archive.h>
 #include <archive_entry.h>
 #include <libdeflate.h>
-#include <linux/openat2.h>
 #include <zlib.h>
 
 #include "archive/extract.h"
@@ -31,173 +29,9 @@
 #include "util/util.h"
 #include "archive/vformat.h"
 
-int vine_extract_no_openat2;
-
 #define CHUNK (1 << 20)              /* read size for streams and hashing */
 #define HASH_STEP ((uint64_t)8 << 20) /* bytes hashed per turn */
 #define STREAM_MIN ((size_t)64 << 20)
-
-/* ---- paths ---- */
-
-char *vine_path_clean(const char *path)
-{
-	struct vine_buf b = VINE_BUF_INIT;
-	const char *p = path;
-
-	if (*p == '/') {
-		vine_error("'%s': absolute path", path);
-		return NULL;
-	}
-	while (*p) {
-		const char *s = strchr(p, '/');
-		size_t n = s ? (size_t)(s - p) : strlen(p);
-		if (n == 2 && p[0] == '.' && p[1] == '.') {
-			vine_buf_release(&b);
-			vine_error("'%s': path with a '..' component", path);
-			return NULL;
-		}
-		if (n && !(n == 1 && p[0] == '.')) {
-			if (b.len)
-				vine_buf_add(&b, "/", 1);
-			vine_buf_add(&b, p, n);
-		}
-		p += n + (s ? 1 : 0);
-	}
-	if (b.len >= PATH_MAX) {
-		vine_buf_release(&b);
-		vine_error("'%.100s...': path too long", path);
-		return NULL;
-	}
-	return vine_buf_detach(&b, NULL);
-}
-
-static int sys_openat2(int dirfd, const char *path, int flags, mode_t mode, uint64_t resolve)
-{
-	struct open_how how = { .flags = (uint64_t)flags, .mode = flags & O_CREAT ? mode : 0,
-				.resolve = resolve };
-
-	return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
-}
-
-static int walk_error(int dirfd, const char *comp, const char *path)
-{
-	int err = errno;
-	struct stat st;
-
-	if (fstatat(dirfd, comp, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-		if (S_ISLNK(st.st_mode))
-			return vine_error("'%s': path passes through a symlink", path);
-		if (!S_ISDIR(st.st_mode))
-			return vine_error("'%s': a parent is not a directory", path);
-	}
-	errno = err;
-	return vine_error_errno("cannot open '%s'", path);
-}
-
-/* Called for each directory the walk creates (to record it). */
-typedef void (*made_fn)(void *ctx, const char *path, size_t len);
-
-/*
- * Open the directory path ("" for dirfd itself) beneath dirfd, never through
- * a symlink; with made, create missing components mode 0700.
- */
-static int open_dir(int dirfd, const char *path, made_fn made, void *ctx)
-{
-	int fd, cur;
-
-	if (!*path) {
-		fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
-		return fd < 0 ? vine_error_errno("cannot open '.'") : fd;
-	}
-	if (!__atomic_load_n(&vine_extract_no_openat2, __ATOMIC_RELAXED)) {
-		fd = sys_openat2(dirfd, path, O_PATH | O_DIRECTORY | O_CLOEXEC, 0,
-				 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
-		if (fd >= 0)
-			return fd;
-		if (errno == ENOSYS || errno == EPERM || errno == E2BIG)
-			__atomic_store_n(&vine_extract_no_openat2, 1, __ATOMIC_RELAXED);
-		else if (errno != ENOENT && errno != EAGAIN && errno != EXDEV)
-			return errno == ELOOP ? vine_error("'%s': path passes through a symlink", path)
-			     : errno == ENOTDIR ? vine_error("'%s': a parent is not a directory", path)
-			     : vine_error_errno("cannot open '%s'", path);
-		else if (errno == ENOENT && !made)
-			return vine_error_errno("cannot open '%s'", path);
-	}
-	/* the walk: one component at a time, none of them a symlink */
-	cur = dirfd;
-	char *copy = vine_xstrdup(path);
-	for (char *p = copy, *s; p; p = s) {
-		s = strchr(p, '/');
-		if (s)
-			*s++ = '\0';
-		fd = openat(cur, p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0 && errno == ENOENT && made) {
-			if (mkdirat(cur, p, 0700) == 0)
-				made(ctx, path, s ? (size_t)(s - 1 - copy) : strlen(path));
-			else if (errno != EEXIST) {
-				vine_error_errno("cannot create directory '%.*s'",
-						 (int)(s ? (size_t)(s - 1 - copy) : strlen(path)), path);
-				goto fail;
-			}
-			fd = openat(cur, p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		}
-		if (fd < 0) {
-			walk_error(cur, p, path);
-			goto fail;
-		}
-		if (cur != dirfd)
-			close(cur);
-		cur = fd;
-	}
-	free(copy);
-	return cur;
-fail:
-	if (cur != dirfd)
-		close(cur);
-	free(copy);
-	return -1;
-}
-
-int vine_open_beneath(int dirfd, const char *path, int flags, mode_t mode)
-{
-	const char *slash = strrchr(path, '/');
-	char *parent = slash ? vine_xstrndup(path, (size_t)(slash - path)) : vine_xstrdup("");
-	const char *name = slash ? slash + 1 : path;
-	int pfd = open_dir(dirfd, parent, NULL, NULL), fd = -1, err = errno;
-
-	if (pfd >= 0) {
-		fd = openat(pfd, name, flags | O_NOFOLLOW | O_CLOEXEC, mode);
-		err = errno;
-		if (fd < 0)
-			errno == ELOOP ? vine_error("'%s' is a symlink", path)
-				       : vine_error_errno("cannot open '%s'", path);
-		close(pfd);
-	}
-	free(parent);
-	errno = err; /* callers tell a missing file by ENOENT */
-	return fd;
-}
-
-mode_t vine_umask(void)
-{
-	char line[256];
-	FILE *f = fopen("/proc/self/status", "re");
-	unsigned um;
-	mode_t m;
-
-	/* read it where the kernel shows it: setting it to read it races with other threads */
-	while (f && fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "Umask: %o", &um) == 1) {
-			fclose(f);
-			return (mode_t)um & 0777;
-		}
-	}
-	if (f)
-		fclose(f);
-	m = umask(022);
-	umask(m);
-	return m;
-}
 
 /* ---- the entry writer: one per thread ---- */
 
@@ -294,7 +128,7 @@ static int parent_fd(struct writer *w, const char *path, const char **name)
 		close(w->cfd);
 	free(w->cpath);
 	w->cpath = vine_xstrndup(path, plen);
-	w->cfd = open_dir(w->root, w->cpath, made_dir, w);
+	w->cfd = vine_open_dir_beneath(w->root, w->cpath, made_dir, w);
 	return w->cfd;
 }
 
@@ -492,7 +326,7 @@ static int make_links(struct writer *w, struct linkrec *l, size_t n)
 		const char *slash = strrchr(l[i].target, '/');
 		char *tdir = slash ? vine_xstrndup(l[i].target, (size_t)(slash - l[i].target)) : vine_xstrdup("");
 		struct stat st;
-		int tfd = open_dir(w->root, tdir, NULL, NULL), rc = 0;
+		int tfd = vine_open_dir_beneath(w->root, tdir, NULL, NULL), rc = 0;
 		free(tdir);
 		tname = slash ? slash + 1 : l[i].target;
 		if (tfd < 0)

@@ -30,6 +30,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "util/fs.h"
 #include "util/hash.h"
 
 struct vine_extract_opts {
@@ -70,25 +71,5 @@ int vine_tree_put(struct vine_tree *t, const char *path, const void *data, size_
 /* Give every directory its mode and mtime from the archive, deepest first. */
 int vine_tree_finish(struct vine_tree *t);
 void vine_tree_free(struct vine_tree *t);
-
-/*
- * Open path beneath the directory dirfd without following any symlink, in
- * its parents or at its end (flags as for openat; O_NOFOLLOW is added).
- */
-int vine_open_beneath(int dirfd, const char *path, int flags, mode_t mode);
-
-/*
- * Normalise an archive path: drop leading "./", empty and "." components
- * and a trailing "/".  Returns a new string ("" for the root itself), or
- * NULL with a message for an absolute path, a ".." component or a path
- * that is too long.
- */
-char *vine_path_clean(const char *path);
-
-/* The process's umask, read without changing it. */
-mode_t vine_umask(void);
-
-/* For tests: never use openat2(), always walk component by component. */
-extern int vine_extract_no_openat2;
 
 #endif

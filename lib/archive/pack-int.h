@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include "util/util.h"
 #include "util/hash.h"
 #include "archive/vformat.h"
 
@@ -89,7 +90,7 @@ struct pack_walk_opts {
 	size_t nexclude;
 	dev_t skip_dev;             /* a file that must not be packed (the */
 	ino_t skip_ino;             /* output); 0/0: none */
-	void (*warn)(void *ctx, const char *msg);
+	vine_msg_fn warn;
 	void *warn_ctx;
 };
 
@@ -100,9 +101,6 @@ void pack_tree_release(struct pack_tree *t);
  * ("" or "/..."), relative to the link at path.  Returns malloc'd. */
 char *pack_relative_link(const char *path, const char *rest);
 
-/* Format a warning and hand it to fn (when set). */
-void pack_warnf(void (*fn)(void *, const char *), void *ctx, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
 
 /*
  * Looks for one byte string (the prefix) and for NUL bytes in a stream

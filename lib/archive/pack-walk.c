@@ -26,28 +26,7 @@ struct walker {
 	size_t n, cap;
 };
 
-void pack_warnf(void (*fn)(void *, const char *), void *ctx, const char *fmt, ...)
-{
-	va_list ap;
-	char *msg;
-	int n;
-
-	if (!fn)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	msg = vine_xmalloc((size_t)n + 1);
-	va_start(ap, fmt);
-	vsnprintf(msg, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	fn(ctx, msg);
-	free(msg);
-}
-
-#define warn(o, ...) pack_warnf((o)->warn, (o)->warn_ctx, __VA_ARGS__)
+#define warn(o, ...) vine_msgf((o)->warn, (o)->warn_ctx, __VA_ARGS__)
 
 static int excluded(const struct pack_walk_opts *o, const char *rel, const char *name)
 {
@@ -83,7 +62,12 @@ static size_t components(char *s, char ***out)
 	size_t n = 0, cap = 8;
 	char **v = vine_xmalloc(cap * sizeof(*v));
 
-	for (char *tok = strtok(s, "/"); tok; tok = strtok(NULL, "/")) {
+	for (char *tok = s, *end; *tok; tok = end) {
+		end = tok + strcspn(tok, "/");
+		if (*end)
+			*end++ = '\0';
+		if (!*tok)
+			continue;
 		if (n == cap)
 			v = vine_xrealloc(v, (cap *= 2) * sizeof(*v));
 		v[n++] = tok;

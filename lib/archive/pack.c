@@ -61,7 +61,7 @@ struct packer {
 	struct vine_progress prog;
 };
 
-#define pwarn(p, ...) pack_warnf((p)->o->warn, (p)->o->warn_ctx, __VA_ARGS__)
+#define pwarn(p, ...) vine_msgf((p)->o->warn, (p)->o->warn_ctx, __VA_ARGS__)
 
 static la_ssize_t tar_out(struct archive *a, void *ctx, const void *buf, size_t n)
 {
@@ -423,33 +423,16 @@ static int make_temp(const char *out, char **tmp)
  * unless force). */
 static int publish(int fd, const char *tmp, const char *out, int force)
 {
-	mode_t mask = umask(0);
-
-	umask(mask);
-	if (fchmod(fd, 0666 & ~mask) < 0 || fsync(fd) < 0) {
+	if (fchmod(fd, vine_umasked(0666)) < 0 || fsync(fd) < 0) {
 		vine_error_errno("cannot write '%s'", tmp);
 		close(fd);
 		return -1;
 	}
 	if (close(fd) < 0)
 		return vine_error_errno("cannot write '%s'", tmp);
-	if (force) {
-		if (rename(tmp, out) < 0)
-			return vine_error_errno("cannot rename '%s' to '%s'", tmp, out);
-	} else if (renameat2(AT_FDCWD, tmp, AT_FDCWD, out, RENAME_NOREPLACE) < 0) {
-		if (errno == EEXIST)
-			return vine_error("'%s' exists (use -f to overwrite)", out);
-		if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP)
-			return vine_error_errno("cannot rename '%s' to '%s'", tmp, out);
-		/* no RENAME_NOREPLACE here: link(2) refuses to replace too */
-		if (link(tmp, out) < 0) {
-			if (errno == EEXIST)
-				return vine_error("'%s' exists (use -f to overwrite)", out);
-			return vine_error_errno("cannot link '%s' to '%s'", tmp, out);
-		}
-		unlink(tmp);
-	}
-	return vine_fsync_parent(out);
+	if (vine_publish(tmp, out, VINE_PUBLISH_SYNC | (force ? 0 : VINE_PUBLISH_NOREPLACE)) < 0)
+		return errno == EEXIST ? vine_error("'%s' exists (use -f to overwrite)", out) : -1;
+	return 0;
 }
 
 static locale_t utf8_locale(void)
@@ -474,8 +457,8 @@ int vine_pack(const struct vine_pack_opts *o, struct vine_pack_result *r)
 
 	memset(r, 0, sizeof(*r));
 	if (jobs <= 0) {
-		long n = sysconf(_SC_NPROCESSORS_ONLN);
-		jobs = n > 0 ? (int)(n > 1024 ? 1024 : n) : 1;
+		int n = vine_online_cores();
+		jobs = n > 1024 ? 1024 : n;
 	}
 	if (level < 1 || level > 12)
 		return vine_error("compression level %d is not from 1 to 12", level);

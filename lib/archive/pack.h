@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "util/hash.h"
+#include "util/util.h"
 
 #define VINE_PACK_MEMBER_SIZE ((size_t)2 << 20) /* target uncompressed member */
 #define VINE_PACK_LEVEL 6
@@ -33,7 +34,7 @@ struct vine_pack_opts {
 	int quiet;                  /* no progress meter */
 	size_t member_size;         /* 0: VINE_PACK_MEMBER_SIZE */
 	/* warnings (skipped files, links leading outside, odd names) */
-	void (*warn)(void *ctx, const char *msg);
+	vine_msg_fn warn;
 	void *warn_ctx;
 };
 

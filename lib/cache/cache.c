@@ -64,6 +64,13 @@ void vine_cache_close(struct vine_cache *c)
 	c->fd = -1;
 }
 
+int vine_cache_subdir(const struct vine_cache *c, const char *sub)
+{
+	int fd = openat(c->fd, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	return fd < 0 ? vine_error_errno("cannot open directory '%s/%s'", c->dir, sub) : fd;
+}
+
 char *vine_cache_path(const struct vine_cache *c, const char *sub, const char *name, const char *suffix)
 {
 	return vine_xasprintf("%s/%s/%s%s", c->dir, sub, name, suffix ? suffix : "");

@@ -1,7 +1,28 @@
 /*
  * cache.h - the node cache: its layout, its locks and its quick-check
- * records.  The layout and the locking protocol are documented in seed.h
- * and in vine(7), NODE CACHE.
+ * records.  The layout is here and in vine(7), NODE CACHE; the locking
+ * protocol of seeding is in seed.h, that of the peer transport in peer.h.
+ *
+ * Cache layout (CACHE: -c, $VINE_CACHE, else config.h's default; every
+ * directory mode 0700, created when missing; refused if another user owns
+ * CACHE):
+ *
+ *   objects/<id>        complete, verified archives (mode 0444), by id
+ *   partial/<id>        an archive being copied or fetched for id
+ *   env/<short>/        ready environments; <short> is the id's first 16
+ *                       hex digits (binary relocation needs a new prefix
+ *                       no longer than the packed one, so the name is
+ *                       short); env/<short>/.vine/id holds the full id and
+ *                       is checked on every lookup
+ *   tmp/<lock>.XXXXXX   staging directories and copies, named after the
+ *                       lock their maker holds
+ *   locks/<id>          flock(2) files, one per object, held by the one
+ *                       process working on it; never removed
+ *   locks/src-<key>     one per archive path being hashed
+ *   sources/<key>       quick-check records: <key> is from the archive's
+ *                       real path; the record holds that path, its device,
+ *                       inode, size, mtime and ctime (ns) and its id
+ *   tasks/<node>.<pid>  a worker's task directories (worker.h)
  */
 #ifndef VINE_CACHE_H
 #define VINE_CACHE_H
@@ -25,6 +46,8 @@ struct vine_cache {
 int vine_cache_open(struct vine_cache *c, const char *path);
 void vine_cache_close(struct vine_cache *c);
 
+/* Open the cache's subdirectory sub (objects, partial, locks, ...): an fd. */
+int vine_cache_subdir(const struct vine_cache *c, const char *sub);
 /* dir/sub/name + suffix (suffix may be NULL), malloc'd. */
 char *vine_cache_path(const struct vine_cache *c, const char *sub, const char *name, const char *suffix);
 

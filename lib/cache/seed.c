@@ -4,7 +4,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,17 +16,6 @@
 #include "archive/relocate.h"
 #include "cache/seed.h"
 #include "util/util.h"
-
-int vine_online_cores(void)
-{
-	cpu_set_t set;
-	long n;
-
-	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
-		return CPU_COUNT(&set);
-	n = sysconf(_SC_NPROCESSORS_ONLN);
-	return n > 0 ? (int)n : 1;
-}
 
 struct seed {
 	const struct vine_seed_opts *o;
@@ -110,10 +98,7 @@ static int publish_dir(const char *from, const char *to)
 	/* under the lock nothing else publishes to; RENAME_NOREPLACE is a second
 	 * guard, and where the file system lacks it, rename(2) will not replace a
 	 * non-empty directory either */
-	if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) < 0 &&
-	    (errno != EINVAL || rename(from, to) < 0))
-		return vine_error_errno("cannot rename '%s' to '%s'", from, to);
-	return 0;
+	return vine_publish(from, to, VINE_PUBLISH_NOREPLACE);
 }
 
 /*
@@ -126,8 +111,12 @@ static int publish_object(struct seed *s, const char *from, const char *id)
 	char *partial = vine_cache_path(&s->c, "partial", id, NULL);
 	int rc = 0;
 
-	if (access(obj, F_OK) < 0 && (chmod(from, 0444) < 0 || rename(from, obj) < 0))
-		rc = vine_error_errno("cannot move '%s' to '%s'", from, obj);
+	if (access(obj, F_OK) < 0) {
+		if (chmod(from, 0444) < 0)
+			rc = vine_error_errno("cannot change the mode of '%s'", from);
+		else
+			rc = vine_publish(from, obj, 0);
+	}
 	if (rc == 0 && strcmp(from, partial) && unlink(partial) < 0 && errno != ENOENT)
 		rc = vine_error_errno("cannot remove '%s'", partial);
 	free(obj);

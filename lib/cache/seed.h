@@ -1,24 +1,7 @@
 /*
  * seed.h - make an environment archive ready in the node cache.
  *
- * Cache layout (CACHE: -c, $VINE_CACHE, else config.h's default; every
- * directory mode 0700, created when missing; refused if another user owns
- * CACHE):
- *
- *   objects/<id>        complete, verified archives (mode 0444), by id
- *   partial/<id>        an archive being copied or fetched for id
- *   env/<short>/        ready environments; <short> is the id's first 16
- *                       hex digits (binary relocation needs a new prefix
- *                       no longer than the packed one, so the name is
- *                       short); env/<short>/.vine/id holds the full id and
- *                       is checked on every lookup
- *   tmp/<lock>.XXXXXX   staging directories and copies, named after the
- *                       lock their maker holds
- *   locks/<id>          flock(2) files, one per object; never removed
- *   locks/src-<key>     one per archive path being hashed
- *   sources/<key>       quick-check records: <key> is from the archive's
- *                       real path; the record holds that path, its device,
- *                       inode, size, mtime and ctime (ns) and its id
+ * The cache layout is in cache.h (and vine(7), NODE CACHE).
  *
  * Locking protocol.  A warm seed takes no lock: it finds the id (given,
  * or from a sources/ record that matches the archive's stat exactly,
@@ -50,6 +33,7 @@
 #define VINE_SEED_H
 
 #include "util/hash.h"
+#include "util/util.h"
 
 /*
  * Where an object comes from when it is not in the cache yet.  NULL fetch:
@@ -78,7 +62,7 @@ struct vine_seed_opts {
 	const char *expect_id;      /* if set, the object must hash to this id */
 	const struct vine_fetcher *fetcher; /* NULL: copy from the local path */
 	/* if set, told what is happening ("unpacking 'x'", ...), for -v */
-	void (*note)(void *ctx, const char *msg);
+	vine_msg_fn note;
 	void *note_ctx;
 	size_t stream_min;          /* see extract.h; 0: default */
 };
@@ -99,8 +83,5 @@ int vine_seed(const struct vine_seed_opts *o, const char *archive, char **env,
  * VINE_ENV set.
  */
 int vine_env_activate(const char *env);
-
-/* Online cores this process may run on (for jobs = 0). */
-int vine_online_cores(void);
 
 #endif

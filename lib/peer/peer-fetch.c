@@ -296,12 +296,16 @@ struct vine_fetch *vine_fetch_open(const char *cache, const char *id, int flags)
 		f->buf[i] = vine_xmalloc(BUF_SIZE);
 	pthread_mutex_init(&f->mu, NULL);
 	pthread_cond_init(&f->cv, NULL);
-	if ((f->objfd = vp_cache_dir(cache, "objects")) < 0 || (f->partfd = vp_cache_dir(cache, "partial")) < 0)
+	static const char *const subs[] = { "objects", "partial", "locks", NULL };
+	int fds[3];
+	if (vp_cache_dirs(cache, subs, fds) < 0)
 		goto fail;
-	if (!(flags & VINE_FETCH_LOCKED)) {
-		int dfd = vp_cache_dir(cache, "locks");
-		if (dfd < 0)
-			goto fail;
+	f->objfd = fds[0];
+	f->partfd = fds[1];
+	if (flags & VINE_FETCH_LOCKED) {
+		close(fds[2]);
+	} else {
+		int dfd = fds[2];
 		f->lockfd = openat(dfd, id, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
 		close(dfd);
 		if (f->lockfd < 0) {
@@ -503,7 +507,7 @@ static int client_handshake(int fd, const unsigned char *secret)
 	size_t n;
 	int type;
 
-	if (vp_random(cn, sizeof(cn)) < 0)
+	if (vine_random(cn, sizeof(cn)) < 0)
 		return VINE_PEER_ELOCAL;
 	memcpy(buf, VP_MAGIC, VP_MAGIC_LEN);
 	vp_put16(buf + VP_MAGIC_LEN, VP_VERSION);

@@ -375,7 +375,7 @@ static int handshake(struct conn *c)
 		return -1;
 	}
 	memcpy(cn, buf + VP_MAGIC_LEN + 4, VP_NONCE_LEN);
-	if (vp_random(sn, sizeof(sn)) < 0)
+	if (vine_random(sn, sizeof(sn)) < 0)
 		return -1;
 	vp_put16(buf, VP_VERSION);
 	memcpy(buf + 2, sn, VP_NONCE_LEN);
@@ -658,9 +658,13 @@ struct vine_peer_server *vine_peer_server_start(const struct vine_peer_server_op
 	s->hs_timeout = s->io_timeout < HANDSHAKE_TIMEOUT ? s->io_timeout : HANDSHAKE_TIMEOUT;
 	s->log = o->log;
 	s->log_ctx = o->log_ctx;
-	if ((s->objfd = vp_cache_dir(o->cache, "objects")) < 0 ||
-	    (s->partfd = vp_cache_dir(o->cache, "partial")) < 0 || (s->lockfd = vp_cache_dir(o->cache, "locks")) < 0)
+	static const char *const subs[] = { "objects", "partial", "locks", NULL };
+	int fds[3];
+	if (vp_cache_dirs(o->cache, subs, fds) < 0)
 		goto fail;
+	s->objfd = fds[0];
+	s->partfd = fds[1];
+	s->lockfd = fds[2];
 	if (open_listener(s, o->listen) < 0)
 		goto fail;
 	if (pipe2(s->wake, O_CLOEXEC) < 0) {

@@ -85,10 +85,12 @@ int vp_recv_ctrl(int fd, int *type, unsigned char *buf, size_t *len, int eof_ok)
 /* HMAC-SHA256(secret, label || version || client nonce || server nonce) */
 void vp_mac(const unsigned char *secret, const char *label, uint16_t version,
 	    const unsigned char *cnonce, const unsigned char *snonce, unsigned char out[VP_MAC_LEN]);
-int vp_random(void *p, size_t n);
 
-/* Open CACHE/sub as a directory, creating it (and CACHE) mode 0700. */
-int vp_cache_dir(const char *cache, const char *sub);
+/*
+ * Open the cache with vine_cache_open (which makes its layout and refuses
+ * another user's cache), then each of the NULL-terminated subs into fds.
+ */
+int vp_cache_dirs(const char *cache, const char *const *subs, int *fds);
 
 /* Both timeouts of a socket, and TCP_NODELAY. */
 int vp_sock_setup(int fd, double timeout);

@@ -1,6 +1,6 @@
 /*
- * peer.c - what the peer server and client share: the secret, addresses,
- * frames and the handshake MACs (protocol in vine(7), PEER PROTOCOL).
+ * peer.c - what the peer server and client share: addresses, frames and
+ * the handshake MACs (the secret is util/secret.c) (protocol in vine(7), PEER PROTOCOL).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,99 +17,11 @@
 #include <unistd.h>
 
 #include <openssl/hmac.h>
-#include <openssl/rand.h>
 
+#include "cache/cache.h"
 #include "peer/peer.h"
 #include "peer/peer-wire.h"
 #include "util/util.h"
-
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-int vine_peer_secret_parse(const char *text, size_t len, unsigned char secret[VINE_PEER_SECRET_LEN])
-{
-	if (len == 2 * VINE_PEER_SECRET_LEN + 1 && text[len - 1] == '\n')
-		len--;
-	if (len != 2 * VINE_PEER_SECRET_LEN)
-		return vine_error("a secret is %d hex digits", 2 * VINE_PEER_SECRET_LEN);
-	for (size_t i = 0; i < VINE_PEER_SECRET_LEN; i++) {
-		int hi = hexval((unsigned char)text[2 * i]), lo = hexval((unsigned char)text[2 * i + 1]);
-		if (hi < 0 || lo < 0)
-			return vine_error("a secret is %d hex digits", 2 * VINE_PEER_SECRET_LEN);
-		secret[i] = (unsigned char)(hi << 4 | lo);
-	}
-	return 0;
-}
-
-int vine_peer_secret_load(const char *path, unsigned char secret[VINE_PEER_SECRET_LEN])
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	char buf[2 * VINE_PEER_SECRET_LEN + 2];
-	struct stat st;
-	ssize_t n;
-	int rc = -1;
-
-	if (fd < 0)
-		return vine_error_errno("cannot open secret file '%s'", path);
-	if (fstat(fd, &st) < 0) {
-		vine_error_errno("cannot stat secret file '%s'", path);
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		vine_error("secret file '%s' is not a regular file", path);
-		goto out;
-	}
-	if (st.st_mode & 077) {
-		vine_error("secret file '%s' is readable by others (mode %03o): chmod 600 it",
-			   path, (unsigned)(st.st_mode & 0777));
-		goto out;
-	}
-	n = vine_read_full(fd, buf, sizeof(buf));
-	if (n < 0) {
-		vine_error_errno("cannot read secret file '%s'", path);
-		goto out;
-	}
-	if (vine_peer_secret_parse(buf, (size_t)n, secret) < 0) {
-		vine_error_prefix("secret file '%s'", path);
-		goto out;
-	}
-	rc = 0;
-out:
-	explicit_bzero(buf, sizeof(buf));
-	close(fd);
-	return rc;
-}
-
-int vp_random(void *p, size_t n)
-{
-	if (RAND_bytes(p, (int)n) != 1)
-		return vine_error("cannot get random bytes");
-	return 0;
-}
-
-int vine_peer_secret_new(unsigned char secret[VINE_PEER_SECRET_LEN])
-{
-	return vp_random(secret, VINE_PEER_SECRET_LEN);
-}
-
-void vine_peer_secret_hex(const unsigned char secret[VINE_PEER_SECRET_LEN], char hex[2 * VINE_PEER_SECRET_LEN + 1])
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (int i = 0; i < VINE_PEER_SECRET_LEN; i++) {
-		hex[2 * i] = digits[secret[i] >> 4];
-		hex[2 * i + 1] = digits[secret[i] & 15];
-	}
-	hex[2 * VINE_PEER_SECRET_LEN] = '\0';
-}
 
 int vine_peer_addr_split(const char *addr, int need_port, char **host, char **port)
 {
@@ -154,28 +66,6 @@ int vine_peer_addr_split(const char *addr, int need_port, char **host, char **po
 	}
 	*port = vine_xasprintf("%lld", v);
 	return 0;
-}
-
-const char *vine_peer_status_name(int status)
-{
-	static const char *names[] = {
-		[VINE_PEER_OK] = "ok",
-		[VINE_PEER_ECONNECT] = "connect",
-		[VINE_PEER_ETIMEOUT] = "timeout",
-		[VINE_PEER_EAUTH] = "auth",
-		[VINE_PEER_EVERSION] = "version",
-		[VINE_PEER_EBUSY] = "busy",
-		[VINE_PEER_ENOTFOUND] = "notfound",
-		[VINE_PEER_ESTALLED] = "stalled",
-		[VINE_PEER_EREMOTE] = "remote",
-		[VINE_PEER_EPROTO] = "protocol",
-		[VINE_PEER_ECORRUPT] = "corrupt",
-		[VINE_PEER_ELOCAL] = "local",
-	};
-
-	if (status < 0 || (size_t)status >= sizeof(names) / sizeof(names[0]) || !names[status])
-		return "unknown";
-	return names[status];
 }
 
 void vp_put16(unsigned char *p, uint16_t v)
@@ -348,18 +238,24 @@ void vp_mac(const unsigned char *secret, const char *label, uint16_t version,
 		abort();
 }
 
-int vp_cache_dir(const char *cache, const char *sub)
+int vp_cache_dirs(const char *cache, const char *const *subs, int *fds)
 {
-	char *p = vine_xasprintf("%s/%s", cache, sub);
-	int fd = -1;
+	struct vine_cache c;
+	int rc = 0, i;
 
-	if (vine_mkdir_p(p, 0700) == 0) {
-		fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (fd < 0)
-			vine_error_errno("cannot open directory '%s'", p);
-	}
-	free(p);
-	return fd;
+	/* vine_cache_open makes the layout and refuses another user's cache */
+	if (vine_cache_open(&c, cache) < 0)
+		return -1;
+	for (i = 0; subs[i]; i++)
+		fds[i] = -1;
+	for (i = 0; rc == 0 && subs[i]; i++)
+		if ((fds[i] = vine_cache_subdir(&c, subs[i])) < 0)
+			rc = -1;
+	for (i = 0; rc < 0 && subs[i]; i++)
+		if (fds[i] >= 0)
+			close(fds[i]), fds[i] = -1;
+	vine_cache_close(&c);
+	return rc;
 }
 
 static struct timeval tv_of(double s)

@@ -6,14 +6,10 @@
  * the mutual HMAC-SHA256 challenge-response on a per-run secret, byte-range
  * requests, errors) is specified in vine(7), PEER PROTOCOL and SECURITY.
  *
- * Cache layout used here (the node cache's, see seed.h):
- *   CACHE/objects/<id>  a complete, verified object (mode 0444)
- *   CACHE/partial/<id>  an object being received, written sequentially
- *                       from offset 0, renamed to objects/<id> once its
- *                       SHA-256 matches <id>
- *   CACHE/locks/<id>    flocked exclusively by the one process working
- *                       on the object (writing partial/<id>); never removed
- * The server reads objects/ and partial/ (a partial object is relayed up
+ * It uses the node cache's objects/, partial/ and locks/ (layout in
+ * cache.h): partial/<id> is written sequentially from offset 0 by the
+ * holder of locks/<id> and renamed to objects/<id> once its SHA-256
+ * matches <id>.  The server reads objects/ and partial/ (a partial object is relayed up
  * to the bytes it has and followed as it grows, for as long as its lock is
  * held); the client writes partial/<id> and publishes it.  A partial file
  * whose writer died is resumed by the next fetch: its prefix is hashed and
@@ -27,20 +23,9 @@
 #include <sys/types.h>
 
 #include "util/hash.h"
-
-#define VINE_PEER_SECRET_LEN 32
-
-/*
- * The per-run secret.  Text form: 64 lowercase or uppercase hex digits,
- * optionally followed by one newline.  vine_peer_secret_load refuses a file
- * that group or others can read (like ssh with private keys).
- */
-int vine_peer_secret_parse(const char *text, size_t len, unsigned char secret[VINE_PEER_SECRET_LEN]);
-int vine_peer_secret_load(const char *path, unsigned char secret[VINE_PEER_SECRET_LEN]);
-/* 32 bytes from the system's random generator. */
-int vine_peer_secret_new(unsigned char secret[VINE_PEER_SECRET_LEN]);
-/* 64 lowercase hex digits and a NUL. */
-void vine_peer_secret_hex(const unsigned char secret[VINE_PEER_SECRET_LEN], char hex[2 * VINE_PEER_SECRET_LEN + 1]);
+#include "util/util.h"
+#include "util/secret.h"
+#include "util/transfer.h"
 
 /*
  * Split "HOST:PORT", "[V6ADDR]:PORT", ":PORT" (host "") or, when
@@ -64,7 +49,7 @@ struct vine_peer_server_opts {
 				     frame sent, to make transfers slow; 0: none */
 	/* Called from server threads, one call at a time, with one line of
 	 * text (no newline) per event; NULL: silent. */
-	void (*log)(void *ctx, const char *line);
+	vine_msg_fn log;
 	void *log_ctx;
 };
 
@@ -93,24 +78,6 @@ void vine_peer_server_stats(struct vine_peer_server *s, struct vine_peer_server_
 void vine_peer_server_stop(struct vine_peer_server *s);
 
 /* ---- client ---- */
-
-/* Outcome of fetching from one source. */
-enum vine_peer_status {
-	VINE_PEER_OK = 0,       /* the object is complete and verified in objects/ */
-	VINE_PEER_ECONNECT,     /* cannot connect, or the connection broke */
-	VINE_PEER_ETIMEOUT,     /* the source sent nothing for stall_timeout seconds */
-	VINE_PEER_EAUTH,        /* authentication failed (either side) */
-	VINE_PEER_EVERSION,     /* no protocol version in common */
-	VINE_PEER_EBUSY,        /* the source is at its upload limit */
-	VINE_PEER_ENOTFOUND,    /* the source has no copy of the object */
-	VINE_PEER_ESTALLED,     /* the source's own partial copy stopped growing or was discarded */
-	VINE_PEER_EREMOTE,      /* the source could not read its copy */
-	VINE_PEER_EPROTO,       /* the source broke the protocol */
-	VINE_PEER_ECORRUPT,     /* the complete object did not hash to its id: discarded */
-	VINE_PEER_ELOCAL,       /* a local failure (cache, disk): another source will not help */
-};
-/* A short name for a status ("ok", "busy", "corrupt", ...). */
-const char *vine_peer_status_name(int status);
 
 struct vine_peer_client_opts {
 	const unsigned char *secret; /* VINE_PEER_SECRET_LEN bytes */

@@ -7,6 +7,25 @@
  * state.h; state.c checks the arguments every backend would check the same
  * way (limits, names) before calling, so backends can trust them.  A remote
  * backend marshals each op as one request and one response.
+ *
+ * How to add a state operation (say "frob"), in this order:
+ *  1. state.h: declare and document vine_state_frob (and vine_state_frob_once
+ *     if a retried request must not act twice), its structs and limits.
+ *  2. state-impl.h (here): add the op to struct vine_state_ops.
+ *  3. state.c: vine_state_frob checks its arguments (every backend may
+ *     trust them) and calls CALL(st, frob, ...).
+ *  4. state-sqlite.c: sq_frob in one transaction, added to the ops table;
+ *     a schema change is a new, separately named migration step.
+ *  5. state-json.c: to and from JSON for any new struct.
+ *  6. state-remote.c: remote_frob sends req("frob") and reads the answer;
+ *     add it to the ops table (and to the exactly-once list at the top if
+ *     it takes a key).
+ *  7. state-serve.c: op_frob answers the request; add { "frob", op_frob }
+ *     to the dispatch table.
+ *  8. man/vine.7, STATE PROTOCOL, Operations: the request and its answer;
+ *     STATE FILE if the schema changed.
+ *  9. tests/unit: test-state.c (local), test-state-serve.c (over the
+ *     protocol), test-state-once.c (exactly once), as they apply.
  */
 #ifndef VINE_STATE_IMPL_H
 #define VINE_STATE_IMPL_H

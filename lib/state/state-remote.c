@@ -26,7 +26,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "peer/peer.h"
+#include "util/secret.h"
+#include "util/transfer.h"
 #include "state/proto.h"
 #include "state/ssh.h"
 #include "state/state-impl.h"

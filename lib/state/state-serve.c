@@ -15,7 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "peer/peer.h"
+#include "util/secret.h"
+#include "util/transfer.h"
 #include "state/proto.h"
 #include "state/state.h"
 #include "state/state-json.h"

@@ -28,7 +28,8 @@
 
 #include <sqlite3.h>
 
-#include "peer/peer.h"
+#include "util/secret.h"
+#include "util/transfer.h"
 #include "state/state-impl.h"
 #include "state/state-json.h"
 #include "util/util.h"
@@ -270,7 +271,6 @@ struct sq_state {
 	sqlite3 *db;
 	char *path;
 	char *results;              /* PATH.results */
-	mode_t umask;
 	sqlite3_stmt *stmt[Q_N];
 };
 
@@ -534,8 +534,6 @@ struct vine_state *vine_state_sqlite_open(const char *path, int flags)
 	}
 	s->path = vine_xstrdup(path);
 	s->results = vine_xasprintf("%s.results", path);
-	s->umask = umask(0);
-	umask(s->umask);
 	if (stat(path, &sb) < 0) {
 		if (errno != ENOENT || !(flags & VINE_STATE_CREATE)) {
 			vine_error_errno("cannot open state '%s'", path);
@@ -1280,13 +1278,9 @@ static int sq_put_file(struct vine_state *st, int64_t worker, int64_t task, int 
 	if (vine_mkdir_p(dir, 0777) < 0)
 		goto out;
 	tmp = vine_xasprintf("%s/.put.XXXXXX", dir);
-	if ((out = mkostemp(tmp, O_CLOEXEC)) < 0) {
-		vine_error_errno("cannot create a file in '%s'", dir);
-		goto out;
-	}
 	/* as an ordinary file would be, not mkstemp's 0600 */
-	if (fchmod(out, 0666 & ~s->umask) < 0) {
-		vine_error_errno("cannot change the mode of '%s'", tmp);
+	if ((out = vine_mkstemp(tmp, vine_umasked(0666))) < 0) {
+		vine_error_errno("cannot create a file in '%s'", dir);
 		goto out;
 	}
 	if (copy_fd(fd, out, size, &copied) < 0) {
@@ -1323,8 +1317,7 @@ static int sq_put_file(struct vine_state *st, int64_t worker, int64_t task, int 
 		rollback(s);
 		goto out;
 	}
-	if (rename(tmp, path) < 0) {
-		vine_error_errno("cannot rename '%s' to '%s'", tmp, path);
+	if (vine_publish(tmp, path, 0) < 0) {
 		rollback(s);
 		goto out;
 	}
@@ -1640,7 +1633,12 @@ static int settings_read(struct sq_state *s, struct vine_spread_settings *g)
 		int r = meta_get(s, keys[i].key, &val);
 		if (r < 0)
 			return -1;
-		*v = r ? atoi(val) : keys[i].def;
+		long long n = keys[i].def;
+		if (r && vine_parse_llong(val, INT_MIN, INT_MAX, &n) < 0) {
+			free(val);
+			return vine_error_prefix("state setting %s", keys[i].key);
+		}
+		*v = (int)n;
 		free(val);
 	}
 	return 0;

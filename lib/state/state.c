@@ -222,13 +222,8 @@ int vine_state_list_objects(struct vine_state *st, struct vine_object **objs, si
 int vine_state_register_worker_once(struct vine_state *st, const char *key,
 				    const struct vine_worker_info *w, int64_t *worker)
 {
-	size_t len = w->node ? strlen(w->node) : 0;
-
-	if (check_key(key) < 0)
+	if (check_key(key) < 0 || vine_node_check(w->node) < 0)
 		return -1;
-	if (len == 0 || len > VINE_NODE_MAX || strchr(w->node, '\n') || strchr(w->node, '/'))
-		return vine_error("node name '%s' is empty, too long, or has '/' or a newline",
-				  w->node ? w->node : "");
 	if (w->cores < 0 || w->cores > VINE_CORES_MAX)
 		return vine_error("cores must be 0 to %d", VINE_CORES_MAX);
 	if (!isfinite(w->lease) || w->lease <= 0)
@@ -418,15 +413,6 @@ void vine_state_free_files(struct vine_file *f, size_t n)
 
 /* --- spreading ---------------------------------------------------------- */
 
-static int check_node(const char *node)
-{
-	size_t n = node ? strlen(node) : 0;
-
-	if (n == 0 || n > VINE_NODE_MAX || strchr(node, '\n'))
-		return vine_error("node name must be 1 to %d bytes on one line", VINE_NODE_MAX);
-	return 0;
-}
-
 int vine_state_peer_secret(struct vine_state *st, unsigned char secret[VINE_STATE_SECRET_LEN])
 {
 	return CALL(st, peer_secret, secret);
@@ -444,7 +430,7 @@ int vine_state_spread_settings(struct vine_state *st, const struct vine_spread_s
 
 int vine_state_node_listen(struct vine_state *st, const char *node, const char *addr)
 {
-	if (check_node(node) < 0)
+	if (vine_node_check(node) < 0)
 		return -1;
 	if (addr && (!*addr || strlen(addr) > VINE_NODE_MAX + 8 || strchr(addr, '\n')))
 		return vine_error("node %s: bad listen address", node);
@@ -466,7 +452,7 @@ int vine_state_transfer_begin_once(struct vine_state *st, const char *key, const
 		return -1;
 	if (!vine_id_valid(id))
 		return vine_error("object id '%s' is not 64 lowercase hex digits", id);
-	if (check_node(dest) < 0)
+	if (vine_node_check(dest) < 0)
 		return -1;
 	if (offset < 0)
 		return vine_error("object %s: negative offset", id);
@@ -507,7 +493,7 @@ int vine_state_replica_set(struct vine_state *st, const char *id, const char *no
 {
 	if (!vine_id_valid(id))
 		return vine_error("object id '%s' is not 64 lowercase hex digits", id);
-	if (check_node(node) < 0)
+	if (vine_node_check(node) < 0)
 		return -1;
 	if (bytes < 0)
 		return vine_error("object %s: negative byte count", id);

@@ -1,7 +1,7 @@
 /*
  * state.h - the state: tasks, attempts, workers, objects and results.
  *
- * The state is the one coordination point of a run (DESIGN section 4).
+ * The state is the one coordination point of a run (vine(7), STATE FILE).
  * Programs reach it only through the operations below, never through SQL.
  * Each operation is coarse and takes and returns plain data (numbers,
  * strings, arrays of structs), so that it maps onto one request and one
@@ -52,6 +52,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "util/config.h"
 #include "util/hash.h"
 
 /* The schema version of the local backend (vine(7), STATE FILE). */
@@ -64,7 +65,6 @@
 #define VINE_TIMEOUT_MAX (366.0 * 86400) /* a task's time limit, seconds */
 #define VINE_TAG_MAX 256
 #define VINE_NAME_MAX 4096            /* a result file name, bytes */
-#define VINE_NODE_MAX 255
 /* Extra chances a task gets when its worker is lost, beyond -r. */
 #define VINE_LOST_EXTRA 2
 

@@ -97,22 +97,6 @@ static int fetch(struct vine_state *st, const struct vine_task *t, const char *d
 	return rc;
 }
 
-/* Replace dst by the directory tmp, atomically where the kernel can. */
-static int publish(const char *tmp, const char *dst)
-{
-	if (rename(tmp, dst) == 0)
-		return 0;
-	if (errno != EEXIST && errno != ENOTEMPTY)
-		return vine_error_errno("cannot rename '%s' to '%s'", tmp, dst);
-	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dst, RENAME_EXCHANGE) == 0)
-		return vine_rm_rf(tmp); /* tmp now holds the old results */
-	if (vine_rm_rf(dst) < 0)
-		return -1;
-	if (rename(tmp, dst) < 0)
-		return vine_error_errno("cannot rename '%s' to '%s'", tmp, dst);
-	return 0;
-}
-
 static int write_task(struct vine_state *st, const struct vine_task *t, const char *dir)
 {
 	char *tmp = vine_xasprintf("%s/.tmp.%lld.XXXXXX", dir, (long long)t->id);
@@ -121,12 +105,8 @@ static int write_task(struct vine_state *st, const struct vine_task *t, const ch
 	size_t nfiles = 0;
 	int rc = -1;
 
-	mode_t mask = umask(0);
-
-	umask(mask);
-	if (!mkdtemp(tmp) || chmod(tmp, 0777 & ~mask) < 0) {
+	if (!vine_mkdtemp(tmp, vine_umasked(0777))) {
 		vine_error_errno("cannot create a directory in '%s'", dir);
-		rmdir(tmp);
 		free(tmp);
 		free(dst);
 		return -1;
@@ -159,7 +139,7 @@ static int write_task(struct vine_state *st, const struct vine_task *t, const ch
 		if (!strncmp(files[i].name, "out/", 4))
 			rc = fetch(st, t, tmp, files[i].name);
 	if (rc == 0)
-		rc = publish(tmp, dst);
+		rc = vine_publish(tmp, dst, 0);
 	if (rc < 0) {
 		vine_error_prefix("task %lld", (long long)t->id);
 		vine_rm_rf(tmp);
@@ -186,8 +166,8 @@ int vine_collect_write(struct vine_state *st, const char *dir, const char *joblo
 		jl = stdout;
 	} else if (joblog) {
 		jtmp = vine_xasprintf("%s.tmp.XXXXXX", joblog);
-		int fd = mkostemp(jtmp, O_CLOEXEC);
-		if (fd < 0 || fchmod(fd, 0666 & ~umask(umask(0))) < 0 || !(jl = fdopen(fd, "w"))) {
+		int fd = vine_mkstemp(jtmp, vine_umasked(0666));
+		if (fd < 0 || !(jl = fdopen(fd, "w"))) {
 			rc = vine_error_errno("cannot create '%s'", jtmp);
 			if (fd >= 0) {
 				close(fd);
@@ -225,8 +205,8 @@ int vine_collect_write(struct vine_state *st, const char *dir, const char *joblo
 			rc = vine_error_errno("cannot write '%s'", jtmp);
 		if (fclose(jl) != 0 && rc == 0)
 			rc = vine_error_errno("cannot write '%s'", jtmp);
-		if (rc == 0 && rename(jtmp, joblog) < 0)
-			rc = vine_error_errno("cannot rename '%s' to '%s'", jtmp, joblog);
+		if (rc == 0)
+			rc = vine_publish(jtmp, joblog, 0);
 		if (rc < 0)
 			unlink(jtmp);
 		free(jtmp);

@@ -135,10 +135,8 @@ static int make_workdir(struct worker *w)
 		vine_error_errno("cannot lock '%s'", tmp);
 		goto out;
 	}
-	if (rename(tmp, w->workdir) < 0) {
-		vine_error_errno("cannot rename '%s'", tmp);
+	if (vine_publish(tmp, w->workdir, 0) < 0)
 		goto out;
-	}
 	rc = 0;
 out:
 	if (rc < 0)
@@ -414,8 +412,8 @@ static int ship_tree(struct worker *w, struct job *j, const char *base, const ch
 				close(fd);
 			free(name);
 		} else if (!w->o->quiet) {
-			fprintf(stderr, "vine-worker: task %lld: not shipping '%s': not a regular file\n",
-				(long long)j->c.task, r);
+			vine_msgf(w->o->warn, w->o->warn_ctx,
+				  "task %lld: not shipping '%s': not a regular file", (long long)j->c.task, r);
 		}
 		free(full);
 		free(r);
@@ -621,7 +619,7 @@ static int state_failed(struct worker *w, const char *what)
 
 	if (!w->fail_since)
 		w->fail_since = now;
-	fprintf(stderr, "vine-worker: %s: %s\n", what, vine_errmsg());
+	vine_msgf(w->o->warn, w->o->warn_ctx, "%s: %s", what, vine_errmsg());
 	if (now - w->fail_since > (w->o->lease > 10 ? w->o->lease : 10))
 		return vine_error("giving up: the state has failed for %.0f seconds",
 				  now - w->fail_since);
@@ -690,8 +688,8 @@ static int exchange(struct worker *w, int want, int *more)
 	w->fail_since = 0;
 	for (size_t i = 0; i < w->ndone; i++) {
 		if (!acc[i] && !w->o->quiet)
-			fprintf(stderr, "vine-worker: task %lld attempt %d: result refused (stale)\n",
-				(long long)w->done[i].task, w->done[i].attempt);
+			vine_msgf(w->o->warn, w->o->warn_ctx, "task %lld attempt %d: result refused (stale)",
+				  (long long)w->done[i].task, w->done[i].attempt);
 		free_job(w->done_jobs[i]);
 	}
 	w->ndone = 0;

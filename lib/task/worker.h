@@ -45,6 +45,10 @@ struct vine_worker_opts {
 	double stop_wait;     /* for the worker's own stop signal after a task
 			       * died of one ($VINE_STOP_WAIT, 2) */
 	int quiet;            /* no warnings about single tasks */
+	/* warnings (a state failure being retried, a result refused, a file
+	 * not shipped), one line each without the program's name; NULL: none */
+	vine_msg_fn warn;
+	void *warn_ctx;
 };
 
 /*

@@ -43,6 +43,16 @@ char *vine_default_node(void)
 	return vine_xstrdup(host);
 }
 
+int vine_node_check(const char *node)
+{
+	size_t n = node ? strlen(node) : 0;
+
+	if (n == 0 || n > VINE_NODE_MAX || strchr(node, '/') || strchr(node, '\n') || node[0] == '.')
+		return vine_error("node name '%.*s' is not 1 to %d bytes without '/' or a newline, "
+				  "not starting with '.'", n > 64 ? 64 : (int)n, node ? node : "", VINE_NODE_MAX);
+	return 0;
+}
+
 char *vine_default_state(void)
 {
 	const char *s = env("VINE_STATE");

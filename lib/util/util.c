@@ -1,11 +1,11 @@
 /*
- * util.c - errors, memory, full reads and writes, files and directories.
+ * util.c - errors, memory, buffers, full reads and writes, numbers, clocks.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +67,27 @@ int vine_error_prefix(const char *fmt, ...)
 	if (snprintf(errbuf, sizeof(errbuf), "%s: %s", pre, old) < 0)
 		errbuf[0] = '\0';
 	return -1;
+}
+
+void vine_msgf(vine_msg_fn fn, void *ctx, const char *fmt, ...)
+{
+	va_list ap;
+	char *msg;
+	int n;
+
+	if (!fn)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	msg = vine_xmalloc((size_t)n + 1);
+	va_start(ap, fmt);
+	vsnprintf(msg, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	fn(ctx, msg);
+	free(msg);
 }
 
 const char *vine_errmsg(void)
@@ -207,72 +228,57 @@ char *vine_buf_detach(struct vine_buf *b, size_t *len)
 	return p;
 }
 
-ssize_t vine_read_full(int fd, void *buf, size_t len)
+/*
+ * The one full-I/O loop: read or write (at off, when off >= 0) until len
+ * bytes moved, retrying EINTR and short transfers; a read stops early at
+ * end of file.  The bytes moved, or -1 with a message and errno kept.
+ */
+static ssize_t full_io(int fd, void *buf, size_t len, off_t off, int writing)
 {
 	size_t done = 0;
 
 	while (done < len) {
-		ssize_t n = read(fd, (char *)buf + done, len - done);
-		if (n < 0) {
+		char *p = (char *)buf + done;
+		size_t n = len - done;
+		ssize_t r;
+		if (writing)
+			r = off < 0 ? write(fd, p, n) : pwrite(fd, p, n, off + (off_t)done);
+		else
+			r = off < 0 ? read(fd, p, n) : pread(fd, p, n, off + (off_t)done);
+		if (r < 0) {
 			if (errno == EINTR)
 				continue;
-			return -1;
+			return vine_error_errno(writing ? "write failed" : "read failed");
 		}
-		if (n == 0)
-			break;
-		done += (size_t)n;
+		if (r == 0) {
+			if (!writing)
+				break;
+			errno = EIO; /* write(2) never returns 0 for len > 0; do not spin */
+			return vine_error_errno("write failed");
+		}
+		done += (size_t)r;
 	}
 	return (ssize_t)done;
+}
+
+ssize_t vine_read_full(int fd, void *buf, size_t len)
+{
+	return full_io(fd, buf, len, -1, 0);
 }
 
 ssize_t vine_pread_full(int fd, void *buf, size_t len, off_t off)
 {
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = pread(fd, (char *)buf + done, len - done, off + (off_t)done);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		if (n == 0)
-			break;
-		done += (size_t)n;
-	}
-	return (ssize_t)done;
+	return full_io(fd, buf, len, off, 0);
 }
 
 int vine_write_full(int fd, const void *buf, size_t len)
 {
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = write(fd, (const char *)buf + done, len - done);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		done += (size_t)n;
-	}
-	return 0;
+	return full_io(fd, (void *)buf, len, -1, 1) < 0 ? -1 : 0;
 }
 
 int vine_pwrite_full(int fd, const void *buf, size_t len, off_t off)
 {
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = pwrite(fd, (const char *)buf + done, len - done, off + (off_t)done);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		done += (size_t)n;
-	}
-	return 0;
+	return full_io(fd, (void *)buf, len, off, 1) < 0 ? -1 : 0;
 }
 
 int vine_write_close(int fd, const char *path, const void *data, size_t len)
@@ -317,133 +323,6 @@ fail:
 	return -1;
 }
 
-int vine_mkdir_p(const char *path, mode_t mode)
-{
-	char *p = vine_xstrdup(path);
-	int rc = 0;
-
-	for (char *s = p + 1; ; s++) {
-		if (*s == '/' || *s == '\0') {
-			char c = *s;
-			*s = '\0';
-			if (mkdir(p, mode) < 0 && errno != EEXIST) {
-				rc = vine_error_errno("cannot create directory '%s'", p);
-				break;
-			}
-			*s = c;
-			if (c == '\0')
-				break;
-		}
-	}
-	if (rc == 0) {
-		struct stat st;
-		if (stat(path, &st) < 0)
-			rc = vine_error_errno("cannot create directory '%s'", path);
-		else if (!S_ISDIR(st.st_mode))
-			rc = vine_error("'%s' exists and is not a directory", path);
-	}
-	free(p);
-	return rc;
-}
-
-static int rm_rf_at(int dfd, const char *name)
-{
-	struct stat st;
-
-	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return errno == ENOENT ? 0 : vine_error_errno("cannot stat '%s'", name);
-	if (S_ISDIR(st.st_mode)) {
-		int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0) {
-			/* an unreadable directory: make it ours, then retry */
-			if (errno != EACCES || fchmodat(dfd, name, 0700, 0) < 0 ||
-			    (fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
-				return vine_error_errno("cannot open directory '%s'", name);
-		}
-		DIR *d = fdopendir(fd);
-		if (!d) {
-			close(fd);
-			return vine_error_errno("cannot read directory '%s'", name);
-		}
-		struct dirent *de;
-		int rc = 0;
-		while ((de = readdir(d))) {
-			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-				continue;
-			if (rm_rf_at(dirfd(d), de->d_name) < 0 && rc == 0) {
-				/* on a read-only directory, one chmod then carry on */
-				if (fchmod(dirfd(d), 0700) == 0 && rm_rf_at(dirfd(d), de->d_name) == 0)
-					continue;
-				rc = -1;
-			}
-		}
-		closedir(d);
-		if (rc < 0)
-			return rc;
-		if (unlinkat(dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
-			return vine_error_errno("cannot remove directory '%s'", name);
-		return 0;
-	}
-	if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
-		return vine_error_errno("cannot remove '%s'", name);
-	return 0;
-}
-
-int vine_rm_rf(const char *path)
-{
-	return rm_rf_at(AT_FDCWD, path);
-}
-
-int vine_fsync_parent(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	char *dir = slash ? (slash == path ? vine_xstrdup("/") : vine_xstrndup(path, (size_t)(slash - path)))
-			  : vine_xstrdup(".");
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int rc = 0;
-
-	if (fd < 0 || fsync(fd) < 0)
-		rc = vine_error_errno("cannot sync directory '%s'", dir);
-	if (fd >= 0)
-		close(fd);
-	free(dir);
-	return rc;
-}
-
-int vine_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode)
-{
-	char *tmp = vine_xasprintf("%s.tmp.XXXXXX", path);
-	int fd = mkstemp(tmp);
-
-	if (fd < 0) {
-		vine_error_errno("cannot create temporary file for '%s'", path);
-		free(tmp);
-		return -1;
-	}
-	if (fchmod(fd, mode) < 0 || vine_write_full(fd, data, len) < 0 || fsync(fd) < 0) {
-		vine_error_errno("cannot write '%s'", tmp);
-		goto fail;
-	}
-	if (close(fd) < 0) {
-		fd = -1;
-		vine_error_errno("cannot write '%s'", tmp);
-		goto fail;
-	}
-	fd = -1;
-	if (rename(tmp, path) < 0) {
-		vine_error_errno("cannot rename '%s' to '%s'", tmp, path);
-		goto fail;
-	}
-	free(tmp);
-	return vine_fsync_parent(path);
-fail:
-	if (fd >= 0)
-		close(fd);
-	unlink(tmp);
-	free(tmp);
-	return -1;
-}
-
 int vine_parse_llong(const char *s, long long min, long long max, long long *out)
 {
 	char *end;
@@ -473,6 +352,17 @@ int vine_env_seconds(const char *name, double def, double *out)
 		return vine_error("%s='%s' is not a positive number of seconds", name, v);
 	*out = d;
 	return 0;
+}
+
+int vine_online_cores(void)
+{
+	cpu_set_t set;
+	long n;
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+		return CPU_COUNT(&set);
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (int)n : 1;
 }
 
 double vine_now_mono(void)

@@ -1,11 +1,30 @@
 /*
- * util.h - errors, memory, full reads and writes, files and directories.
+ * util.h - errors, memory, buffers, full reads and writes, numbers, clocks;
+ * it includes fs.h (files and directories) and, last, banned.h, so every
+ * file has them.
  *
- * Error convention for all of lib/: a function that fails returns -1 (or
- * NULL) and leaves a one-line message for the caller in a per-thread buffer,
- * read with vine_errmsg().  Library code never prints and never exits; the
- * programs in cmd/ decide what to do (see cli.h).  Allocation failure is the
- * one exception: the vine_x* allocators abort, as git's xmalloc does.
+ * The library's contract (all of lib/):
+ *  - It never prints and never exits.  What it has to tell goes back as
+ *    an error message (below) or through a vine_msg_fn callback the caller
+ *    passes; the programs in cmd/ decide what to print (cli.h).  The one
+ *    exception is a progress meter (progress.h, collect.h's meter), drawn
+ *    only when stderr is a terminal and the caller did not ask for quiet.
+ *  - Allocation failure aborts (the vine_x* allocators), as git's xmalloc.
+ *  - Return shapes, one of these for every function:
+ *      int      0 on success, -1 on failure;
+ *      pointer  non-NULL on success, NULL on failure;
+ *      ssize_t  a count >= 0, -1 on failure (vine_read_full);
+ *      int      1 yes, 0 no, -1 failure, for a question that can fail
+ *               (vine_cache_env_ready), or a documented count or status
+ *               (1 "already done", 2 "changed") next to 0 and -1;
+ *      enum     a status with kinds of failure where the caller acts on
+ *               the kind (transfer.h's VINE_PEER_*: 0 is success).
+ *    Every failure leaves a one-line message for the caller in a
+ *    per-thread buffer, read with vine_errmsg(): lowercase, what failed
+ *    and why, the subject in single quotes, no program name, no newline.
+ *    Out-parameters are written only on success, unless documented.
+ *  - Callbacks are vine_msg_fn (a line of text) or documented next to the
+ *    option that takes them, with a void *ctx passed back unchanged.
  */
 #ifndef VINE_UTIL_H
 #define VINE_UTIL_H
@@ -15,7 +34,18 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "util/fs.h"
+
 #define VINE_PRINTF(a, b) __attribute__((format(printf, a, b)))
+
+/*
+ * The one shape of callback through which the library tells its caller
+ * something (a warning, a note for -v, a log line): one line of text
+ * without a newline or the program's name.  NULL means nobody listens.
+ */
+typedef void (*vine_msg_fn)(void *ctx, const char *msg);
+/* Format a message and hand it to fn, when fn is set. */
+void vine_msgf(vine_msg_fn fn, void *ctx, const char *fmt, ...) VINE_PRINTF(3, 4);
 
 /* Set the thread's error message; always returns -1. */
 int vine_error(const char *fmt, ...) VINE_PRINTF(1, 2);
@@ -32,7 +62,11 @@ char *vine_xstrdup(const char *s);
 char *vine_xstrndup(const char *s, size_t n);
 char *vine_xasprintf(const char *fmt, ...) VINE_PRINTF(1, 2);
 
-/* Growable byte buffer; data is always NUL-terminated. */
+/*
+ * Growable byte buffer.  data is NULL in a new buffer (VINE_BUF_INIT) and
+ * after vine_buf_release; once anything is added or grown it is always
+ * NUL-terminated.  vine_buf_detach always returns a string ("" when empty).
+ */
 struct vine_buf {
 	char *data;
 	size_t len, cap;
@@ -49,7 +83,9 @@ char *vine_buf_detach(struct vine_buf *b, size_t *len);
 
 /*
  * Full reads and writes: retry EINTR and short transfers.  vine_read_full
- * returns the bytes read (less than len only at end of file) or -1.
+ * returns the bytes read (less than len only at end of file) or -1.  A
+ * failure leaves the message "read failed: ..." or "write failed: ..." and
+ * errno as the system call left it, for callers that name the file.
  */
 ssize_t vine_read_full(int fd, void *buf, size_t len);
 ssize_t vine_pread_full(int fd, void *buf, size_t len, off_t off);
@@ -62,19 +98,6 @@ int vine_write_close(int fd, const char *path, const void *data, size_t len);
 /* Read a whole file (at most max bytes, else an error) into *data. */
 int vine_read_file(const char *path, size_t max, char **data, size_t *len);
 
-/* mkdir -p; existing directories are fine. */
-int vine_mkdir_p(const char *path, mode_t mode);
-/* rm -rf that never follows symlinks; a missing path is fine. */
-int vine_rm_rf(const char *path);
-/* fsync the directory that contains path. */
-int vine_fsync_parent(const char *path);
-/*
- * Publish a file atomically: write to a temporary file in the same
- * directory, fsync, rename over path, fsync the directory.  The temporary
- * file is removed on every failure path.
- */
-int vine_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
-
 /* Parse a whole decimal number in [min, max]; 0 or -1 with a message. */
 int vine_parse_llong(const char *s, long long min, long long max, long long *out);
 /*
@@ -84,8 +107,15 @@ int vine_parse_llong(const char *s, long long min, long long max, long long *out
  */
 int vine_env_seconds(const char *name, double def, double *out);
 
+/* The cores this process may run on: its CPU affinity, else the online
+ * count; at least 1.  The one core counter (pack, seed, worker). */
+int vine_online_cores(void);
+
 /* Monotonic and wall clock, in seconds. */
 double vine_now_mono(void);
 double vine_now_wall(void);
+
+/* last: the functions no file may call (see banned.h) */
+#include "util/banned.h"
 
 #endif

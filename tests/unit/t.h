@@ -1,10 +1,12 @@
 /*
- * t.h - the smallest unit test harness: CHECK records a failure and goes
- * on; T_END prints "N passed, N failed" and returns the exit status.
+ * t.h - the smallest unit test harness: CHECK, check_int, check_str record
+ * a failure and go on; T_END prints "N passed, N failed" and returns the
+ * exit status.
  */
 #ifndef VINE_T_H
 #define VINE_T_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,16 +16,96 @@
 
 static int t_pass, t_fail;
 
-#define CHECK(cond) do { \
-	if (cond) t_pass++; \
-	else { t_fail++; fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond); } \
-} while (0)
-#define CHECK_STR(a, b) do { \
-	const char *t_a = (a), *t_b = (b); \
-	if (t_a && t_b && !strcmp(t_a, t_b)) t_pass++; \
-	else { t_fail++; fprintf(stderr, "%s:%d: \"%s\" != \"%s\"\n", __FILE__, __LINE__, \
-		t_a ? t_a : "(null)", t_b ? t_b : "(null)"); } \
-} while (0)
+/*
+ * The checks.  Each records a pass or prints where and what failed, and
+ * goes on; each returns whether it passed, so a check that later ones
+ * depend on can guard them: `if (CHECK(e)) check_int(e->size, ==, 1);`.
+ *
+ *   CHECK(cond)             any condition; prints the expression
+ *   check_int(a, op, b)     integers compared with op (== != < <= > >=);
+ *                           prints the expression and both values
+ *   check_dbl(a, op, b)     the same for doubles (times, rates)
+ *   check_str(a, op, b)     strings by strcmp, op == or !=; NULL equals
+ *                           only NULL; prints both strings
+ *
+ * Each argument is evaluated once.  Write one condition per check, not
+ * CHECK(a == 1 && b == 2): a failure should say which part and what value.
+ */
+static inline int t_report(int ok, const char *file, int line)
+{
+	if (ok) {
+		t_pass++;
+		return 1;
+	}
+	t_fail++;
+	fprintf(stderr, "%s:%d: ", file, line);
+	return 0;
+}
+
+static inline int t_cmp(int c, const char *op)
+{
+	if (!strcmp(op, "=="))
+		return c == 0;
+	if (!strcmp(op, "!="))
+		return c != 0;
+	if (!strcmp(op, "<"))
+		return c < 0;
+	if (!strcmp(op, "<="))
+		return c <= 0;
+	if (!strcmp(op, ">"))
+		return c > 0;
+	if (!strcmp(op, ">="))
+		return c >= 0;
+	abort();
+}
+
+static inline int t_check(int ok, const char *file, int line, const char *expr)
+{
+	if (!t_report(ok, file, line))
+		fprintf(stderr, "CHECK(%s) failed\n", expr);
+	return ok;
+}
+
+static inline int t_int(const char *file, int line, const char *ea, const char *op, const char *eb,
+	intmax_t a, intmax_t b)
+{
+	int ok = t_cmp(a < b ? -1 : a > b, op);
+
+	if (!t_report(ok, file, line))
+		fprintf(stderr, "check_int(%s %s %s) failed: %jd %s %jd\n", ea, op, eb, a, op, b);
+	return ok;
+}
+
+static inline int t_dbl(const char *file, int line, const char *ea, const char *op, const char *eb,
+	double a, double b)
+{
+	int ok = t_cmp(a < b ? -1 : a > b, op);
+
+	if (!t_report(ok, file, line))
+		fprintf(stderr, "check_dbl(%s %s %s) failed: %g %s %g\n", ea, op, eb, a, op, b);
+	return ok;
+}
+
+static inline int t_str(const char *file, int line, const char *ea, const char *op, const char *eb,
+	const char *a, const char *b)
+{
+	int c = a && b ? strcmp(a, b) : a ? 1 : b ? -1 : 0;
+	int ok = t_cmp(c, op);
+
+	if (!t_report(ok, file, line))
+		fprintf(stderr, "check_str(%s %s %s) failed: %s%s%s %s %s%s%s\n", ea, op, eb,
+			a ? "\"" : "", a ? a : "NULL", a ? "\"" : "", op,
+			b ? "\"" : "", b ? b : "NULL", b ? "\"" : "");
+	return ok;
+}
+
+#define CHECK(cond) t_check(!!(cond), __FILE__, __LINE__, #cond)
+#define check_int(a, op, b) t_int(__FILE__, __LINE__, #a, #op, #b, (intmax_t)(a), (intmax_t)(b))
+#define check_dbl(a, op, b) t_dbl(__FILE__, __LINE__, #a, #op, #b, (double)(a), (double)(b))
+#define check_str(a, op, b) t_str(__FILE__, __LINE__, #a, #op, #b, (a), (b))
+/* the old name of check_str(a, ==, b) */
+#define CHECK_STR(a, b) check_str(a, ==, b)
+
 /*
  * The other end of a conversation: fork a child that runs fn on one end
  * of a socketpair and exits with what fn returns; *fd gets the other end.

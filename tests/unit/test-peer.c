@@ -240,32 +240,32 @@ static void test_addr(void)
 {
 	char *h = NULL, *p = NULL;
 
-	CHECK(vine_peer_addr_split("127.0.0.2:4000", 1, &h, &p) == 0);
-	CHECK_STR(h, "127.0.0.2");
-	CHECK_STR(p, "4000");
+	check_int(vine_peer_addr_split("127.0.0.2:4000", 1, &h, &p), ==, 0);
+	check_str(h, ==, "127.0.0.2");
+	check_str(p, ==, "4000");
 	free(h), free(p);
-	CHECK(vine_peer_addr_split("[::1]:0", 0, &h, &p) == 0);
-	CHECK_STR(h, "::1");
-	CHECK_STR(p, "0");
+	check_int(vine_peer_addr_split("[::1]:0", 0, &h, &p), ==, 0);
+	check_str(h, ==, "::1");
+	check_str(p, ==, "0");
 	free(h), free(p);
-	CHECK(vine_peer_addr_split(":123", 0, &h, &p) == 0);
-	CHECK_STR(h, "");
-	CHECK_STR(p, "123");
+	check_int(vine_peer_addr_split(":123", 0, &h, &p), ==, 0);
+	check_str(h, ==, "");
+	check_str(p, ==, "123");
 	free(h), free(p);
-	CHECK(vine_peer_addr_split("node7", 0, &h, &p) == 0);
-	CHECK_STR(h, "node7");
-	CHECK_STR(p, "0");
+	check_int(vine_peer_addr_split("node7", 0, &h, &p), ==, 0);
+	check_str(h, ==, "node7");
+	check_str(p, ==, "0");
 	free(h), free(p);
-	CHECK(vine_peer_addr_split("node7", 1, &h, &p) < 0);
-	CHECK(vine_peer_addr_split("node7:0", 1, &h, &p) < 0);
-	CHECK(vine_peer_addr_split("node7:65536", 0, &h, &p) < 0);
-	CHECK(vine_peer_addr_split("node7:-1", 0, &h, &p) < 0);
-	CHECK(vine_peer_addr_split("node7:1x", 0, &h, &p) < 0);
-	CHECK(vine_peer_addr_split("::1:80", 0, &h, &p) < 0);
-	CHECK(vine_peer_addr_split("[::1", 0, &h, &p) < 0);
-	CHECK(vine_peer_addr_split("[]:80", 0, &h, &p) < 0);
+	check_int(vine_peer_addr_split("node7", 1, &h, &p), <, 0);
+	check_int(vine_peer_addr_split("node7:0", 1, &h, &p), <, 0);
+	check_int(vine_peer_addr_split("node7:65536", 0, &h, &p), <, 0);
+	check_int(vine_peer_addr_split("node7:-1", 0, &h, &p), <, 0);
+	check_int(vine_peer_addr_split("node7:1x", 0, &h, &p), <, 0);
+	check_int(vine_peer_addr_split("::1:80", 0, &h, &p), <, 0);
+	check_int(vine_peer_addr_split("[::1", 0, &h, &p), <, 0);
+	check_int(vine_peer_addr_split("[]:80", 0, &h, &p), <, 0);
 	CHECK(strstr(vine_errmsg(), "[]:80") != NULL);
-	CHECK(vine_peer_addr_split("/shared/env.tar.gz:80", 1, &h, &p) < 0);
+	check_int(vine_peer_addr_split("/shared/env.tar.gz:80", 1, &h, &p), <, 0);
 }
 
 static void test_secret(void)
@@ -273,30 +273,34 @@ static void test_secret(void)
 	unsigned char s[32], t[32];
 	char hex[65], *path = vine_xasprintf("%s/secret", top);
 
-	CHECK(vine_peer_secret_new(s) == 0);
+	check_int(vine_peer_secret_new(s), ==, 0);
 	vine_peer_secret_hex(s, hex);
-	CHECK(strlen(hex) == 64 && vine_id_valid(hex));
-	CHECK(vine_peer_secret_parse(hex, 64, t) == 0 && !memcmp(s, t, 32));
+	check_int(strlen(hex), ==, 64);
+	CHECK(vine_id_valid(hex));
+	check_int(vine_peer_secret_parse(hex, 64, t), ==, 0);
+	CHECK(!memcmp(s, t, 32));
 	hex[64] = '\n';
-	CHECK(vine_peer_secret_parse(hex, 65, t) == 0 && !memcmp(s, t, 32));
-	CHECK(vine_peer_secret_parse(hex, 63, t) < 0);
+	check_int(vine_peer_secret_parse(hex, 65, t), ==, 0);
+	CHECK(!memcmp(s, t, 32));
+	check_int(vine_peer_secret_parse(hex, 63, t), <, 0);
 	hex[3] = 'g';
-	CHECK(vine_peer_secret_parse(hex, 64, t) < 0);
-	CHECK(vine_peer_secret_parse("AB", 2, t) < 0);
+	check_int(vine_peer_secret_parse(hex, 64, t), <, 0);
+	check_int(vine_peer_secret_parse("AB", 2, t), <, 0);
 
 	vine_peer_secret_hex(s, hex);
 	hex[64] = '\n';
-	CHECK(vine_write_file_atomic(path, hex, 65, 0600) == 0);
-	CHECK(vine_peer_secret_load(path, t) == 0 && !memcmp(s, t, 32));
+	check_int(vine_write_file_atomic(path, hex, 65, 0600), ==, 0);
+	check_int(vine_peer_secret_load(path, t), ==, 0);
+	CHECK(!memcmp(s, t, 32));
 	chmod(path, 0640);
-	CHECK(vine_peer_secret_load(path, t) < 0);
+	check_int(vine_peer_secret_load(path, t), <, 0);
 	CHECK(strstr(vine_errmsg(), "readable by others") != NULL);
-	CHECK(vine_write_file_atomic(path, "short\n", 6, 0600) == 0);
-	CHECK(vine_peer_secret_load(path, t) < 0);
+	check_int(vine_write_file_atomic(path, "short\n", 6, 0600), ==, 0);
+	check_int(vine_peer_secret_load(path, t), <, 0);
 	CHECK(strstr(vine_errmsg(), "hex digits") != NULL);
 	free(path);
-	CHECK_STR(vine_peer_status_name(VINE_PEER_EBUSY), "busy");
-	CHECK_STR(vine_peer_status_name(99), "unknown");
+	check_str(vine_peer_status_name(VINE_PEER_EBUSY), ==, "busy");
+	check_str(vine_peer_status_name(99), ==, "unknown");
 }
 
 static void test_fetch(void)
@@ -311,37 +315,60 @@ static void test_fetch(void)
 	id_of(data, n, id);
 	put(a, "objects", id, data, n);
 	s = serve(a, "127.0.0.2", 4, 0);
-	CHECK(strncmp(vine_peer_server_addr(s), "127.0.0.2:", 10) == 0);
+	check_int(strncmp(vine_peer_server_addr(s), "127.0.0.2:", 10), ==, 0);
 	src[0] = vine_peer_server_addr(s);
 
-	CHECK(vine_peer_fetch(b, id, src, 1, &o) == VINE_PEER_OK);
+	check_int(vine_peer_fetch(b, id, src, 1, &o), ==, VINE_PEER_OK);
 	CHECK(same_file(b, id, data, n));
 	CHECK(!exists(b, "partial", id));
-	CHECK(sent(s) == n);
+	check_int(sent(s), ==, n);
 	/* already there: nothing moves */
-	CHECK(vine_peer_fetch(b, id, src, 1, &o) == VINE_PEER_OK);
-	CHECK(sent(s) == n);
+	check_int(vine_peer_fetch(b, id, src, 1, &o), ==, VINE_PEER_OK);
+	check_int(sent(s), ==, n);
 
 	/* resume: c already holds a prefix of the object */
 	put(c, "partial", id, data, 1000000);
-	CHECK(vine_peer_fetch(c, id, src, 1, &o) == VINE_PEER_OK);
+	check_int(vine_peer_fetch(c, id, src, 1, &o), ==, VINE_PEER_OK);
 	CHECK(same_file(c, id, data, n));
-	CHECK(sent(s) == n + (n - 1000000));
+	check_int(sent(s), ==, n + (n - 1000000));
 
 	/* not there */
 	char missing[65];
 	memset(missing, 'a', 64);
 	missing[64] = '\0';
-	CHECK(vine_peer_fetch(c, missing, src, 1, &o) == VINE_PEER_ENOTFOUND);
+	check_int(vine_peer_fetch(c, missing, src, 1, &o), ==, VINE_PEER_ENOTFOUND);
 	CHECK(strstr(vine_errmsg(), "no such object") != NULL);
 	CHECK(!exists(c, "partial", missing));
 	CHECK(!exists(c, "objects", missing));
 
 	/* a bad id never reaches the network */
-	CHECK(vine_peer_fetch(c, "../../etc/passwd", src, 1, &o) == VINE_PEER_ELOCAL);
+	check_int(vine_peer_fetch(c, "../../etc/passwd", src, 1, &o), ==, VINE_PEER_ELOCAL);
 	CHECK(strstr(vine_errmsg(), "not an object id") != NULL);
 	vine_peer_server_stop(s);
 	free(data), free(a), free(b), free(c);
+}
+
+/* the peer paths open the cache as vine_cache_open does: never another user's */
+static void test_foreign_cache(void)
+{
+	char *c = vine_xasprintf("%s/foreign", top), id[65];
+	struct vine_peer_server_opts o = {
+		.cache = c, .node = "n1", .listen = "127.0.0.2:0", .secret = secret,
+	};
+
+	if (geteuid() != 0) {
+		free(c);
+		return; /* only root can give a directory away */
+	}
+	memset(id, 'a', 64);
+	id[64] = '\0';
+	check_int(mkdir(c, 0700), ==, 0);
+	check_int(chown(c, 65534, 65534), ==, 0);
+	CHECK(vine_fetch_open(c, id, 0) == NULL);
+	CHECK(strstr(vine_errmsg(), "belongs to another user") != NULL);
+	CHECK(vine_peer_server_start(&o) == NULL);
+	CHECK(strstr(vine_errmsg(), "belongs to another user") != NULL);
+	free(c);
 }
 
 static void test_bad_prefix(void)
@@ -362,15 +389,16 @@ static void test_bad_prefix(void)
 	/* a wrong prefix is found out at the end: discarded, named, gone */
 	put(b, "partial", id, bad, 5000);
 	f = vine_fetch_open(b, id, 0);
-	CHECK(f && vine_fetch_offset(f) == 5000);
-	CHECK(vine_fetch_from(f, src[0], &o) == VINE_PEER_ECORRUPT);
+	if (CHECK(f))
+		check_int(vine_fetch_offset(f), ==, 5000);
+	check_int(vine_fetch_from(f, src[0], &o), ==, VINE_PEER_ECORRUPT);
 	CHECK(strstr(vine_errmsg(), "hash mismatch") != NULL);
 	CHECK(strstr(vine_errmsg(), src[0]) != NULL);
 	CHECK(!exists(b, "objects", id));
 	CHECK(!exists(b, "partial", id));
-	CHECK(vine_fetch_offset(f) == 0);
+	check_int(vine_fetch_offset(f), ==, 0);
 	/* the next attempt starts from zero and succeeds */
-	CHECK(vine_fetch_from(f, src[0], &o) == VINE_PEER_OK);
+	check_int(vine_fetch_from(f, src[0], &o), ==, VINE_PEER_OK);
 	CHECK(vine_fetch_complete(f));
 	vine_fetch_close(f);
 	CHECK(same_file(b, id, data, n));
@@ -383,7 +411,7 @@ static void test_bad_prefix(void)
 	unsigned char *longer = random_bytes(n + 10, 4);
 	memcpy(longer, data, n);
 	put(b, "partial", id, longer, n + 10);
-	CHECK(vine_peer_fetch(b, id, src, 1, &o) == VINE_PEER_OK);
+	check_int(vine_peer_fetch(b, id, src, 1, &o), ==, VINE_PEER_OK);
 	CHECK(same_file(b, id, data, n));
 	vine_peer_server_stop(s);
 	free(data), free(bad), free(longer), free(a), free(b);
@@ -407,13 +435,14 @@ static void test_corrupt_source(void)
 	sg = serve(g, "127.0.0.3", 4, 0);
 	src[0] = vine_peer_server_addr(sa);
 	src[1] = vine_peer_server_addr(sg);
-	CHECK(vine_peer_fetch(b, id, src, 1, &o) == VINE_PEER_ECORRUPT);
+	check_int(vine_peer_fetch(b, id, src, 1, &o), ==, VINE_PEER_ECORRUPT);
 	CHECK(strstr(vine_errmsg(), "hash mismatch") != NULL);
-	CHECK(!exists(b, "objects", id) && !exists(b, "partial", id));
+	CHECK(!exists(b, "objects", id));
+	CHECK(!exists(b, "partial", id));
 	/* with a good second source the object arrives, from scratch */
-	CHECK(vine_peer_fetch(b, id, src, 2, &o) == VINE_PEER_OK);
+	check_int(vine_peer_fetch(b, id, src, 2, &o), ==, VINE_PEER_OK);
 	CHECK(same_file(b, id, data, n));
-	CHECK(sent(sg) == n);
+	check_int(sent(sg), ==, n);
 	vine_peer_server_stop(sa);
 	vine_peer_server_stop(sg);
 	free(data), free(a), free(g), free(b);
@@ -445,43 +474,51 @@ static void test_auth(void)
 	/* the wrong secret: refused, nothing received, nothing left behind */
 	o.source_failed = count_failed;
 	nfailed = 0;
-	CHECK(vine_peer_fetch(b, id, src, 1, &o) == VINE_PEER_EAUTH);
+	check_int(vine_peer_fetch(b, id, src, 1, &o), ==, VINE_PEER_EAUTH);
 	CHECK(strstr(vine_errmsg(), "authentication failed") != NULL);
-	CHECK(nfailed == 1);
-	CHECK(!exists(b, "objects", id) && !exists(b, "partial", id));
+	check_int(nfailed, ==, 1);
+	CHECK(!exists(b, "objects", id));
+	CHECK(!exists(b, "partial", id));
 	vine_peer_server_stats(s, &st);
-	CHECK(st.refused_auth == 1 && st.bytes_sent == 0 && st.sessions == 0);
+	check_int(st.refused_auth, ==, 1);
+	check_int(st.bytes_sent, ==, 0);
+	check_int(st.sessions, ==, 0);
 
 	/* by hand: a request before authenticating gets nothing at all */
 	fd = raw_connect(src[0]);
 	raw_get(fd, id, 64, 0, 0);
-	CHECK(raw_read(fd, buf, sizeof(buf), &len) == -1);
+	check_int(raw_read(fd, buf, sizeof(buf), &len), ==, -1);
 	close(fd);
 	/* not a vine peer: closed without a word */
 	fd = raw_connect(src[0]);
-	CHECK(send(fd, "GET / HTTP/1.0\r\n\r\n", 18, MSG_NOSIGNAL) == 18);
-	CHECK(raw_read(fd, buf, sizeof(buf), &len) == -1);
+	check_int(send(fd, "GET / HTTP/1.0\r\n\r\n", 18, MSG_NOSIGNAL), ==, 18);
+	check_int(raw_read(fd, buf, sizeof(buf), &len), ==, -1);
 	close(fd);
 	/* no version in common */
 	fd = raw_connect(src[0]);
 	unsigned char h[44], cn[32] = { 0 };
 	hello(h, 2, 3, cn);
 	raw_frame(fd, VP_HELLO, h, 44);
-	CHECK(raw_read(fd, buf, sizeof(buf), &len) == VP_ERROR && vp_get16(buf) == VP_E_VERSION);
-	CHECK(raw_read(fd, buf, sizeof(buf), &len) == -1);
+	check_int(raw_read(fd, buf, sizeof(buf), &len), ==, VP_ERROR);
+	check_int(vp_get16(buf), ==, VP_E_VERSION);
+	check_int(raw_read(fd, buf, sizeof(buf), &len), ==, -1);
 	close(fd);
 	/* wrong MAC: ERROR AUTH, then the connection is closed, even to a GET */
 	fd = raw_connect(src[0]);
-	CHECK(raw_auth(fd, other, buf, &len) == VP_ERROR && vp_get16(buf) == VP_E_AUTH);
+	check_int(raw_auth(fd, other, buf, &len), ==, VP_ERROR);
+	check_int(vp_get16(buf), ==, VP_E_AUTH);
 	raw_get(fd, id, 64, 0, 0);
-	CHECK(raw_read(fd, buf, sizeof(buf), &len) == -1);
+	check_int(raw_read(fd, buf, sizeof(buf), &len), ==, -1);
 	close(fd);
 	/* the right MAC: WELCOME carries the server's proof and its node name */
 	fd = raw_connect(src[0]);
-	CHECK(raw_auth(fd, secret, buf, &len) == VP_WELCOME && len == 32 + 2 && !memcmp(buf + 32, "n1", 2));
+	check_int(raw_auth(fd, secret, buf, &len), ==, VP_WELCOME);
+	check_int(len, ==, 32 + 2);
+	CHECK(!memcmp(buf + 32, "n1", 2));
 	close(fd);
 	vine_peer_server_stats(s, &st);
-	CHECK(st.refused_auth == 2 && st.bytes_sent == 0);
+	check_int(st.refused_auth, ==, 2);
+	check_int(st.bytes_sent, ==, 0);
 	vine_peer_server_stop(s);
 	free(data), free(a), free(b);
 }
@@ -501,42 +538,55 @@ static void test_requests(void)
 	s = serve(a, "127.0.0.2", 4, 0);
 
 	fd = raw_connect(vine_peer_server_addr(s));
-	CHECK(raw_auth(fd, secret, buf, &len) == VP_WELCOME);
+	check_int(raw_auth(fd, secret, buf, &len), ==, VP_WELCOME);
 	/* a byte range */
 	raw_get(fd, id, 64, 1000, 5000);
-	CHECK(raw_read(fd, buf, sizeof(buf), &len) == VP_OBJECT && len == 9 && buf[0] == VP_COMPLETE &&
-	      vp_get64(buf + 1) == n);
-	CHECK(raw_data(fd, got, &g, n, buf, &len) == VP_END && g == 5000 && !memcmp(got, data + 1000, 5000));
-	CHECK(len == 9 && buf[0] == VP_COMPLETE && vp_get64(buf + 1) == n);
+	check_int(raw_read(fd, buf, sizeof(buf), &len), ==, VP_OBJECT);
+	check_int(len, ==, 9);
+	check_int(buf[0], ==, VP_COMPLETE);
+	check_int(vp_get64(buf + 1), ==, n);
+	check_int(raw_data(fd, got, &g, n, buf, &len), ==, VP_END);
+	check_int(g, ==, 5000);
+	CHECK(!memcmp(got, data + 1000, 5000));
+	check_int(len, ==, 9);
+	check_int(buf[0], ==, VP_COMPLETE);
+	check_int(vp_get64(buf + 1), ==, n);
 	/* a range past the end is cut at the end */
 	g = 0;
 	raw_get(fd, id, 64, n - 10, 100);
-	CHECK(raw_read(fd, buf, sizeof(buf), &len) == VP_OBJECT);
-	CHECK(raw_data(fd, got, &g, n, buf, &len) == VP_END && g == 10 && !memcmp(got, data + n - 10, 10));
+	check_int(raw_read(fd, buf, sizeof(buf), &len), ==, VP_OBJECT);
+	check_int(raw_data(fd, got, &g, n, buf, &len), ==, VP_END);
+	check_int(g, ==, 10);
+	CHECK(!memcmp(got, data + n - 10, 10));
 	/* at the very end: no data, END */
 	g = 0;
 	raw_get(fd, id, 64, n, 0);
-	CHECK(raw_read(fd, buf, sizeof(buf), &len) == VP_OBJECT);
-	CHECK(raw_data(fd, got, &g, n, buf, &len) == VP_END && g == 0);
+	check_int(raw_read(fd, buf, sizeof(buf), &len), ==, VP_OBJECT);
+	check_int(raw_data(fd, got, &g, n, buf, &len), ==, VP_END);
+	check_int(g, ==, 0);
 	/* beyond it: RANGE, and the session goes on */
 	raw_get(fd, id, 64, n + 1, 0);
-	CHECK(raw_read(fd, buf, sizeof(buf), &len) == VP_ERROR && vp_get16(buf) == VP_E_RANGE);
+	check_int(raw_read(fd, buf, sizeof(buf), &len), ==, VP_ERROR);
+	check_int(vp_get16(buf), ==, VP_E_RANGE);
 	/* unknown object: NOTFOUND, and the session goes on */
 	char missing[65];
 	memset(missing, 'b', 64);
 	raw_get(fd, missing, 64, 0, 0);
-	CHECK(raw_read(fd, buf, sizeof(buf), &len) == VP_ERROR && vp_get16(buf) == VP_E_NOTFOUND);
+	check_int(raw_read(fd, buf, sizeof(buf), &len), ==, VP_ERROR);
+	check_int(vp_get16(buf), ==, VP_E_NOTFOUND);
 	/* a symlink in the cache is not followed */
 	put(top, "", "outside", "secret stuff", 12);
 	char *link = vine_xasprintf("%s/objects/%s", a, missing);
-	CHECK(symlink(outside, link) == 0);
+	check_int(symlink(outside, link), ==, 0);
 	raw_get(fd, missing, 64, 0, 0);
-	CHECK(raw_read(fd, buf, sizeof(buf), &len) == VP_ERROR && vp_get16(buf) == VP_E_NOTFOUND);
+	check_int(raw_read(fd, buf, sizeof(buf), &len), ==, VP_ERROR);
+	check_int(vp_get16(buf), ==, VP_E_NOTFOUND);
 	/* a path-like name: BADREQ, then closed */
 	raw_get(fd, "../outside", 10, 0, 0);
-	CHECK(raw_read(fd, buf, sizeof(buf), &len) == VP_ERROR && vp_get16(buf) == VP_E_BADREQ);
+	check_int(raw_read(fd, buf, sizeof(buf), &len), ==, VP_ERROR);
+	check_int(vp_get16(buf), ==, VP_E_BADREQ);
 	CHECK(strstr((char *)buf + 2, "not an object id") != NULL);
-	CHECK(raw_read(fd, buf, sizeof(buf), &len) == -1);
+	check_int(raw_read(fd, buf, sizeof(buf), &len), ==, -1);
 	close(fd);
 
 	/* other names that are not ids: uppercase, 64 bytes of path */
@@ -546,18 +596,20 @@ static void test_requests(void)
 	};
 	for (size_t i = 0; i < 2; i++) {
 		fd = raw_connect(vine_peer_server_addr(s));
-		CHECK(raw_auth(fd, secret, buf, &len) == VP_WELCOME);
+		check_int(raw_auth(fd, secret, buf, &len), ==, VP_WELCOME);
 		raw_get(fd, bad[i], 64, 0, 0);
-		CHECK(raw_read(fd, buf, sizeof(buf), &len) == VP_ERROR && vp_get16(buf) == VP_E_BADREQ);
+		check_int(raw_read(fd, buf, sizeof(buf), &len), ==, VP_ERROR);
+		check_int(vp_get16(buf), ==, VP_E_BADREQ);
 		close(fd);
 	}
 	/* a frame that is not GET, and a GET of the wrong size */
 	fd = raw_connect(vine_peer_server_addr(s));
-	CHECK(raw_auth(fd, secret, buf, &len) == VP_WELCOME);
+	check_int(raw_auth(fd, secret, buf, &len), ==, VP_WELCOME);
 	raw_frame(fd, VP_GET, "x", 1);
-	CHECK(raw_read(fd, buf, sizeof(buf), &len) == VP_ERROR && vp_get16(buf) == VP_E_BADREQ);
+	check_int(raw_read(fd, buf, sizeof(buf), &len), ==, VP_ERROR);
+	check_int(vp_get16(buf), ==, VP_E_BADREQ);
 	close(fd);
-	CHECK(sent(s) == 5010);
+	check_int(sent(s), ==, 5010);
 	vine_peer_server_stop(s);
 	free(link), free(outside), free(data), free(got), free(a);
 }
@@ -586,7 +638,7 @@ static void test_slow_handshake(void)
 			break;
 	}
 	CHECK(cut);
-	CHECK(vine_now_mono() - t0 < 4);
+	check_dbl(vine_now_mono() - t0, <, 4);
 	close(fd);
 	vine_peer_server_stop(s);
 	free(a);
@@ -602,21 +654,25 @@ static void test_busy(void)
 	int f1, f2, f3;
 
 	f1 = raw_connect(vine_peer_server_addr(s));
-	CHECK(raw_auth(f1, secret, buf, &len) == VP_WELCOME);
+	check_int(raw_auth(f1, secret, buf, &len), ==, VP_WELCOME);
 	f2 = raw_connect(vine_peer_server_addr(s));
-	CHECK(raw_auth(f2, secret, buf, &len) == VP_ERROR && vp_get16(buf) == VP_E_BUSY);
-	CHECK(raw_read(f2, buf, sizeof(buf), &len) == -1);
+	check_int(raw_auth(f2, secret, buf, &len), ==, VP_ERROR);
+	check_int(vp_get16(buf), ==, VP_E_BUSY);
+	check_int(raw_read(f2, buf, sizeof(buf), &len), ==, -1);
 	close(f2);
 	/* BUSY is only for the authenticated */
 	f2 = raw_connect(vine_peer_server_addr(s));
-	CHECK(raw_auth(f2, other, buf, &len) == VP_ERROR && vp_get16(buf) == VP_E_AUTH);
+	check_int(raw_auth(f2, other, buf, &len), ==, VP_ERROR);
+	check_int(vp_get16(buf), ==, VP_E_AUTH);
 	close(f2);
 	vine_peer_server_stats(s, &st);
-	CHECK(st.uploads == 1 && st.refused_busy == 1 && st.refused_auth == 1);
+	check_int(st.uploads, ==, 1);
+	check_int(st.refused_busy, ==, 1);
+	check_int(st.refused_auth, ==, 1);
 	close(f1);
 	wait_idle(s);
 	f3 = raw_connect(vine_peer_server_addr(s));
-	CHECK(raw_auth(f3, secret, buf, &len) == VP_WELCOME);
+	check_int(raw_auth(f3, secret, buf, &len), ==, VP_WELCOME);
 	close(f3);
 	vine_peer_server_stop(s);
 	free(a);
@@ -665,27 +721,35 @@ static void test_relay(void)
 	/* a writer holds the lock and has half the object */
 	lk = lock_object(a, id);
 	w = open_partial(a, id);
-	CHECK(vine_write_full(w, data, half) == 0);
+	check_int(vine_write_full(w, data, half), ==, 0);
 	fd = raw_connect(vine_peer_server_addr(s));
-	CHECK(raw_auth(fd, secret, buf, &len) == VP_WELCOME);
+	check_int(raw_auth(fd, secret, buf, &len), ==, VP_WELCOME);
 	raw_get(fd, id, 64, 0, 0);
-	CHECK(raw_read(fd, buf, sizeof(buf), &len) == VP_OBJECT && buf[0] == 0 && vp_get64(buf + 1) == half);
+	check_int(raw_read(fd, buf, sizeof(buf), &len), ==, VP_OBJECT);
+	check_int(buf[0], ==, 0);
+	check_int(vp_get64(buf + 1), ==, half);
 	while (g < half) {
 		int type;
-		CHECK(vp_recv_hdr(fd, &type, &len, 0) == 0 && type == VP_DATA);
+		check_int(vp_recv_hdr(fd, &type, &len, 0), ==, 0);
+		check_int(type, ==, VP_DATA);
 		if (type != VP_DATA || g + len > half || vp_recv_all(fd, got + g, len, 0) < 0)
 			break;
 		g += len;
 	}
-	CHECK(g == half && !memcmp(got, data, half));
+	check_int(g, ==, half);
+	CHECK(!memcmp(got, data, half));
 	/* the rest arrives and the copy is published: the server follows */
-	CHECK(vine_write_full(w, data + half, n - half) == 0);
+	check_int(vine_write_full(w, data + half, n - half), ==, 0);
 	char *from = vine_xasprintf("%s/partial/%s", a, id), *to = vine_xasprintf("%s/objects/%s", a, id);
-	CHECK(rename(from, to) == 0);
+	check_int(rename(from, to), ==, 0);
 	close(w);
 	close(lk);
-	CHECK(raw_data(fd, got, &g, n, buf, &len) == VP_END && g == n && !memcmp(got, data, n));
-	CHECK(len == 9 && buf[0] == VP_COMPLETE && vp_get64(buf + 1) == n);
+	check_int(raw_data(fd, got, &g, n, buf, &len), ==, VP_END);
+	check_int(g, ==, n);
+	CHECK(!memcmp(got, data, n));
+	check_int(len, ==, 9);
+	check_int(buf[0], ==, VP_COMPLETE);
+	check_int(vp_get64(buf + 1), ==, n);
 	close(fd);
 
 	/* a partial copy nobody writes: what there is, then STALLED, soon */
@@ -693,41 +757,48 @@ static void test_relay(void)
 	id_of(data, half, id2);
 	put(a, "partial", id2, data, 1000);
 	fd = raw_connect(vine_peer_server_addr(s));
-	CHECK(raw_auth(fd, secret, buf, &len) == VP_WELCOME);
+	check_int(raw_auth(fd, secret, buf, &len), ==, VP_WELCOME);
 	raw_get(fd, id2, 64, 0, 0);
 	t0 = vine_now_mono();
 	g = 0;
-	CHECK(raw_read(fd, buf, sizeof(buf), &len) == VP_OBJECT);
-	CHECK(raw_data(fd, got, &g, n, buf, &len) == VP_ERROR && g == 1000 && vp_get16(buf) == VP_E_STALLED);
+	check_int(raw_read(fd, buf, sizeof(buf), &len), ==, VP_OBJECT);
+	check_int(raw_data(fd, got, &g, n, buf, &len), ==, VP_ERROR);
+	check_int(g, ==, 1000);
+	check_int(vp_get16(buf), ==, VP_E_STALLED);
 	CHECK(strstr((char *)buf + 2, "not being received") != NULL);
-	CHECK(vine_now_mono() - t0 < 3);
+	check_dbl(vine_now_mono() - t0, <, 3);
 	close(fd);
 
 	/* a writer that stops: STALLED after the relay wait */
 	struct vine_peer_server *s1 = serve(a, "127.0.0.3", 4, 1.0);
 	lk = lock_object(a, id2);
 	fd = raw_connect(vine_peer_server_addr(s1));
-	CHECK(raw_auth(fd, secret, buf, &len) == VP_WELCOME);
+	check_int(raw_auth(fd, secret, buf, &len), ==, VP_WELCOME);
 	raw_get(fd, id2, 64, 1000, 0);
 	t0 = vine_now_mono();
 	g = 0;
-	CHECK(raw_read(fd, buf, sizeof(buf), &len) == VP_OBJECT && vp_get64(buf + 1) == 1000);
-	CHECK(raw_data(fd, got, &g, n, buf, &len) == VP_ERROR && g == 0 && vp_get16(buf) == VP_E_STALLED);
+	check_int(raw_read(fd, buf, sizeof(buf), &len), ==, VP_OBJECT);
+	check_int(vp_get64(buf + 1), ==, 1000);
+	check_int(raw_data(fd, got, &g, n, buf, &len), ==, VP_ERROR);
+	check_int(g, ==, 0);
+	check_int(vp_get16(buf), ==, VP_E_STALLED);
 	CHECK(strstr((char *)buf + 2, "did not grow") != NULL);
-	CHECK(vine_now_mono() - t0 > 0.9 && vine_now_mono() - t0 < 3);
+	check_dbl(vine_now_mono() - t0, >, 0.9);
+	check_dbl(vine_now_mono() - t0, <, 3);
 	close(fd);
 	vine_peer_server_stop(s1);
 
 	/* a partial copy that its writer discards: GONE */
 	fd = raw_connect(vine_peer_server_addr(s));
-	CHECK(raw_auth(fd, secret, buf, &len) == VP_WELCOME);
+	check_int(raw_auth(fd, secret, buf, &len), ==, VP_WELCOME);
 	raw_get(fd, id2, 64, 1000, 0);
-	CHECK(raw_read(fd, buf, sizeof(buf), &len) == VP_OBJECT);
+	check_int(raw_read(fd, buf, sizeof(buf), &len), ==, VP_OBJECT);
 	usleep(50000);
 	char *p2 = vine_xasprintf("%s/partial/%s", a, id2);
 	unlink(p2);
 	g = 0;
-	CHECK(raw_data(fd, got, &g, n, buf, &len) == VP_ERROR && vp_get16(buf) == VP_E_GONE);
+	check_int(raw_data(fd, got, &g, n, buf, &len), ==, VP_ERROR);
+	check_int(vp_get16(buf), ==, VP_E_GONE);
 	close(fd);
 	close(lk);
 	vine_peer_server_stop(s);
@@ -752,15 +823,15 @@ static void test_vanishing_client(void)
 	for (int i = 0; i < 3; i++) {
 		/* ask for everything, read a little, hang up */
 		fd = raw_connect(src[0]);
-		CHECK(raw_auth(fd, secret, buf, &len) == VP_WELCOME);
+		check_int(raw_auth(fd, secret, buf, &len), ==, VP_WELCOME);
 		raw_get(fd, id, 64, 0, 0);
-		CHECK(raw_read(fd, buf, sizeof(buf), &len) == VP_OBJECT);
-		CHECK(recv(fd, buf, sizeof(buf), 0) > 0);
+		check_int(raw_read(fd, buf, sizeof(buf), &len), ==, VP_OBJECT);
+		check_int(recv(fd, buf, sizeof(buf), 0), >, 0);
 		close(fd);
 	}
 	/* still serving (and this process got no SIGPIPE) */
 	wait_idle(s);
-	CHECK(vine_peer_fetch(b, id, src, 1, &o) == VINE_PEER_OK);
+	check_int(vine_peer_fetch(b, id, src, 1, &o), ==, VINE_PEER_OK);
 	CHECK(same_file(b, id, data, n));
 	vine_peer_server_stop(s);
 	free(data), free(a), free(b);
@@ -798,11 +869,11 @@ static void test_concurrent(void)
 	}
 	for (int i = 0; i < 3; i++) {
 		pthread_join(t[i], NULL);
-		CHECK(f[i].st == VINE_PEER_OK);
+		check_int(f[i].st, ==, VINE_PEER_OK);
 	}
 	CHECK(same_file(b, id, data, n));
 	/* one of them fetched, the others waited for it */
-	CHECK(sent(s) == n);
+	check_int(sent(s), ==, n);
 	vine_peer_server_stop(s);
 	free(data), free(a), free(b);
 }
@@ -847,28 +918,38 @@ static void test_locking(void)
 	l = (struct locked_fetch){ b, id, vine_peer_server_addr(s), -1, 0 };
 	pthread_create(&t, NULL, locked_fetch_thread, &l);
 	usleep(300000);
-	CHECK(!exists(b, "partial", id) && sent(s) == 0);
+	CHECK(!exists(b, "partial", id));
+	check_int(sent(s), ==, 0);
 	released = vine_now_mono();
 	close(lk);
 	pthread_join(t, NULL);
-	CHECK(l.st == VINE_PEER_OK && l.done >= released);
+	check_int(l.st, ==, VINE_PEER_OK);
+	check_dbl(l.done, >=, released);
 	CHECK(same_file(b, id, data, n));
 	char *obj = vine_xasprintf("%s/objects/%s", b, id);
-	CHECK(stat(obj, &st) == 0 && (st.st_mode & 0777) == 0444);
+	check_int(stat(obj, &st), ==, 0);
+	check_int((st.st_mode & 0777), ==, 0444);
 	free(obj);
 
 	lk = lock_object(c, id);
 	f = vine_fetch_open(c, id, VINE_FETCH_LOCKED | VINE_FETCH_KEEP);
-	CHECK(f && !vine_fetch_complete(f));
-	CHECK(f && vine_fetch_from(f, vine_peer_server_addr(s), &o) == VINE_PEER_OK);
-	CHECK(f && vine_fetch_complete(f));
+	if (CHECK(f))
+		CHECK(!vine_fetch_complete(f));
+	if (CHECK(f))
+		check_int(vine_fetch_from(f, vine_peer_server_addr(s), &o), ==, VINE_PEER_OK);
+	if (CHECK(f))
+		CHECK(vine_fetch_complete(f));
 	char *part = vine_xasprintf("%s/partial/%s", c, id);
-	CHECK(f && !strcmp(vine_fetch_path(f), part));
+	if (CHECK(f))
+		check_str(vine_fetch_path(f), ==, part);
 	vine_fetch_close(f);
-	CHECK(exists(c, "partial", id) && !exists(c, "objects", id));
+	CHECK(exists(c, "partial", id));
+	CHECK(!exists(c, "objects", id));
 	char *d = NULL;
 	size_t len = 0;
-	CHECK(vine_read_file(part, n + 1, &d, &len) == 0 && len == n && !memcmp(d, data, n));
+	check_int(vine_read_file(part, n + 1, &d, &len), ==, 0);
+	check_int(len, ==, n);
+	CHECK(!memcmp(d, data, n));
 	free(d), free(part);
 	close(lk);
 	vine_peer_server_stop(s);
@@ -894,8 +975,10 @@ static void test_from_file(void)
 	/* resumed from a partial copy */
 	put(b, "partial", id, data, 4000000);
 	f = vine_fetch_open(b, id, 0);
-	CHECK(f && vine_fetch_offset(f) == 4000000);
-	CHECK(f && vine_fetch_from_file(f, origin, &o) == VINE_PEER_OK);
+	if (CHECK(f))
+		check_int(vine_fetch_offset(f), ==, 4000000);
+	if (CHECK(f))
+		check_int(vine_fetch_from_file(f, origin, &o), ==, VINE_PEER_OK);
 	vine_fetch_close(f);
 	CHECK(same_file(b, id, data, n));
 
@@ -903,11 +986,15 @@ static void test_from_file(void)
 	char *pub = vine_xasprintf("%s/objects/%s", b, id);
 	unlink(pub);
 	f = vine_fetch_open(b, id, 0);
-	CHECK(f && vine_fetch_from_file(f, bad, &o) == VINE_PEER_ECORRUPT);
-	CHECK(strstr(vine_errmsg(), "hash mismatch") && strstr(vine_errmsg(), bad));
-	CHECK(f && vine_fetch_from_file(f, nothing, &o) == VINE_PEER_ENOTFOUND);
+	if (CHECK(f))
+		check_int(vine_fetch_from_file(f, bad, &o), ==, VINE_PEER_ECORRUPT);
+	CHECK(strstr(vine_errmsg(), "hash mismatch"));
+	CHECK(strstr(vine_errmsg(), bad));
+	if (CHECK(f))
+		check_int(vine_fetch_from_file(f, nothing, &o), ==, VINE_PEER_ENOTFOUND);
 	vine_fetch_close(f);
-	CHECK(!exists(b, "objects", id) && !exists(b, "partial", id));
+	CHECK(!exists(b, "objects", id));
+	CHECK(!exists(b, "partial", id));
 
 	/* a partial copy longer than the file is thrown away */
 	unsigned char *longer = random_bytes(n + 5, 14);
@@ -919,8 +1006,8 @@ static void test_from_file(void)
 	src[2] = origin;
 	nfailed = 0;
 	o.source_failed = count_failed;
-	CHECK(vine_peer_fetch(b, id, src, 3, &o) == VINE_PEER_OK);
-	CHECK(nfailed == 2);
+	check_int(vine_peer_fetch(b, id, src, 3, &o), ==, VINE_PEER_OK);
+	check_int(nfailed, ==, 2);
 	CHECK(same_file(b, id, data, n));
 	free(pub), free(longer), free(data), free(b), free(origin), free(bad), free(nothing);
 }
@@ -974,22 +1061,24 @@ static void test_sources(void)
 	put(b, "partial", id, data, 1234);
 	s = serve(a, "127.0.0.2", 4, 0);
 	sc.steps[3] = vine_peer_server_addr(s);
-	CHECK(vine_peer_fetch_sources(b, id, 0, &srcs, &o) == VINE_PEER_OK);
-	CHECK(sc.waits == 2 && vine_now_mono() - t0 >= 0.2);
+	check_int(vine_peer_fetch_sources(b, id, 0, &srcs, &o), ==, VINE_PEER_OK);
+	check_int(sc.waits, ==, 2);
+	check_dbl(vine_now_mono() - t0, >=, 0.2);
 	snprintf(want, sizeof(want), "127.0.0.3:1 connect 1234-1234;%s ok 1234-%zu;", sc.steps[3], n);
-	CHECK_STR(sc.log, want);
+	check_str(sc.log, ==, want);
 	CHECK(same_file(b, id, data, n));
 
 	/* the chooser has nothing: its message, and the last failure's status */
 	struct script none = { .steps = { NULL } };
 	srcs.ctx = &none;
-	CHECK(vine_peer_fetch_sources(c, id, 0, &srcs, &o) == VINE_PEER_ENOTFOUND);
-	CHECK_STR(vine_errmsg(), "the state has no source");
+	check_int(vine_peer_fetch_sources(c, id, 0, &srcs, &o), ==, VINE_PEER_ENOTFOUND);
+	check_str(vine_errmsg(), ==, "the state has no source");
 	struct script dead = { .steps = { "127.0.0.3:1", NULL } };
 	srcs.ctx = &dead;
-	CHECK(vine_peer_fetch_sources(c, id, 0, &srcs, &o) == VINE_PEER_ECONNECT);
+	check_int(vine_peer_fetch_sources(c, id, 0, &srcs, &o), ==, VINE_PEER_ECONNECT);
 	CHECK(strstr(vine_errmsg(), "127.0.0.3:1: cannot connect") != NULL);
-	CHECK(!exists(c, "partial", id) && !exists(c, "objects", id));
+	CHECK(!exists(c, "partial", id));
+	CHECK(!exists(c, "objects", id));
 	vine_peer_server_stop(s);
 	free(data), free(a), free(b), free(c);
 }
@@ -1013,8 +1102,8 @@ static void test_failover(void)
 	src[3] = vine_peer_server_addr(sa);
 	o.source_failed = count_failed;
 	nfailed = 0;
-	CHECK(vine_peer_fetch(b, id, src, 4, &o) == VINE_PEER_OK);
-	CHECK(nfailed == 3);
+	check_int(vine_peer_fetch(b, id, src, 4, &o), ==, VINE_PEER_OK);
+	check_int(nfailed, ==, 3);
 	CHECK(same_file(b, id, data, n));
 	vine_peer_server_stop(sa);
 	vine_peer_server_stop(se);
@@ -1124,30 +1213,31 @@ static void test_fake_server(void)
 
 	id_of(zero, 10, id);
 	id[0] = id[0] == 'a' ? 'b' : 'a'; /* ten zero bytes will not match */
-	CHECK(against_fake("badmac", 10, b, id, 5) == VINE_PEER_EAUTH);
+	check_int(against_fake("badmac", 10, b, id, 5), ==, VINE_PEER_EAUTH);
 	CHECK(strstr(vine_errmsg(), "does not know the secret") != NULL);
-	CHECK(against_fake("huge", 10, b, id, 5) == VINE_PEER_EPROTO);
+	check_int(against_fake("huge", 10, b, id, 5), ==, VINE_PEER_EPROTO);
 	CHECK(strstr(vine_errmsg(), "DATA frame of") != NULL);
-	CHECK(against_fake("over", 10, b, id, 5) == VINE_PEER_EPROTO);
+	check_int(against_fake("over", 10, b, id, 5), ==, VINE_PEER_EPROTO);
 	CHECK(strstr(vine_errmsg(), "more data than") != NULL);
-	CHECK(against_fake("short", 10, b, id, 5) == VINE_PEER_EPROTO);
+	check_int(against_fake("short", 10, b, id, 5), ==, VINE_PEER_EPROTO);
 	CHECK(strstr(vine_errmsg(), "ended at byte 5 of 10") != NULL);
 	/* the 5 bytes received are kept for a resume */
 	CHECK(exists(b, "partial", id));
 	char *p = vine_xasprintf("%s/partial/%s", b, id);
 	unlink(p);
-	CHECK(against_fake("cut", 10, b, id, 5) == VINE_PEER_ECONNECT);
+	check_int(against_fake("cut", 10, b, id, 5), ==, VINE_PEER_ECONNECT);
 	CHECK(strstr(vine_errmsg(), "connection closed") != NULL);
 	unlink(p);
 	double t0 = vine_now_mono();
-	CHECK(against_fake("silent", 10, b, id, 0.5) == VINE_PEER_ETIMEOUT);
-	CHECK(vine_now_mono() - t0 < 3);
+	check_int(against_fake("silent", 10, b, id, 0.5), ==, VINE_PEER_ETIMEOUT);
+	check_dbl(vine_now_mono() - t0, <, 3);
 	CHECK(strstr(vine_errmsg(), "stalled: nothing received for 0.5 s") != NULL);
-	CHECK(against_fake("wrong", 10, b, id, 5) == VINE_PEER_ECORRUPT);
-	CHECK(!exists(b, "objects", id) && !exists(b, "partial", id));
+	check_int(against_fake("wrong", 10, b, id, 5), ==, VINE_PEER_ECORRUPT);
+	CHECK(!exists(b, "objects", id));
+	CHECK(!exists(b, "partial", id));
 	/* ten zero bytes with their true id are accepted */
 	id_of(zero, 10, id);
-	CHECK(against_fake("wrong", 10, b, id, 5) == VINE_PEER_OK);
+	check_int(against_fake("wrong", 10, b, id, 5), ==, VINE_PEER_OK);
 	CHECK(same_file(b, id, zero, 10));
 	free(p), free(b);
 }
@@ -1165,6 +1255,7 @@ int main(void)
 	test_secret();
 	test_fetch();
 	test_bad_prefix();
+	test_foreign_cache();
 	test_corrupt_source();
 	test_auth();
 	test_requests();

@@ -169,22 +169,23 @@ static void test_calls(void)
 	pid_t pid = t_fork_peer(&fd, serve_fn, NULL);
 
 	vine_proto_init_fd(&p, fd, fd, 5);
-	CHECK(vine_proto_hello(&p) == 0);
+	check_int(vine_proto_hello(&p), ==, 0);
 
 	req = json_pack("{sss[ii]}", "op", "echo", "task", 17, 18);
 	r = vine_proto_call(&p, req, NULL, NULL, &res);
-	CHECK(r == 0);
+	check_int(r, ==, 0);
 	CHECK(json_equal(req, res));
-	CHECK(p.next_id == 2);
+	check_int(p.next_id, ==, 2);
 	json_decref(req);
 	json_decref(res);
 
 	/* an error answer: the message, and the connection stays usable */
 	req = json_pack("{ss}", "op", "fail");
 	r = vine_proto_call(&p, req, NULL, NULL, &res);
-	CHECK(r == 1);
-	CHECK_STR(vine_errmsg(), "no such task: 42");
-	CHECK(res && json_is_object(res));
+	check_int(r, ==, 1);
+	check_str(vine_errmsg(), ==, "no such task: 42");
+	if (CHECK(res))
+		CHECK(json_is_object(res));
 	CHECK(!p.broken);
 	json_decref(req);
 	json_decref(res);
@@ -199,9 +200,9 @@ static void test_calls(void)
 		snprintf(last, sizeof(last), "%08x", (unsigned)m.data[m.len - 1]);
 		req = json_pack("{ss}", "op", "upload");
 		r = vine_proto_call(&p, req, &src, NULL, &res);
-		CHECK(r == 0);
-		CHECK(json_integer_value(json_object_get(res, "len")) == (1 << 20) + 3);
-		CHECK_STR(json_string_value(json_object_get(res, "last")), last);
+		check_int(r, ==, 0);
+		check_int(json_integer_value(json_object_get(res, "len")), ==, (1 << 20) + 3);
+		check_str(json_string_value(json_object_get(res, "last")), ==, last);
 		json_decref(req);
 		json_decref(res);
 
@@ -209,8 +210,8 @@ static void test_calls(void)
 		req = json_pack("{sssi}", "op", "upload", "limit", 300000);
 		m.off = 0;
 		r = vine_proto_call(&p, req, &src, NULL, &res);
-		CHECK(r == 1);
-		CHECK_STR(vine_errmsg(), "disk full (test)");
+		check_int(r, ==, 1);
+		check_str(vine_errmsg(), ==, "disk full (test)");
 		CHECK(!p.broken);
 		json_decref(req);
 		json_decref(res);
@@ -220,7 +221,7 @@ static void test_calls(void)
 		m.off = 0;
 		m.fail_at = 600000;
 		r = vine_proto_call(&p, req, &src, NULL, &res);
-		CHECK(r == 1);
+		check_int(r, ==, 1);
 		CHECK(strstr(vine_errmsg(), "source broke at") != NULL);
 		CHECK(!p.broken);
 		json_decref(req);
@@ -237,9 +238,10 @@ static void test_calls(void)
 		fill(want, 700001, 5);
 		req = json_pack("{sssi}", "op", "download", "size", 700001);
 		r = vine_proto_call(&p, req, NULL, &sink, &res);
-		CHECK(r == 0);
-		CHECK(got.len == 700001 && !memcmp(got.data, want, 700001));
-		CHECK(json_integer_value(json_object_get(res, "sent")) == 700001);
+		check_int(r, ==, 0);
+		check_int(got.len, ==, 700001);
+		CHECK(!memcmp(got.data, want, 700001));
+		check_int(json_integer_value(json_object_get(res, "sent")), ==, 700001);
 		json_decref(res);
 
 		/* our sink fails: the answer is still read, then the error */
@@ -247,8 +249,8 @@ static void test_calls(void)
 		memset(&got, 0, sizeof(got));
 		got.fail_at = 100;
 		r = vine_proto_call(&p, req, NULL, &sink, &res);
-		CHECK(r == 1);
-		CHECK_STR(vine_errmsg(), "disk full (test)");
+		check_int(r, ==, 1);
+		check_str(vine_errmsg(), ==, "disk full (test)");
 		CHECK(!p.broken);
 		json_decref(res);
 		json_decref(req);
@@ -258,24 +260,26 @@ static void test_calls(void)
 		memset(&got, 0, sizeof(got));
 		req = json_pack("{sssisi}", "op", "download", "size", 700001, "break", 500000);
 		r = vine_proto_call(&p, req, NULL, &sink, &res);
-		CHECK(r == 1);
+		check_int(r, ==, 1);
 		CHECK(strstr(vine_errmsg(), "source broke at") != NULL);
-		CHECK(got.len > 0 && got.len < 700001);
+		check_int(got.len, >, 0);
+		check_int(got.len, <, 700001);
 		json_decref(res);
 		json_decref(req);
 
 		/* data nobody asked for breaks the connection */
 		req = json_pack("{sssi}", "op", "download", "size", 10);
 		r = vine_proto_call(&p, req, NULL, NULL, &res);
-		CHECK(r == -1);
+		check_int(r, ==, -1);
 		CHECK(strstr(vine_errmsg(), "unexpected data") != NULL);
-		CHECK(p.broken && res == NULL);
+		if (CHECK(p.broken))
+			CHECK(res == NULL);
 		json_decref(req);
 		free(got.data);
 		free(want);
 	}
 	vine_proto_release(&p);
-	CHECK(finish(pid, fd) == 0);
+	check_int(finish(pid, fd), ==, 0);
 }
 
 static void test_bad_answers(void)
@@ -288,13 +292,13 @@ static void test_bad_answers(void)
 
 	/* an answer to another request */
 	vine_proto_init_fd(&p, fd, fd, 0.3);
-	CHECK(vine_proto_hello(&p) == 0);
+	check_int(vine_proto_hello(&p), ==, 0);
 	req = json_pack("{ss}", "op", "badid");
-	CHECK(vine_proto_call(&p, req, NULL, NULL, &res) == -1);
-	CHECK_STR(vine_errmsg(), "answer to request 8 while waiting for 1");
+	check_int(vine_proto_call(&p, req, NULL, NULL, &res), ==, -1);
+	check_str(vine_errmsg(), ==, "answer to request 8 while waiting for 1");
 	CHECK(p.broken);
 	/* and nothing more is sent on a broken connection */
-	CHECK(vine_proto_send(&p, VINE_FRAME_REQUEST, 2, "{}", 2) == -1);
+	check_int(vine_proto_send(&p, VINE_FRAME_REQUEST, 2, "{}", 2), ==, -1);
 	json_decref(req);
 	vine_proto_release(&p);
 	finish(pid, fd);
@@ -302,12 +306,13 @@ static void test_bad_answers(void)
 	/* no answer within the timeout */
 	pid = t_fork_peer(&fd, serve_fn, NULL);
 	vine_proto_init_fd(&p, fd, fd, 0.3);
-	CHECK(vine_proto_hello(&p) == 0);
+	check_int(vine_proto_hello(&p), ==, 0);
 	req = json_pack("{ss}", "op", "slow");
 	t = vine_now_mono();
-	CHECK(vine_proto_call(&p, req, NULL, NULL, &res) == -1);
+	check_int(vine_proto_call(&p, req, NULL, NULL, &res), ==, -1);
 	t = vine_now_mono() - t;
-	CHECK(t > 0.25 && t < 1.5);
+	check_dbl(t, >, 0.25);
+	check_dbl(t, <, 1.5);
 	CHECK(strstr(vine_errmsg(), "no answer for") != NULL);
 	json_decref(req);
 	vine_proto_release(&p);
@@ -328,10 +333,10 @@ static void expect_bad(const char *bytes, size_t len, int hello, const char *why
 	if (hello) {
 		r = vine_proto_hello(&p);
 	} else {
-		CHECK(vine_proto_send(&p, VINE_FRAME_HELLO, 0, "x", 1) == 0);
+		check_int(vine_proto_send(&p, VINE_FRAME_HELLO, 0, "x", 1), ==, 0);
 		r = vine_proto_recv(&p, &f);
 	}
-	CHECK(r == -1);
+	check_int(r, ==, -1);
 	CHECK(p.broken);
 	if (!strstr(vine_errmsg(), why))
 		fprintf(stderr, "expected \"%s\" in \"%s\"\n", why, vine_errmsg());
@@ -375,17 +380,17 @@ static void test_bad_frames(void)
 	vine_proto_init_fd(&p, sv[0], sv[0], 1);
 	p.max_body = 10;
 	memset(big, 'x', sizeof(big));
-	CHECK(vine_proto_send(&p, VINE_FRAME_DATA, 1, big, 11) == -1);
-	CHECK_STR(vine_errmsg(), "frame of 11 bytes is longer than the limit of 10");
+	check_int(vine_proto_send(&p, VINE_FRAME_DATA, 1, big, 11), ==, -1);
+	check_str(vine_errmsg(), ==, "frame of 11 bytes is longer than the limit of 10");
 	CHECK(!p.broken);
-	CHECK(vine_proto_send(&p, VINE_FRAME_DATA, 1, big, 10) == 0);
+	check_int(vine_proto_send(&p, VINE_FRAME_DATA, 1, big, 10), ==, 0);
 	vine_proto_release(&p);
 	vine_proto_init_fd(&p, sv[1], sv[1], 1);
 	p.max_body = 9;
 	{
 		struct vine_frame f;
 
-		CHECK(vine_proto_recv(&p, &f) == -1);
+		check_int(vine_proto_recv(&p, &f), ==, -1);
 		CHECK(strstr(vine_errmsg(), "frame of 10 bytes is longer than the limit of 9") != NULL);
 	}
 	vine_proto_release(&p);
@@ -406,11 +411,11 @@ static void test_wire(void)
 	vine_proto_init_fd(&p, sv[0], sv[0], 1);
 	/* the example in vine(7) */
 	v = json_pack("{ss}", "op", "counts");
-	CHECK(vine_proto_send_json(&p, VINE_FRAME_REQUEST, 1, v) == 0);
-	CHECK(read(sv[1], buf, sizeof(buf)) == 24);
+	check_int(vine_proto_send_json(&p, VINE_FRAME_REQUEST, 1, v), ==, 0);
+	check_int(read(sv[1], buf, sizeof(buf)), ==, 24);
 	CHECK(!memcmp(buf, "\x00\x00\x00\x14\x51\x00\x00\x00\x01{\"op\":\"counts\"}", 24));
-	CHECK(vine_proto_send(&p, VINE_FRAME_END, 258, NULL, 0) == 0);
-	CHECK(read(sv[1], buf, sizeof(buf)) == 9);
+	check_int(vine_proto_send(&p, VINE_FRAME_END, 258, NULL, 0), ==, 0);
+	check_int(read(sv[1], buf, sizeof(buf)), ==, 9);
 	CHECK(!memcmp(buf, "\0\0\0\5Z\0\0\1\2", 9));
 	json_decref(v);
 	vine_proto_release(&p);

@@ -36,14 +36,14 @@ static void parse_ok(const char *url, const char *user, const char *host, int po
 {
 	struct vine_ssh_url u;
 
-	CHECK(vine_ssh_url_parse(url, &u) == 0);
+	check_int(vine_ssh_url_parse(url, &u), ==, 0);
 	if (user)
-		CHECK_STR(u.user, user);
+		check_str(u.user, ==, user);
 	else
 		CHECK(u.user == NULL);
-	CHECK_STR(u.host, host);
-	CHECK(u.port == port);
-	CHECK_STR(u.path, path);
+	check_str(u.host, ==, host);
+	check_int(u.port, ==, port);
+	check_str(u.path, ==, path);
 	vine_ssh_url_release(&u);
 }
 
@@ -51,7 +51,7 @@ static void parse_bad(const char *url, const char *why)
 {
 	struct vine_ssh_url u;
 
-	CHECK(vine_ssh_url_parse(url, &u) < 0);
+	check_int(vine_ssh_url_parse(url, &u), <, 0);
 	if (!strstr(vine_errmsg(), why))
 		fprintf(stderr, "parse_bad(%s): message '%s' lacks '%s'\n", url, vine_errmsg(), why);
 	CHECK(strstr(vine_errmsg(), why) != NULL);
@@ -103,26 +103,27 @@ static int offline(void)
 	CHECK(!vine_ssh_is_url("./vine.db"));
 
 	q = vine_sh_quote("a b");
-	CHECK_STR(q, "'a b'");
+	check_str(q, ==, "'a b'");
 	free(q);
 	q = vine_sh_quote("it's $HOME");
-	CHECK_STR(q, "'it'\\''s $HOME'");
+	check_str(q, ==, "'it'\\''s $HOME'");
 	free(q);
 	q = vine_sh_quote("");
-	CHECK_STR(q, "''");
+	check_str(q, ==, "''");
 	free(q);
 
 	/* a refused connection is retried with backoff until the budget is
 	 * spent: 0.05 + 0.1 + 0.2 (jittered to at least half) > 0.15 s */
 	port = refusing_port(&fd);
-	CHECK(port > 0);
+	check_int(port, >, 0);
 	u.port = port;
 	o.retry = 0.6;
 	o.known_hosts = "/nonexistent/known_hosts";
 	t = vine_now_mono();
 	CHECK(vine_ssh_open(&u, "true", &o) == NULL);
 	t = vine_now_mono() - t;
-	CHECK(t > 0.15 && t < 3);
+	check_dbl(t, >, 0.15);
+	check_dbl(t, <, 3);
 	CHECK(strstr(vine_errmsg(), "gave up after") != NULL);
 	CHECK(strstr(vine_errmsg(), "Connection refused") != NULL);
 	close(fd);

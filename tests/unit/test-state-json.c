@@ -51,22 +51,31 @@ static void test_task(void)
 	t.last.message = NULL;
 	t.last.received = 123456789012LL;
 	j = trip(vj_encode(&vj_task, &t));
-	CHECK(vj_decode(&vj_task, j, &u) == 0);
-	CHECK(u.id == t.id);
-	CHECK_STR(u.cmd, t.cmd);
+	check_int(vj_decode(&vj_task, j, &u), ==, 0);
+	check_int(u.id, ==, t.id);
+	check_str(u.cmd, ==, t.cmd);
 	CHECK(u.object == NULL);
-	CHECK_STR(u.tag, "tag");
-	CHECK(u.cores == 3 && u.retries == 2 && u.timeout == 1.5);
-	CHECK(u.submitted == t.submitted);
-	CHECK(u.state == VINE_TASK_FAILED);
-	CHECK(u.attempts == 4 && u.failures == 3 && u.losses == 1);
-	CHECK(u.last.task == t.id && u.last.attempt == 4 && u.last.worker == 9);
-	CHECK_STR(u.last.node, "n1");
-	CHECK(u.last.claimed == 0.1 && u.last.started == 0.2 && u.last.ended == t.last.ended);
-	CHECK(u.last.outcome == VINE_OUT_SIGNALED);
-	CHECK(u.last.exit_code == -1 && u.last.signal == 9);
+	check_str(u.tag, ==, "tag");
+	check_int(u.cores, ==, 3);
+	check_int(u.retries, ==, 2);
+	check_dbl(u.timeout, ==, 1.5);
+	check_dbl(u.submitted, ==, t.submitted);
+	check_int(u.state, ==, VINE_TASK_FAILED);
+	check_int(u.attempts, ==, 4);
+	check_int(u.failures, ==, 3);
+	check_int(u.losses, ==, 1);
+	check_int(u.last.task, ==, t.id);
+	check_int(u.last.attempt, ==, 4);
+	check_int(u.last.worker, ==, 9);
+	check_str(u.last.node, ==, "n1");
+	check_dbl(u.last.claimed, ==, 0.1);
+	check_dbl(u.last.started, ==, 0.2);
+	check_dbl(u.last.ended, ==, t.last.ended);
+	check_int(u.last.outcome, ==, VINE_OUT_SIGNALED);
+	check_int(u.last.exit_code, ==, -1);
+	check_int(u.last.signal, ==, 9);
 	CHECK(u.last.message == NULL);
-	CHECK(u.last.received == 123456789012LL);
+	check_int(u.last.received, ==, 123456789012LL);
 	vj_release(&vj_task, &u);
 	json_decref(j);
 }
@@ -87,31 +96,39 @@ static void test_objects_workers(void)
 	memset(o.id, 'a', VINE_ID_LEN);
 	o.id[VINE_ID_LEN] = '\0';
 	j = trip(vj_encode_array(&vj_object, &o, 1));
-	CHECK(vj_decode_array(&vj_object, j, (void **)&back, &n) == 0);
-	CHECK(n == 1);
-	CHECK_STR(back[0].id, o.id);
-	CHECK(back[0].size == 10 && back[0].served_origin == 1 && back[0].served_peer == 2);
-	CHECK_STR(back[0].origin, o.origin);
-	CHECK(back[0].nreplicas == 2);
-	CHECK_STR(back[0].replicas[1].node, "n2");
-	CHECK(back[0].replicas[0].complete == 1 && back[0].replicas[1].bytes == 5);
+	check_int(vj_decode_array(&vj_object, j, (void **)&back, &n), ==, 0);
+	check_int(n, ==, 1);
+	check_str(back[0].id, ==, o.id);
+	check_int(back[0].size, ==, 10);
+	check_int(back[0].served_origin, ==, 1);
+	check_int(back[0].served_peer, ==, 2);
+	check_str(back[0].origin, ==, o.origin);
+	check_int(back[0].nreplicas, ==, 2);
+	check_str(back[0].replicas[1].node, ==, "n2");
+	check_int(back[0].replicas[0].complete, ==, 1);
+	check_int(back[0].replicas[1].bytes, ==, 5);
 	/* what the backend returns, the state's own free function releases */
 	vine_state_free_objects(back, n);
 	json_decref(j);
 
 	j = trip(vj_encode_array(&vj_worker, &w, 1));
-	CHECK(vj_decode_array(&vj_worker, j, (void **)&wb, &n) == 0);
-	CHECK(n == 1 && wb[0].id == 7 && wb[0].pid == 1234 && wb[0].cores == 16);
+	check_int(vj_decode_array(&vj_worker, j, (void **)&wb, &n), ==, 0);
+	check_int(n, ==, 1);
+	check_int(wb[0].id, ==, 7);
+	check_int(wb[0].pid, ==, 1234);
+	check_int(wb[0].cores, ==, 16);
 	CHECK(wb[0].listen == NULL);
-	CHECK_STR(wb[0].state, "alive");
-	CHECK(wb[0].nrunning == 3 && wb[0].running[2] == 1LL << 50);
-	CHECK(wb[0].expires == 3.0);
+	check_str(wb[0].state, ==, "alive");
+	check_int(wb[0].nrunning, ==, 3);
+	CHECK(wb[0].running[2] == 1LL << 50);
+	check_dbl(wb[0].expires, ==, 3.0);
 	vine_state_free_workers(wb, n);
 	json_decref(j);
 
 	/* an empty list */
 	j = trip(vj_encode_array(&vj_worker, NULL, 0));
-	CHECK(vj_decode_array(&vj_worker, j, (void **)&wb, &n) == 0 && n == 0);
+	check_int(vj_decode_array(&vj_worker, j, (void **)&wb, &n), ==, 0);
+	check_int(n, ==, 0);
 	vine_state_free_workers(wb, n);
 	json_decref(j);
 }
@@ -124,8 +141,8 @@ static void test_strings(void)
 
 	/* not UTF-8: carried as base64 */
 	CHECK(json_is_object(j));
-	CHECK(vj_string_value(j, &back) == 0);
-	CHECK_STR(back, odd);
+	check_int(vj_string_value(j, &back), ==, 0);
+	check_str(back, ==, odd);
 	free(back);
 	json_decref(j);
 	for (size_t len = 0; len < 5; len++) {
@@ -133,23 +150,23 @@ static void test_strings(void)
 
 		s[len] = '\0';
 		j = trip(vj_string(s));
-		CHECK(vj_string_value(j, &back) == 0);
-		CHECK_STR(back, s);
+		check_int(vj_string_value(j, &back), ==, 0);
+		check_str(back, ==, s);
 		free(back);
 		json_decref(j);
 	}
 	j = json_stringn("a\0b", 3);
-	CHECK(vj_string_value(j, &back) == -1);
-	CHECK_STR(vine_errmsg(), "a string with a NUL byte");
+	check_int(vj_string_value(j, &back), ==, -1);
+	check_str(vine_errmsg(), ==, "a string with a NUL byte");
 	json_decref(j);
 	j = json_pack("{ss}", "base64", "YQBi");   /* "a\0b" */
-	CHECK(vj_string_value(j, &back) == -1);
+	check_int(vj_string_value(j, &back), ==, -1);
 	json_decref(j);
 	j = json_pack("{ss}", "base64", "!!!");
-	CHECK(vj_string_value(j, &back) == -1);
+	check_int(vj_string_value(j, &back), ==, -1);
 	json_decref(j);
 	j = json_integer(3);
-	CHECK(vj_string_value(j, &back) == -1);
+	check_int(vj_string_value(j, &back), ==, -1);
 	json_decref(j);
 }
 
@@ -168,38 +185,48 @@ static void test_spreading(void)
 	json_t *j;
 
 	j = trip(vj_encode(&vj_spread_settings, &set));
-	CHECK(vj_decode(&vj_spread_settings, j, &set2) == 0);
-	CHECK(set2.k_peer == 7 && set2.k_origin == 3 && set2.relay == 0);
+	check_int(vj_decode(&vj_spread_settings, j, &set2), ==, 0);
+	check_int(set2.k_peer, ==, 7);
+	check_int(set2.k_origin, ==, 3);
+	check_int(set2.relay, ==, 0);
 	json_decref(j);
 
 	for (int k = VINE_XFER_WAIT; k <= VINE_XFER_ORIGIN; k++) {
 		x.kind = (enum vine_xfer_kind)k;
 		j = trip(vj_encode(&vj_xfer, &x));
-		CHECK(vj_decode(&vj_xfer, j, &x2) == 0);
-		CHECK(x2.id == 42 && x2.kind == (enum vine_xfer_kind)k && x2.wait == 0.5);
-		CHECK_STR(x2.node, "n\377ode");
-		CHECK_STR(x2.addr, "10.0.0.1:7000");
+		check_int(vj_decode(&vj_xfer, j, &x2), ==, 0);
+		check_int(x2.id, ==, 42);
+		check_int(x2.kind, ==, (enum vine_xfer_kind)k);
+		check_dbl(x2.wait, ==, 0.5);
+		check_str(x2.node, ==, "n\377ode");
+		check_str(x2.addr, ==, "10.0.0.1:7000");
 		vine_state_free_xfer(&x2);
 		json_decref(j);
 	}
 	j = json_loads("{\"kind\": \"teleport\"}", 0, NULL);
-	CHECK(vj_decode(&vj_xfer, j, &x2) == -1);
-	CHECK_STR(vine_errmsg(), "bad vine_xfer.kind in the state protocol: not a transfer kind");
+	check_int(vj_decode(&vj_xfer, j, &x2), ==, -1);
+	check_str(vine_errmsg(), ==, "bad vine_xfer.kind in the state protocol: not a transfer kind");
 	json_decref(j);
 
 	j = trip(vj_encode_array(&vj_transfer, t, 2));
-	CHECK(vj_decode_array(&vj_transfer, j, (void **)&u, &n) == 0);
-	CHECK(n == 2);
-	CHECK(u[0].id == 9 && u[0].offset == 5 && u[0].bytes == 100 && u[0].started == 1.25 &&
-	      u[0].updated == 2.5);
-	CHECK_STR(u[0].object, "ab");
-	CHECK_STR(u[0].source, "n1");
-	CHECK_STR(u[0].addr, "h:1");
-	CHECK_STR(u[0].dest, "n2");
-	CHECK_STR(u[0].state, "done");
-	CHECK_STR(u[0].status, "ok");
-	CHECK(u[1].id == 10 && u[1].source == NULL && u[1].status == NULL && u[1].bytes == 7);
-	CHECK_STR(u[1].addr, "/data/o");
+	check_int(vj_decode_array(&vj_transfer, j, (void **)&u, &n), ==, 0);
+	check_int(n, ==, 2);
+	check_int(u[0].id, ==, 9);
+	check_int(u[0].offset, ==, 5);
+	check_int(u[0].bytes, ==, 100);
+	check_dbl(u[0].started, ==, 1.25);
+	check_dbl(u[0].updated, ==, 2.5);
+	check_str(u[0].object, ==, "ab");
+	check_str(u[0].source, ==, "n1");
+	check_str(u[0].addr, ==, "h:1");
+	check_str(u[0].dest, ==, "n2");
+	check_str(u[0].state, ==, "done");
+	check_str(u[0].status, ==, "ok");
+	check_int(u[1].id, ==, 10);
+	CHECK(u[1].source == NULL);
+	CHECK(u[1].status == NULL);
+	check_int(u[1].bytes, ==, 7);
+	check_str(u[1].addr, ==, "/data/o");
 	vine_state_free_transfers(u, n);
 	json_decref(j);
 
@@ -207,9 +234,11 @@ static void test_spreading(void)
 	memset(o.id, 'a', VINE_ID_LEN);
 	o.id[VINE_ID_LEN] = '\0';
 	j = trip(vj_encode(&vj_object, &o));
-	CHECK(vj_decode(&vj_object, j, &o2) == 0);
-	CHECK(o2.bytes_origin == 11 && o2.bytes_peer == 12 && o2.xfer_active == 2 &&
-	      o2.xfer_failed == 1);
+	check_int(vj_decode(&vj_object, j, &o2), ==, 0);
+	check_int(o2.bytes_origin, ==, 11);
+	check_int(o2.bytes_peer, ==, 12);
+	check_int(o2.xfer_active, ==, 2);
+	check_int(o2.xfer_failed, ==, 1);
 	vj_release(&vj_object, &o2);
 	json_decref(j);
 }
@@ -220,7 +249,7 @@ static void bad(const char *json, const struct vj_desc *d, const char *why)
 	char buf[512];
 
 	CHECK(j != NULL);
-	CHECK(vj_decode(d, j, buf) == -1);
+	check_int(vj_decode(d, j, buf), ==, -1);
 	if (!strstr(vine_errmsg(), why))
 		fprintf(stderr, "%s: \"%s\" lacks \"%s\"\n", json, vine_errmsg(), why);
 	CHECK(strstr(vine_errmsg(), why) != NULL);
@@ -245,8 +274,11 @@ static void test_bad(void)
 	bad("{\"last\": {\"outcome\": 3}}", &vj_task, "bad vine_attempt.outcome");
 	/* missing members are zero, unknown ones ignored */
 	j = json_loads("{\"task\": 5, \"future\": [1, 2]}", 0, NULL);
-	CHECK(vj_decode(&vj_result, j, &r) == 0);
-	CHECK(r.task == 5 && r.attempt == 0 && r.message == NULL && r.outcome == 0);
+	check_int(vj_decode(&vj_result, j, &r), ==, 0);
+	check_int(r.task, ==, 5);
+	check_int(r.attempt, ==, 0);
+	CHECK(r.message == NULL);
+	check_int(r.outcome, ==, 0);
 	json_decref(j);
 }
 

@@ -66,11 +66,13 @@ static void fail_one(struct vine_state *st, int64_t worker)
 	size_t n = 0;
 	int acc = 0;
 
-	CHECK(vine_state_claim(st, worker, 1, 1, 1, &c, &n, NULL) == 0 && n == 1);
+	check_int(vine_state_claim(st, worker, 1, 1, 1, &c, &n, NULL), ==, 0);
+	check_int(n, ==, 1);
 	if (n == 1) {
 		r.task = c[0].task;
 		r.attempt = c[0].attempt;
-		CHECK(vine_state_finish(st, worker, &r, 1, &acc) == 0 && acc == 1);
+		check_int(vine_state_finish(st, worker, &r, 1, &acc), ==, 0);
+		check_int(acc, ==, 1);
 	}
 	vine_state_free_claims(c, n);
 }
@@ -88,51 +90,52 @@ static void test_submit(const char *path)
 	CHECK(st != NULL);
 	if (!st)
 		return;
-	CHECK(vine_once_key(k1) == 0 && vine_once_key(k2) == 0);
-	CHECK(strlen(k1) == VINE_ONCE_KEY_LEN && strcmp(k1, k2) != 0);
+	check_int(vine_once_key(k1), ==, 0);
+	check_int(vine_once_key(k2), ==, 0);
+	check_int(strlen(k1), ==, VINE_ONCE_KEY_LEN);
+	check_str(k1, !=, k2);
 
 	/* the same key twice: one effect, the same answer */
-	CHECK(vine_state_submit_once(st, k1, NULL, sp, 3, ids) == 0);
-	CHECK(total(st) == 3);
-	CHECK(vine_state_submit_once(st, k1, NULL, sp, 3, again) == 0);
-	CHECK(total(st) == 3);
-	CHECK(memcmp(ids, again, sizeof(ids)) == 0);
-	CHECK(one(path, "SELECT count(*) FROM once") == 1);
+	check_int(vine_state_submit_once(st, k1, NULL, sp, 3, ids), ==, 0);
+	check_int(total(st), ==, 3);
+	check_int(vine_state_submit_once(st, k1, NULL, sp, 3, again), ==, 0);
+	check_int(total(st), ==, 3);
+	check_int(memcmp(ids, again, sizeof(ids)), ==, 0);
+	check_int(one(path, "SELECT count(*) FROM once"), ==, 1);
 
 	/* another key is another submit; no key is always a new one */
-	CHECK(vine_state_submit_once(st, k2, NULL, sp, 2, other) == 0);
-	CHECK(total(st) == 5 && other[0] == ids[2] + 1);
-	CHECK(vine_state_submit(st, NULL, sp, 1, other) == 0);
-	CHECK(vine_state_submit(st, NULL, sp, 1, other) == 0);
-	CHECK(total(st) == 7);
-	CHECK(one(path, "SELECT count(*) FROM once") == 2);
+	check_int(vine_state_submit_once(st, k2, NULL, sp, 2, other), ==, 0);
+	check_int(total(st), ==, 5);
+	check_int(other[0], ==, ids[2] + 1);
+	check_int(vine_state_submit(st, NULL, sp, 1, other), ==, 0);
+	check_int(vine_state_submit(st, NULL, sp, 1, other), ==, 0);
+	check_int(total(st), ==, 7);
+	check_int(one(path, "SELECT count(*) FROM once"), ==, 2);
 
 	/* a key reused for another number of tasks is refused, not guessed at */
-	CHECK(vine_state_submit_once(st, k1, NULL, sp, 2, other) == -1);
+	check_int(vine_state_submit_once(st, k1, NULL, sp, 2, other), ==, -1);
 	CHECK(strstr(vine_errmsg(), "used for 3 tasks before, now for 2") != NULL);
-	CHECK(total(st) == 7);
+	check_int(total(st), ==, 7);
 
 	/* a failed submit records no key: the retry does it */
 	sp[1].object = oid;
-	CHECK(vine_state_submit_once(st, "00112233445566778899aabbccddeeff", NULL, sp, 3, ids) == -1);
+	check_int(vine_state_submit_once(st, "00112233445566778899aabbccddeeff", NULL, sp, 3, ids), ==, -1);
 	CHECK(strstr(vine_errmsg(), "unknown object") != NULL);
 	sp[1].object = NULL;
-	CHECK(vine_state_submit_once(st, "00112233445566778899aabbccddeeff", NULL, sp, 3, ids) == 0);
-	CHECK(total(st) == 10);
+	check_int(vine_state_submit_once(st, "00112233445566778899aabbccddeeff", NULL, sp, 3, ids), ==, 0);
+	check_int(total(st), ==, 10);
 
 	/* bad keys */
-	CHECK(vine_state_submit_once(st, "short", NULL, sp, 1, ids) == -1);
+	check_int(vine_state_submit_once(st, "short", NULL, sp, 1, ids), ==, -1);
 	CHECK(strstr(vine_errmsg(), "is not 32 lowercase hex digits") != NULL);
-	CHECK(vine_state_submit_once(st, "00112233445566778899AABBCCDDEEFF", NULL, sp, 1, ids) == -1);
-	CHECK(total(st) == 10);
+	check_int(vine_state_submit_once(st, "00112233445566778899AABBCCDDEEFF", NULL, sp, 1, ids), ==, -1);
+	check_int(total(st), ==, 10);
 
 	/* keys older than VINE_ONCE_KEEP are forgotten by the next keyed request */
-	CHECK(sql(path, "UPDATE once SET at = at - 2 * 86400 WHERE key != "
-		  "'00112233445566778899aabbccddeeff'") == 0);
-	CHECK(vine_state_submit_once(st, "ffffffffffffffffffffffffffffffff", NULL, sp, 1, ids) == 0);
-	CHECK(one(path, "SELECT count(*) FROM once") == 2);
-	CHECK(one(path, "SELECT count(*) FROM once WHERE key = "
-		  "'00112233445566778899aabbccddeeff'") == 1);
+	check_int(sql(path, "UPDATE once SET at = at - 2 * 86400 WHERE key != " "'00112233445566778899aabbccddeeff'"), ==, 0);
+	check_int(vine_state_submit_once(st, "ffffffffffffffffffffffffffffffff", NULL, sp, 1, ids), ==, 0);
+	check_int(one(path, "SELECT count(*) FROM once"), ==, 2);
+	check_int(one(path, "SELECT count(*) FROM once WHERE key = " "'00112233445566778899aabbccddeeff'"), ==, 1);
 	vine_state_close(st);
 }
 
@@ -150,35 +153,39 @@ static void test_requeue(const char *path)
 	CHECK(st != NULL);
 	if (!st)
 		return;
-	CHECK(vine_state_submit(st, NULL, &sp, 1, &task) == 0);
-	CHECK(vine_state_register_worker(st, &w, &worker) == 0);
+	check_int(vine_state_submit(st, NULL, &sp, 1, &task), ==, 0);
+	check_int(vine_state_register_worker(st, &w, &worker), ==, 0);
 	fail_one(st, worker);
-	CHECK(vine_state_requeue_failed_once(st, key, 0, &ids, &n) == 0);
-	CHECK(n == 1 && ids && ids[0] == task);
+	check_int(vine_state_requeue_failed_once(st, key, 0, &ids, &n), ==, 0);
+	check_int(n, ==, 1);
+	if (CHECK(ids))
+		check_int(ids[0], ==, task);
 	free(ids);
 	/* it fails again; the same key does nothing more but answers the same */
 	fail_one(st, worker);
-	CHECK(vine_state_requeue_failed_once(st, key, 0, &ids, &n) == 0);
-	CHECK(n == 1 && ids && ids[0] == task);
+	check_int(vine_state_requeue_failed_once(st, key, 0, &ids, &n), ==, 0);
+	check_int(n, ==, 1);
+	if (CHECK(ids))
+		check_int(ids[0], ==, task);
 	free(ids);
-	CHECK(vine_state_counts(st, &c) == 0 && c.n[VINE_TASK_FAILED] == 1);
+	check_int(vine_state_counts(st, &c), ==, 0);
+	check_int(c.n[VINE_TASK_FAILED], ==, 1);
 	/* a new key requeues it */
-	CHECK(vine_state_requeue_failed_once(st, "1123456789abcdef0123456789abcdef", -1, &ids,
-					     &n) == 0);
-	CHECK(n == 1);
+	check_int(vine_state_requeue_failed_once(st, "1123456789abcdef0123456789abcdef", -1, &ids, &n), ==, 0);
+	check_int(n, ==, 1);
 	free(ids);
-	CHECK(vine_state_counts(st, &c) == 0 && c.n[VINE_TASK_READY] == 1);
+	check_int(vine_state_counts(st, &c), ==, 0);
+	check_int(c.n[VINE_TASK_READY], ==, 1);
 	/* an empty answer is recorded too */
-	CHECK(vine_state_requeue_failed_once(st, "2123456789abcdef0123456789abcdef", -1, &ids,
-					     &n) == 0);
-	CHECK(n == 0);
+	check_int(vine_state_requeue_failed_once(st, "2123456789abcdef0123456789abcdef", -1, &ids, &n), ==, 0);
+	check_int(n, ==, 0);
 	free(ids);
 	fail_one(st, worker);
-	CHECK(vine_state_requeue_failed_once(st, "2123456789abcdef0123456789abcdef", -1, &ids,
-					     &n) == 0);
-	CHECK(n == 0);
+	check_int(vine_state_requeue_failed_once(st, "2123456789abcdef0123456789abcdef", -1, &ids, &n), ==, 0);
+	check_int(n, ==, 0);
 	free(ids);
-	CHECK(vine_state_counts(st, &c) == 0 && c.n[VINE_TASK_FAILED] == 1);
+	check_int(vine_state_counts(st, &c), ==, 0);
+	check_int(c.n[VINE_TASK_FAILED], ==, 1);
 	vine_state_close(st);
 }
 
@@ -194,7 +201,7 @@ static struct vine_state *open_with_object(const char *path)
 	if (!st)
 		return NULL;
 	memcpy(obj.id, oid, sizeof(oid));
-	CHECK(vine_state_submit(st, &obj, &sp, 1, &task) == 0);
+	check_int(vine_state_submit(st, &obj, &sp, 1, &task), ==, 0);
 	return st;
 }
 
@@ -208,15 +215,19 @@ static void test_transfer_end(const char *path)
 
 	if (!st)
 		return;
-	CHECK(vine_state_transfer_begin(st, oid, "n1", 0, &x) == 0 && x.kind == VINE_XFER_ORIGIN);
-	CHECK(vine_state_transfer_end_once(st, key, x.id, VINE_PEER_OK, 100, NULL) == 0);
-	CHECK(vine_state_transfer_end_once(st, key, x.id, VINE_PEER_OK, 100, NULL) == 0);
+	check_int(vine_state_transfer_begin(st, oid, "n1", 0, &x), ==, 0);
+	check_int(x.kind, ==, VINE_XFER_ORIGIN);
+	check_int(vine_state_transfer_end_once(st, key, x.id, VINE_PEER_OK, 100, NULL), ==, 0);
+	check_int(vine_state_transfer_end_once(st, key, x.id, VINE_PEER_OK, 100, NULL), ==, 0);
 	/* without the key, ending it again is the error it always was */
-	CHECK(vine_state_transfer_end(st, x.id, VINE_PEER_OK, 100, NULL) == -1);
+	check_int(vine_state_transfer_end(st, x.id, VINE_PEER_OK, 100, NULL), ==, -1);
 	CHECK(strstr(vine_errmsg(), "has ended already") != NULL);
-	CHECK(vine_state_list_objects(st, &objs, &nobjs) == 0 && nobjs == 1);
-	if (nobjs == 1)
-		CHECK(objs[0].served_origin == 1 && objs[0].bytes_origin == 100);
+	check_int(vine_state_list_objects(st, &objs, &nobjs), ==, 0);
+	check_int(nobjs, ==, 1);
+	if (nobjs == 1) {
+		check_int(objs[0].served_origin, ==, 1);
+		check_int(objs[0].bytes_origin, ==, 100);
+	}
 	vine_state_free_objects(objs, nobjs);
 	vine_state_free_xfer(&x);
 	vine_state_close(st);
@@ -234,31 +245,32 @@ static void test_register(const char *path)
 	if (!st)
 		return;
 	/* the same key twice: one worker row, the same id */
-	CHECK(vine_state_register_worker_once(st, key, &w, &id) == 0);
-	CHECK(vine_state_register_worker_once(st, key, &w, &again) == 0);
-	CHECK(again == id);
-	CHECK(one(path, "SELECT count(*) FROM workers") == 1);
-	CHECK(one(path, "SELECT count(*) FROM once") == 1);
+	check_int(vine_state_register_worker_once(st, key, &w, &id), ==, 0);
+	check_int(vine_state_register_worker_once(st, key, &w, &again), ==, 0);
+	check_int(again, ==, id);
+	check_int(one(path, "SELECT count(*) FROM workers"), ==, 1);
+	check_int(one(path, "SELECT count(*) FROM once"), ==, 1);
 	/* another key, or none, is another worker */
-	CHECK(vine_state_register_worker_once(st, "6123456789abcdef0123456789abcdef", &w,
-					      &other) == 0 && other == id + 1);
-	CHECK(vine_state_register_worker(st, &w, &other) == 0 && other == id + 2);
-	CHECK(vine_state_register_worker(st, &w, &other) == 0 && other == id + 3);
-	CHECK(one(path, "SELECT count(*) FROM workers") == 4);
+	check_int(vine_state_register_worker_once(st, "6123456789abcdef0123456789abcdef", &w, &other), ==, 0);
+	check_int(other, ==, id + 1);
+	check_int(vine_state_register_worker(st, &w, &other), ==, 0);
+	check_int(other, ==, id + 2);
+	check_int(vine_state_register_worker(st, &w, &other), ==, 0);
+	check_int(other, ==, id + 3);
+	check_int(one(path, "SELECT count(*) FROM workers"), ==, 4);
 	/* a bad key or a bad worker records nothing */
-	CHECK(vine_state_register_worker_once(st, "5123", &w, &other) == -1);
+	check_int(vine_state_register_worker_once(st, "5123", &w, &other), ==, -1);
 	CHECK(strstr(vine_errmsg(), "is not 32 lowercase hex digits") != NULL);
 	w.cores = -1;
-	CHECK(vine_state_register_worker_once(st, "7123456789abcdef0123456789abcdef", &w,
-					      &other) == -1);
-	CHECK(one(path, "SELECT count(*) FROM workers") == 4);
-	CHECK(one(path, "SELECT count(*) FROM once") == 2);
+	check_int(vine_state_register_worker_once(st, "7123456789abcdef0123456789abcdef", &w, &other), ==, -1);
+	check_int(one(path, "SELECT count(*) FROM workers"), ==, 4);
+	check_int(one(path, "SELECT count(*) FROM once"), ==, 2);
 	/* a damaged record is an error, not a guess */
-	CHECK(sql(path, "UPDATE once SET answer = '{\"x\":1}'") == 0);
+	check_int(sql(path, "UPDATE once SET answer = '{\"x\":1}'"), ==, 0);
 	w.cores = 2;
-	CHECK(vine_state_register_worker_once(st, key, &w, &other) == -1);
+	check_int(vine_state_register_worker_once(st, key, &w, &other), ==, -1);
 	CHECK(strstr(vine_errmsg(), "a recorded answer is damaged") != NULL);
-	CHECK(one(path, "SELECT count(*) FROM workers") == 4);
+	check_int(one(path, "SELECT count(*) FROM workers"), ==, 4);
 	vine_state_close(st);
 }
 
@@ -285,60 +297,78 @@ static void test_transfer_begin(const char *path)
 
 	if (!st)
 		return;
-	CHECK(vine_state_spread_settings(st, &set, NULL) == 0);
+	check_int(vine_state_spread_settings(st, &set, NULL), ==, 0);
 
 	/* an origin transfer: the same key twice is one transfer, one answer */
-	CHECK(vine_state_transfer_begin_once(st, k1, oid, "n1", 0, &x) == 0);
-	CHECK(x.kind == VINE_XFER_ORIGIN && x.id > 0);
-	CHECK(vine_state_transfer_begin_once(st, k1, oid, "n1", 0, &y) == 0);
-	CHECK(y.kind == VINE_XFER_ORIGIN && y.id == x.id && !y.node);
-	CHECK(x.addr && y.addr && !strcmp(x.addr, y.addr));
-	CHECK(one(path, "SELECT count(*) FROM transfers") == 1 && active_to(path, "n1") == 1);
+	check_int(vine_state_transfer_begin_once(st, k1, oid, "n1", 0, &x), ==, 0);
+	check_int(x.kind, ==, VINE_XFER_ORIGIN);
+	check_int(x.id, >, 0);
+	check_int(vine_state_transfer_begin_once(st, k1, oid, "n1", 0, &y), ==, 0);
+	check_int(y.kind, ==, VINE_XFER_ORIGIN);
+	check_int(y.id, ==, x.id);
+	CHECK(!y.node);
+	if (CHECK(x.addr)) {
+		if (CHECK(y.addr))
+			check_str(x.addr, ==, y.addr);
+	}
+	check_int(one(path, "SELECT count(*) FROM transfers"), ==, 1);
+	check_int(active_to(path, "n1"), ==, 1);
 	vine_state_free_xfer(&y);
 
 	/* the origin's one slot is taken: n2 waits, and the WAIT is not kept */
-	CHECK(vine_state_transfer_begin_once(st, k2, oid, "n2", 0, &w) == 0);
-	CHECK(w.kind == VINE_XFER_WAIT && w.id == 0);
-	CHECK(one(path, "SELECT count(*) FROM once WHERE key = "
-		  "'9123456789abcdef0123456789abcdef'") == 0);
-	CHECK(one(path, "SELECT count(*) FROM transfers") == 1);
+	check_int(vine_state_transfer_begin_once(st, k2, oid, "n2", 0, &w), ==, 0);
+	check_int(w.kind, ==, VINE_XFER_WAIT);
+	check_int(w.id, ==, 0);
+	check_int(one(path, "SELECT count(*) FROM once WHERE key = " "'9123456789abcdef0123456789abcdef'"), ==, 0);
+	check_int(one(path, "SELECT count(*) FROM transfers"), ==, 1);
 
 	/* n1 is done and serves: the same key now gets a source, kept too */
-	CHECK(vine_state_transfer_end(st, x.id, VINE_PEER_OK, 100, NULL) == 0);
-	CHECK(vine_state_node_listen(st, "n1", "10.0.0.1:7000") == 0);
-	CHECK(vine_state_transfer_begin_once(st, k2, oid, "n2", 0, &w) == 0);
-	CHECK(w.kind == VINE_XFER_PEER && w.id > x.id);
-	CHECK(vine_state_transfer_begin_once(st, k2, oid, "n2", 0, &y) == 0);
-	CHECK(y.kind == VINE_XFER_PEER && y.id == w.id);
-	CHECK(w.node && y.node && !strcmp(w.node, "n1") && !strcmp(y.node, "n1"));
-	CHECK(w.addr && y.addr && !strcmp(y.addr, "10.0.0.1:7000"));
-	CHECK(one(path, "SELECT count(*) FROM transfers") == 2 && active_to(path, "n2") == 1);
+	check_int(vine_state_transfer_end(st, x.id, VINE_PEER_OK, 100, NULL), ==, 0);
+	check_int(vine_state_node_listen(st, "n1", "10.0.0.1:7000"), ==, 0);
+	check_int(vine_state_transfer_begin_once(st, k2, oid, "n2", 0, &w), ==, 0);
+	check_int(w.kind, ==, VINE_XFER_PEER);
+	check_int(w.id, >, x.id);
+	check_int(vine_state_transfer_begin_once(st, k2, oid, "n2", 0, &y), ==, 0);
+	check_int(y.kind, ==, VINE_XFER_PEER);
+	check_int(y.id, ==, w.id);
+	if (CHECK(w.node)) {
+		if (CHECK(y.node)) {
+			check_str(w.node, ==, "n1");
+			check_str(y.node, ==, "n1");
+		}
+	}
+	if (CHECK(w.addr)) {
+		if (CHECK(y.addr))
+			check_str(y.addr, ==, "10.0.0.1:7000");
+	}
+	check_int(one(path, "SELECT count(*) FROM transfers"), ==, 2);
+	check_int(active_to(path, "n2"), ==, 1);
 	vine_state_free_xfer(&y);
 	vine_state_free_xfer(&w);
 
 	/* without a key, asking again is another transfer, as before */
-	CHECK(vine_state_transfer_begin(st, oid, "n3", 0, &y) == 0 && y.kind == VINE_XFER_ORIGIN);
+	check_int(vine_state_transfer_begin(st, oid, "n3", 0, &y), ==, 0);
+	check_int(y.kind, ==, VINE_XFER_ORIGIN);
 	vine_state_free_xfer(&y);
-	CHECK(vine_state_transfer_begin(st, oid, "n3", 0, &y) == 0 && y.kind == VINE_XFER_WAIT);
-	CHECK(active_to(path, "n3") == 1);
+	check_int(vine_state_transfer_begin(st, oid, "n3", 0, &y), ==, 0);
+	check_int(y.kind, ==, VINE_XFER_WAIT);
+	check_int(active_to(path, "n3"), ==, 1);
 
 	/* a bad key, or a recorded answer that is damaged, is an error */
-	CHECK(vine_state_transfer_begin_once(st, "nothex", oid, "n4", 0, &y) == -1);
-	CHECK(sql(path, "UPDATE once SET answer = '[1' WHERE key = "
-		  "'8123456789abcdef0123456789abcdef'") == 0);
-	CHECK(vine_state_transfer_begin_once(st, k1, oid, "n1", 0, &y) == -1);
+	check_int(vine_state_transfer_begin_once(st, "nothex", oid, "n4", 0, &y), ==, -1);
+	check_int(sql(path, "UPDATE once SET answer = '[1' WHERE key = " "'8123456789abcdef0123456789abcdef'"), ==, 0);
+	check_int(vine_state_transfer_begin_once(st, k1, oid, "n1", 0, &y), ==, -1);
 	CHECK(strstr(vine_errmsg(), "a recorded answer is damaged") != NULL);
-	CHECK(sql(path, "UPDATE once SET answer = '{\"id\":1,\"node\":\"n9\",\"kind\":\"bogus\"}'"
-		  " WHERE key = '8123456789abcdef0123456789abcdef'") == 0);
-	CHECK(vine_state_transfer_begin_once(st, k1, oid, "n1", 0, &y) == -1);
+	check_int(sql(path, "UPDATE once SET answer = '{\"id\":1,\"node\":\"n9\",\"kind\":\"bogus\"}'" " WHERE key = '8123456789abcdef0123456789abcdef'"), ==, 0);
+	check_int(vine_state_transfer_begin_once(st, k1, oid, "n1", 0, &y), ==, -1);
 	CHECK(strstr(vine_errmsg(), "a recorded answer is damaged") != NULL);
-	CHECK(!y.node && !y.addr);
-	CHECK(one(path, "SELECT count(*) FROM transfers") == 3);
+	CHECK(!y.node);
+	CHECK(!y.addr);
+	check_int(one(path, "SELECT count(*) FROM transfers"), ==, 3);
 	/* the key of an unknown object records nothing: the retry does it */
-	CHECK(vine_state_transfer_begin_once(st, k3, unknown, "n5", 0, &y) == -1);
+	check_int(vine_state_transfer_begin_once(st, k3, unknown, "n5", 0, &y), ==, -1);
 	CHECK(strstr(vine_errmsg(), "is not registered") != NULL);
-	CHECK(one(path, "SELECT count(*) FROM once WHERE key = "
-		  "'a123456789abcdef0123456789abcdef'") == 0);
+	check_int(one(path, "SELECT count(*) FROM once WHERE key = " "'a123456789abcdef0123456789abcdef'"), ==, 0);
 	vine_state_free_xfer(&x);
 	vine_state_close(st);
 }
@@ -356,11 +386,10 @@ static void test_migrate(const char *path)
 	CHECK(st != NULL);
 	if (!st)
 		return;
-	CHECK(vine_state_submit(st, NULL, &sp, 1, ids) == 0);
+	check_int(vine_state_submit(st, NULL, &sp, 1, ids), ==, 0);
 	vine_state_close(st);
-	CHECK(sql(path, "DROP TABLE once; DROP INDEX transfers_origin;"
-		  " PRAGMA user_version = 2") == 0);
-	CHECK(one(path, "SELECT user_version FROM pragma_user_version") == 2);
+	check_int(sql(path, "DROP TABLE once; DROP INDEX transfers_origin;" " PRAGMA user_version = 2"), ==, 0);
+	check_int(one(path, "SELECT user_version FROM pragma_user_version"), ==, 2);
 
 	st = vine_state_open(path, 0);
 	CHECK(st != NULL);
@@ -368,26 +397,24 @@ static void test_migrate(const char *path)
 		fprintf(stderr, "open: %s\n", vine_errmsg());
 		return;
 	}
-	CHECK(one(path, "SELECT user_version FROM pragma_user_version") == VINE_STATE_SCHEMA);
-	CHECK(one(path, "SELECT count(*) FROM sqlite_master WHERE name IN"
-		  " ('once', 'once_at', 'transfers_origin')") == 3);
-	CHECK(vine_state_list_tasks(st, 0, 10, &t, &n) == 0 && n == 1);
+	check_int(one(path, "SELECT user_version FROM pragma_user_version"), ==, VINE_STATE_SCHEMA);
+	check_int(one(path, "SELECT count(*) FROM sqlite_master WHERE name IN" " ('once', 'once_at', 'transfers_origin')"), ==, 3);
+	check_int(vine_state_list_tasks(st, 0, 10, &t, &n), ==, 0);
+	check_int(n, ==, 1);
 	if (n == 1)
-		CHECK_STR(t[0].cmd, "echo kept");
+		check_str(t[0].cmd, ==, "echo kept");
 	vine_state_free_tasks(t, n);
-	CHECK(vine_state_submit_once(st, "4123456789abcdef0123456789abcdef", NULL, &sp, 1,
-				     &ids[1]) == 0);
-	CHECK(vine_state_submit_once(st, "4123456789abcdef0123456789abcdef", NULL, &sp, 1,
-				     &ids[1]) == 0);
-	CHECK(total(st) == 2 && ids[1] == ids[0] + 1);
+	check_int(vine_state_submit_once(st, "4123456789abcdef0123456789abcdef", NULL, &sp, 1, &ids[1]), ==, 0);
+	check_int(vine_state_submit_once(st, "4123456789abcdef0123456789abcdef", NULL, &sp, 1, &ids[1]), ==, 0);
+	check_int(total(st), ==, 2);
+	check_int(ids[1], ==, ids[0] + 1);
 	vine_state_close(st);
 
 	/* a version it does not know is still refused, and left alone */
-	CHECK(sql(path, "PRAGMA user_version = 1") == 0);
+	check_int(sql(path, "PRAGMA user_version = 1"), ==, 0);
 	CHECK(vine_state_open(path, 0) == NULL);
-	CHECK(strstr(vine_errmsg(), "has schema version 1, but this program understands "
-			"version 3 only") != NULL);
-	CHECK(one(path, "SELECT user_version FROM pragma_user_version") == 1);
+	CHECK(strstr(vine_errmsg(), "has schema version 1, but this program understands " "version 3 only") != NULL);
+	check_int(one(path, "SELECT user_version FROM pragma_user_version"), ==, 1);
 }
 
 int main(void)

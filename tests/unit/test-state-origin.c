@@ -43,7 +43,7 @@ static void check_msg(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(want, sizeof(want), fmt, ap);
 	va_end(ap);
-	CHECK_STR(vine_errmsg(), want);
+	check_str(vine_errmsg(), ==, want);
 }
 
 static int open_fds(void)
@@ -67,59 +67,69 @@ static void test_local(struct vine_state *st)
 	int fds = open_fds();
 
 	/* from the start, from the middle, up to the end and no further */
-	CHECK(vine_state_origin_read(st, id, 0, buf, 4096, &got, &size) == 0);
-	CHECK(got == 4096 && size == SIZE && !memcmp(buf, bytes, 4096));
-	CHECK(vine_state_origin_read(st, id, 4096, buf, 4096, &got, NULL) == 0);
-	CHECK(got == 4096 && !memcmp(buf, bytes + 4096, 4096));
-	CHECK(vine_state_origin_read(st, id, 9000, buf, sizeof(buf), &got, NULL) == 0);
-	CHECK(got == SIZE - 9000 && !memcmp(buf, bytes + 9000, SIZE - 9000));
-	CHECK(vine_state_origin_read(st, id, 1, buf, 1, &got, NULL) == 0);
-	CHECK(got == 1 && buf[0] == bytes[1]);
-	CHECK(vine_state_origin_read(st, id, SIZE, buf, sizeof(buf), &got, &size) == 0);
-	CHECK(got == 0 && size == SIZE);
-	CHECK(vine_state_origin_read(st, id, SIZE + 1, buf, 1, &got, NULL) == -1);
+	check_int(vine_state_origin_read(st, id, 0, buf, 4096, &got, &size), ==, 0);
+	check_int(got, ==, 4096);
+	check_int(size, ==, SIZE);
+	CHECK(!memcmp(buf, bytes, 4096));
+	check_int(vine_state_origin_read(st, id, 4096, buf, 4096, &got, NULL), ==, 0);
+	check_int(got, ==, 4096);
+	CHECK(!memcmp(buf, bytes + 4096, 4096));
+	check_int(vine_state_origin_read(st, id, 9000, buf, sizeof(buf), &got, NULL), ==, 0);
+	check_int(got, ==, SIZE - 9000);
+	CHECK(!memcmp(buf, bytes + 9000, SIZE - 9000));
+	check_int(vine_state_origin_read(st, id, 1, buf, 1, &got, NULL), ==, 0);
+	check_int(got, ==, 1);
+	check_int(buf[0], ==, bytes[1]);
+	check_int(vine_state_origin_read(st, id, SIZE, buf, sizeof(buf), &got, &size), ==, 0);
+	check_int(got, ==, 0);
+	check_int(size, ==, SIZE);
+	check_int(vine_state_origin_read(st, id, SIZE + 1, buf, 1, &got, NULL), ==, -1);
 	check_msg("object %s: offset 10001 is past its end (10000 bytes)", id);
-	CHECK(vine_state_origin_read(st, id, -1, buf, 1, &got, NULL) == -1);
-	CHECK(vine_state_origin_read(st, id, 0, buf, VINE_ORIGIN_READ_MAX + 1, &got, NULL) == -1);
+	check_int(vine_state_origin_read(st, id, -1, buf, 1, &got, NULL), ==, -1);
+	check_int(vine_state_origin_read(st, id, 0, buf, VINE_ORIGIN_READ_MAX + 1, &got, NULL), ==, -1);
 	CHECK(strstr(vine_errmsg(), "at most") != NULL);
 	/* every read closed what it opened */
-	CHECK(open_fds() == fds);
+	check_int(open_fds(), ==, fds);
 
 	/* only a registered object, by its id: never a path, never another file */
 	memset(buf, 0xaa, sizeof(buf));
 	got = 99;
-	CHECK(vine_state_origin_read(st, other_id, 0, buf, sizeof(buf), &got, NULL) == -1);
-	CHECK(got == 0 && buf[0] == 0xaa && buf[sizeof(buf) - 1] == 0xaa);
+	check_int(vine_state_origin_read(st, other_id, 0, buf, sizeof(buf), &got, NULL), ==, -1);
+	check_int(got, ==, 0);
+	check_int(buf[0], ==, 0xaa);
+	check_int(buf[sizeof(buf) - 1], ==, 0xaa);
 	CHECK(strstr(vine_errmsg(), "is not registered in state") != NULL);
-	CHECK(vine_state_origin_read(st, other, 0, buf, sizeof(buf), &got, NULL) == -1);
+	check_int(vine_state_origin_read(st, other, 0, buf, sizeof(buf), &got, NULL), ==, -1);
 	CHECK(strstr(vine_errmsg(), "is not 64 lowercase hex digits") != NULL);
-	CHECK(buf[0] == 0xaa);
+	check_int(buf[0], ==, 0xaa);
 
 	/* an origin that changed, vanished or is not a file is an error, and
 	 * len 0 asks the size without opening it */
 	put(origin, bytes, SIZE - 1);
-	CHECK(vine_state_origin_read(st, id, 0, buf, 10, &got, NULL) == -1);
+	check_int(vine_state_origin_read(st, id, 0, buf, 10, &got, NULL), ==, -1);
 	check_msg("object %s: its origin '%s' is 9999 bytes, not the 10000 registered: "
 		  "it changed since", id, origin);
-	CHECK(unlink(origin) == 0);
-	CHECK(vine_state_origin_read(st, id, 0, buf, 10, &got, NULL) == -1);
+	check_int(unlink(origin), ==, 0);
+	check_int(vine_state_origin_read(st, id, 0, buf, 10, &got, NULL), ==, -1);
 	check_msg("object %s: cannot read its origin '%s': No such file or directory",
 		  id, origin);
 	size = 0;
-	CHECK(vine_state_origin_read(st, id, 0, NULL, 0, &got, &size) == 0);
-	CHECK(got == 0 && size == SIZE);
-	CHECK(mkdir(origin, 0755) == 0);
-	CHECK(vine_state_origin_read(st, id, 0, buf, 10, &got, NULL) == -1);
+	check_int(vine_state_origin_read(st, id, 0, NULL, 0, &got, &size), ==, 0);
+	check_int(got, ==, 0);
+	check_int(size, ==, SIZE);
+	check_int(mkdir(origin, 0755), ==, 0);
+	check_int(vine_state_origin_read(st, id, 0, buf, 10, &got, NULL), ==, -1);
 	CHECK(strstr(vine_errmsg(), "is not a regular file") != NULL);
-	CHECK(rmdir(origin) == 0);
+	check_int(rmdir(origin), ==, 0);
 	/* same size, other bytes: read as they are (the reader's hash check catches it) */
 	bytes[5] ^= 0xff;
 	put(origin, bytes, SIZE);
-	CHECK(vine_state_origin_read(st, id, 0, buf, 10, &got, NULL) == 0);
-	CHECK(got == 10 && buf[5] == bytes[5]);
+	check_int(vine_state_origin_read(st, id, 0, buf, 10, &got, NULL), ==, 0);
+	check_int(got, ==, 10);
+	check_int(buf[5], ==, bytes[5]);
 	bytes[5] ^= 0xff;
 	put(origin, bytes, SIZE);
-	CHECK(open_fds() == fds);
+	check_int(open_fds(), ==, fds);
 }
 
 /* The state protocol: vine-state's side, over a socketpair. */
@@ -168,56 +178,62 @@ static void test_served(void)
 	pid_t pid = t_fork_peer(&fd, serve_fn, NULL);
 
 	vine_proto_init_fd(&p, fd, fd, 10);
-	CHECK(vine_proto_hello(&p) == 0);
-	CHECK(ask(&p, "{\"op\":\"open\"}", &s, &res) == 0);
+	check_int(vine_proto_hello(&p), ==, 0);
+	check_int(ask(&p, "{\"op\":\"open\"}", &s, &res), ==, 0);
 	json_decref(res);
 
 	snprintf(q, sizeof(q), "{\"op\":\"origin_read\",\"id\":\"%s\",\"offset\":100,\"len\":%d}", id,
 		 SIZE);
-	CHECK(ask(&p, q, &s, &res) == 0);
-	CHECK(s.len == SIZE - 100 && !memcmp(s.buf, bytes + 100, SIZE - 100));
-	CHECK(json_integer_value(json_object_get(res, "got")) == SIZE - 100);
-	CHECK(json_integer_value(json_object_get(res, "size")) == SIZE);
+	check_int(ask(&p, q, &s, &res), ==, 0);
+	check_int(s.len, ==, SIZE - 100);
+	CHECK(!memcmp(s.buf, bytes + 100, SIZE - 100));
+	check_int(json_integer_value(json_object_get(res, "got")), ==, SIZE - 100);
+	check_int(json_integer_value(json_object_get(res, "size")), ==, SIZE);
 	json_decref(res);
 	/* skip: the bytes of a cut answer the client has already */
 	snprintf(q, sizeof(q), "{\"op\":\"origin_read\",\"id\":\"%s\",\"offset\":100,\"len\":50,"
 		 "\"skip\":20}", id);
-	CHECK(ask(&p, q, &s, &res) == 0);
-	CHECK(s.len == 30 && !memcmp(s.buf, bytes + 120, 30));
+	check_int(ask(&p, q, &s, &res), ==, 0);
+	check_int(s.len, ==, 30);
+	CHECK(!memcmp(s.buf, bytes + 120, 30));
 	json_decref(res);
 
 	/* a path in the request is no way to another file */
 	snprintf(q, sizeof(q), "{\"op\":\"origin_read\",\"id\":\"%s\",\"path\":\"%s\",\"offset\":0,"
 		 "\"len\":10}", other_id, other);
-	CHECK(ask(&p, q, &s, &res) == 1);
-	CHECK(s.len == 0 && strstr(vine_errmsg(), "is not registered in state") != NULL);
+	check_int(ask(&p, q, &s, &res), ==, 1);
+	check_int(s.len, ==, 0);
+	CHECK(strstr(vine_errmsg(), "is not registered in state") != NULL);
 	json_decref(res);
 	snprintf(q, sizeof(q), "{\"op\":\"origin_read\",\"id\":\"%s\",\"offset\":0,\"len\":10}", other);
-	CHECK(ask(&p, q, &s, &res) == 1);
-	CHECK(s.len == 0 && strstr(vine_errmsg(), "is not 64 lowercase hex digits") != NULL);
+	check_int(ask(&p, q, &s, &res), ==, 1);
+	check_int(s.len, ==, 0);
+	CHECK(strstr(vine_errmsg(), "is not 64 lowercase hex digits") != NULL);
 	json_decref(res);
 	/* sizes out of bounds are refused, and the connection stays usable */
 	snprintf(q, sizeof(q), "{\"op\":\"origin_read\",\"id\":\"%s\",\"offset\":0,\"len\":%u}", id,
 		 VINE_ORIGIN_READ_MAX + 1);
-	CHECK(ask(&p, q, &s, &res) == 1);
+	check_int(ask(&p, q, &s, &res), ==, 1);
 	json_decref(res);
 	snprintf(q, sizeof(q), "{\"op\":\"origin_read\",\"id\":\"%s\",\"offset\":0,\"len\":10,"
 		 "\"skip\":11}", id);
-	CHECK(ask(&p, q, &s, &res) == 1);
+	check_int(ask(&p, q, &s, &res), ==, 1);
 	json_decref(res);
 	snprintf(q, sizeof(q), "{\"op\":\"origin_read\",\"id\":\"%s\",\"offset\":0}", id);
-	CHECK(ask(&p, q, &s, &res) == 1);
+	check_int(ask(&p, q, &s, &res), ==, 1);
 	json_decref(res);
 	snprintf(q, sizeof(q), "{\"op\":\"origin_read\",\"id\":\"%s\",\"offset\":%d,\"len\":10}", id,
 		 SIZE);
-	CHECK(ask(&p, q, &s, &res) == 0);
-	CHECK(s.len == 0 && json_integer_value(json_object_get(res, "got")) == 0);
+	check_int(ask(&p, q, &s, &res), ==, 0);
+	check_int(s.len, ==, 0);
+	check_int(json_integer_value(json_object_get(res, "got")), ==, 0);
 	json_decref(res);
 
 	vine_proto_release(&p);
 	close(fd);
 	waitpid(pid, &st, 0);
-	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	CHECK(WIFEXITED(st));
+	check_int(WEXITSTATUS(st), ==, 0);
 }
 
 int main(void)
@@ -243,7 +259,7 @@ int main(void)
 	obj.origin = origin;
 	sp.object = id;
 	CHECK((st = vine_state_open(db, VINE_STATE_CREATE)) != NULL);
-	CHECK(vine_state_submit(st, &obj, &sp, 1, &task) == 0);
+	check_int(vine_state_submit(st, &obj, &sp, 1, &task), ==, 0);
 
 	test_local(st);
 	test_served();
@@ -252,6 +268,6 @@ int main(void)
 	free(db);
 	free(origin);
 	free(other);
-	CHECK(vine_rm_rf(dir) == 0);
+	check_int(vine_rm_rf(dir), ==, 0);
 	return T_END();
 }

@@ -63,40 +63,41 @@ static void test_session(void)
 	struct vine_state *st;
 
 	vine_proto_init_fd(&p, fd, fd, 10);
-	CHECK(vine_proto_hello(&p) == 0);
+	check_int(vine_proto_hello(&p), ==, 0);
 
-	CHECK(ask(&p, "{\"op\":\"counts\"}", &res) == 1);
-	CHECK_STR(vine_errmsg(), "the state is not open");
+	check_int(ask(&p, "{\"op\":\"counts\"}", &res), ==, 1);
+	check_str(vine_errmsg(), ==, "the state is not open");
 	json_decref(res);
 	/* not there, and not created without "create" */
-	CHECK(ask(&p, "{\"op\":\"open\"}", &res) == 1);
+	check_int(ask(&p, "{\"op\":\"open\"}", &res), ==, 1);
 	CHECK(strstr(vine_errmsg(), "cannot open state") != NULL);
-	CHECK(access(path, F_OK) < 0);
+	check_int(access(path, F_OK), <, 0);
 	json_decref(res);
-	CHECK(ask(&p, "{\"op\":\"open\",\"create\":true}", &res) == 0);
-	CHECK(json_integer_value(json_object_get(res, "schema")) >= 1);
+	check_int(ask(&p, "{\"op\":\"open\",\"create\":true}", &res), ==, 0);
+	check_int(json_integer_value(json_object_get(res, "schema")), >=, 1);
 	json_decref(res);
-	CHECK(ask(&p, "{\"op\":\"open\",\"create\":true}", &res) == 1);
-	CHECK_STR(vine_errmsg(), "the state is open already");
+	check_int(ask(&p, "{\"op\":\"open\",\"create\":true}", &res), ==, 1);
+	check_str(vine_errmsg(), ==, "the state is open already");
 	json_decref(res);
 
 	/* an unknown request with a stream: refused, the stream skipped */
-	CHECK(vine_proto_send(&p, VINE_FRAME_REQUEST, 50, "{\"op\":\"frobnicate\"}", 19) == 0);
-	CHECK(vine_proto_send(&p, VINE_FRAME_DATA, 50, "abc", 3) == 0);
-	CHECK(vine_proto_send(&p, VINE_FRAME_END, 50, NULL, 0) == 0);
-	CHECK(vine_proto_recv(&p, &f) == 0);
-	CHECK(f.type == VINE_FRAME_ERROR && f.id == 50);
+	check_int(vine_proto_send(&p, VINE_FRAME_REQUEST, 50, "{\"op\":\"frobnicate\"}", 19), ==, 0);
+	check_int(vine_proto_send(&p, VINE_FRAME_DATA, 50, "abc", 3), ==, 0);
+	check_int(vine_proto_send(&p, VINE_FRAME_END, 50, NULL, 0), ==, 0);
+	check_int(vine_proto_recv(&p, &f), ==, 0);
+	check_int(f.type, ==, VINE_FRAME_ERROR);
+	check_int(f.id, ==, 50);
 	CHECK(strstr(f.body, "unknown request 'frobnicate'") != NULL);
 
 	/* refused arguments */
-	CHECK(ask(&p, "{\"op\":\"submit\",\"specs\":[{\"cmd\":\"true\",\"cores\":0}]}", &res) == 1);
+	check_int(ask(&p, "{\"op\":\"submit\",\"specs\":[{\"cmd\":\"true\",\"cores\":0}]}", &res), ==, 1);
 	CHECK(strstr(vine_errmsg(), "task 1: cores must be") != NULL);
 	json_decref(res);
-	CHECK(ask(&p, "{\"op\":\"submit\",\"specs\":[{\"cmd\":7}]}", &res) == 1);
+	check_int(ask(&p, "{\"op\":\"submit\",\"specs\":[{\"cmd\":7}]}", &res), ==, 1);
 	CHECK(strstr(vine_errmsg(), "bad vine_task_spec.cmd") != NULL);
 	json_decref(res);
-	CHECK(ask(&p, "{\"op\":\"list_tasks\",\"after\":0}", &res) == 1);
-	CHECK_STR(vine_errmsg(), "bad 'limit' in the state protocol: not an integer");
+	check_int(ask(&p, "{\"op\":\"list_tasks\",\"after\":0}", &res), ==, 1);
+	check_str(vine_errmsg(), ==, "bad 'limit' in the state protocol: not an integer");
 	json_decref(res);
 
 	/* a put_file with bad arguments still has its stream read */
@@ -105,68 +106,69 @@ static void test_session(void)
 		json_t *q = json_pack("{ssss}", "op", "put_file", "name", "stdout");
 
 		memset(big, 'z', sizeof(big));
-		CHECK(vine_proto_send_json(&p, VINE_FRAME_REQUEST, 60, q) == 0);
-		CHECK(vine_proto_send(&p, VINE_FRAME_DATA, 60, big, sizeof(big)) == 0);
-		CHECK(vine_proto_send(&p, VINE_FRAME_END, 60, NULL, 0) == 0);
-		CHECK(vine_proto_recv(&p, &f) == 0);
-		CHECK(f.type == VINE_FRAME_ERROR && f.id == 60);
+		check_int(vine_proto_send_json(&p, VINE_FRAME_REQUEST, 60, q), ==, 0);
+		check_int(vine_proto_send(&p, VINE_FRAME_DATA, 60, big, sizeof(big)), ==, 0);
+		check_int(vine_proto_send(&p, VINE_FRAME_END, 60, NULL, 0), ==, 0);
+		check_int(vine_proto_recv(&p, &f), ==, 0);
+		check_int(f.type, ==, VINE_FRAME_ERROR);
+		check_int(f.id, ==, 60);
 		CHECK(strstr(f.body, "bad 'worker'") != NULL);
 		json_decref(q);
 	}
 
 	/* and the connection still works */
-	CHECK(ask(&p, "{\"op\":\"submit\",\"specs\":[{\"cmd\":\"true\",\"cores\":1}]}", &res) == 0);
-	CHECK(json_integer_value(json_array_get(json_object_get(res, "ids"), 0)) == 1);
+	check_int(ask(&p, "{\"op\":\"submit\",\"specs\":[{\"cmd\":\"true\",\"cores\":1}]}", &res), ==, 0);
+	check_int(json_integer_value(json_array_get(json_object_get(res, "ids"), 0)), ==, 1);
 	json_decref(res);
-	CHECK(ask(&p, "{\"op\":\"counts\"}", &res) == 0);
-	CHECK(json_integer_value(json_object_get(json_object_get(res, "n"), "ready")) == 1);
-	CHECK(json_integer_value(json_object_get(res, "total")) == 1);
+	check_int(ask(&p, "{\"op\":\"counts\"}", &res), ==, 0);
+	check_int(json_integer_value(json_object_get(json_object_get(res, "n"), "ready")), ==, 1);
+	check_int(json_integer_value(json_object_get(res, "total")), ==, 1);
 	json_decref(res);
 
 	/* the spreading operations */
-	CHECK(ask(&p, "{\"op\":\"peer_secret\"}", &res) == 0);
-	CHECK(json_string_length(json_object_get(res, "secret")) == 2 * VINE_PEER_SECRET_LEN);
+	check_int(ask(&p, "{\"op\":\"peer_secret\"}", &res), ==, 0);
+	check_int(json_string_length(json_object_get(res, "secret")), ==, 2 * VINE_PEER_SECRET_LEN);
 	snprintf(hex, sizeof(hex), "%s", json_string_value(json_object_get(res, "secret")));
 	json_decref(res);
-	CHECK(ask(&p, "{\"op\":\"spread_settings\",\"set\":{\"k_peer\":4,\"k_origin\":1,\"relay\":0}}", &res) == 0);
-	CHECK(json_integer_value(json_object_get(json_object_get(res, "settings"), "k_peer")) == 4);
+	check_int(ask(&p, "{\"op\":\"spread_settings\",\"set\":{\"k_peer\":4,\"k_origin\":1,\"relay\":0}}", &res), ==, 0);
+	check_int(json_integer_value(json_object_get(json_object_get(res, "settings"), "k_peer")), ==, 4);
 	json_decref(res);
-	CHECK(ask(&p, "{\"op\":\"spread_settings\",\"set\":null}", &res) == 0);
-	CHECK(json_integer_value(json_object_get(json_object_get(res, "settings"), "k_origin")) == 1);
-	CHECK(json_integer_value(json_object_get(json_object_get(res, "settings"), "relay")) == 0);
+	check_int(ask(&p, "{\"op\":\"spread_settings\",\"set\":null}", &res), ==, 0);
+	check_int(json_integer_value(json_object_get(json_object_get(res, "settings"), "k_origin")), ==, 1);
+	check_int(json_integer_value(json_object_get(json_object_get(res, "settings"), "relay")), ==, 0);
 	json_decref(res);
-	CHECK(ask(&p, "{\"op\":\"spread_settings\",\"set\":{\"k_peer\":0,\"k_origin\":1}}", &res) == 1);
+	check_int(ask(&p, "{\"op\":\"spread_settings\",\"set\":{\"k_peer\":0,\"k_origin\":1}}", &res), ==, 1);
 	CHECK(strstr(vine_errmsg(), "K and K_origin must be 1 to") != NULL);
 	json_decref(res);
-	CHECK(ask(&p, "{\"op\":\"node_listen\",\"node\":\"n1\",\"addr\":null}", &res) == 0);
+	check_int(ask(&p, "{\"op\":\"node_listen\",\"node\":\"n1\",\"addr\":null}", &res), ==, 0);
 	json_decref(res);
-	CHECK(ask(&p, "{\"op\":\"node_listen\",\"addr\":\"h:1\"}", &res) == 1);
-	CHECK_STR(vine_errmsg(), "bad 'node' in the state protocol: not a string");
+	check_int(ask(&p, "{\"op\":\"node_listen\",\"addr\":\"h:1\"}", &res), ==, 1);
+	check_str(vine_errmsg(), ==, "bad 'node' in the state protocol: not a string");
 	json_decref(res);
-	CHECK(ask(&p, "{\"op\":\"transfer_begin\",\"id\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\",\"dest\":\"n1\",\"offset\":0}", &res) == 1);
+	check_int(ask(&p, "{\"op\":\"transfer_begin\",\"id\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\",\"dest\":\"n1\",\"offset\":0}", &res), ==, 1);
 	CHECK(strstr(vine_errmsg(), "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa") != NULL);
 	json_decref(res);
-	CHECK(ask(&p, "{\"op\":\"replica_set\",\"id\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\",\"node\":\"n1\",\"bytes\":-1,\"complete\":1}", &res) == 1);
+	check_int(ask(&p, "{\"op\":\"replica_set\",\"id\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\",\"node\":\"n1\",\"bytes\":-1,\"complete\":1}", &res), ==, 1);
 	CHECK(strstr(vine_errmsg(), "negative byte count") != NULL);
 	json_decref(res);
-	CHECK(ask(&p, "{\"op\":\"transfer_end\",\"xfer\":99,\"status\":0,\"bytes\":0,\"msg\":null}", &res) == 1);
-	CHECK_STR(vine_errmsg(), "no transfer 99");
+	check_int(ask(&p, "{\"op\":\"transfer_end\",\"xfer\":99,\"status\":0,\"bytes\":0,\"msg\":null}", &res), ==, 1);
+	check_str(vine_errmsg(), ==, "no transfer 99");
 	json_decref(res);
-	CHECK(ask(&p, "{\"op\":\"list_transfers\"}", &res) == 0);
-	CHECK(json_array_size(json_object_get(res, "transfers")) == 0);
+	check_int(ask(&p, "{\"op\":\"list_transfers\"}", &res), ==, 0);
+	check_int(json_array_size(json_object_get(res, "transfers")), ==, 0);
 	json_decref(res);
 
 	/* hanging up between requests is a clean end */
 	vine_proto_release(&p);
 	close(fd);
-	CHECK(status_of(pid) == 0);
+	check_int(status_of(pid), ==, 0);
 
 	/* the secret sent is the state's */
 	st = vine_state_open(path, 0);
 	CHECK(st != NULL);
-	CHECK(vine_state_peer_secret(st, secret) == 0);
+	check_int(vine_state_peer_secret(st, secret), ==, 0);
 	vine_peer_secret_hex(secret, mine);
-	CHECK_STR(hex, mine);
+	check_str(hex, ==, mine);
 	vine_state_close(st);
 }
 
@@ -178,18 +180,18 @@ static void test_bad_client(void)
 
 	/* a request that is not JSON ends the connection with an error */
 	vine_proto_init_fd(&p, fd, fd, 10);
-	CHECK(vine_proto_hello(&p) == 0);
-	CHECK(vine_proto_send(&p, VINE_FRAME_REQUEST, 1, "{op", 3) == 0);
-	CHECK(status_of(pid) == 1);
+	check_int(vine_proto_hello(&p), ==, 0);
+	check_int(vine_proto_send(&p, VINE_FRAME_REQUEST, 1, "{op", 3), ==, 0);
+	check_int(status_of(pid), ==, 1);
 	vine_proto_release(&p);
 	close(fd);
 
 	/* as does a frame that is not a request */
 	pid = t_fork_peer(&fd, serve_fn, NULL);
 	vine_proto_init_fd(&p, fd, fd, 10);
-	CHECK(vine_proto_hello(&p) == 0);
-	CHECK(vine_proto_send(&p, VINE_FRAME_RESPONSE, 1, "{}", 2) == 0);
-	CHECK(status_of(pid) == 1);
+	check_int(vine_proto_hello(&p), ==, 0);
+	check_int(vine_proto_send(&p, VINE_FRAME_RESPONSE, 1, "{}", 2), ==, 0);
+	check_int(status_of(pid), ==, 1);
 	vine_proto_release(&p);
 	close(fd);
 }

@@ -37,7 +37,7 @@ static void object(struct vine_state *st, const char *id)
 	int64_t task;
 
 	memcpy(obj.id, id, VINE_ID_LEN + 1);
-	CHECK(vine_state_submit(st, &obj, &sp, 1, &task) == 0);
+	check_int(vine_state_submit(st, &obj, &sp, 1, &task), ==, 0);
 }
 
 /* transfer_begin's source for dest: a peer's node, "origin" or "wait". */
@@ -68,22 +68,22 @@ static void test_k_origin(void)
 		return;
 	object(st, ida);
 	object(st, idb);
-	CHECK(vine_state_spread_settings(st, &set, NULL) == 0);
+	check_int(vine_state_spread_settings(st, &set, NULL), ==, 0);
 	/* the origin is busy with a: b waits, though none of b is in flight */
-	CHECK_STR(source(st, ida, "n1", &a), "origin");
-	CHECK_STR(source(st, idb, "n2", &b), "wait");
-	CHECK_STR(source(st, ida, "n3", &c), "wait");
+	check_str(source(st, ida, "n1", &a), ==, "origin");
+	check_str(source(st, idb, "n2", &b), ==, "wait");
+	check_str(source(st, ida, "n3", &c), ==, "wait");
 	/* a failed transfer frees the origin too */
-	CHECK(vine_state_transfer_end(st, a, VINE_PEER_ELOCAL, 10, "disk full") == 0);
-	CHECK_STR(source(st, idb, "n2", &b), "origin");
-	CHECK_STR(source(st, ida, "n1", &a), "wait");
-	CHECK(vine_state_transfer_end(st, b, VINE_PEER_OK, 100, NULL) == 0);
+	check_int(vine_state_transfer_end(st, a, VINE_PEER_ELOCAL, 10, "disk full"), ==, 0);
+	check_str(source(st, idb, "n2", &b), ==, "origin");
+	check_str(source(st, ida, "n1", &a), ==, "wait");
+	check_int(vine_state_transfer_end(st, b, VINE_PEER_OK, 100, NULL), ==, 0);
 	/* K_origin 2: one transfer of each at once */
 	set.k_origin = 2;
-	CHECK(vine_state_spread_settings(st, &set, NULL) == 0);
-	CHECK_STR(source(st, ida, "n1", &a), "origin");
-	CHECK_STR(source(st, ida, "n3", &c), "origin");
-	CHECK_STR(source(st, ida, "n4", &c), "wait");
+	check_int(vine_state_spread_settings(st, &set, NULL), ==, 0);
+	check_str(source(st, ida, "n1", &a), ==, "origin");
+	check_str(source(st, ida, "n3", &c), ==, "origin");
+	check_str(source(st, ida, "n4", &c), ==, "wait");
 	vine_state_close(st);
 }
 
@@ -108,40 +108,43 @@ static void test_server_lease(void)
 		return;
 	object(st, ida);
 	srv.cores = -1;
-	CHECK(vine_state_register_worker(st, &srv, &id) == -1);
-	CHECK_STR(vine_errmsg(), "cores must be 0 to 4096");
+	check_int(vine_state_register_worker(st, &srv, &id), ==, -1);
+	check_str(vine_errmsg(), ==, "cores must be 0 to 4096");
 	srv.cores = 0;
-	CHECK(vine_state_register_worker(st, &srv, &id) == 0);
-	CHECK(vine_state_node_listen(st, "s1", srv.listen) == 0);
-	CHECK(vine_state_replica_set(st, ida, "s1", 100, 1) == 0);
-	CHECK_STR(source(st, ida, "n1", &x), "s1");
-	CHECK(vine_state_transfer_end(st, x, VINE_PEER_OK, 100, NULL) == 0);
+	check_int(vine_state_register_worker(st, &srv, &id), ==, 0);
+	check_int(vine_state_node_listen(st, "s1", srv.listen), ==, 0);
+	check_int(vine_state_replica_set(st, ida, "s1", 100, 1), ==, 0);
+	check_str(source(st, ida, "n1", &x), ==, "s1");
+	check_int(vine_state_transfer_end(st, x, VINE_PEER_OK, 100, NULL), ==, 0);
 	/* renewed, it stays */
 	nap(0.2);
-	CHECK(vine_state_heartbeat(st, id, NULL, 0, NULL) == 0);
+	check_int(vine_state_heartbeat(st, id, NULL, 0, NULL), ==, 0);
 	nap(0.2);
-	CHECK_STR(source(st, ida, "n2", &x), "s1");
-	CHECK(vine_state_transfer_end(st, x, VINE_PEER_OK, 100, NULL) == 0);
+	check_str(source(st, ida, "n2", &x), ==, "s1");
+	check_int(vine_state_transfer_end(st, x, VINE_PEER_OK, 100, NULL), ==, 0);
 	/* not renewed: the next transfer_begin reaps it and goes elsewhere */
 	nap(0.4);
-	CHECK_STR(source(st, ida, "n3", &x), "origin");
-	CHECK(vine_state_transfer_end(st, x, VINE_PEER_OK, 100, NULL) == 0);
-	CHECK(vine_state_list_workers(st, &w, &nw) == 0 && nw == 1);
+	check_str(source(st, ida, "n3", &x), ==, "origin");
+	check_int(vine_state_transfer_end(st, x, VINE_PEER_OK, 100, NULL), ==, 0);
+	check_int(vine_state_list_workers(st, &w, &nw), ==, 0);
+	check_int(nw, ==, 1);
 	if (nw == 1)
-		CHECK_STR(w[0].state, "lost");
+		check_str(w[0].state, ==, "lost");
 	vine_state_free_workers(w, nw);
-	CHECK(vine_state_reap(st, &reaped) == 0 && reaped == 0);
+	check_int(vine_state_reap(st, &reaped), ==, 0);
+	check_int(reaped, ==, 0);
 	/* back alive, it serves again (n1 and n3 do not serve) */
-	CHECK(vine_state_heartbeat(st, id, NULL, 0, NULL) == 0);
-	CHECK_STR(source(st, ida, "n4", &x), "s1");
+	check_int(vine_state_heartbeat(st, id, NULL, 0, NULL), ==, 0);
+	check_str(source(st, ida, "n4", &x), ==, "s1");
 	/* leaving: gone, and no longer chosen */
-	CHECK(vine_state_transfer_end(st, x, VINE_PEER_OK, 100, NULL) == 0);
-	CHECK(vine_state_unregister_worker(st, id) == 0);
-	CHECK(vine_state_node_listen(st, "s1", NULL) == 0);
-	CHECK_STR(source(st, ida, "n5", &x), "origin");
-	CHECK(vine_state_list_workers(st, &w, &nw) == 0 && nw == 1);
+	check_int(vine_state_transfer_end(st, x, VINE_PEER_OK, 100, NULL), ==, 0);
+	check_int(vine_state_unregister_worker(st, id), ==, 0);
+	check_int(vine_state_node_listen(st, "s1", NULL), ==, 0);
+	check_str(source(st, ida, "n5", &x), ==, "origin");
+	check_int(vine_state_list_workers(st, &w, &nw), ==, 0);
+	check_int(nw, ==, 1);
 	if (nw == 1)
-		CHECK_STR(w[0].state, "gone");
+		check_str(w[0].state, ==, "gone");
 	vine_state_free_workers(w, nw);
 	vine_state_close(st);
 }

@@ -54,86 +54,100 @@ int main(void)
 	free(path);
 
 	/* a random secret per state, the same each time it is read */
-	CHECK(vine_state_peer_secret(st, s1) == 0);
-	CHECK(vine_state_peer_secret(st2, s2) == 0);
-	CHECK(memcmp(s1, s2, sizeof(s1)) != 0);
-	CHECK(vine_state_peer_secret(st, s2) == 0);
-	CHECK(memcmp(s1, s2, sizeof(s1)) == 0);
+	check_int(vine_state_peer_secret(st, s1), ==, 0);
+	check_int(vine_state_peer_secret(st2, s2), ==, 0);
+	check_int(memcmp(s1, s2, sizeof(s1)), !=, 0);
+	check_int(vine_state_peer_secret(st, s2), ==, 0);
+	check_int(memcmp(s1, s2, sizeof(s1)), ==, 0);
 
 	/* settings: defaults, checked, stored */
-	CHECK(vine_state_spread_settings(st, NULL, &got) == 0);
-	CHECK(got.k_peer == VINE_K_PEER_DEFAULT && got.k_origin == VINE_K_ORIGIN_DEFAULT && got.relay == 1);
+	check_int(vine_state_spread_settings(st, NULL, &got), ==, 0);
+	check_int(got.k_peer, ==, VINE_K_PEER_DEFAULT);
+	check_int(got.k_origin, ==, VINE_K_ORIGIN_DEFAULT);
+	check_int(got.relay, ==, 1);
 	set = (struct vine_spread_settings){ 0, 1, 1 };
-	CHECK(vine_state_spread_settings(st, &set, NULL) == -1);
+	check_int(vine_state_spread_settings(st, &set, NULL), ==, -1);
 	set = (struct vine_spread_settings){ 1, 1, 1 };
-	CHECK(vine_state_spread_settings(st, &set, &got) == 0);
-	CHECK(got.k_peer == 1 && got.k_origin == 1);
+	check_int(vine_state_spread_settings(st, &set, &got), ==, 0);
+	check_int(got.k_peer, ==, 1);
+	check_int(got.k_origin, ==, 1);
 
 	/* an unknown object is an error */
-	CHECK(begin(st, "n1", 0, src, &a) == -1);
+	check_int(begin(st, "n1", 0, src, &a), ==, -1);
 	CHECK(strstr(vine_errmsg(), "not registered") != NULL);
-	CHECK(vine_state_submit(st, &obj, &sp, 1, &task) == 0);
+	check_int(vine_state_submit(st, &obj, &sp, 1, &task), ==, 0);
 
 	/* n1: the origin; n2 relays from n1 (it is receiving); n3 from n2;
 	 * n4: n1 and n2 are at K, n3 does not serve, the origin is at
 	 * K_origin: wait */
-	CHECK(vine_state_node_listen(st, "n1", "127.0.0.1:1") == 0);
-	CHECK(vine_state_node_listen(st, "n2", "127.0.0.1:2") == 0);
-	CHECK(vine_state_node_listen(st, "n4", "127.0.0.1:4") == 0);
-	CHECK(begin(st, "n1", 0, src, &a) == 0 && !strcmp(src, "origin") && a > 0);
-	CHECK(begin(st, "n2", 0, src, &b) == 0 && !strcmp(src, "n1"));
-	CHECK(begin(st, "n3", 0, src, &c) == 0 && !strcmp(src, "n2"));
-	CHECK(begin(st, "n4", 0, src, &d) == 0 && !strcmp(src, "wait") && d == 0);
-	CHECK(vine_state_transfer_progress(st, a, 50) == 0);
+	check_int(vine_state_node_listen(st, "n1", "127.0.0.1:1"), ==, 0);
+	check_int(vine_state_node_listen(st, "n2", "127.0.0.1:2"), ==, 0);
+	check_int(vine_state_node_listen(st, "n4", "127.0.0.1:4"), ==, 0);
+	check_int(begin(st, "n1", 0, src, &a), ==, 0);
+	check_str(src, ==, "origin");
+	check_int(a, >, 0);
+	check_int(begin(st, "n2", 0, src, &b), ==, 0);
+	check_str(src, ==, "n1");
+	check_int(begin(st, "n3", 0, src, &c), ==, 0);
+	check_str(src, ==, "n2");
+	check_int(begin(st, "n4", 0, src, &d), ==, 0);
+	check_str(src, ==, "wait");
+	check_int(d, ==, 0);
+	check_int(vine_state_transfer_progress(st, a, 50), ==, 0);
 	/* n1 done: complete, the origin counted; n4 now gets the origin (free) */
-	CHECK(vine_state_transfer_end(st, a, VINE_PEER_OK, 100, NULL) == 0);
-	CHECK(vine_state_transfer_end(st, a, VINE_PEER_OK, 100, NULL) == -1);
-	CHECK(begin(st, "n4", 0, src, &d) == 0 && !strcmp(src, "origin"));
+	check_int(vine_state_transfer_end(st, a, VINE_PEER_OK, 100, NULL), ==, 0);
+	check_int(vine_state_transfer_end(st, a, VINE_PEER_OK, 100, NULL), ==, -1);
+	check_int(begin(st, "n4", 0, src, &d), ==, 0);
+	check_str(src, ==, "origin");
 	/* n2's source broke at 40 bytes: n1 is avoided, n5 gets n2 (growing) or waits */
-	CHECK(vine_state_transfer_end(st, b, VINE_PEER_ECONNECT, 40, "gone") == 0);
-	CHECK(begin(st, "n5", 0, src, &e) == 0 && strcmp(src, "n1") != 0);
+	check_int(vine_state_transfer_end(st, b, VINE_PEER_ECONNECT, 40, "gone"), ==, 0);
+	check_int(begin(st, "n5", 0, src, &e), ==, 0);
+	check_str(src, !=, "n1");
 	/* a resume at 60 bytes is not sent to a partial copy holding less */
-	CHECK(vine_state_transfer_end(st, d, VINE_PEER_OK, 100, NULL) == 0);
-	CHECK(begin(st, "n2", 60, src, &b) == 0 && strcmp(src, "n1") != 0);
+	check_int(vine_state_transfer_end(st, d, VINE_PEER_OK, 100, NULL), ==, 0);
+	check_int(begin(st, "n2", 60, src, &b), ==, 0);
+	check_str(src, !=, "n1");
 
 	/* no relaying: only complete copies serve */
 	set = (struct vine_spread_settings){ 4, 1, 0 };
-	CHECK(vine_state_spread_settings(st, &set, NULL) == 0);
-	CHECK(begin(st, "n6", 0, src, &e) == 0);
-	CHECK(!strcmp(src, "n4"));
+	check_int(vine_state_spread_settings(st, &set, NULL), ==, 0);
+	check_int(begin(st, "n6", 0, src, &e), ==, 0);
+	check_str(src, ==, "n4");
 
 	/* counters */
-	CHECK(vine_state_list_objects(st, &objs, &nobjs) == 0 && nobjs == 1);
-	CHECK(objs[0].served_origin == 2 && objs[0].bytes_origin == 200);
-	CHECK(objs[0].xfer_failed == 1);
+	check_int(vine_state_list_objects(st, &objs, &nobjs), ==, 0);
+	check_int(nobjs, ==, 1);
+	check_int(objs[0].served_origin, ==, 2);
+	check_int(objs[0].bytes_origin, ==, 200);
+	check_int(objs[0].xfer_failed, ==, 1);
 	vine_state_free_objects(objs, nobjs);
 
 	/* replica_set: an unknown object is refused */
-	CHECK(vine_state_replica_set(st, "cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd", "n1", 1, 0) == -1);
-	CHECK(vine_state_replica_set(st, id, "n9", 100, 1) == 0);
+	check_int(vine_state_replica_set(st, "cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd", "n1", 1, 0), ==, -1);
+	check_int(vine_state_replica_set(st, id, "n9", 100, 1), ==, 0);
 
 	/* a lost worker's transfers end as lost, and its node stops serving */
 	struct vine_worker_info wi = { .node = "n6", .host = "h", .pid = 1, .cores = 1, .lease = 0.05 };
 	int64_t w;
 	int reaped;
-	CHECK(vine_state_register_worker(st, &wi, &w) == 0);
-	CHECK(vine_state_node_listen(st, "n6", "127.0.0.1:6") == 0);
+	check_int(vine_state_register_worker(st, &wi, &w), ==, 0);
+	check_int(vine_state_node_listen(st, "n6", "127.0.0.1:6"), ==, 0);
 	nanosleep(&(struct timespec){ 0, 100000000 }, NULL);
-	CHECK(vine_state_reap(st, &reaped) == 0);
+	check_int(vine_state_reap(st, &reaped), ==, 0);
 	struct vine_transfer *t;
 	size_t nt;
 	int lost = 0;
-	CHECK(vine_state_list_transfers(st, &t, &nt) == 0);
+	check_int(vine_state_list_transfers(st, &t, &nt), ==, 0);
 	for (size_t i = 0; i < nt; i++)
 		lost += !strcmp(t[i].dest, "n6") && !strcmp(t[i].state, "failed") &&
 			t[i].status && !strcmp(t[i].status, "lost");
 	vine_state_free_transfers(t, nt);
-	CHECK(lost == (e > 0));
+	check_int(lost, ==, (e > 0));
 
 	vine_state_close(st);
 	vine_state_close(st2);
 	char *rm = vine_xasprintf("rm -rf %s", dir);
-	CHECK(system(rm) == 0);
+	check_int(system(rm), ==, 0);
 	free(rm);
 	return T_END();
 }

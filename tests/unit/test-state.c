@@ -32,7 +32,7 @@ static int64_t worker(struct vine_state *st, const char *node, int cores, double
 				      .lease = lease };
 	int64_t id = -1;
 
-	CHECK(vine_state_register_worker(st, &w, &id) == 0);
+	check_int(vine_state_register_worker(st, &w, &id), ==, 0);
 	return id;
 }
 
@@ -72,12 +72,12 @@ static void test_open(void)
 	CHECK(strstr(vine_errmsg(), "unknown URL scheme") != NULL);
 	p = vine_xasprintf("%s/missing.db", dir);
 	CHECK(vine_state_open(p, 0) == NULL);
-	CHECK(access(p, F_OK) < 0);
+	check_int(access(p, F_OK), <, 0);
 	free(p);
 
 	/* a file that is not a database */
 	p = vine_xasprintf("%s/junk.db", dir);
-	CHECK(vine_write_file_atomic(p, "not sqlite at all, not at all, no.", 34, 0644) == 0);
+	check_int(vine_write_file_atomic(p, "not sqlite at all, not at all, no.", 34, 0644), ==, 0);
 	CHECK(vine_state_open(p, VINE_STATE_CREATE) == NULL);
 	CHECK(strstr(vine_errmsg(), "not a database") != NULL);
 	free(p);
@@ -99,45 +99,55 @@ static void test_submit(void)
 	struct vine_counts c;
 	int64_t ids[3];
 
-	CHECK(vine_state_submit(st, NULL, s, 3, ids) == 0);
-	CHECK(ids[0] == 1 && ids[1] == 2 && ids[2] == 3);
+	check_int(vine_state_submit(st, NULL, s, 3, ids), ==, 0);
+	check_int(ids[0], ==, 1);
+	check_int(ids[1], ==, 2);
+	check_int(ids[2], ==, 3);
 
 	/* a bad spec refuses the whole batch */
 	s[1].cores = 0;
-	CHECK(vine_state_submit(st, NULL, s, 3, ids) < 0);
+	check_int(vine_state_submit(st, NULL, s, 3, ids), <, 0);
 	CHECK(strstr(vine_errmsg(), "task 2") != NULL);
 	s[1].cores = 1;
 	s[2].timeout = -1;
-	CHECK(vine_state_submit(st, NULL, s, 3, ids) < 0);
+	check_int(vine_state_submit(st, NULL, s, 3, ids), <, 0);
 	s[2].timeout = 0;
 	s[0].cmd = "";
-	CHECK(vine_state_submit(st, NULL, s, 3, ids) < 0);
+	check_int(vine_state_submit(st, NULL, s, 3, ids), <, 0);
 	s[0].cmd = "a";
 	/* an unknown object refuses the batch too */
 	s[2].object = "0000000000000000000000000000000000000000000000000000000000000000";
-	CHECK(vine_state_submit(st, NULL, s, 3, ids) < 0);
+	check_int(vine_state_submit(st, NULL, s, 3, ids), <, 0);
 	CHECK(strstr(vine_errmsg(), "task 3: unknown object") != NULL);
-	CHECK(vine_state_counts(st, &c) == 0 && c.total == 3);
+	check_int(vine_state_counts(st, &c), ==, 0);
+	check_int(c.total, ==, 3);
 
 	/* registered with the batch; the same id with another size is refused */
 	memset(obj.id, 'a', VINE_ID_LEN);
 	obj.id[VINE_ID_LEN] = '\0';
 	s[2].object = obj.id;
-	CHECK(vine_state_submit(st, &obj, s, 3, ids) == 0 && ids[0] == 4);
+	check_int(vine_state_submit(st, &obj, s, 3, ids), ==, 0);
+	check_int(ids[0], ==, 4);
 	obj.size = 11;
-	CHECK(vine_state_submit(st, &obj, s, 1, ids) < 0);
+	check_int(vine_state_submit(st, &obj, s, 1, ids), <, 0);
 	CHECK(strstr(vine_errmsg(), "size") != NULL);
 	obj.origin = "relative/path";
 	obj.size = 10;
-	CHECK(vine_state_submit(st, &obj, s, 1, ids) < 0);
+	check_int(vine_state_submit(st, &obj, s, 1, ids), <, 0);
 
 	struct vine_object *objs;
 	size_t n;
-	CHECK(vine_state_list_objects(st, &objs, &n) == 0 && n == 1);
-	CHECK(n == 1 && objs[0].size == 10 && !strcmp(objs[0].origin, "/x/env.tar.gz") &&
-	      objs[0].nreplicas == 0 && objs[0].served_origin == 0);
+	check_int(vine_state_list_objects(st, &objs, &n), ==, 0);
+	check_int(n, ==, 1);
+	check_int(n, ==, 1);
+	check_int(objs[0].size, ==, 10);
+	check_str(objs[0].origin, ==, "/x/env.tar.gz");
+	check_int(objs[0].nreplicas, ==, 0);
+	check_int(objs[0].served_origin, ==, 0);
 	vine_state_free_objects(objs, n);
-	CHECK(vine_state_counts(st, &c) == 0 && c.total == 6 && c.n[VINE_TASK_READY] == 6);
+	check_int(vine_state_counts(st, &c), ==, 0);
+	check_int(c.total, ==, 6);
+	check_int(c.n[VINE_TASK_READY], ==, 6);
 	vine_state_close(st);
 }
 
@@ -151,53 +161,70 @@ static void test_claim_finish(void)
 	int more, acc[2];
 
 	s[0].cores = 3; /* too big for a 2-core worker */
-	CHECK(vine_state_submit(st, NULL, s, 4, ids) == 0);
+	check_int(vine_state_submit(st, NULL, s, 4, ids), ==, 0);
 	w1 = worker(st, "n1", 2, 60);
 	w2 = worker(st, "n2", 4, 60);
 
 	/* oldest first, passing over what does not fit */
-	CHECK(vine_state_claim(st, w1, 2, 2, 8, &c, &n, &more) == 0);
-	CHECK(n == 2 && c[0].task == 2 && c[1].task == 3 && c[0].attempt == 1);
-	CHECK(n == 2 && !strcmp(c[0].cmd, "two") && c[0].object == NULL);
-	CHECK(more == 1); /* task 4 fits this worker later; task 1 never */
+	check_int(vine_state_claim(st, w1, 2, 2, 8, &c, &n, &more), ==, 0);
+	check_int(n, ==, 2);
+	check_int(c[0].task, ==, 2);
+	check_int(c[1].task, ==, 3);
+	check_int(c[0].attempt, ==, 1);
+	check_int(n, ==, 2);
+	check_str(c[0].cmd, ==, "two");
+	CHECK(c[0].object == NULL);
+	check_int(more, ==, 1); /* task 4 fits this worker later; task 1 never */
 	vine_state_free_claims(c, n);
-	CHECK(vine_state_claim(st, w1, 0, 2, 8, &c, &n, &more) == 0 && n == 0);
-	CHECK(state_of(st, 2) == VINE_TASK_RUNNING);
+	check_int(vine_state_claim(st, w1, 0, 2, 8, &c, &n, &more), ==, 0);
+	check_int(n, ==, 0);
+	check_int(state_of(st, 2), ==, VINE_TASK_RUNNING);
 
 	/* the other worker cannot finish what w1 holds; w1 can, once */
 	struct vine_result r[2] = {
 		{ .task = 2, .attempt = 1, .outcome = VINE_OUT_EXITED, .started = 1, .ended = 2 },
 		{ .task = 3, .attempt = 1, .outcome = VINE_OUT_EXITED, .exit_code = 4 },
 	};
-	CHECK(vine_state_finish(st, w2, r, 2, acc) == 0 && acc[0] == 0 && acc[1] == 0);
-	CHECK(vine_state_finish(st, w1, r, 2, acc) == 0 && acc[0] == 1 && acc[1] == 1);
-	CHECK(state_of(st, 2) == VINE_TASK_DONE);
-	CHECK(state_of(st, 3) == VINE_TASK_FAILED);
-	CHECK(vine_state_finish(st, w1, r, 1, acc) == 0 && acc[0] == 0); /* never twice */
+	check_int(vine_state_finish(st, w2, r, 2, acc), ==, 0);
+	check_int(acc[0], ==, 0);
+	check_int(acc[1], ==, 0);
+	check_int(vine_state_finish(st, w1, r, 2, acc), ==, 0);
+	check_int(acc[0], ==, 1);
+	check_int(acc[1], ==, 1);
+	check_int(state_of(st, 2), ==, VINE_TASK_DONE);
+	check_int(state_of(st, 3), ==, VINE_TASK_FAILED);
+	check_int(vine_state_finish(st, w1, r, 1, acc), ==, 0);
+	check_int(acc[0], ==, 0); /* never twice */
 
 	/* finish and claim in one go */
-	CHECK(vine_state_finish_claim(st, w2, NULL, 0, NULL, 4, 4, 4, &c, &n, &more) == 0);
-	CHECK(n == 2 && c[0].task == 1 && c[1].task == 4 && more == 0);
+	check_int(vine_state_finish_claim(st, w2, NULL, 0, NULL, 4, 4, 4, &c, &n, &more), ==, 0);
+	check_int(n, ==, 2);
+	check_int(c[0].task, ==, 1);
+	check_int(c[1].task, ==, 4);
+	check_int(more, ==, 0);
 	vine_state_free_claims(c, n);
 	struct vine_result r2 = { .task = 1, .attempt = 1, .outcome = VINE_OUT_EXITED };
-	CHECK(vine_state_finish_claim(st, w2, &r2, 1, acc, 1, 4, 1, &c, &n, &more) == 0);
-	CHECK(acc[0] == 1 && n == 0);
+	check_int(vine_state_finish_claim(st, w2, &r2, 1, acc, 1, 4, 1, &c, &n, &more), ==, 0);
+	check_int(acc[0], ==, 1);
+	check_int(n, ==, 0);
 
 	/* a worker cannot report "lost" or "running" */
 	r2.outcome = VINE_OUT_LOST;
-	CHECK(vine_state_finish(st, w2, &r2, 1, acc) < 0);
+	check_int(vine_state_finish(st, w2, &r2, 1, acc), <, 0);
 
 	/* leaving hands back what it holds */
-	CHECK(vine_state_unregister_worker(st, w2) == 0);
-	CHECK(state_of(st, 4) == VINE_TASK_READY);
-	CHECK(vine_state_claim(st, w2, 4, 4, 4, &c, &n, &more) < 0);
+	check_int(vine_state_unregister_worker(st, w2), ==, 0);
+	check_int(state_of(st, 4), ==, VINE_TASK_READY);
+	check_int(vine_state_claim(st, w2, 4, 4, 4, &c, &n, &more), <, 0);
 	CHECK(strstr(vine_errmsg(), "has left") != NULL);
 
 	struct vine_attempt *a;
-	CHECK(vine_state_list_attempts(st, 4, &a, &n) == 0);
-	CHECK(n == 1 && a[0].outcome == VINE_OUT_RELEASED && !strcmp(a[0].node, "n2"));
+	check_int(vine_state_list_attempts(st, 4, &a, &n), ==, 0);
+	check_int(n, ==, 1);
+	check_int(a[0].outcome, ==, VINE_OUT_RELEASED);
+	check_str(a[0].node, ==, "n2");
 	vine_state_free_attempts(a, n);
-	CHECK(vine_state_list_attempts(st, 99, &a, &n) < 0);
+	check_int(vine_state_list_attempts(st, 99, &a, &n), <, 0);
 	vine_state_close(st);
 }
 
@@ -211,92 +238,126 @@ static void test_retries_and_leases(void)
 	int more, acc, stale, reaped;
 
 	s.retries = 1;
-	CHECK(vine_state_submit(st, NULL, &s, 1, &id) == 0);
+	check_int(vine_state_submit(st, NULL, &s, 1, &id), ==, 0);
 	w1 = worker(st, "n1", 1, 60);
-	CHECK(vine_state_claim(st, w1, 1, 1, 1, &c, &n, &more) == 0 && n == 1);
+	check_int(vine_state_claim(st, w1, 1, 1, 1, &c, &n, &more), ==, 0);
+	check_int(n, ==, 1);
 	vine_state_free_claims(c, n);
 	struct vine_result r = { .task = id, .attempt = 1, .outcome = VINE_OUT_SIGNALED, .signal = 9 };
-	CHECK(vine_state_finish(st, w1, &r, 1, &acc) == 0 && acc == 1);
-	CHECK(state_of(st, id) == VINE_TASK_READY); /* one retry left */
-	CHECK(vine_state_claim(st, w1, 1, 1, 1, &c, &n, &more) == 0 && n == 1 && c[0].attempt == 2);
+	check_int(vine_state_finish(st, w1, &r, 1, &acc), ==, 0);
+	check_int(acc, ==, 1);
+	check_int(state_of(st, id), ==, VINE_TASK_READY); /* one retry left */
+	check_int(vine_state_claim(st, w1, 1, 1, 1, &c, &n, &more), ==, 0);
+	check_int(n, ==, 1);
+	check_int(c[0].attempt, ==, 2);
 	vine_state_free_claims(c, n);
 	r.attempt = 2;
 	r.outcome = VINE_OUT_TIMEOUT;
 	r.signal = 15;
-	CHECK(vine_state_finish(st, w1, &r, 1, &acc) == 0 && acc == 1);
-	CHECK(state_of(st, id) == VINE_TASK_FAILED);
+	check_int(vine_state_finish(st, w1, &r, 1, &acc), ==, 0);
+	check_int(acc, ==, 1);
+	check_int(state_of(st, id), ==, VINE_TASK_FAILED);
 
 	/* requeue failed tasks, with a new retry budget */
 	int64_t *ids;
-	CHECK(vine_state_requeue_failed(st, 0, &ids, &n) == 0 && n == 1 && ids[0] == id);
+	check_int(vine_state_requeue_failed(st, 0, &ids, &n), ==, 0);
+	check_int(n, ==, 1);
+	check_int(ids[0], ==, id);
 	free(ids);
-	CHECK(state_of(st, id) == VINE_TASK_READY);
-	CHECK(vine_state_requeue_failed(st, -1, &ids, &n) == 0 && n == 0);
+	check_int(state_of(st, id), ==, VINE_TASK_READY);
+	check_int(vine_state_requeue_failed(st, -1, &ids, &n), ==, 0);
+	check_int(n, ==, 0);
 	free(ids);
 
 	/* a lease that expires: the task goes back, the late result is refused */
 	int64_t w3 = worker(st, "short", 1, 0.05);
-	CHECK(vine_state_claim(st, w3, 1, 1, 1, &c, &n, &more) == 0 && n == 1 && c[0].attempt == 3);
+	check_int(vine_state_claim(st, w3, 1, 1, 1, &c, &n, &more), ==, 0);
+	check_int(n, ==, 1);
+	check_int(c[0].attempt, ==, 3);
 	vine_state_free_claims(c, n);
 	nap(0.12);
 	w2 = worker(st, "n2", 1, 60);
-	CHECK(vine_state_reap(st, &reaped) == 0 && reaped == 1);
-	CHECK(state_of(st, id) == VINE_TASK_READY);
+	check_int(vine_state_reap(st, &reaped), ==, 0);
+	check_int(reaped, ==, 1);
+	check_int(state_of(st, id), ==, VINE_TASK_READY);
 	struct vine_attempt_ref ref = { id, 3 };
-	CHECK(vine_state_heartbeat(st, w3, &ref, 1, &stale) == 0 && stale == 1);
-	CHECK(vine_state_claim(st, w2, 1, 1, 1, &c, &n, &more) == 0 && n == 1 && c[0].attempt == 4);
+	check_int(vine_state_heartbeat(st, w3, &ref, 1, &stale), ==, 0);
+	check_int(stale, ==, 1);
+	check_int(vine_state_claim(st, w2, 1, 1, 1, &c, &n, &more), ==, 0);
+	check_int(n, ==, 1);
+	check_int(c[0].attempt, ==, 4);
 	vine_state_free_claims(c, n);
 	int pipefd[2];
-	CHECK(pipe2(pipefd, O_NONBLOCK) == 0); /* a read too many fails, not hangs */
-	CHECK(write(pipefd[1], "late", 4) == 4);
-	CHECK(vine_state_put_file(st, w3, id, 3, "stdout", pipefd[0], 4) == 1);
+	check_int(pipe2(pipefd, O_NONBLOCK), ==, 0); /* a read too many fails, not hangs */
+	check_int(write(pipefd[1], "late", 4), ==, 4);
+	check_int(vine_state_put_file(st, w3, id, 3, "stdout", pipefd[0], 4), ==, 1);
 	r.attempt = 3;
 	r.outcome = VINE_OUT_EXITED;
 	r.exit_code = 0;
-	CHECK(vine_state_finish(st, w3, &r, 1, &acc) == 0 && acc == 0);
-	CHECK(state_of(st, id) == VINE_TASK_RUNNING);
+	check_int(vine_state_finish(st, w3, &r, 1, &acc), ==, 0);
+	check_int(acc, ==, 0);
+	check_int(state_of(st, id), ==, VINE_TASK_RUNNING);
 
 	/* the current attempt's files and result are taken */
-	CHECK(vine_state_put_file(st, w2, id, 4, "stdout", pipefd[0], 4) == 0);
-	CHECK(write(pipefd[1], "abc", 3) == 3);
-	CHECK(vine_state_put_file(st, w2, id, 4, "out/sub/f.txt", pipefd[0], 3) == 0);
-	CHECK(write(pipefd[1], "ab", 2) == 2);
+	check_int(vine_state_put_file(st, w2, id, 4, "stdout", pipefd[0], 4), ==, 0);
+	check_int(write(pipefd[1], "abc", 3), ==, 3);
+	check_int(vine_state_put_file(st, w2, id, 4, "out/sub/f.txt", pipefd[0], 3), ==, 0);
+	check_int(write(pipefd[1], "ab", 2), ==, 2);
 	close(pipefd[1]);
-	CHECK(vine_state_put_file(st, w2, id, 4, "out/short", pipefd[0], 3) < 0);
+	check_int(vine_state_put_file(st, w2, id, 4, "out/short", pipefd[0], 3), <, 0);
 	CHECK(strstr(vine_errmsg(), "got 2 of 3") != NULL);
 	close(pipefd[0]);
-	CHECK(vine_state_put_file(st, w2, id, 4, "out/../escape", 0, 0) < 0);
+	check_int(vine_state_put_file(st, w2, id, 4, "out/../escape", 0, 0), <, 0);
 	r.attempt = 4;
-	CHECK(vine_state_finish(st, w2, &r, 1, &acc) == 0 && acc == 1);
-	CHECK(state_of(st, id) == VINE_TASK_DONE);
+	check_int(vine_state_finish(st, w2, &r, 1, &acc), ==, 0);
+	check_int(acc, ==, 1);
+	check_int(state_of(st, id), ==, VINE_TASK_DONE);
 
 	struct vine_file *f;
-	CHECK(vine_state_list_files(st, id, 4, &f, &n) == 0 && n == 2);
-	CHECK(n == 2 && !strcmp(f[0].name, "out/sub/f.txt") && f[0].size == 3 &&
-	      !strcmp(f[1].name, "stdout") && f[1].size == 4);
+	check_int(vine_state_list_files(st, id, 4, &f, &n), ==, 0);
+	check_int(n, ==, 2);
+	check_int(n, ==, 2);
+	check_str(f[0].name, ==, "out/sub/f.txt");
+	check_int(f[0].size, ==, 3);
+	check_str(f[1].name, ==, "stdout");
+	check_int(f[1].size, ==, 4);
 	vine_state_free_files(f, n);
 	char *p = vine_xasprintf("%s/got", dir), *data;
 	size_t len;
 	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	CHECK(vine_state_get_file(st, id, 4, "stdout", fd) == 0);
+	check_int(vine_state_get_file(st, id, 4, "stdout", fd), ==, 0);
 	close(fd);
-	CHECK(vine_read_file(p, 100, &data, &len) == 0 && len == 4 && !memcmp(data, "late", 4));
+	check_int(vine_read_file(p, 100, &data, &len), ==, 0);
+	check_int(len, ==, 4);
+	CHECK(!memcmp(data, "late", 4));
 	free(data);
 	free(p);
-	CHECK(vine_state_get_file(st, id, 3, "stdout", 1) < 0); /* the stale one kept nothing */
+	check_int(vine_state_get_file(st, id, 3, "stdout", 1), <, 0); /* the stale one kept nothing */
 
 	struct vine_attempt *a;
-	CHECK(vine_state_list_attempts(st, id, &a, &n) == 0 && n == 4);
-	CHECK(n == 4 && a[0].outcome == VINE_OUT_SIGNALED && a[0].signal == 9);
-	CHECK(n == 4 && a[1].outcome == VINE_OUT_TIMEOUT && a[2].outcome == VINE_OUT_LOST);
-	CHECK(n == 4 && a[3].outcome == VINE_OUT_EXITED && a[3].received == 7);
+	check_int(vine_state_list_attempts(st, id, &a, &n), ==, 0);
+	check_int(n, ==, 4);
+	check_int(n, ==, 4);
+	check_int(a[0].outcome, ==, VINE_OUT_SIGNALED);
+	check_int(a[0].signal, ==, 9);
+	check_int(n, ==, 4);
+	check_int(a[1].outcome, ==, VINE_OUT_TIMEOUT);
+	check_int(a[2].outcome, ==, VINE_OUT_LOST);
+	check_int(n, ==, 4);
+	check_int(a[3].outcome, ==, VINE_OUT_EXITED);
+	check_int(a[3].received, ==, 7);
 	vine_state_free_attempts(a, n);
 
 	/* workers: the lost one came back alive with its heartbeat */
 	struct vine_worker *w;
-	CHECK(vine_state_list_workers(st, &w, &n) == 0 && n == 3);
-	CHECK(n == 3 && !strcmp(w[1].state, "alive") && !strcmp(w[1].node, "short"));
-	CHECK(n == 3 && w[2].nrunning == 0 && w[2].cores == 1);
+	check_int(vine_state_list_workers(st, &w, &n), ==, 0);
+	check_int(n, ==, 3);
+	check_int(n, ==, 3);
+	check_str(w[1].state, ==, "alive");
+	check_str(w[1].node, ==, "short");
+	check_int(n, ==, 3);
+	check_int(w[2].nrunning, ==, 0);
+	check_int(w[2].cores, ==, 1);
 	vine_state_free_workers(w, n);
 	vine_state_close(st);
 }
@@ -310,15 +371,16 @@ static void test_lost_limit(void)
 	int64_t id;
 	int more;
 
-	CHECK(vine_state_submit(st, NULL, &s, 1, &id) == 0);
+	check_int(vine_state_submit(st, NULL, &s, 1, &id), ==, 0);
 	for (int i = 0; i <= VINE_LOST_EXTRA; i++) {
 		int64_t w = worker(st, "doomed", 1, 0.02);
-		CHECK(vine_state_claim(st, w, 1, 1, 1, &c, &n, &more) == 0 && n == 1);
+		check_int(vine_state_claim(st, w, 1, 1, 1, &c, &n, &more), ==, 0);
+		check_int(n, ==, 1);
 		vine_state_free_claims(c, n);
 		nap(0.05);
-		CHECK(vine_state_reap(st, NULL) == 0);
+		check_int(vine_state_reap(st, NULL), ==, 0);
 	}
-	CHECK(state_of(st, id) == VINE_TASK_FAILED);
+	check_int(state_of(st, id), ==, VINE_TASK_FAILED);
 	vine_state_close(st);
 }
 
@@ -334,9 +396,9 @@ static void test_names(void)
 	CHECK(!vine_result_name_valid("out/a/.."));
 	CHECK(!vine_result_name_valid("/etc/passwd"));
 	CHECK(!vine_result_name_valid("cmd"));
-	CHECK(vine_task_state_parse("failed") == VINE_TASK_FAILED);
-	CHECK(vine_outcome_parse("released") == VINE_OUT_RELEASED);
-	CHECK(vine_outcome_parse("bogus") == -1);
+	check_int(vine_task_state_parse("failed"), ==, VINE_TASK_FAILED);
+	check_int(vine_outcome_parse("released"), ==, VINE_OUT_RELEASED);
+	check_int(vine_outcome_parse("bogus"), ==, -1);
 }
 
 /* a backend without an op: an error naming it, not a crash */
@@ -348,10 +410,10 @@ static void test_missing_op(void)
 	struct vine_transfer *t = NULL;
 	size_t n = 0;
 
-	CHECK(vine_state_list_transfers(&st, &t, &n) == -1);
-	CHECK_STR(vine_errmsg(), "state 'fake://x': this backend does not support list_transfers");
-	CHECK(vine_state_transfer_progress(&st, 1, 5) == -1);
-	CHECK_STR(vine_errmsg(), "state 'fake://x': this backend does not support transfer_progress");
+	check_int(vine_state_list_transfers(&st, &t, &n), ==, -1);
+	check_str(vine_errmsg(), ==, "state 'fake://x': this backend does not support list_transfers");
+	check_int(vine_state_transfer_progress(&st, 1, 5), ==, -1);
+	check_str(vine_errmsg(), ==, "state 'fake://x': this backend does not support transfer_progress");
 }
 
 int main(void)

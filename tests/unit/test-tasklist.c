@@ -28,48 +28,54 @@ int main(void)
 	struct vine_tasklist tl;
 
 	/* order, blank lines, comments (also indented), no final newline */
-	CHECK(PARSE("a\n\n  \t\n# comment\n   # indented comment\nb 'q' | c\nlast", &tl) == 0);
-	CHECK(tl.n == 3);
-	CHECK_STR(tl.cmd[0], "a");
-	CHECK_STR(tl.cmd[1], "b 'q' | c");
-	CHECK_STR(tl.cmd[2], "last");
-	CHECK(tl.line[0] == 1 && tl.line[1] == 6 && tl.line[2] == 7);
+	check_int(PARSE("a\n\n  \t\n# comment\n   # indented comment\nb 'q' | c\nlast", &tl), ==, 0);
+	check_int(tl.n, ==, 3);
+	check_str(tl.cmd[0], ==, "a");
+	check_str(tl.cmd[1], ==, "b 'q' | c");
+	check_str(tl.cmd[2], ==, "last");
+	check_int(tl.line[0], ==, 1);
+	check_int(tl.line[1], ==, 6);
+	check_int(tl.line[2], ==, 7);
 	vine_tasklist_release(&tl);
 
 	/* a trailing backslash continues; the backslash and newline go, as in sh */
-	CHECK(PARSE("echo a \\\n  b\\\nc\nnext\n", &tl) == 0);
-	CHECK(tl.n == 2);
-	CHECK_STR(tl.cmd[0], "echo a   bc");
-	CHECK_STR(tl.cmd[1], "next");
-	CHECK(tl.line[1] == 4);
+	check_int(PARSE("echo a \\\n  b\\\nc\nnext\n", &tl), ==, 0);
+	check_int(tl.n, ==, 2);
+	check_str(tl.cmd[0], ==, "echo a   bc");
+	check_str(tl.cmd[1], ==, "next");
+	check_int(tl.line[1], ==, 4);
 	vine_tasklist_release(&tl);
 
 	/* an escaped backslash does not continue; CRLF line ends are taken */
-	CHECK(PARSE("echo x\\\\\r\necho y\r\n", &tl) == 0);
-	CHECK(tl.n == 2);
-	CHECK_STR(tl.cmd[0], "echo x\\\\");
-	CHECK_STR(tl.cmd[1], "echo y");
+	check_int(PARSE("echo x\\\\\r\necho y\r\n", &tl), ==, 0);
+	check_int(tl.n, ==, 2);
+	check_str(tl.cmd[0], ==, "echo x\\\\");
+	check_str(tl.cmd[1], ==, "echo y");
 	vine_tasklist_release(&tl);
 
 	/* continuation into end of file, and a comment that continues */
-	CHECK(PARSE("# note \\\nstill comment\necho z \\", &tl) == 0);
-	CHECK(tl.n == 1);
-	CHECK_STR(tl.cmd[0], "echo z ");
+	check_int(PARSE("# note \\\nstill comment\necho z \\", &tl), ==, 0);
+	check_int(tl.n, ==, 1);
+	check_str(tl.cmd[0], ==, "echo z ");
 	vine_tasklist_release(&tl);
 
 	/* UTF-8 and tabs pass through untouched */
-	CHECK(PARSE("echo \xc3\xa9\t\xe2\x9c\x93\n", &tl) == 0);
-	CHECK(tl.n == 1 && !strcmp(tl.cmd[0], "echo \xc3\xa9\t\xe2\x9c\x93"));
+	check_int(PARSE("echo \xc3\xa9\t\xe2\x9c\x93\n", &tl), ==, 0);
+	check_int(tl.n, ==, 1);
+	check_str(tl.cmd[0], ==, "echo \xc3\xa9\t\xe2\x9c\x93");
 	vine_tasklist_release(&tl);
 
 	/* empty input is no tasks */
-	CHECK(PARSE("", &tl) == 0 && tl.n == 0);
-	CHECK(PARSE("\n\n# x\n", &tl) == 0 && tl.n == 0);
+	check_int(PARSE("", &tl), ==, 0);
+	check_int(tl.n, ==, 0);
+	check_int(PARSE("\n\n# x\n", &tl), ==, 0);
+	check_int(tl.n, ==, 0);
 	vine_tasklist_release(&tl);
 
 	/* a NUL byte: the error names the line */
-	CHECK(PARSE("ok\nok\nbad\0x\n", &tl) < 0);
-	CHECK(strstr(vine_errmsg(), "line 3") && strstr(vine_errmsg(), "NUL"));
+	check_int(PARSE("ok\nok\nbad\0x\n", &tl), <, 0);
+	CHECK(strstr(vine_errmsg(), "line 3"));
+	CHECK(strstr(vine_errmsg(), "NUL"));
 	vine_tasklist_release(&tl);
 
 	/* a task over 1 MiB, in one line or continued over several */
@@ -78,8 +84,9 @@ int main(void)
 	memcpy(s, "a\nb\n", 4);
 	memset(s + 4, 'x', big);
 	s[4 + big] = '\n';
-	CHECK(parse(s, big + 5, &tl) < 0);
-	CHECK(strstr(vine_errmsg(), "line 3") && strstr(vine_errmsg(), "longer"));
+	check_int(parse(s, big + 5, &tl), <, 0);
+	CHECK(strstr(vine_errmsg(), "line 3"));
+	CHECK(strstr(vine_errmsg(), "longer"));
 	vine_tasklist_release(&tl);
 	/* each continuation takes 2 bytes away: make up for them */
 	memset(s + 4, 'x', big + 6000);
@@ -88,14 +95,16 @@ int main(void)
 		s[i - 1] = '\\';
 		s[i] = '\n';
 	}
-	CHECK(parse(s, big + 6005, &tl) < 0);
-	CHECK(strstr(vine_errmsg(), "line 3") && strstr(vine_errmsg(), "longer"));
+	check_int(parse(s, big + 6005, &tl), <, 0);
+	CHECK(strstr(vine_errmsg(), "line 3"));
+	CHECK(strstr(vine_errmsg(), "longer"));
 	vine_tasklist_release(&tl);
 	/* exactly the limit is fine */
 	memset(s, 'y', VINE_TASKLIST_MAX);
 	s[VINE_TASKLIST_MAX] = '\n';
-	CHECK(parse(s, VINE_TASKLIST_MAX + 1, &tl) == 0 && tl.n == 1 &&
-	      strlen(tl.cmd[0]) == VINE_TASKLIST_MAX);
+	check_int(parse(s, VINE_TASKLIST_MAX + 1, &tl), ==, 0);
+	check_int(tl.n, ==, 1);
+	check_int(strlen(tl.cmd[0]), ==, VINE_TASKLIST_MAX);
 	vine_tasklist_release(&tl);
 	free(s);
 

@@ -106,19 +106,19 @@ static void roundtrip(uint32_t n)
 	unsigned char *out, *d;
 	size_t outlen, dlen, np, last = 0;
 
-	CHECK(vine_index_encode(m, n, total, x0, &out, &outlen) == 0);
+	check_int(vine_index_encode(m, n, total, x0, &out, &outlen), ==, 0);
 	d = pieces(out, outlen, &dlen, &np, &last);
 	CHECK(d != NULL);
 	if (!d)
 		goto done;
 	CHECK(gzip_empty(out, outlen));
-	CHECK(dlen == VINE_IDX_HDR_LEN + (size_t)n * VINE_IDX_REC_LEN + VINE_IDX_FOOTER_LEN);
-	CHECK(np == (dlen + VINE_IDX_SUB_MAX - 1) / VINE_IDX_SUB_MAX);
-	CHECK(last >= VINE_IDX_FOOTER_LEN);  /* the footer is never split */
+	check_int(dlen, ==, VINE_IDX_HDR_LEN + (size_t)n * VINE_IDX_REC_LEN + VINE_IDX_FOOTER_LEN);
+	check_int(np, ==, (dlen + VINE_IDX_SUB_MAX - 1) / VINE_IDX_SUB_MAX);
+	check_dbl(last, >=, VINE_IDX_FOOTER_LEN);  /* the footer is never split */
 	CHECK(!memcmp(d, VINE_IDX_MAGIC, 8));
-	CHECK(rd(d + 8, 4) == VINE_IDX_VERSION);
-	CHECK(rd(d + 12, 4) == n);
-	CHECK(rd(d + 16, 8) == total);
+	check_int(rd(d + 8, 4), ==, VINE_IDX_VERSION);
+	check_int(rd(d + 12, 4), ==, n);
+	check_int(rd(d + 16, 8), ==, total);
 	int recs_ok = 1;
 	for (uint32_t i = 0; i < n; i++) {
 		const unsigned char *r = d + VINE_IDX_HDR_LEN + (size_t)i * VINE_IDX_REC_LEN;
@@ -127,12 +127,15 @@ static void roundtrip(uint32_t n)
 			   rd(r + 32, 4) == m[i].crc32 && rd(r + 36, 4) == 0;
 	}
 	CHECK(recs_ok);
-	CHECK(rd(d + dlen - 16, 8) == x0);
+	check_int(rd(d + dlen - 16, 8), ==, x0);
 	CHECK(!memcmp(d + dlen - 8, VINE_IDX_END, 8));
 	/* the fixed tail a reader looks for first */
 	const unsigned char *t = out + outlen - VINE_IDX_TAIL_LEN;
-	CHECK(rd(t, 8) == x0 && !memcmp(t + 8, VINE_IDX_END, 8) && t[16] == 3 && t[17] == 0 &&
-	      rd(t + 18, 8) == 0);
+	check_int(rd(t, 8), ==, x0);
+	CHECK(!memcmp(t + 8, VINE_IDX_END, 8));
+	check_int(t[16], ==, 3);
+	check_int(t[17], ==, 0);
+	check_int(rd(t + 18, 8), ==, 0);
 	free(d);
 done:
 	free(out);

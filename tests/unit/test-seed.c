@@ -1,5 +1,5 @@
 /*
- * test-seed-api.c - vine_seed() as other modules call it: with a fetcher
+ * test-seed.c - vine_seed() as other modules call it: with a fetcher
  * (how vine-spread plugs in peers), with notes, and vine_env_activate().
  */
 #include <fcntl.h>
@@ -75,15 +75,15 @@ static void note(void *ctx, const char *msg)
 int main(void)
 {
 	const char *top = getenv("VINE_TOP");
-	char dir[] = "/tmp/test-seed-api.XXXXXX", cmd[1024], path[512], id[65], got[65], *env;
+	char dir[] = "/tmp/test-seed.XXXXXX", cmd[1024], path[512], id[65], got[65], *env;
 
 	if (!mkdtemp(dir) || !top)
 		return fprintf(stderr, "need a temporary directory and VINE_TOP\n"), 1;
 	snprintf(cmd, sizeof(cmd), "cd %s && mkdir -p src/bin src/conda-meta && echo hi >src/bin/f && "
 		 "python3 %s/tests/tools/mkvarchive.py -o a.tgz src && tar czf other.tgz src", dir, top);
-	CHECK(system(cmd) == 0);
+	check_int(system(cmd), ==, 0);
 	snprintf(path, sizeof(path), "%s/a.tgz", dir);
-	CHECK(vine_sha256_file(path, id) == 0);
+	check_int(vine_sha256_file(path, id), ==, 0);
 
 	char cache[256];
 	snprintf(cache, sizeof(cache), "%s/cache", dir);
@@ -91,24 +91,26 @@ int main(void)
 	struct vine_seed_opts o = { .cache = cache, .quiet = 1, .fetcher = &f, .note = note };
 
 	/* a fetcher needs the id */
-	CHECK(vine_seed(&o, "origin:a.tgz", &env, got) == -1);
+	check_int(vine_seed(&o, "origin:a.tgz", &env, got), ==, -1);
 	CHECK(strstr(vine_errmsg(), "needs its id"));
 	o.expect_id = "not-an-id";
-	CHECK(vine_seed(&o, "origin:a.tgz", &env, got) == -1);
+	check_int(vine_seed(&o, "origin:a.tgz", &env, got), ==, -1);
 	CHECK(strstr(vine_errmsg(), "is not an object id"));
 
 	/* fetched, verified, unpacked once */
 	o.expect_id = id;
-	CHECK(vine_seed(&o, "origin:a.tgz", &env, got) == 0);
-	CHECK_STR(got, id);
-	CHECK(fetches == 1 && notes == 1);
+	check_int(vine_seed(&o, "origin:a.tgz", &env, got), ==, 0);
+	check_str(got, ==, id);
+	check_int(fetches, ==, 1);
+	check_int(notes, ==, 1);
 	snprintf(path, sizeof(path), "%s/bin/f", env);
-	CHECK(access(path, F_OK) == 0);
+	check_int(access(path, F_OK), ==, 0);
 	snprintf(path, sizeof(path), "%s/objects/%s", cache, id);
-	CHECK(access(path, F_OK) == 0);
+	check_int(access(path, F_OK), ==, 0);
 	free(env);
-	CHECK(vine_seed(&o, "origin:a.tgz", &env, got) == 0);
-	CHECK(fetches == 1 && notes == 1);
+	check_int(vine_seed(&o, "origin:a.tgz", &env, got), ==, 0);
+	check_int(fetches, ==, 1);
+	check_int(notes, ==, 1);
 	free(env);
 
 	/* what a fetcher brings must hash to the id; a failing fetcher's message comes through */
@@ -117,15 +119,15 @@ int main(void)
 	struct vine_fetcher bad = { fetch_copy, path, 0 };
 	o.fetcher = &bad;
 	o.expect_id = other;
-	CHECK(vine_seed(&o, "origin:other", &env, got) == -1);
+	check_int(vine_seed(&o, "origin:other", &env, got), ==, -1);
 	CHECK(strstr(vine_errmsg(), "is not object 1111"));
 	snprintf(path, sizeof(path), "%s/partial/%s", cache, other);
-	CHECK(access(path, F_OK) == -1);
+	check_int(access(path, F_OK), ==, -1);
 	struct vine_fetcher none = { fetch_fail, NULL, 0 };
 	o.fetcher = &none;
-	CHECK(vine_seed(&o, "origin:other", &env, got) == -1);
+	check_int(vine_seed(&o, "origin:other", &env, got), ==, -1);
 	CHECK(strstr(vine_errmsg(), "no peer has 1111"));
-	CHECK(access(path, F_OK) == 0);
+	check_int(access(path, F_OK), ==, 0);
 
 	/* vine-spread's fetcher, in a fresh cache */
 	char cache2[300];
@@ -134,12 +136,12 @@ int main(void)
 	struct spread sp = { cache2, path, 0 };
 	struct vine_fetcher spf = { fetch_spread, &sp, 1 };
 	struct vine_seed_opts o2 = { .cache = cache2, .quiet = 1, .fetcher = &spf, .expect_id = id };
-	CHECK(vine_seed(&o2, "origin", &env, got) == 0);
-	CHECK(sp.ok == 1);
+	check_int(vine_seed(&o2, "origin", &env, got), ==, 0);
+	check_int(sp.ok, ==, 1);
 	snprintf(path, sizeof(path), "%s/bin/f", env);
-	CHECK(access(path, F_OK) == 0);
+	check_int(access(path, F_OK), ==, 0);
 	snprintf(path, sizeof(path), "%s/objects/%s", cache2, id);
-	CHECK(access(path, F_OK) == 0);
+	check_int(access(path, F_OK), ==, 0);
 	free(env);
 
 	/* activation */
@@ -148,17 +150,18 @@ int main(void)
 	setenv("PYTHONHOME", "/stale", 1);
 	o.fetcher = &f;
 	o.expect_id = id;
-	CHECK(vine_seed(&o, "origin:a.tgz", &env, got) == 0);
-	CHECK(vine_env_activate(env) == 0);
+	check_int(vine_seed(&o, "origin:a.tgz", &env, got), ==, 0);
+	check_int(vine_env_activate(env), ==, 0);
 	snprintf(path, sizeof(path), "%s/bin:/usr/bin:/bin", env);
-	CHECK_STR(getenv("PATH"), path);
-	CHECK_STR(getenv("VINE_ENV"), env);
-	CHECK_STR(getenv("CONDA_PREFIX"), env);
-	CHECK(!getenv("VIRTUAL_ENV") && !getenv("PYTHONHOME"));
+	check_str(getenv("PATH"), ==, path);
+	check_str(getenv("VINE_ENV"), ==, env);
+	check_str(getenv("CONDA_PREFIX"), ==, env);
+	CHECK(!getenv("VIRTUAL_ENV"));
+	CHECK(!getenv("PYTHONHOME"));
 	free(env);
 
-	CHECK(vine_online_cores() >= 1);
+	check_int(vine_online_cores(), >=, 1);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	CHECK(system(cmd) == 0);
+	check_int(system(cmd), ==, 0);
 	return T_END();
 }

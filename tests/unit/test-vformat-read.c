@@ -1,5 +1,5 @@
 /*
- * test-seed-index.c - vine_index_read() against hand-made index bytes:
+ * test-vformat-read.c - vine_index_read() against hand-made index bytes:
  * a valid index split over several index members, and each way one can be
  * wrong.
  */
@@ -69,7 +69,7 @@ static int make(const unsigned char *idx, size_t len, uint32_t n, size_t chunk)
 		vine_buf_add(&b, idx + off, k);
 		vine_buf_add(&b, end, sizeof(end));
 	}
-	char path[] = "/tmp/test-seed-index.XXXXXX";
+	char path[] = "/tmp/test-vformat-read.XXXXXX";
 	int fd = mkstemp(path);
 	unlink(path);
 	if (fd < 0 || vine_write_full(fd, b.data, b.len) < 0)
@@ -112,21 +112,27 @@ int main(void)
 	size_t len = index_data(d, 10, 1000);
 
 	/* a valid index, in one member and split over many */
-	CHECK(try(d, len, 10, 65531, &idx) == 1);
-	CHECK(idx.n == 10 && idx.total == 10000 && idx.x0off == 1000);
-	CHECK(idx.m[3].coff == 300 && idx.m[3].clen == 100 && idx.m[3].uoff == 3000 &&
-	      idx.m[3].ulen == 1000 && idx.m[3].crc32 == 0x1237);
+	check_int(try(d, len, 10, 65531, &idx), ==, 1);
+	check_int(idx.n, ==, 10);
+	check_int(idx.total, ==, 10000);
+	check_int(idx.x0off, ==, 1000);
+	check_int(idx.m[3].coff, ==, 300);
+	check_int(idx.m[3].clen, ==, 100);
+	check_int(idx.m[3].uoff, ==, 3000);
+	check_int(idx.m[3].ulen, ==, 1000);
+	check_int(idx.m[3].crc32, ==, 0x1237);
 	vine_index_free(&idx);
-	CHECK(try(d, len, 10, 7, &idx) == 1);
-	CHECK(idx.n == 10 && idx.m[9].coff == 900);
+	check_int(try(d, len, 10, 7, &idx), ==, 1);
+	check_int(idx.n, ==, 10);
+	check_int(idx.m[9].coff, ==, 900);
 	vine_index_free(&idx);
 
 	/* not a vine archive: no footer at all */
 	int fd = open("/dev/null", O_RDONLY);
-	CHECK(vine_index_read(fd, 0, &idx) == 0);
+	check_int(vine_index_read(fd, 0, &idx), ==, 0);
 	close(fd);
 	fd = make(d, 0, 10, 65531);
-	CHECK(vine_index_read(fd, 1000, &idx) == 0);
+	check_int(vine_index_read(fd, 1000, &idx), ==, 0);
 	close(fd);
 
 	/* each field wrong */
@@ -146,25 +152,31 @@ int main(void)
 	/* no members */
 	unsigned char e[24 + 16];
 	size_t elen = index_data(e, 0, 0);
-	CHECK(try(e, elen, 0, 65531, &idx) == -1 && strstr(vine_errmsg(), "no data members"));
+	check_int(try(e, elen, 0, 65531, &idx), ==, -1);
+	CHECK(strstr(vine_errmsg(), "no data members"));
 
 	/* a broken index member header, subfield and trailer */
 	fd = make(d, len, 10, 65531);
 	off_t size = lseek(fd, 0, SEEK_END);
 	unsigned char b = 0x05;
-	CHECK(pwrite(fd, &b, 1, 1000 + 3) == 1);
-	CHECK(vine_index_read(fd, (uint64_t)size, &idx) == -1 && strstr(vine_errmsg(), "bad index member header"));
+	check_int(pwrite(fd, &b, 1, 1000 + 3), ==, 1);
+	check_int(vine_index_read(fd, (uint64_t)size, &idx), ==, -1);
+	CHECK(strstr(vine_errmsg(), "bad index member header"));
 	b = 4;
-	CHECK(pwrite(fd, &b, 1, 1000 + 3) == 1 && pwrite(fd, "Y", 1, 1000 + 13) == 1);
-	CHECK(vine_index_read(fd, (uint64_t)size, &idx) == -1 && strstr(vine_errmsg(), "bad subfield"));
-	CHECK(pwrite(fd, "X", 1, 1000 + 13) == 1);
-	CHECK(vine_index_read(fd, (uint64_t)size, &idx) == 1);
+	check_int(pwrite(fd, &b, 1, 1000 + 3), ==, 1);
+	check_int(pwrite(fd, "Y", 1, 1000 + 13), ==, 1);
+	check_int(vine_index_read(fd, (uint64_t)size, &idx), ==, -1);
+	CHECK(strstr(vine_errmsg(), "bad subfield"));
+	check_int(pwrite(fd, "X", 1, 1000 + 13), ==, 1);
+	check_int(vine_index_read(fd, (uint64_t)size, &idx), ==, 1);
 	vine_index_free(&idx);
 	b = 1;
-	CHECK(pwrite(fd, &b, 1, size - 5) == 1);
-	CHECK(vine_index_read(fd, (uint64_t)size, &idx) == -1 && strstr(vine_errmsg(), "bad final index member"));
+	check_int(pwrite(fd, &b, 1, size - 5), ==, 1);
+	check_int(vine_index_read(fd, (uint64_t)size, &idx), ==, -1);
+	CHECK(strstr(vine_errmsg(), "bad final index member"));
 	/* cut short: the footer is gone, an index member header is still there */
-	CHECK(vine_index_read(fd, (uint64_t)size - 10, &idx) == -1 && strstr(vine_errmsg(), "truncated"));
+	check_int(vine_index_read(fd, (uint64_t)size - 10, &idx), ==, -1);
+	CHECK(strstr(vine_errmsg(), "truncated"));
 	close(fd);
 	return T_END();
 }
