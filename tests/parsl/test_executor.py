@@ -94,6 +94,24 @@ class ResultsTest(VineTestCase):
         self.assertIsInstance(never.exception(T), VineTaskFailure)
 
 
+class IncrementalTest(VineTestCase):
+    def test_results_are_laid_out_once_and_removed_once_delivered(self):
+        ex = self.executor()
+        ex.start()
+        futs = [ex.submit(funcs.add, {}, i, b=1) for i in range(3)]
+        self.worker()
+        self.assertEqual([f.result(T) for f in futs], [1, 2, 3])
+        collected = os.path.join(self.work, "collected")
+        for f in futs:
+            # an empty file of the task's name: vine-collect -n skips it
+            p = os.path.join(collected, f.vine_task_id)
+            self.assertTrue(os.path.isfile(p), p)
+            self.assertEqual(os.path.getsize(p), 0)
+        self.assertTrue(self.runs("vine-collect"))
+        for argv in self.runs("vine-collect"):
+            self.assertIn("-n", argv)
+
+
 class DfkLikeTest(VineTestCase):
     """What Parsl's DataFlowKernel does with an executor: set run_dir and
     run_id, start it, submit from several threads at once, shut it down."""

@@ -749,12 +749,14 @@ class VineExecutor(_Base):
                 sig = vine_cli.status_signature(self._programs.status())
                 now = time.monotonic()
                 key = None if sig is None else (sig, submitted)
-                if collect_due(now - last_collect, key != last_sig or key is None,
+                since = now - last_collect
+                if collect_due(since, key != last_sig or key is None,
                                collect_cost, self.collect_interval):
-                    self._programs.collect(self._collect_dir)
+                    new = self._programs.collect(self._collect_dir)
                     last_sig, last_collect = key, now
                     collect_cost = time.monotonic() - now
-                    self._resolve()
+                    # the new ones; now and then every call's, a safety net
+                    self._resolve(None if since >= self.collect_interval else new)
                 errors = 0
             except VineCommandError as e:
                 errors += 1
@@ -765,15 +767,23 @@ class VineExecutor(_Base):
                         "executor %r cannot follow its tasks: %s" % (self.label, e)))
                     return
 
-    def _resolve(self):
+    def _resolve(self, ids=None):
+        """Complete the calls whose tasks vine-collect -n laid out (ids), or
+        every call's whose task has a directory (None)."""
         with self._lock:
-            inflight = list(self._inflight.items())
+            if ids is None:
+                inflight = list(self._inflight.items())
+            else:
+                inflight = [(t, self._inflight[t]) for t in ids if t in self._inflight]
         done = []
         for tid, call in inflight:
-            outcome = vine_cli.read_task_dir(os.path.join(self._collect_dir, tid), fmt.RESULT_NAME)
+            taskdir = os.path.join(self._collect_dir, tid)
+            if not os.path.isdir(taskdir):
+                continue
+            outcome = vine_cli.read_task_dir(taskdir, fmt.RESULT_NAME)
             if outcome is None:
                 continue
-            self._complete(call, outcome)
+            self._complete(call, outcome, taskdir)
             done.append(tid)
         if done:
             with self._lock:
@@ -781,25 +791,29 @@ class VineExecutor(_Base):
                     self._inflight.pop(tid, None)
                 self._lock.notify_all()
 
-    def _complete(self, call, outcome):
+    def _complete(self, call, outcome, taskdir):
+        """Read what vine-collect laid out for the call's task, remove it
+        (vine_cli.delivered), then complete the future."""
         path = outcome.result
         if path is None:
             # a runner without $VINE_OUTDIR writes beside the call
             p = os.path.join(call.calldir, fmt.RESULT_NAME)
             path = p if os.path.exists(p) else None
+        data = error = None
         if path is None:
-            reason = ("the runner could not load the call" if outcome.exit_code == fmt.EXIT_LOAD
-                      else "killed or failed before writing it" if outcome.exit_code != 0
-                      else "it exited 0 but returned no result file")
-            self._fail(call.future,
-                       VineTaskFailure(call.task_id, outcome.exit, outcome.stderr, reason))
-            return
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except OSError as e:
+            error = ("the runner could not load the call" if outcome.exit_code == fmt.EXIT_LOAD
+                     else "killed or failed before writing it" if outcome.exit_code != 0
+                     else "it exited 0 but returned no result file")
+        else:
+            try:
+                with open(path, "rb") as f:
+                    data = f.read()
+            except OSError as e:
+                error = "unreadable result: %s" % e
+        vine_cli.delivered(taskdir)
+        if error is not None:
             self._fail(call.future, VineTaskFailure(call.task_id, outcome.exit, outcome.stderr,
-                                                    "unreadable result: %s" % e))
+                                                    error))
             return
         self._complete_data(call, data, outcome)
 

@@ -142,9 +142,11 @@ class VinePrograms:
             self._run(self._argv("vine-cancel", *[str(i) for i in ids]), ok=(0, 1))
 
     def collect(self, outdir):
-        """Lay out finished tasks under outdir with `vine-collect -o`.
-        Exit 1 only means that not every task is done and succeeded."""
-        self._run(self._argv("vine-collect", "-o", outdir), ok=(0, 1))
+        """Lay out the finished tasks that outdir holds nothing for yet
+        (`vine-collect -n -o`) and return their ids.  Exit 1 only means
+        that not every task is done and succeeded."""
+        p = self._run(self._argv("vine-collect", "-q", "-n", "-o", outdir), ok=(0, 1))
+        return [line.strip() for line in p.stdout.splitlines() if line.strip()]
 
 
 def live_workers(obj):
@@ -246,6 +248,17 @@ def read_task_dir(taskdir, result_name):
         if root != taskdir:
             dirs[:] = []
     return Outcome(exit, result, read_tail(os.path.join(taskdir, "stderr")))
+
+
+def delivered(taskdir):
+    """Replace a task's directory of results, once read, by an empty file
+    of the same name: vine-collect -n neither writes it again nor is a
+    second copy of the results kept."""
+    shutil.rmtree(taskdir, ignore_errors=True)
+    try:
+        open(taskdir, "w").close()
+    except OSError:
+        pass
 
 
 def read_tail(path, size=STDERR_TAIL):
