@@ -124,12 +124,12 @@ class DfkLikeTest(VineTestCase):
         self.assertIsNone(ex.start())
         self.assertEqual(ex.work_dir, os.path.join(self.tmp, "runinfo", "000", "vine"))
         with ThreadPoolExecutor(8) as pool:
-            futs = list(pool.map(lambda i: ex.submit(funcs.add, {}, i, b=1000), range(80)))
-        self.assertEqual(sorted(f.parsl_executor_task_id for f in futs), list(range(80)))
+            futs = list(pool.map(lambda i: ex.submit(funcs.add, {}, i, b=1000), range(40)))
+        self.assertEqual(sorted(f.parsl_executor_task_id for f in futs), list(range(40)))
         self.worker(cores=2)
-        self.assertEqual([f.result(T) for f in futs], [1000 + i for i in range(80)])
-        self.assertEqual(len({f.vine_task_id for f in futs}), 80)
-        self.assertLess(ex.submit_count, 80)
+        self.assertEqual([f.result(T) for f in futs], [1000 + i for i in range(40)])
+        self.assertEqual(len({f.vine_task_id for f in futs}), 40)
+        self.assertLess(ex.submit_count, 40)
         self.assertTrue(ex.shutdown())
 
 
