@@ -70,43 +70,16 @@ static void check_addr(const char *opt, const char *addr, int need_port)
 	free(port);
 }
 
-static void log_line(void *ctx, const char *line)
-{
-	vine_warn("%s", line);
-}
-
-/*
- * With a state, the server holds a lease as a worker does (a worker record
- * with 0 cores), renewed every lease / 3 while it waits for a signal:
- * killed outright, its registration lapses with the lease and no fetch is
- * sent to it afterwards.
- */
-static int64_t lease_begin(struct vine_state *st, const char *node, const char *addr,
-			   double lease)
-{
-	char host[256] = "";
-	struct vine_worker_info info = { .node = node, .host = host, .pid = getpid(),
-					 .cores = 0, .listen = addr, .lease = lease };
-	int64_t id;
-
-	gethostname(host, sizeof(host) - 1);
-	if (vine_state_register_worker(st, &info, &id) < 0 ||
-	    vine_state_node_listen(st, node, addr) < 0)
-		return -1;
-	return id;
-}
-
 static int serve(struct vine_state *st, const char *cache, const char *node, const char *listen,
 		 const unsigned char *secret, int uploads, double timeout, int verbose)
 {
 	struct vine_peer_server_opts o = {
 		.cache = cache, .node = node, .listen = listen, .secret = secret,
 		.max_uploads = uploads, .io_timeout = timeout,
-		.log = verbose ? log_line : NULL,
+		.log = verbose ? vine_cli_msg : NULL,
 	};
 	const char *env = getenv("VINE_TEST_SEND_DELAY");
-	struct vine_peer_server *s;
-	int64_t id = -1;
+	struct vine_xfer_server *s;
 	double lease = 0;
 	struct timespec tick = { 0, 0 };
 	sigset_t set;
@@ -127,32 +100,56 @@ static int serve(struct vine_state *st, const char *cache, const char *node, con
 	/* for tests only: slow every upload down (vine-spread(1), ENVIRONMENT) */
 	if (env && *env)
 		o.send_delay = strtod(env, NULL);
-	s = vine_peer_server_start(&o);
-	if (!s)
+	if (!(s = vine_xfer_server_start(st, &o, lease)))
 		vine_die_lib(VINE_EXIT_FAIL);
-	if (st && (id = lease_begin(st, node, vine_peer_server_addr(s), lease)) < 0) {
-		vine_peer_server_stop(s);
-		vine_die_lib(VINE_EXIT_FAIL);
-	}
 	/* the first line of output is the address, for scripts to read */
-	if (printf("%s\n", vine_peer_server_addr(s)) < 0 || fflush(stdout) != 0) {
-		vine_peer_server_stop(s);
+	if (printf("%s\n", vine_xfer_server_addr(s)) < 0 || fflush(stdout) != 0) {
+		vine_xfer_server_stop(s);
 		vine_die(VINE_EXIT_FAIL, "cannot write standard output");
 	}
 	if (verbose)
-		vine_warn("node %s serving '%s' on %s", node, cache, vine_peer_server_addr(s));
+		vine_warn("node %s serving '%s' on %s", node, cache, vine_xfer_server_addr(s));
 	while ((sig = st ? sigtimedwait(&set, NULL, &tick) : sigwaitinfo(&set, NULL)) < 0) {
 		/* a failed renewal is tried again next time, until the lease is gone */
-		if (st && errno == EAGAIN && vine_state_heartbeat(st, id, NULL, 0, NULL) < 0)
+		if (st && errno == EAGAIN && vine_xfer_server_renew(s) < 0)
 			vine_warn("cannot renew the lease: %s", vine_errmsg());
 	}
-	if (st && (vine_state_unregister_worker(st, id) < 0 ||
-		   vine_state_node_listen(st, node, NULL) < 0))
+	if (vine_xfer_server_stop(s) < 0)
 		vine_warn("%s", vine_errmsg());
-	vine_peer_server_stop(s);
 	if (verbose)
 		vine_warn("stopped by signal %d", sig);
 	return VINE_EXIT_OK;
+}
+
+static char *absolute(const char *path)
+{
+	char cwd[4096];
+
+	if (path[0] == '/')
+		return vine_xstrdup(path);
+	if (!getcwd(cwd, sizeof(cwd)))
+		vine_die(VINE_EXIT_FAIL, "cannot get the current directory: %s", strerror(errno));
+	return vine_xasprintf("%s/%s", cwd, path);
+}
+
+/*
+ * The run's secret into secret: with a state, the state's unless
+ * --secret-file (given) names another; else from file ($VINE_SECRET_FILE
+ * or --secret-file) when needed; else zeros.
+ */
+static void load_secret(struct vine_state *st, const char *given, const char *file, int needed,
+			unsigned char secret[VINE_PEER_SECRET_LEN])
+{
+	memset(secret, 0, VINE_PEER_SECRET_LEN);
+	if (st && !given) {
+		if (vine_state_peer_secret(st, secret) < 0)
+			vine_die_lib(VINE_EXIT_FAIL);
+	} else if (needed) {
+		if (!file || !*file)
+			vine_die(VINE_EXIT_USAGE, "no secret: give --secret-file FILE or set VINE_SECRET_FILE");
+		if (vine_peer_secret_load(file, secret) < 0)
+			vine_die_lib(VINE_EXIT_FAIL);
+	}
 }
 
 static void on_progress(void *ctx, uint64_t done, uint64_t total)
@@ -282,38 +279,20 @@ int main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < nfrom; i++)
 		check_addr("--from", from[i], 1);
+	from = vine_xrealloc(from, (nfrom + 1) * sizeof(*from));
 	npeers = nfrom;
-	if (origin) {
-		/* the origin is the last source; a source starting with '/' is a file */
-		char cwd[4096];
-		from = vine_xrealloc(from, (nfrom + 1) * sizeof(*from));
-		if (origin[0] == '/')
-			from[nfrom++] = origin_abs = vine_xstrdup(origin);
-		else if (getcwd(cwd, sizeof(cwd)))
-			from[nfrom++] = origin_abs = vine_xasprintf("%s/%s", cwd, origin);
-		else
-			vine_die(VINE_EXIT_FAIL, "cannot get the current directory: %s", strerror(errno));
-	}
+	if (origin) /* the origin is the last source; a source starting with '/' is a file */
+		from[nfrom++] = origin_abs = absolute(origin);
 	if (listen)
 		check_addr("-l", listen, 0);
 	for (int i = 0; i < argc; i++)
-		if (!vine_id_valid(argv[i])) {
+		if (!vine_id_valid(argv[i]))
 			vine_usage_error("'%s' is not an object id (64 lowercase hex digits)", argv[i]);
-		}
-	/* peers need the secret; a fetch from the origin alone does not */
-	memset(secret, 0, sizeof(secret));
 	if (state && !(st = vine_state_open(state, 0)))
 		vine_die_lib(VINE_EXIT_FAIL);
-	/* with -s, the state's secret unless --secret-file names another */
-	if (state && !secret_opt) {
-		if (vine_state_peer_secret(st, secret) < 0)
-			vine_die_lib(VINE_EXIT_FAIL);
-	} else if (do_serve || npeers || state) {
-		if (!secret_file || !*secret_file)
-			vine_die(VINE_EXIT_USAGE, "no secret: give --secret-file FILE or set VINE_SECRET_FILE");
-		if (vine_peer_secret_load(secret_file, secret) < 0)
-			vine_die_lib(VINE_EXIT_FAIL);
-	}
+	/* peers need the secret; a fetch from the origin alone does not */
+	load_secret(st, secret_opt ? secret_file : NULL, secret_file, do_serve || npeers || state,
+		    secret);
 	if (!cache)
 		cache = vine_default_cache();
 	if (!node)

@@ -48,6 +48,37 @@ static void load_object(const char *archive, struct vine_object *obj)
 	obj->size = (int64_t)sb.st_size;
 }
 
+/* --failed: send the failed tasks back; print their ids. */
+static void requeue_failed(const char *state, int retries)
+{
+	struct vine_state *st = vine_state_open(state, 0);
+	int64_t *ids;
+	size_t n;
+
+	if (!st || vine_state_requeue_failed(st, retries, &ids, &n) < 0)
+		vine_die_lib(VINE_EXIT_FAIL);
+	for (size_t i = 0; i < n; i++)
+		printf("%lld\n", (long long)ids[i]);
+	free(ids);
+	vine_state_close(st);
+}
+
+/* --k-peer, --k-origin, --no-relay: the settings not given keep their values. */
+static void set_spread(struct vine_state *st, const struct vine_spread_settings *given)
+{
+	struct vine_spread_settings now;
+
+	if (!given->k_peer && !given->k_origin && given->relay != 0)
+		return;
+	if (vine_state_spread_settings(st, NULL, &now) < 0)
+		vine_die_lib(VINE_EXIT_FAIL);
+	now.k_peer = given->k_peer ? given->k_peer : now.k_peer;
+	now.k_origin = given->k_origin ? given->k_origin : now.k_origin;
+	now.relay = given->relay == 0 ? 0 : now.relay;
+	if (vine_state_spread_settings(st, &now, NULL) < 0)
+		vine_die_lib(VINE_EXIT_FAIL);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -100,15 +131,7 @@ int main(int argc, char **argv)
 		state = vine_default_state();
 
 	if (failed) {
-		struct vine_state *st = vine_state_open(state, 0);
-		int64_t *ids;
-		size_t n;
-		if (!st || vine_state_requeue_failed(st, retries_set ? proto.retries : -1, &ids, &n) < 0)
-			vine_die_lib(VINE_EXIT_FAIL);
-		for (size_t i = 0; i < n; i++)
-			printf("%lld\n", (long long)ids[i]);
-		free(ids);
-		vine_state_close(st);
+		requeue_failed(state, retries_set ? proto.retries : -1);
 		free(state);
 		return 0;
 	}
@@ -135,17 +158,7 @@ int main(int argc, char **argv)
 	struct vine_state *st = vine_state_open(state, VINE_STATE_CREATE);
 	if (!st)
 		vine_die_lib(VINE_EXIT_FAIL);
-	if (spread.k_peer || spread.k_origin || spread.relay == 0) {
-		/* the settings not given keep their values */
-		struct vine_spread_settings now;
-		if (vine_state_spread_settings(st, NULL, &now) < 0)
-			vine_die_lib(VINE_EXIT_FAIL);
-		now.k_peer = spread.k_peer ? spread.k_peer : now.k_peer;
-		now.k_origin = spread.k_origin ? spread.k_origin : now.k_origin;
-		now.relay = spread.relay == 0 ? 0 : now.relay;
-		if (vine_state_spread_settings(st, &now, NULL) < 0)
-			vine_die_lib(VINE_EXIT_FAIL);
-	}
+	set_spread(st, &spread);
 	if (vine_state_submit(st, archive ? &obj : NULL, specs, tl.n, ids) < 0)
 		vine_die_lib(VINE_EXIT_FAIL);
 	vine_state_close(st);

@@ -1,6 +1,7 @@
 #!/bin/sh
-# install-deps.sh build|check|demo|bench - install the Debian packages vine
-# needs for building, for its tests, for the demo or for the benchmarks.
+# install-deps.sh build|check|demo|bench|fuzz - install the Debian packages
+# vine needs for building, for its tests, for the demo, for the benchmarks
+# or for fuzzing (clang and its libFuzzer and sanitizer runtimes).
 # Installs as root or through passwordless sudo; otherwise prints the exact
 # apt-get line and fails.
 set -eu
@@ -12,6 +13,7 @@ check="$build bats bats-assert bats-support bats-file python3 python3-venv pigz
 	python3-dill python3-tblib python3-psutil python3-zmq python3-requests
 	python3-sortedcontainers python3-setproctitle python3-filelock python3-paramiko"
 demo="$build python3 python3-venv"
+fuzz="$build clang libclang-rt-14-dev"
 bench="$check pigz hyperfine bc linux-perf sshfs python3-numpy python3-scipy python3-pandas
 	python3-matplotlib python3-sklearn"
 
@@ -20,7 +22,8 @@ build) want=$build ;;
 check) want=$check ;;
 demo) want=$demo ;;
 bench) want=$bench ;;
-*) echo "usage: install-deps.sh build|check|demo|bench" >&2; exit 2 ;;
+fuzz) want=$fuzz ;;
+*) echo "usage: install-deps.sh build|check|demo|bench|fuzz" >&2; exit 2 ;;
 esac
 
 if ! command -v dpkg-query >/dev/null 2>&1; then

@@ -73,24 +73,55 @@ no_output() {
 	run -0 vine-pack -f -o out/a.tar.gz src
 	assert_line -n -1 "$(sha256sum out/a.tar.gz | cut -d' ' -f1)"
 	[ "$(ls -A out)" = a.tar.gz ]
-	# a symlink is replaced, not written through
+	# a symlink is neither written through nor replaced
 	echo precious >target
 	ln -s ../target out/l.tar.gz
-	run -0 vine-pack -f -o out/l.tar.gz src
-	[ ! -L out/l.tar.gz ]
+	run -1 vine-pack -f -o out/l.tar.gz src
+	assert_output "vine-pack: 'out/l.tar.gz' is not a regular file: not replacing it"
+	[ "$(readlink out/l.tar.gz)" = ../target ]
 	[ "$(cat target)" = precious ]
 }
 
-@test "vine-pack: an output that appears while packing is not replaced without -f" {
-	# many files so that the pack takes a moment; the race is decided at rename
-	seq 1 3000000 >src/big
-	vine-pack -j 1 -l 12 -o out/a.tar.gz src >pack.out 2>pack.err &
+@test "vine-pack: -f replaces only a regular file: never a device node, FIFO or symlink" {
+	# before: -f renamed over whatever OUT was (as root it replaced /dev/full)
+	mkfifo out/fifo
+	ln -s /dev/null out/null
+	run -1 vine-pack -f -o out/fifo src
+	assert_output "vine-pack: 'out/fifo' is not a regular file: not replacing it"
+	[ -p out/fifo ]
+	run -1 vine-pack -f -o out/null src
+	assert_output "vine-pack: 'out/null' is not a regular file: not replacing it"
+	[ -L out/null ]
+	if [ "$(id -u)" -eq 0 ]; then
+		mknod out/full c 1 7
+		run -1 vine-pack -f -o out/full src
+		assert_output "vine-pack: 'out/full' is not a regular file: not replacing it"
+		[ -c out/full ]
+	fi
+	[ "$(ls -A out | wc -l)" -eq "$([ "$(id -u)" -eq 0 ] && echo 3 || echo 2)" ]
+	# one that becomes a FIFO while packing is put back, not replaced
+	echo old >out/a.tar.gz
+	VINE_TEST_PAUSE=pack-publish vine-pack -f -o out/a.tar.gz src >pack.out 2>pack.err &
 	pid=$!
-	for _ in $(seq 500); do
-		ls -A out | grep -q vine-tmp && break
-		sleep 0.01
-	done
+	wait_stopped "$pid"
+	rm out/a.tar.gz && mkfifo out/a.tar.gz
+	kill -CONT "$pid"
+	rc=0
+	wait "$pid" || rc=$?
+	[ "$rc" -eq 1 ]
+	[ "$(cat pack.err)" = "vine-pack: 'out/a.tar.gz' is not a regular file: not replacing it" ]
+	[ -p out/a.tar.gz ]
+	[ -z "$(ls -A out | grep vine-tmp)" ]
+}
+
+@test "vine-pack: an output that appears while packing is not replaced without -f" {
+	# the pack stops itself just before it publishes (VINE_TEST_PAUSE)
+	VINE_TEST_PAUSE=pack-publish vine-pack -o out/a.tar.gz src >pack.out 2>pack.err &
+	pid=$!
+	wait_stopped "$pid"
+	ls -A out | grep -q vine-tmp
 	echo precious >out/a.tar.gz
+	kill -CONT "$pid"
 	rc=0
 	wait "$pid" || rc=$?
 	[ "$rc" -eq 1 ]
@@ -125,25 +156,18 @@ no_output() {
 	assert_equal "${#lines[@]}" 1  # ls printed nothing
 }
 
-# slow_tree: enough work at -j 1 -l 12 to be caught in the middle
-slow_tree() {
-	head -c 30000000 /dev/urandom | base64 | split -b 1000000 - src/part.
-}
-
 @test "vine-pack: SIGTERM or SIGINT removes the temporary file" {
-	slow_tree
 	for sig in TERM INT; do
 		# background jobs start with SIGINT ignored: restore the default
-		/usr/bin/python3 -c 'import os, signal, sys
+		VINE_TEST_PAUSE=pack-temp /usr/bin/python3 -c 'import os, signal, sys
 signal.signal(signal.SIGINT, signal.SIG_DFL)
 os.execvp(sys.argv[1], sys.argv[1:])' vine-pack -j 1 -l 12 -o out/a.tar.gz src >/dev/null 2>&1 &
 		pid=$!
-		for _ in $(seq 500); do
-			ls -A out | grep -q vine-tmp && break
-			sleep 0.01
-		done
+		wait_stopped "$pid"
 		ls -A out | grep -q vine-tmp
+		# delivered when it goes on, with the temporary file being written
 		kill -s "$sig" "$pid"
+		kill -CONT "$pid"
 		rc=0
 		wait "$pid" || rc=$?
 		[ "$rc" -eq $((128 + $(kill -l "$sig"))) ]
@@ -152,13 +176,9 @@ os.execvp(sys.argv[1], sys.argv[1:])' vine-pack -j 1 -l 12 -o out/a.tar.gz src >
 }
 
 @test "vine-pack: after SIGKILL only a recognisable temporary file is left" {
-	slow_tree
-	vine-pack -j 1 -l 12 -o out/a.tar.gz src >/dev/null 2>&1 &
+	VINE_TEST_PAUSE=pack-temp vine-pack -j 1 -l 12 -o out/a.tar.gz src >/dev/null 2>&1 &
 	pid=$!
-	for _ in $(seq 500); do
-		ls -A out | grep -q vine-tmp && break
-		sleep 0.01
-	done
+	wait_stopped "$pid"
 	kill -KILL "$pid"
 	rc=0
 	wait "$pid" || rc=$?

@@ -234,3 +234,103 @@ broken() {
 	refute_line --regexp '^[0-9a-f]{16}$'
 	refute_line --regexp '\.[A-Za-z0-9]{6}$'
 }
+
+# deep_chain N: the JSON path of a directory chain N deep
+deep_chain() {
+	python3 -c 'import sys; print("/".join(["d"] * int(sys.argv[1])))' "$1"
+}
+
+@test "hostile: a chain deeper than the open-file limit, then a refused entry, in bounded time" {
+	# before: vine_rm_rf retried each failed child, exponential past the fd limit
+	local deep
+	deep=$(deep_chain 2000)
+	for fmt in --index --no-index; do
+		rm -rf "$VINE_CACHE"
+		spec_archive bad.tgz "{\"entries\":[{\"path\":\"$deep\",\"type\":\"dir\"},
+			{\"path\":\"fifo\",\"type\":\"fifo\"}]}" $([ $fmt = --no-index ] && echo --no-index) --member-size 1
+		run -1 bash -c 'ulimit -n 64 && exec timeout 120 vine-seed -j 2 bad.tgz'
+		assert_output --partial "device nodes, fifos and sockets are not allowed"
+		assert_no_debris
+		assert_nothing_ready
+	done
+}
+
+@test "hostile: a deep tree left in tmp/ by a killed seeder does not hang the next seed" {
+	spec_archive good.tgz '{"entries":[{"path":"ok","type":"file","data":"fine"}]}'
+	run -0 vine-seed good.tgz
+	rm -rf "$VINE_CACHE/env" && mkdir "$VINE_CACHE/env"
+	# debris as a dead seeder leaves it: tmp/<lock>.XXXXXX, its lock free
+	python3 -c '
+import os, sys
+top = sys.argv[1] + "/tmp/src-0123456789abcdef0123456789abcdef.AbCdEf"
+os.mkdir(top)
+fd = os.open(top, os.O_RDONLY)
+for i in range(3000):
+    os.mkdir("d", dir_fd=fd)
+    n = os.open("d", os.O_RDONLY, dir_fd=fd)
+    os.close(fd)
+    fd = n
+' "$VINE_CACHE"
+	run -0 bash -c 'ulimit -n 64 && exec timeout 120 vine-seed -i "$(sha256sum good.tgz | cut -c1-64)" good.tgz'
+	[ "$(cat "$output/ok")" = fine ]
+	assert_no_debris
+}
+
+@test "hostile: a '.' entry does not set the environment root's mode" {
+	for mode in 0777 0000; do
+		rm -rf "$VINE_CACHE"
+		spec_archive a.tgz "{\"entries\":[{\"path\":\".\",\"type\":\"dir\",\"mode\":$((8#$mode))},
+			{\"path\":\"f\",\"type\":\"file\",\"data\":\"x\"}]}"
+		run -0 vine-seed a.tgz
+		[ "$(stat -c %a "$output")" = 755 ]
+	done
+}
+
+@test "hostile: a directory twice, and an archive of only zero blocks, are refused" {
+	refused '{"entries":[{"path":"d","type":"dir"},{"path":"d/f","type":"file"},{"path":"d","type":"dir"}]}' \
+		"'d' appears twice in the archive"
+	rm -rf "$VINE_CACHE"
+	head -c 10240 /dev/zero | gzip >zero.tgz
+	run -1 vine-seed zero.tgz
+	assert_output --partial "the archive has no entries"
+	assert_nothing_ready
+	assert_no_debris
+	head -c 10240 /dev/zero >zero.tar
+	run -1 vine-seed zero.tar
+	assert_output --partial "the archive has no entries"
+}
+
+@test "hostile: an unindexed archive whose manifest lies or is not last is refused" {
+	spec_archive a.tgz '{"entries":[{"path":"f","type":"file","data":"x"}],
+		"manifest":{"vine_manifest":1,"prefix":"/orig","entries":5,"files":[]}}' --no-index
+	run -1 vine-seed a.tgz
+	assert_output --partial "1 entries before its manifest, which says 5"
+	assert_nothing_ready
+	assert_no_debris
+	spec_archive b.tgz '{"entries":[{"path":".vine/manifest.json","type":"file",
+		"data":"{\"vine_manifest\":1,\"prefix\":\"/orig\",\"entries\":0,\"files\":[]}"},
+		{"path":"f","type":"file","data":"x"}]}' --no-index --no-manifest
+	run -1 vine-seed b.tgz
+	assert_output --partial "must be last"
+	assert_nothing_ready
+}
+
+@test "hostile: a short packed prefix cannot blow the environment up (relocation growth limit)" {
+	# 64 MiB of "/u" compresses to ~70 KB; relocated to the cache path it was 2.4 GB
+	python3 -c '
+import json, sys
+print(json.dumps({"entries": [{"path": "t", "type": "file", "data": "/u" * (32 << 20)}],
+                  "manifest": {"vine_manifest": 1, "prefix": "/u", "files": [{"path": "t", "type": "text"}]}}))' >spec.json
+	mkvarchive -o a.tgz --spec spec.json --level 9
+	[ "$(stat -c %s a.tgz)" -lt 1000000 ]
+	run -1 vine-seed a.tgz
+	assert_output --partial "cannot relocate 't': the new prefix would add more than 256 MiB"
+	assert_nothing_ready
+	assert_no_debris
+}
+
+@test "hostile: a FIFO as the archive is refused, not waited on" {
+	mkfifo fifo.tgz
+	run -1 timeout 20 vine-seed fifo.tgz
+	assert_output --partial "'fifo.tgz' is not a regular file"
+}

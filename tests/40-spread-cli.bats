@@ -73,6 +73,12 @@ teardown() {
 	assert_output --partial "bad"
 }
 
+@test "a FIFO as the secret file is refused, not waited on" {
+	mkfifo -m 600 "$BATS_TEST_TMPDIR/fifo"
+	run -1 timeout 20 vine-spread --secret-file "$BATS_TEST_TMPDIR/fifo" --serve -l 127.0.0.2:0
+	assert_output --partial "secret file '$BATS_TEST_TMPDIR/fifo' is not a regular file"
+}
+
 @test "VINE_SECRET_FILE is read when --secret-file is not given" {
 	chmod 644 "$SPREAD_SECRET"
 	VINE_SECRET_FILE="$SPREAD_SECRET" run -1 vine-spread --serve -l 127.0.0.2:0

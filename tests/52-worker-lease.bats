@@ -45,6 +45,32 @@ overtake() {
 	assert_output ''
 }
 
+# gone PID...: none of these processes exists (a zombie counts as existing)
+gone() {
+	local p
+	for p in "$@"; do
+		! kill -0 "$p" 2>/dev/null || return 1
+	done
+}
+
+@test "lease: kill -9 of a worker ends its task's whole tree, what the shell started too" {
+	# before: PR_SET_PDEATHSIG killed the task's /bin/sh only; what it had
+	# started ran on as an orphan while the task ran again elsewhere
+	u=$$$RANDOM
+	echo "sleep 300.1$u & echo \$! >'$PWD/bg.pid'; setsid sleep 300.2$u & echo \$! >'$PWD/sid.pid'; wait" | vine-submit
+	vine-worker -N a -c "$PWD/ca" -n 1 3>&- &
+	pid=$!
+	spread_wait_for 20 test -s sid.pid
+	spread_wait_for 20 test -s bg.pid
+	spread_wait_for 20 pgrep -f "^sleep 300\.2$u\$"
+	bg=$(cat bg.pid) sid=$(cat sid.pid)
+	! gone "$bg" && ! gone "$sid"
+	kill -9 $pid
+	wait $pid || true
+	spread_wait_for 10 gone "$bg" "$sid"
+	run -1 pgrep -f "^sleep 300\.[12]$u\$"
+}
+
 @test "lease: a stale result is refused, and the task is recorded once" {
 	export VINE_LEASE=1
 	echo "sleep 1; echo \$VINE_NODE >>'$PWD/ran'" | vine-submit
@@ -159,4 +185,38 @@ EOF
 	wait $w
 	run -0 status_py '[a["outcome"] for a in j["attempts"]], j["state"], j["failures"]' 1
 	assert_output "['released'] ready 0"
+}
+
+# damage_reports: results cannot be recorded, while claims and heartbeats work
+damage_reports() {
+	sqlite3 "$VINE_STATE" "CREATE TRIGGER damaged BEFORE UPDATE OF outcome ON attempts
+		BEGIN SELECT RAISE(ABORT, 'damaged'); END;"
+}
+
+@test "lease: a worker that cannot report gives up after a lease (10 s at least), exit 1, the reason said few times" {
+	# before: each good heartbeat reset the failure clock; it spun at 100 % CPU
+	# writing millions of lines, and never ended
+	echo true | vine-submit
+	damage_reports
+	VINE_LEASE=2 run -1 timeout 60 vine-worker -n 1 -i 0 2>err
+	[ "$(wc -l <err)" -le 4 ]
+	run -0 cat err
+	assert_line --regexp '^vine-worker: giving up after 1[0-9] seconds: cannot report results: .*damaged$'
+}
+
+@test "lease: SIGTERM ends a worker that cannot report within the drain and grace" {
+	echo true | vine-submit
+	damage_reports
+	# (timeout passes the TERM on; it ends a worker that ignores it)
+	VINE_DRAIN=1 VINE_GRACE=1 timeout -s KILL 30 vine-worker -n 1 -i 0 2>err 3>&- &
+	w=$!
+	spread_wait_for 20 grep -q 'cannot report results' err
+	kill -TERM $w
+	start=${EPOCHREALTIME/./}
+	rc=0
+	wait $w || rc=$?
+	[ "$rc" -eq 1 ]
+	[ $(( (${EPOCHREALTIME/./} - start) / 1000 )) -lt 10000 ]
+	run -0 cat err
+	assert_line --regexp '^vine-worker: stopping with 1 results unreported: .*damaged$'
 }

@@ -132,6 +132,27 @@ reaped() {
 	assert_output --partial "usage: vine-collect"
 }
 
+@test "collect: the debris of a vine-collect killed with kill -9 is cleared by the next run" {
+	echo 'echo hi' | vine-submit
+	vine-worker -i 0
+	# it stops itself with a task's temporary directory and the joblog's made
+	VINE_TEST_PAUSE=collect-task vine-collect -o out -j jl 3>&- &
+	pid=$!
+	wait_stopped "$pid"
+	kill -9 "$pid"
+	wait "$pid" || true
+	run -0 ls -A out
+	assert_output --regexp '^\.tmp\.1\.[A-Za-z0-9]{6}$'
+	run -0 ls -A
+	assert_line --regexp '^jl\.tmp\.[A-Za-z0-9]{6}$'
+	# before: the rerun left them there for ever
+	run -0 vine-collect -o out -j jl
+	run -0 ls -A out
+	assert_output 1
+	run -0 ls -A
+	refute_line --regexp '^jl\.tmp\.'
+	assert_equal "$(cat out/1/stdout)" hi
+
 @test "collect -n: only tasks the directory holds no entry for, their ids on stdout" {
 	printf '%s\n' 'echo one' 'echo two' | vine-submit
 	vine-worker -n 2 -i 0

@@ -226,6 +226,18 @@ spread_object() {
 }
 
 # spread_wait_for SECONDS COMMAND...: poll until COMMAND succeeds, or fail.
+# wait_stopped PID: until process PID has stopped itself at a
+# VINE_TEST_PAUSE point (vine(7) TEST HOOKS); 20 s at most
+wait_stopped() {
+	local i s
+	for i in $(seq 400); do
+		s=$(ps -o stat= -p "$1") || return 1
+		case "$s" in T*) return 0 ;; esac
+		sleep 0.05
+	done
+	return 1
+}
+
 spread_wait_for() {
 	local t=$1 i
 	shift

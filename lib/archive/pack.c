@@ -382,6 +382,11 @@ static int check_output(const struct vine_pack_opts *o, const char *out, const c
 			free(real);
 			return vine_error("'%s' is a directory", out);
 		}
+		/* -f replaces an archive, never a device node, FIFO or symlink */
+		if (!S_ISREG(st.st_mode)) {
+			free(real);
+			return vine_error("'%s' is not a regular file: not replacing it", out);
+		}
 		if (!o->force) {
 			free(real);
 			return vine_error("'%s' exists (use -f to overwrite)", out);
@@ -419,8 +424,38 @@ static int make_temp(const char *out, char **tmp)
 	return fd;
 }
 
+/*
+ * Move tmp to out, replacing out only if it is a regular file.  The
+ * check and the replacement are one step: exchange the two, then look at
+ * what came back, and exchange them again if it was not a regular file.
+ */
+static int replace_regular(const char *tmp, const char *out)
+{
+	struct stat st;
+
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, out, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno == EEXIST) {
+		if (renameat2(AT_FDCWD, tmp, AT_FDCWD, out, RENAME_EXCHANGE) < 0)
+			return vine_error_errno("cannot rename '%s' to '%s'", tmp, out);
+		if (lstat(tmp, &st) == 0 && S_ISREG(st.st_mode))
+			return unlink(tmp) < 0 ? vine_error_errno("cannot remove '%s'", tmp) : 0;
+		if (renameat2(AT_FDCWD, tmp, AT_FDCWD, out, RENAME_EXCHANGE) < 0)
+			return vine_error_errno("cannot put '%s' back from '%s'", out, tmp);
+		return vine_error("'%s' is not a regular file: not replacing it", out);
+	}
+	if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP)
+		return vine_error_errno("cannot rename '%s' to '%s'", tmp, out);
+	/* no renameat2 flags here: check, then rename */
+	if (lstat(out, &st) == 0 && !S_ISREG(st.st_mode))
+		return vine_error("'%s' is not a regular file: not replacing it", out);
+	if (rename(tmp, out) < 0)
+		return vine_error_errno("cannot rename '%s' to '%s'", tmp, out);
+	return 0;
+}
+
 /* Sync and close fd, then move tmp to out (refusing to replace it
- * unless force). */
+ * unless force, and anything but a regular file even then). */
 static int publish(int fd, const char *tmp, const char *out, int force)
 {
 	if (fchmod(fd, vine_umasked(0666)) < 0 || fsync(fd) < 0) {
@@ -430,7 +465,12 @@ static int publish(int fd, const char *tmp, const char *out, int force)
 	}
 	if (close(fd) < 0)
 		return vine_error_errno("cannot write '%s'", tmp);
-	if (vine_publish(tmp, out, VINE_PUBLISH_SYNC | (force ? 0 : VINE_PUBLISH_NOREPLACE)) < 0)
+	if (force) {
+		if (replace_regular(tmp, out) < 0)
+			return -1;
+		return vine_fsync_parent(out);
+	}
+	if (vine_publish(tmp, out, VINE_PUBLISH_SYNC | VINE_PUBLISH_NOREPLACE) < 0)
 		return errno == EEXIST ? vine_error("'%s' exists (use -f to overwrite)", out) : -1;
 	return 0;
 }
@@ -530,6 +570,7 @@ int vine_pack(const struct vine_pack_opts *o, struct vine_pack_result *r)
 		fd = STDOUT_FILENO;
 	else if ((fd = make_temp(out, &tmp)) < 0)
 		goto out;
+	vine_test_pause("pack-temp");
 	p.display = display;
 	p.prefix = prefix;
 	p.rootfd = rootfd;
@@ -539,6 +580,7 @@ int vine_pack(const struct vine_pack_opts *o, struct vine_pack_result *r)
 	if (!to_stdout) {
 		int pfd = fd;
 		fd = -1;
+		vine_test_pause("pack-publish");
 		if (publish(pfd, tmp, out, o->force) < 0)
 			goto out;
 		sig_tmp_on = 0;

@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -267,8 +268,15 @@ static int seen_before(struct seen *s, const struct stat *st)
 	return 0;
 }
 
+/*
+ * How much text relocation may add to the tree, all files together: a
+ * short packed prefix ("/u") in a file made of it would otherwise turn a
+ * small archive into gigabytes (vine(7) LIMITS).
+ */
+#define RELOCATE_GROWTH_MAX ((uint64_t)256 << 20)
+
 static int rewrite(int fd, const char *path, const struct stat *st, int binary, const char *from,
-		   const char *to)
+		   const char *to, uint64_t *growth)
 {
 	size_t len = (size_t)st->st_size;
 	int rc = 0;
@@ -291,6 +299,19 @@ static int rewrite(int fd, const char *path, const struct stat *st, int binary, 
 		free(data);
 		return vine_error_errno("cannot read '%s'", path);
 	}
+	size_t fl = strlen(from), tl = strlen(to);
+	if (tl > fl) {
+		uint64_t hits = 0;
+		for (const char *p = data, *h; (h = memmem(p, (size_t)(data + len - p), from, fl)); p = h + fl)
+			hits++;
+		*growth += hits * (tl - fl);
+		if (*growth > RELOCATE_GROWTH_MAX) {
+			free(data);
+			return vine_error("cannot relocate '%s': the new prefix would add more than %llu MiB "
+					  "to the environment (the limit)", path,
+					  (unsigned long long)(RELOCATE_GROWTH_MAX >> 20));
+		}
+	}
 	vine_relocate_text(data, len, from, to, &out);
 	vine_shebang_fix(&out);
 	if (vine_pwrite_full(fd, out.data, out.len, 0) < 0 || ftruncate(fd, (off_t)out.len) < 0)
@@ -304,6 +325,7 @@ int vine_relocate(int rootfd, const struct vine_manifest *m, const char *prefix)
 {
 	size_t ol = strlen(m->prefix), nl = strlen(prefix);
 	struct seen seen = { 0 };
+	uint64_t growth = 0;
 	int rc = 0;
 
 	for (size_t i = 0; i < m->n && nl > ol; i++)
@@ -336,7 +358,7 @@ int vine_relocate(int rootfd, const struct vine_manifest *m, const char *prefix)
 		if (wfd < 0)
 			rc = vine_error_prefix("cannot relocate '%s'", path);
 		else
-			rc = rewrite(wfd, path, &st, m->files[i].binary, m->prefix, prefix);
+			rc = rewrite(wfd, path, &st, m->files[i].binary, m->prefix, prefix, &growth);
 		struct timespec ts[2] = { st.st_atim, st.st_mtim };
 		if (rc == 0 && futimens(wfd, ts) < 0)
 			rc = vine_error_errno("cannot set the times of '%s'", path);

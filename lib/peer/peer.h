@@ -39,7 +39,8 @@ int vine_peer_addr_split(const char *addr, int need_port, char **host, char **po
 struct vine_peer_server_opts {
 	const char *cache;        /* node cache directory (created if missing) */
 	const char *node;         /* node name told to authenticated clients; NULL: none */
-	const char *listen;       /* "HOST:PORT"; port 0 picks a free port */
+	const char *listen;       /* "HOST:PORT"; port 0 picks a free port; NULL:
+				     none (vine_peer_server_serve_fd only) */
 	const unsigned char *secret; /* VINE_PEER_SECRET_LEN bytes */
 	int max_uploads;          /* authenticated sessions at once; more get BUSY. 0: 8 */
 	double io_timeout;        /* seconds a send or receive may block; 0: 30 */
@@ -76,6 +77,15 @@ const char *vine_peer_server_addr(const struct vine_peer_server *s);
 void vine_peer_server_stats(struct vine_peer_server *s, struct vine_peer_server_stats *st);
 /* Stop accepting, cut every session, wait for the threads, free. */
 void vine_peer_server_stop(struct vine_peer_server *s);
+/*
+ * Serve one connection the caller made (fd, a connected stream socket,
+ * named peer in the log), in the calling thread, as a connection the
+ * server accepted: the handshake, then requests until it ends; fd is
+ * closed.  Only for a server started with listen NULL, which listens
+ * nowhere and serves just the connections handed to it so (on any other,
+ * fd is closed at once): the fuzzer's and the tests' way in, with no TCP.
+ */
+void vine_peer_server_serve_fd(struct vine_peer_server *s, int fd, const char *peer);
 
 /* ---- client ---- */
 
@@ -123,6 +133,12 @@ const char *vine_fetch_path(const struct vine_fetch *f);
  * After VINE_PEER_ELOCAL, stop.
  */
 int vine_fetch_from(struct vine_fetch *f, const char *addr, const struct vine_peer_client_opts *o);
+/*
+ * The same over a connection the caller made (fd, a connected stream
+ * socket, named name in messages; the caller closes it): the fuzzer's and
+ * the tests' way in, with no TCP.
+ */
+int vine_fetch_from_fd(struct vine_fetch *f, int fd, const char *name, const struct vine_peer_client_opts *o);
 /*
  * The same from a file (the origin, on a shared file system): copied from
  * vine_fetch_offset to its end, verified, published.  A file that cannot

@@ -11,6 +11,64 @@
 #include "util/util.h"
 #include "peer/xfer.h"
 
+struct vine_xfer_server {
+	struct vine_state *st;
+	struct vine_peer_server *s;
+	const char *node;
+	int64_t id;
+};
+
+struct vine_xfer_server *vine_xfer_server_start(struct vine_state *st,
+						const struct vine_peer_server_opts *o, double lease)
+{
+	struct vine_xfer_server *x = vine_xcalloc(1, sizeof(*x));
+	char host[256] = "";
+
+	x->st = st;
+	x->node = o->node;
+	x->id = -1;
+	if (!(x->s = vine_peer_server_start(o))) {
+		free(x);
+		return NULL;
+	}
+	if (st) {
+		struct vine_worker_info info = {
+			.node = o->node, .host = host, .pid = getpid(), .cores = 0,
+			.listen = vine_peer_server_addr(x->s), .lease = lease,
+		};
+		gethostname(host, sizeof(host) - 1);
+		if (vine_state_register_worker(st, &info, &x->id) < 0 ||
+		    vine_state_node_listen(st, o->node, info.listen) < 0) {
+			vine_peer_server_stop(x->s);
+			free(x);
+			return NULL;
+		}
+	}
+	return x;
+}
+
+const char *vine_xfer_server_addr(const struct vine_xfer_server *x)
+{
+	return vine_peer_server_addr(x->s);
+}
+
+int vine_xfer_server_renew(struct vine_xfer_server *x)
+{
+	return x->st ? vine_state_heartbeat(x->st, x->id, NULL, 0, NULL) : 0;
+}
+
+int vine_xfer_server_stop(struct vine_xfer_server *x)
+{
+	int rc = 0;
+
+	if (x->st && (vine_state_unregister_worker(x->st, x->id) < 0 ||
+		      vine_state_node_listen(x->st, x->node, NULL) < 0))
+		rc = -1;
+	vine_peer_server_stop(x->s);
+	free(x);
+	return rc;
+}
+
 /* Times the origin may fail one fetch before it gives up. */
 #define ORIGIN_TRIES 2
 

@@ -41,4 +41,21 @@ struct vine_xfer_seed {
 };
 int vine_xfer_seed_fetch(void *ctx, const char *id, const char *origin, const char *dest);
 
+/*
+ * A cache server as vine-spread --serve runs it.  With a state, it holds
+ * a lease as a worker does (a worker record with 0 cores, the node's
+ * listen address set), which the caller renews with vine_xfer_server_renew
+ * every lease / 3: killed outright, its registration lapses with the lease
+ * and no fetch is sent to it afterwards.  st NULL: a plain peer server.
+ */
+struct vine_xfer_server;
+struct vine_xfer_server *vine_xfer_server_start(struct vine_state *st,
+						const struct vine_peer_server_opts *o, double lease);
+const char *vine_xfer_server_addr(const struct vine_xfer_server *x);
+/* Renew the lease (nothing without a state); a failure may be retried. */
+int vine_xfer_server_renew(struct vine_xfer_server *x);
+/* Unregister from the state and stop the server, which is stopped and
+ * freed even when unregistering fails (-1 with its message). */
+int vine_xfer_server_stop(struct vine_xfer_server *x);
+
 #endif

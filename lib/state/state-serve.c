@@ -675,8 +675,12 @@ static int answer(struct server *sv, const struct vine_frame *f)
 	const char *name;
 	int r;
 
-	if (!q)
-		return -1;
+	if (!q) {
+		/* an error reply, not the end of the connection; a stream it
+		 * may carry is skipped, as for an unknown request */
+		sv->refused = id;
+		return vine_proto_send_error(&sv->p, id, vine_errmsg());
+	}
 	name = json_string_value(json_object_get(q, "op"));
 	for (size_t i = 0; name && i < sizeof(ops) / sizeof(ops[0]); i++)
 		if (!strcmp(ops[i].name, name))

@@ -261,9 +261,12 @@ int vine_state_finish_claim(struct vine_state *st, int64_t worker,
 {
 	if (check_results(results, nresults) < 0)
 		return -1;
-	if (free_cores < 0 || total_cores < 1 || free_cores > total_cores)
+	if (free_cores < 0 || total_cores < 1 || free_cores > total_cores || total_cores > VINE_CORES_MAX)
 		return vine_error("bad core counts to claim with (%d free of %d)", free_cores,
 				  total_cores);
+	/* every task takes a core at least: no claim gets more tasks than free cores */
+	if (max > (size_t)free_cores)
+		max = (size_t)free_cores;
 	return CALL(st, finish_claim, worker, results, nresults, accepted, free_cores,
 				     total_cores, max, claims, n, more);
 }

@@ -2,6 +2,7 @@
  * collect.c - results directories, joblogs and the waiting meter
  * (see collect.h).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -97,6 +98,31 @@ static int fetch(struct vine_state *st, const struct vine_task *t, const char *d
 	return rc;
 }
 
+/*
+ * Remove what a killed vine-collect left in dir: entries named prefix,
+ * then anything, then '.' and six characters (mkdtemp's) for a results
+ * directory, or prefix and six characters for a joblog.
+ */
+static void sweep_debris(const char *dir, const char *prefix, int any_middle)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	size_t pl = strlen(prefix);
+
+	while (d && (de = readdir(d))) {
+		size_t n = strlen(de->d_name);
+		if (strncmp(de->d_name, prefix, pl) || n < pl + 6)
+			continue;
+		if (any_middle ? n < pl + 8 || de->d_name[n - 7] != '.' : n != pl + 6)
+			continue;
+		char *p = vine_xasprintf("%s/%s", dir, de->d_name);
+		vine_rm_rf(p);
+		free(p);
+	}
+	if (d)
+		closedir(d);
+}
+
 static int write_task(struct vine_state *st, const struct vine_task *t, const char *dir)
 {
 	char *tmp = vine_xasprintf("%s/.tmp.%lld.XXXXXX", dir, (long long)t->id);
@@ -116,6 +142,7 @@ static int write_task(struct vine_state *st, const struct vine_task *t, const ch
 	p = vine_xasprintf("%s/cmd", tmp);
 	rc = write_new(p, cmd, strlen(cmd));
 	free(p);
+	vine_test_pause("collect-task");
 	p = vine_xasprintf("%s/exit", tmp);
 	if (rc == 0)
 		rc = write_new(p, exl, strlen(exl));
@@ -173,6 +200,17 @@ int vine_collect_write(struct vine_state *st, const char *dir, const char *joblo
 
 	if (dir && vine_mkdir_p(dir, 0777) < 0)
 		return -1;
+	/* a vine-collect killed before it published left its temporaries */
+	if (dir)
+		sweep_debris(dir, ".tmp.", 1);
+	if (joblog && strcmp(joblog, "-")) {
+		const char *slash = strrchr(joblog, '/');
+		char *jdir = slash ? vine_xstrndup(joblog, (size_t)(slash - joblog + 1)) : vine_xstrdup(".");
+		char *jpre = vine_xasprintf("%s.tmp.", slash ? slash + 1 : joblog);
+		sweep_debris(jdir, jpre, 0);
+		free(jdir);
+		free(jpre);
+	}
 	if (joblog && !strcmp(joblog, "-")) {
 		jl = stdout;
 	} else if (joblog) {

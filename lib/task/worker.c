@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -76,6 +77,10 @@ struct worker {
 	int draining;
 	double drain_at;            /* monotonic: hand back what still runs */
 	double fail_since;          /* monotonic: state failing since; 0 ok */
+	double report_fail_since;   /* monotonic: reports failing since (heartbeats
+				     * that work do not reset it); 0 ok */
+	double warned_at;           /* monotonic: last state failure printed */
+	long unwarned;              /* failures not printed since */
 	struct vine_peer_server *srv;   /* serving the cache (-l), or NULL */
 };
 
@@ -154,7 +159,166 @@ static void child_fail(int fd, const char *msg)
 	_exit(127);
 }
 
-/* In the child: become the task.  Never returns. */
+/* --- the task's reaper ------------------------------------------------------ */
+
+/*
+ * Each task is two processes: a reaper, the child the worker forked and
+ * waits for, alone in its own process group, and the task's /bin/sh in
+ * another group of its own.  The reaper is a child subreaper: whatever
+ * the task starts and leaves behind (a background job, a daemon that
+ * left the group with setsid) becomes its child when its parent dies.
+ * Signals to the reaper's group (the worker's TERM at a time limit or a
+ * drain) go on to the task's group.  When the task ends, or the worker
+ * sends REAPER_KILL, or the worker dies (PR_SET_PDEATHSIG), the reaper
+ * kills the task's group and every process left under it, then ends as
+ * the task's shell ended, so the worker sees its status unchanged.
+ */
+#define REAPER_KILL SIGUSR1
+
+/* Ask a task to end at once: its reaper kills its whole tree. */
+static void kill_task(const struct job *j)
+{
+	if (j->pid > 0)
+		kill(j->pid, REAPER_KILL);
+}
+
+/* The pids of our children (/proc/self/task/T/children, else a /proc scan). */
+static size_t list_children(pid_t self, pid_t *out, size_t max)
+{
+	char path[300];
+	size_t n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/task/%ld/children", (long)self, (long)self);
+	if ((f = fopen(path, "re"))) {
+		long pid;
+		while (n < max && fscanf(f, "%ld", &pid) == 1)
+			out[n++] = (pid_t)pid;
+		fclose(f);
+		return n;
+	}
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	while (d && n < max && (de = readdir(d))) {
+		char buf[512];
+		long ppid;
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		ssize_t got = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+		if (fd >= 0)
+			close(fd);
+		if (got <= 0)
+			continue;
+		buf[got] = '\0';
+		char *rp = strrchr(buf, ')');
+		if (rp && sscanf(rp + 1, " %*c %ld", &ppid) == 1 && ppid == (long)self)
+			out[n++] = (pid_t)strtol(de->d_name, NULL, 10);
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+/* Kill and reap every process left under us, whatever group it is in. */
+static void reap_all(void)
+{
+	pid_t self = getpid(), kids[256];
+
+	for (;;) {
+		pid_t p;
+		while ((p = waitpid(-1, NULL, WNOHANG)) > 0)
+			;
+		if (p < 0)
+			return; /* no children left */
+		size_t n = list_children(self, kids, sizeof(kids) / sizeof(*kids));
+		for (size_t i = 0; i < n; i++) {
+			/* a child that leads a group takes it along; it is not
+			 * reaped yet, so that group id is not anyone else's */
+			if (getpgid(kids[i]) == kids[i])
+				kill(-kids[i], SIGKILL);
+			kill(kids[i], SIGKILL);
+		}
+		/* one of them, at least, ends now; their orphans come to us */
+		if (waitpid(-1, NULL, 0) < 0 && errno == ECHILD)
+			return;
+	}
+}
+
+/* End the way the task's shell ended. */
+static void exit_as(int wstatus)
+{
+	if (WIFSIGNALED(wstatus)) {
+		int sig = WTERMSIG(wstatus);
+		struct rlimit none = { 0, 0 };
+		sigset_t m;
+		setrlimit(RLIMIT_CORE, &none); /* the task dumped its core if it could */
+		signal(sig, SIG_DFL);
+		sigemptyset(&m);
+		sigaddset(&m, sig);
+		sigprocmask(SIG_UNBLOCK, &m, NULL);
+		raise(sig);
+		_exit(128 + sig);
+	}
+	_exit(WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 127);
+}
+
+/* In the reaper: start argv in a group of its own and watch over it.  Never returns. */
+static void reaper(struct worker *w, int status, char *const argv[])
+{
+	static const int forward[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT };
+	sigset_t m, old;
+	pid_t self = getpid(), g;
+	int wstatus = 0;
+
+	sigemptyset(&m);
+	for (size_t i = 0; i < sizeof(forward) / sizeof(*forward); i++)
+		sigaddset(&m, forward[i]);
+	sigaddset(&m, REAPER_KILL);
+	sigaddset(&m, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &m, &old);
+	if ((g = fork()) < 0) {
+		vine_error_errno("cannot fork");
+		child_fail(status, vine_errmsg());
+	}
+	if (g == 0) {
+		setpgid(0, 0);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != self)
+			_exit(127);
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		execv("/bin/sh", argv);
+		vine_error_errno("cannot run /bin/sh");
+		child_fail(status, vine_errmsg());
+	}
+	setpgid(g, g); /* also here, so a signal forwarded at once reaches it */
+	close(status);
+	vine_test_pause("task-started");
+	for (;;) {
+		siginfo_t si;
+		struct timespec tick = { 1, 0 };
+		if (getppid() != w->self) {
+			/* the worker is gone: nobody will report this task, end it */
+			kill(-g, SIGKILL);
+		}
+		memset(&si, 0, sizeof(si));
+		if (waitid(P_PID, g, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == g)
+			break;
+		int sig = sigtimedwait(&m, &si, &tick);
+		if (sig == REAPER_KILL)
+			kill(-g, SIGKILL);
+		else if (sig > 0 && sig != SIGCHLD)
+			kill(-g, sig);
+	}
+	/* the task's shell is a zombie, so its group id is still its own */
+	kill(-g, SIGKILL);
+	waitpid(g, &wstatus, 0);
+	reap_all();
+	exit_as(wstatus);
+}
+
+/* In the child: become the task's reaper, then the task.  Never returns. */
 static void child(struct worker *w, struct job *j, int status)
 {
 	char buf[32];
@@ -170,8 +334,10 @@ static void child(struct worker *w, struct job *j, int status)
 			signal(sig, SIG_DFL);
 	sigprocmask(SIG_SETMASK, &w->oldmask, NULL);
 	setpgid(0, 0);
-	/* die with the worker, so a killed worker leaves no task running */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	/* a killed worker leaves no task running: the reaper ends the task's
+	 * tree (until the task starts, REAPER_KILL's default action ends it) */
+	prctl(PR_SET_PDEATHSIG, REAPER_KILL);
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	if (getppid() != w->self)
 		_exit(127);
 	if (dup2(w->null_fd, 0) < 0 || dup2(j->slot->stdout_fd, 1) < 0 ||
@@ -205,16 +371,16 @@ static void child(struct worker *w, struct job *j, int status)
 	if (!j->c.object)
 		unsetenv("VINE_ENV");
 	if (strlen(j->c.cmd) <= CMD_ARG_MAX) {
-		execl("/bin/sh", "sh", "-c", j->c.cmd, (char *)NULL);
+		char *argv[] = { "sh", "-c", j->c.cmd, NULL };
+		reaper(w, status, argv);
 	} else {
 		/* too long for one argument (the kernel takes 128 KiB): a script */
 		char *script = vine_xasprintf("%s.sh", j->slot->dir);
 		if (vine_write_file_atomic(script, j->c.cmd, strlen(j->c.cmd), 0600) < 0)
 			child_fail(status, vine_errmsg());
-		execl("/bin/sh", "sh", script, (char *)NULL);
+		char *argv[] = { "sh", script, NULL };
+		reaper(w, status, argv);
 	}
-	vine_error_errno("cannot run /bin/sh");
-	child_fail(status, vine_errmsg());
 }
 
 /*
@@ -612,17 +778,38 @@ static void reap_children(struct worker *w)
 
 /* --- talking to the state --------------------------------------------------- */
 
-/* Note a state failure; -1 once the state has failed for longer than a lease. */
-static int state_failed(struct worker *w, const char *what)
+/* How long the state may keep failing before the worker gives up: a lease, at least 10 s. */
+static double give_up_after(const struct worker *w)
+{
+	return w->o->lease > 10 ? w->o->lease : 10;
+}
+
+/*
+ * Note a state failure, on the clock *since (heartbeats and reports keep
+ * their own, so that heartbeats that work cannot hide reports that never
+ * do); -1 once it has failed for longer than give_up_after().  At most
+ * one line every WARN_EVERY seconds, however fast the failures come.
+ */
+#define WARN_EVERY 10.0
+static int state_failed(struct worker *w, const char *what, double *since)
 {
 	double now = vine_now_mono();
 
-	if (!w->fail_since)
-		w->fail_since = now;
-	vine_msgf(w->o->warn, w->o->warn_ctx, "%s: %s", what, vine_errmsg());
-	if (now - w->fail_since > (w->o->lease > 10 ? w->o->lease : 10))
-		return vine_error("giving up: the state has failed for %.0f seconds",
-				  now - w->fail_since);
+	if (!*since)
+		*since = now;
+	if (!w->warned_at || now - w->warned_at >= WARN_EVERY) {
+		if (w->unwarned)
+			vine_msgf(w->o->warn, w->o->warn_ctx, "%s: %s (and %ld more failures)", what,
+				  vine_errmsg(), w->unwarned);
+		else
+			vine_msgf(w->o->warn, w->o->warn_ctx, "%s: %s", what, vine_errmsg());
+		w->warned_at = now;
+		w->unwarned = 0;
+	} else {
+		w->unwarned++;
+	}
+	if (now - *since > give_up_after(w))
+		return vine_error_prefix("giving up after %.0f seconds: %s", now - *since, what);
 	return 0;
 }
 
@@ -640,13 +827,13 @@ static int heartbeat(struct worker *w)
 		refs[i].attempt = j->c.attempt;
 	}
 	if (vine_state_heartbeat(w->st, w->id, refs, n, stale) < 0) {
-		rc = state_failed(w, "cannot send heartbeat");
+		rc = state_failed(w, "cannot send heartbeat", &w->fail_since);
 	} else {
 		w->fail_since = 0;
 		for (size_t i = 0; i < w->njobs; i++) {
 			if (stale[i] && !w->jobs[i]->stale) {
 				w->jobs[i]->stale = 1;
-				kill(-w->jobs[i]->pid, SIGKILL);
+				kill_task(w->jobs[i]);
 			}
 		}
 		/* parked tasks have ended already: settle_parked() drops them */
@@ -682,10 +869,10 @@ static int exchange(struct worker *w, int want, int *more)
 		rc = vine_state_finish(w->st, w->id, w->done, w->ndone, acc);
 	if (rc < 0) {
 		free(acc);
-		return state_failed(w, want ? "cannot claim tasks" : "cannot report results") < 0
-			       ? -1 : 0;
+		return state_failed(w, w->ndone ? "cannot report results" : "cannot claim tasks",
+				    w->ndone ? &w->report_fail_since : &w->fail_since) < 0 ? -1 : 0;
 	}
-	w->fail_since = 0;
+	w->fail_since = w->report_fail_since = 0;
 	for (size_t i = 0; i < w->ndone; i++) {
 		if (!acc[i] && !w->o->quiet)
 			vine_msgf(w->o->warn, w->o->warn_ctx, "task %lld attempt %d: result refused (stale)",
@@ -753,7 +940,7 @@ static void check_timers(struct worker *w, double now)
 				j->kill_at = now + w->o->grace;
 		}
 		if (j->kill_at && now >= j->kill_at) {
-			kill(-j->pid, SIGKILL);
+			kill_task(j);
 			j->kill_at = 0;
 		}
 	}
@@ -817,6 +1004,13 @@ static int loop(struct worker *w)
 			if (o->idle >= 0 && now - last_busy >= o->idle)
 				break;
 		}
+		/* stopping: what is unreported when the drain and grace are over is given up */
+		if (w->draining && w->njobs == 0 && w->nparked == 0 && w->ndone > 0 &&
+		    now >= w->drain_at + o->grace) {
+			rc = vine_error("stopping with %zu results unreported: %s", w->ndone,
+					w->report_fail_since ? vine_errmsg() : "the state did not answer");
+			break;
+		}
 		if (now >= next_beat) {
 			if (heartbeat(w) < 0) {
 				rc = -1;
@@ -830,11 +1024,14 @@ static int loop(struct worker *w)
 		double until = next_beat;
 		if (!w->draining && w->free_cores > 0 && next_claim < until)
 			until = next_claim;
-		if (o->idle >= 0 && w->njobs == 0 && w->nparked == 0 &&
+		/* (with results unreported, the idle time cannot end the loop) */
+		if (o->idle >= 0 && w->njobs == 0 && w->nparked == 0 && w->ndone == 0 &&
 		    last_busy + o->idle < until)
 			until = last_busy + o->idle;
 		if (w->ndone > 0 && now + 1 < until)
 			until = now + 1; /* retry reporting */
+		if (w->draining && w->ndone > 0 && w->drain_at + o->grace < until)
+			until = w->drain_at + o->grace;
 		until = next_timer(w, until);
 		if (pcap < w->njobs + 1) {
 			pcap = w->njobs + 16;
@@ -888,7 +1085,7 @@ static void abandon(struct worker *w)
 {
 	for (size_t i = 0; i < w->njobs; i++) {
 		w->jobs[i]->release = 1;
-		kill(-w->jobs[i]->pid, SIGKILL);
+		kill_task(w->jobs[i]);
 	}
 	while (w->njobs > 0) {
 		int st;

@@ -242,52 +242,184 @@ int vine_mkdir_p(const char *path, mode_t mode)
 	return rc;
 }
 
-static int rm_rf_at(int dfd, const char *name)
-{
-	struct stat st;
+/*
+ * rm -rf without recursion: one directory open at a time, whatever the
+ * depth (a tree deeper than the open-file limit is removed like any
+ * other), and each entry visited a bounded number of times, so the time
+ * is linear in the size of the tree. Going back up is through "..",
+ * checked against the device and inode recorded on the way down, so a
+ * directory moved while we work is an error, never a walk out of path.
+ */
+struct rm_level {
+	dev_t dev;
+	ino_t ino;
+	long off; /* where to go on reading the parent */
+};
 
-	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return errno == ENOENT ? 0 : vine_error_errno("cannot stat '%s'", name);
-	if (S_ISDIR(st.st_mode)) {
-		int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0) {
-			/* an unreadable directory: make it ours, then retry */
-			if (errno != EACCES || fchmodat(dfd, name, 0700, 0) < 0 ||
-			    (fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
-				return vine_error_errno("cannot open directory '%s'", name);
-		}
-		DIR *d = fdopendir(fd);
-		if (!d) {
-			close(fd);
-			return vine_error_errno("cannot read directory '%s'", name);
-		}
-		struct dirent *de;
-		int rc = 0;
-		while ((de = readdir(d))) {
-			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-				continue;
-			if (rm_rf_at(dirfd(d), de->d_name) < 0 && rc == 0) {
-				/* on a read-only directory, one chmod then carry on */
-				if (fchmod(dirfd(d), 0700) == 0 && rm_rf_at(dirfd(d), de->d_name) == 0)
-					continue;
-				rc = -1;
-			}
-		}
-		closedir(d);
-		if (rc < 0)
-			return rc;
-		if (unlinkat(dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
-			return vine_error_errno("cannot remove directory '%s'", name);
+/* Remove name in the directory open as dfd; one chmod of dfd on EACCES. */
+static int rm_entry(int dfd, const char *name, int flags, int *chmodded)
+{
+	if (unlinkat(dfd, name, flags) == 0 || errno == ENOENT)
 		return 0;
+	if ((errno == EACCES || errno == EPERM) && !*chmodded) {
+		*chmodded = 1;
+		if (fchmod(dfd, 0700) == 0 && (unlinkat(dfd, name, flags) == 0 || errno == ENOENT))
+			return 0;
 	}
-	if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
-		return vine_error_errno("cannot remove '%s'", name);
+	return -1;
+}
+
+static int open_dir_at(int dfd, const char *name)
+{
+	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	/* an unreadable directory: make it ours, then once more */
+	if (fd < 0 && errno == EACCES && fchmodat(dfd, name, 0700, 0) == 0)
+		fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	return fd;
+}
+
+/* Read the directory open as fd from now on, in place of *d. */
+static int swap_dir(DIR **d, int fd, const char *path)
+{
+	if (fd < 0)
+		return vine_error_errno("cannot open a directory under '%s'", path);
+	closedir(*d);
+	if (!(*d = fdopendir(fd))) {
+		close(fd);
+		return vine_error_errno("cannot read a directory under '%s'", path);
+	}
 	return 0;
 }
 
 int vine_rm_rf(const char *path)
 {
-	return rm_rf_at(AT_FDCWD, path);
+	struct stat st;
+	struct rm_level *stack = NULL;
+	size_t depth = 0, cap = 0, idle = 0;
+	DIR *d = NULL;
+	int rc = -1, dirty = 0, chmodded = 0;
+
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : vine_error_errno("cannot stat '%s'", path);
+	if (!S_ISDIR(st.st_mode)) {
+		if (unlink(path) < 0 && errno != ENOENT)
+			return vine_error_errno("cannot remove '%s'", path);
+		return 0;
+	}
+	int fd = open_dir_at(AT_FDCWD, path);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : vine_error_errno("cannot open directory '%s'", path);
+	if (!(d = fdopendir(fd))) {
+		close(fd);
+		return vine_error_errno("cannot read directory '%s'", path);
+	}
+	for (;;) {
+		errno = 0;
+		struct dirent *de = readdir(d);
+		if (!de) {
+			if (errno) {
+				vine_error_errno("cannot read a directory under '%s'", path);
+				goto out;
+			}
+			if (dirty) {
+				/*
+				 * Something changed under the cursor: read it all
+				 * again, from a fresh open of "." (ext4 reads nothing
+				 * after a rewind that follows a seek to the end).
+				 */
+				if (swap_dir(&d, openat(dirfd(d), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), path) < 0)
+					goto out;
+				dirty = 0;
+				continue;
+			}
+			if (depth == 0)
+				break; /* path itself is empty */
+			/* this directory is empty: back up, the parent removes it */
+			int pfd = openat(dirfd(d), "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			if (pfd < 0 || fstat(pfd, &st) < 0) {
+				vine_error_errno("cannot open a directory under '%s'", path);
+				if (pfd >= 0)
+					close(pfd);
+				goto out;
+			}
+			depth--;
+			if (st.st_dev != stack[depth].dev || st.st_ino != stack[depth].ino) {
+				close(pfd);
+				vine_error("cannot remove '%s': a directory in it moved while it was being removed", path);
+				goto out;
+			}
+			if (swap_dir(&d, pfd, path) < 0)
+				goto out;
+			seekdir(d, stack[depth].off);
+			dirty = 1;
+			chmodded = 0;
+			continue;
+		}
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		dirty = 1;
+		int isdir = de->d_type == DT_DIR;
+		if (de->d_type == DT_UNKNOWN) {
+			if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+				if (errno == ENOENT)
+					continue;
+				vine_error_errno("cannot stat '%s' under '%s'", de->d_name, path);
+				goto out;
+			}
+			isdir = S_ISDIR(st.st_mode);
+		}
+		if (rm_entry(dirfd(d), de->d_name, isdir ? AT_REMOVEDIR : 0, &chmodded) == 0) {
+			idle = 0;
+			continue;
+		}
+		if (!isdir || (errno != ENOTEMPTY && errno != EEXIST)) {
+			vine_error_errno("cannot remove '%s' under '%s'", de->d_name, path);
+			goto out;
+		}
+		/* a directory with something in it: go down into it */
+		if (fstat(dirfd(d), &st) < 0) {
+			vine_error_errno("cannot stat a directory under '%s'", path);
+			goto out;
+		}
+		if (depth == cap) {
+			cap = cap ? 2 * cap : 64;
+			stack = vine_xrealloc(stack, cap * sizeof(*stack));
+		}
+		stack[depth].dev = st.st_dev;
+		stack[depth].ino = st.st_ino;
+		stack[depth].off = telldir(d);
+		int cfd = open_dir_at(dirfd(d), de->d_name);
+		if (cfd < 0) {
+			if (errno == ENOENT)
+				continue;
+			vine_error_errno("cannot open directory '%s' under '%s'", de->d_name, path);
+			goto out;
+		}
+		depth++;
+		/* going down more often than the depth explains, removing nothing */
+		if (++idle > depth + 2) {
+			close(cfd);
+			vine_error("cannot remove '%s': a directory under it stays non-empty", path);
+			goto out;
+		}
+		if (swap_dir(&d, cfd, path) < 0)
+			goto out;
+		dirty = 0;
+		chmodded = 0;
+	}
+	closedir(d);
+	d = NULL;
+	if (rmdir(path) < 0 && errno != ENOENT) {
+		vine_error_errno("cannot remove directory '%s'", path);
+		goto out;
+	}
+	rc = 0;
+out:
+	if (d)
+		closedir(d);
+	free(stack);
+	return rc;
 }
 
 int vine_fsync_parent(const char *path)

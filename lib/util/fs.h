@@ -53,7 +53,10 @@ char *vine_mkdtemp(char *tmpl, mode_t mode);
 
 /* mkdir -p; existing directories are fine. */
 int vine_mkdir_p(const char *path, mode_t mode);
-/* rm -rf that never follows symlinks; a missing path is fine. */
+/*
+ * rm -rf that never follows symlinks; a missing path is fine.  Iterative:
+ * one directory open at a time and time linear in the tree, whatever its depth.
+ */
 int vine_rm_rf(const char *path);
 /* fsync the directory that contains path. */
 int vine_fsync_parent(const char *path);

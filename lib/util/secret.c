@@ -39,7 +39,8 @@ int vine_peer_secret_parse(const char *text, size_t len, unsigned char secret[VI
 
 int vine_peer_secret_load(const char *path, unsigned char secret[VINE_PEER_SECRET_LEN])
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK: a FIFO must not block the open; only a regular file is read */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	char buf[2 * VINE_PEER_SECRET_LEN + 2];
 	struct stat st;
 	ssize_t n;

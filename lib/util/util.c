@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <math.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,8 @@
 #include "util/util.h"
 
 static _Thread_local char errbuf[1024];
+
+static void buf_vaddf(struct vine_buf *b, const char *fmt, va_list ap);
 
 static void verror(int with_errno, int err, const char *fmt, va_list ap)
 {
@@ -71,23 +74,16 @@ int vine_error_prefix(const char *fmt, ...)
 
 void vine_msgf(vine_msg_fn fn, void *ctx, const char *fmt, ...)
 {
+	struct vine_buf b = VINE_BUF_INIT;
 	va_list ap;
-	char *msg;
-	int n;
 
 	if (!fn)
 		return;
 	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
+	buf_vaddf(&b, fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		return;
-	msg = vine_xmalloc((size_t)n + 1);
-	va_start(ap, fmt);
-	vsnprintf(msg, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	fn(ctx, msg);
-	free(msg);
+	fn(ctx, b.data);
+	vine_buf_release(&b);
 }
 
 const char *vine_errmsg(void)
@@ -136,20 +132,29 @@ char *vine_xstrndup(const char *s, size_t n)
 	return p ? p : oom(n + 1);
 }
 
+/* The one formatter into a buffer (vine_buf_addf, vine_xasprintf, vine_msgf). */
+static void buf_vaddf(struct vine_buf *b, const char *fmt, va_list ap)
+{
+	va_list ap2;
+	int n;
+
+	va_copy(ap2, ap);
+	n = vsnprintf(NULL, 0, fmt, ap2);
+	va_end(ap2);
+	if (n < 0)
+		abort();
+	vine_buf_grow(b, (size_t)n);
+	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+	b->len += (size_t)n;
+}
+
 char *vine_xasprintf(const char *fmt, ...)
 {
 	struct vine_buf b = VINE_BUF_INIT;
 	va_list ap;
-	int n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		abort();
-	vine_buf_grow(&b, (size_t)n);
-	va_start(ap, fmt);
-	vsnprintf(b.data, (size_t)n + 1, fmt, ap);
+	buf_vaddf(&b, fmt, ap);
 	va_end(ap);
 	return b.data;
 }
@@ -187,18 +192,10 @@ void vine_buf_addstr(struct vine_buf *b, const char *s)
 void vine_buf_addf(struct vine_buf *b, const char *fmt, ...)
 {
 	va_list ap;
-	int n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
+	buf_vaddf(b, fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		abort();
-	vine_buf_grow(b, (size_t)n);
-	va_start(ap, fmt);
-	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	b->len += (size_t)n;
 }
 
 void vine_buf_reset(struct vine_buf *b)
@@ -321,6 +318,19 @@ fail:
 	close(fd);
 	vine_buf_release(&b);
 	return -1;
+}
+
+void vine_test_pause(const char *point)
+{
+	const char *v = getenv("VINE_TEST_PAUSE"), *p;
+	size_t n = strlen(point);
+
+	for (p = v; p && *p; p += strcspn(p, ",") + (p[strcspn(p, ",")] == ',')) {
+		if (strcspn(p, ",") == n && !strncmp(p, point, n)) {
+			raise(SIGSTOP);
+			return;
+		}
+	}
 }
 
 int vine_parse_llong(const char *s, long long min, long long max, long long *out)

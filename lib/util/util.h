@@ -98,6 +98,14 @@ int vine_write_close(int fd, const char *path, const void *data, size_t len);
 /* Read a whole file (at most max bytes, else an error) into *data. */
 int vine_read_file(const char *path, size_t max, char **data, size_t *len);
 
+/*
+ * Test hook: when $VINE_TEST_PAUSE names point (a comma-separated list),
+ * stop this whole process with SIGSTOP there, each time it is reached,
+ * so that a test can act at exactly that point (kill -9 it, cut a
+ * transfer, or SIGCONT it).  The points are listed in vine(7) TEST HOOKS.
+ */
+void vine_test_pause(const char *point);
+
 /* Parse a whole decimal number in [min, max]; 0 or -1 with a message. */
 int vine_parse_llong(const char *s, long long min, long long max, long long *out);
 /*

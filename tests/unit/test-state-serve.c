@@ -178,11 +178,25 @@ static void test_bad_client(void)
 	int fd;
 	pid_t pid = t_fork_peer(&fd, serve_fn, NULL);
 
-	/* a request that is not JSON ends the connection with an error */
+	/* a request that is not JSON gets an error reply, and the connection
+	 * goes on (it used to end it), its stream skipped */
+	struct vine_frame f;
 	vine_proto_init_fd(&p, fd, fd, 10);
 	check_int(vine_proto_hello(&p), ==, 0);
 	check_int(vine_proto_send(&p, VINE_FRAME_REQUEST, 1, "{op", 3), ==, 0);
-	check_int(status_of(pid), ==, 1);
+	check_int(vine_proto_send(&p, VINE_FRAME_DATA, 1, "abc", 3), ==, 0);
+	check_int(vine_proto_send(&p, VINE_FRAME_END, 1, NULL, 0), ==, 0);
+	check_int(vine_proto_recv(&p, &f), ==, 0);
+	check_int(f.type, ==, VINE_FRAME_ERROR);
+	check_int(f.id, ==, 1);
+	CHECK(strstr(f.body, "bad JSON") != NULL);
+	check_int(vine_proto_send(&p, VINE_FRAME_REQUEST, 2, "[]", 2), ==, 0);
+	check_int(vine_proto_recv(&p, &f), ==, 0);
+	check_int(f.type, ==, VINE_FRAME_ERROR);
+	check_int(f.id, ==, 2);
+	CHECK(strstr(f.body, "unknown request") != NULL);
+	shutdown(fd, SHUT_WR);
+	check_int(status_of(pid), ==, 0);
 	vine_proto_release(&p);
 	close(fd);
 

@@ -3,6 +3,8 @@
  * claim, finish, leases, retries, result files, and the refusals.
  */
 #include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -416,6 +418,30 @@ static void test_missing_op(void)
 	check_str(vine_errmsg(), ==, "state 'fake://x': this backend does not support transfer_progress");
 }
 
+/* a claim's max is bounded by the free cores, whatever the request says */
+static void test_claim_bounds(void)
+{
+	struct vine_state *st = fresh("bounds.db");
+	struct vine_task_spec s[3] = { spec("a"), spec("b"), spec("c") };
+	struct vine_claim *c;
+	size_t n;
+	int64_t ids[3], w;
+	int more;
+
+	CHECK(vine_state_submit(st, NULL, s, 3, ids) == 0);
+	w = worker(st, "n1", 2, 60);
+	/* was calloc(2^63 - 1, sizeof(struct vine_claim)): an abort */
+	CHECK(vine_state_claim(st, w, 2, 2, (size_t)INT64_MAX, &c, &n, &more) == 0);
+	CHECK(n == 2 && more == 1);
+	vine_state_free_claims(c, n);
+	CHECK(vine_state_claim(st, w, 1, 1, SIZE_MAX, &c, &n, &more) == 0 && n == 1);
+	vine_state_free_claims(c, n);
+	/* core counts past VINE_CORES_MAX are refused */
+	CHECK(vine_state_claim(st, w, INT_MAX, INT_MAX, 1, &c, &n, &more) < 0);
+	CHECK(strstr(vine_errmsg(), "bad core counts") != NULL);
+	vine_state_close(st);
+}
+
 int main(void)
 {
 	if (!mkdtemp(dir)) {
@@ -426,6 +452,7 @@ int main(void)
 	test_missing_op();
 	test_submit();
 	test_claim_finish();
+	test_claim_bounds();
 	test_retries_and_leases();
 	test_lost_limit();
 	test_names();
