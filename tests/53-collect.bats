@@ -152,6 +152,7 @@ reaped() {
 	run -0 ls -A
 	refute_line --regexp '^jl\.tmp\.'
 	assert_equal "$(cat out/1/stdout)" hi
+}
 
 @test "collect -n: only tasks the directory holds no entry for, their ids on stdout" {
 	printf '%s\n' 'echo one' 'echo two' | vine-submit
