@@ -14,9 +14,10 @@
 #include "state/state.h"
 
 static const char usage_text[] =
-	"usage: vine-collect [-qw] [-s STATE] [-o DIR] [-j JOBLOG]\n"
+	"usage: vine-collect [-nqw] [-s STATE] [-o DIR] [-j JOBLOG]\n"
 	"  -s STATE   the state (default $VINE_STATE, else ./vine.db)\n"
 	"  -o DIR     write each finished task's results to DIR/ID/\n"
+	"  -n         with -o: only tasks DIR holds no entry for; print their ids\n"
 	"  -j JOBLOG  write a GNU parallel joblog to JOBLOG (- for stdout)\n"
 	"  -w         wait until no task is ready or running\n"
 	"  -q         no progress meter, no summary\n"
@@ -33,23 +34,26 @@ int main(int argc, char **argv)
 {
 	const char *dir = NULL, *joblog = NULL;
 	char *state = NULL;
-	int wait = 0, quiet = 0, c;
+	int wait = 0, quiet = 0, incremental = 0, c;
 	struct vine_counts n;
 
 	vine_cli_start(argc, argv, usage_text);
-	while ((c = getopt(argc, argv, "s:o:j:wqh")) != -1) {
+	while ((c = getopt(argc, argv, "s:o:j:nwqh")) != -1) {
 		switch (c) {
 		case 's': free(state); state = vine_xstrdup(vine_opt_str("-s", optarg)); break;
 		case 'o': dir = vine_opt_str("-o", optarg); break;
 		case 'j': joblog = vine_opt_str("-j", optarg); break;
+		case 'n': incremental = 1; break;
 		case 'w': wait = 1; break;
 		case 'q': quiet = 1; break;
 		case 'h': vine_usage(VINE_EXIT_OK);
 		default: vine_usage(VINE_EXIT_USAGE);
 		}
 	}
-	if (optind != argc)
+	if (optind != argc || (incremental && !dir))
 		vine_usage(VINE_EXIT_USAGE);
+	if (incremental && joblog && !strcmp(joblog, "-"))
+		vine_usage(VINE_EXIT_USAGE); /* both on stdout */
 	if (!state)
 		state = vine_default_state();
 	struct vine_state *st = vine_state_open(state, 0);
@@ -87,7 +91,8 @@ int main(int argc, char **argv)
 		if (n.n[VINE_TASK_READY] + n.n[VINE_TASK_RUNNING] > 0)
 			vine_die_lib(VINE_EXIT_FAIL);
 	}
-	if ((dir || joblog) && vine_collect_write(st, dir, joblog) < 0)
+	if ((dir || joblog) &&
+	    vine_collect_write(st, dir, joblog, incremental ? stdout : NULL) < 0)
 		vine_die_lib(VINE_EXIT_FAIL);
 	if (vine_state_counts(st, &n) < 0)
 		vine_die_lib(VINE_EXIT_FAIL);

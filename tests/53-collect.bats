@@ -153,3 +153,26 @@ reaped() {
 	refute_line --regexp '^jl\.tmp\.'
 	assert_equal "$(cat out/1/stdout)" hi
 }
+
+@test "collect -n: only tasks the directory holds no entry for, their ids on stdout" {
+	printf '%s\n' 'echo one' 'echo two' | vine-submit
+	vine-worker -n 2 -i 0
+	run -0 --separate-stderr vine-collect -n -o out
+	assert_output $'1\n2'
+	assert_equal "$(cat out/2/stdout)" two
+	# a reader took task 1: an empty file of its name stays, the results go
+	rm -r out/1
+	touch out/1
+	echo 'echo three' | vine-submit
+	vine-worker -n 2 -i 0
+	run -0 --separate-stderr vine-collect -n -o out
+	assert_output 3
+	assert_file_empty out/1
+	assert_equal "$(cat out/3/stdout)" three
+	# nothing new: nothing written, nothing printed
+	run -0 --separate-stderr vine-collect -n -o out
+	assert_output ''
+	# -n needs -o, and shares stdout with no joblog
+	run -2 vine-collect -n
+	run -2 vine-collect -n -o out -j -
+}

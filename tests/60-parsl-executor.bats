@@ -1,19 +1,26 @@
 #!/usr/bin/env bats
-# The Parsl executor (share/python/vine_parsl): its runner, the reading of
-# vine programs' output, and VineExecutor driven through start/submit/
-# shutdown against a test double of the vine programs and, once they are
-# built, the real ones.  The test logic is in tests/parsl/*.py (unittest).
+# The Parsl executor (share/python/vine_parsl): its runner and the reading of
+# vine programs' output as unit tests, VineExecutor driven directly through
+# start/submit/shutdown, and under real Parsl (installed, else the vendored
+# copy in ../shared/vendor beside the repository) against the real vine
+# programs and workers.  The test logic is in tests/parsl/*.py (unittest).
 
 bats_require_minimum_version 1.5.0
 load helpers
+load helpers-hosts
 
-# pyunit MODULE [SKIPS]: run one unittest module of tests/parsl; pass only
-# if its tests ran and passed with exactly SKIPS (default 0) skipped.
+# pyunit [-p] MODULE [SKIPS]: run one unittest module of tests/parsl; pass
+# only if its tests ran and passed with exactly SKIPS (default 0) skipped.
+# -p: with the interpreter that imports Parsl (parsl_python).
 pyunit() {
-	local want=OK
+	local want=OK py=python3
+	if [ "$1" = -p ]; then
+		py=$PARSL_PY
+		shift
+	fi
 	[ "${2:-0}" -eq 0 ] || want="OK (skipped=$2)"
 	export TMPDIR="$BATS_TEST_TMPDIR"
-	run python3 -m unittest -v "$1"
+	run "$py" -m unittest -v "$1"
 	echo "$output"
 	assert_success
 	assert_output --regexp 'Ran [1-9][0-9]* test'
@@ -25,21 +32,26 @@ skips_unless() {
 	python3 -c "import $1" 2>/dev/null && echo 0 || echo 1
 }
 
-# the test double, linked under each program name, first on PATH
-use_fake_vine() {
-	local d="$BATS_TEST_TMPDIR/fakebin" p
-	mkdir -p "$d"
-	for p in vine-submit vine-status vine-worker vine-collect; do
-		ln -s "$VINE_TOP/tests/parsl/fakevine.py" "$d/$p"
-	done
-	export PATH="$d:$PATH"
-}
-
-have_real_vine() {
-	local p
-	for p in vine-submit vine-status vine-worker vine-collect; do
-		[ -x "$VINE_BIN/$p" ] || return 1
-	done
+# parsl_python: PARSL_PY is an interpreter that imports Parsl: python3 when
+# Parsl is installed, else Debian's /usr/bin/python3 with the vendored copy
+# (../shared/vendor beside the repository: Parsl and the two packages
+# Debian 12 has too old; the rest are in install-deps.sh check); else skip.
+# Bytecode goes to a directory of the build (the vendored copy may be
+# read-only), or every interpreter would compile Parsl again.
+parsl_python() {
+	local v="$VINE_TOP/../shared/vendor"
+	unset PYTHONDONTWRITEBYTECODE
+	export PYTHONPYCACHEPREFIX="$VINE_FIXTURES/pycache"
+	if python3 -c 'import parsl' 2>/dev/null; then
+		PARSL_PY=python3
+		return 0
+	fi
+	[ -d "$v/parsl/parsl" ] || skip "Parsl is not installed and ../shared/vendor has no copy"
+	v=$(cd "$v" && pwd)
+	export PYTHONPATH="$PYTHONPATH:$v/parsl:$v/pydeps"
+	run /usr/bin/python3 -c 'import parsl'
+	[ "$status" -eq 0 ] || skip "the vendored Parsl does not import: $output (sh share/install-deps.sh check)"
+	PARSL_PY=/usr/bin/python3
 }
 
 setup() {
@@ -56,31 +68,64 @@ setup() {
 	pyunit test_cli
 }
 
-@test "vine_parsl imports without Parsl and implements ParslExecutor" {
-	pyunit test_import "$((1 - $(skips_unless parsl)))"
-}
-
-@test "executor: results, failures, batching, shutdown (vine test double)" {
-	use_fake_vine
+@test "executor driven directly, cold mode: results, failures, batching, shutdown" {
 	pyunit test_executor
 }
 
-@test "executor: results, failures, batching, shutdown (real vine programs)" {
-	have_real_vine || skip "vine-submit/-status/-worker/-collect are not built yet"
-	pyunit test_executor 1   # one test needs the double's worker
-}
-
-@test "executor: tasks run in a packed environment (real vine programs)" {
-	have_real_vine || skip "vine-submit/-status/-worker/-collect are not built yet"
-	[ -x "$VINE_BIN/vine-pack" ] || skip "vine-pack is not built yet"
+@test "executor: tasks run in a packed environment" {
 	fixture_venv "$BATS_TEST_TMPDIR/venv"
 	run -0 vine-pack -o "$BATS_TEST_TMPDIR/env.tar.gz" "$BATS_TEST_TMPDIR/venv"
 	rm -rf "$BATS_TEST_TMPDIR/venv"
 	VINE_PARSL_TEST_ENV="$BATS_TEST_TMPDIR/env.tar.gz" pyunit test_env
 }
 
-@test "executor under Parsl: python_apps through the DataFlowKernel" {
-	python3 -c 'import parsl' 2>/dev/null || skip "Parsl is not installed (no PyPI here)"
-	have_real_vine || use_fake_vine
-	pyunit test_parsl
+@test "under Parsl: apps, files, exceptions, retries, walltime, resources, monitoring, shutdown, liveness" {
+	parsl_python
+	pyunit -p test_parsl
+}
+
+# the ```python block after "`workflow.py`" in share/doc/parsl.md
+doc_workflow() {
+	awk '/^`workflow.py`/ { f = 1; next } f && /^```python/ { p = 1; next }
+	     p && /^```/ { exit } p { print }' "$VINE_TOP/share/doc/parsl.md"
+}
+
+@test "under Parsl: share/doc/parsl.md's configuration runs as written" {
+	parsl_python
+	local wf="$BATS_TEST_TMPDIR/wf" env="$BATS_TEST_TMPDIR/env" v
+	mkdir -p "$wf"
+	doc_workflow >"$wf/workflow.py"
+	grep -q 'VineExecutor(' "$wf/workflow.py"
+	# the environment: a venv of the interpreter that has Parsl (with its
+	# Debian packages), the vendored Parsl copied in when that is where it is
+	"$PARSL_PY" -m venv --copies --system-site-packages --without-pip "$env"
+	if [ "$PARSL_PY" = /usr/bin/python3 ]; then
+		v=$(cd "$VINE_TOP/../shared/vendor" && pwd)
+		cp -r "$v/parsl/parsl" "$v"/pydeps/* "$env"/lib/python3*/site-packages/
+	fi
+	run -0 vine-pack -o "$wf/wf.tar.gz" "$env"
+	rm -rf "$env"
+	# tasks find Parsl in the environment only
+	PYTHONPATH= spawn "$BATS_TEST_TMPDIR/worker.log" vine-worker -s "$wf/run.db" -n 2 -i 120
+	cd "$BATS_TEST_TMPDIR"
+	run --separate-stderr -0 timeout 300 "$PARSL_PY" "$wf/workflow.py"
+	assert_output --partial "done: 101 runs"
+	run -0 cat "$BATS_TEST_TMPDIR/report.txt"
+	assert_output --regexp '^total -?[0-9]+\.[0-9]{3}$'
+}
+
+@test "under Parsl: the state over ssh:// and workers on three simulated nodes" {
+	parsl_python
+	hosts_require
+	host_start
+	nodes_init 3
+	local i state="$BATS_TEST_TMPDIR/run.db"
+	run -0 vine-submit -s "$state" - </dev/null
+	for i in 1 2 3; do
+		PYTHONPATH= node_spawn "$i" vine-worker -s "$HOST_URL$state" -n 1 \
+			-l "${NODE_LISTEN[i]}" -i 120
+	done
+	cd "$BATS_TEST_TMPDIR"
+	run --separate-stderr -0 timeout 300 "$PARSL_PY" "$VINE_TOP/tests/parsl/wf_nodes.py" "$HOST_URL$state" 15
+	assert_output "$(printf 'node1\nnode2\nnode3')"
 }

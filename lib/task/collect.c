@@ -195,12 +195,23 @@ static int write_task(struct vine_state *st, const struct vine_task *t, const ch
 	return rc;
 }
 
-int vine_collect_write(struct vine_state *st, const char *dir, const char *joblog)
+/* Whether dir holds an entry for the task (incremental mode skips it). */
+static int held(const char *dir, int64_t id)
+{
+	struct stat sb;
+	char *p = vine_xasprintf("%s/%lld", dir, (long long)id);
+	int r = lstat(p, &sb) == 0;
+
+	free(p);
+	return r;
+}
+
+int vine_collect_write(struct vine_state *st, const char *dir, const char *joblog, FILE *newids)
 {
 	FILE *jl = NULL;
 	char *jtmp = NULL;
 	int64_t after = 0;
-	int rc = 0;
+	int rc = 0, wrote = 0;
 
 	if (dir && vine_mkdir_p(dir, 0777) < 0)
 		return -1;
@@ -244,8 +255,12 @@ int vine_collect_write(struct vine_state *st, const char *dir, const char *joblo
 				continue;
 			if (jl)
 				vine_joblog_line(&t[i], jl);
-			if (dir)
-				rc = write_task(st, &t[i], dir);
+			if (!dir || (newids && held(dir, t[i].id)))
+				continue;
+			rc = write_task(st, &t[i], dir);
+			wrote = 1;
+			if (rc == 0 && newids)
+				fprintf(newids, "%lld\n", (long long)t[i].id);
 		}
 		if (n)
 			after = t[n - 1].id;
@@ -264,7 +279,7 @@ int vine_collect_write(struct vine_state *st, const char *dir, const char *joblo
 			unlink(jtmp);
 		free(jtmp);
 	}
-	if (rc == 0 && dir) {
+	if (rc == 0 && dir && wrote) {
 		/* one sync for the whole tree instead of one per file */
 		int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (fd < 0 || syncfs(fd) < 0)

@@ -42,8 +42,14 @@ char *vine_exit_text(const struct vine_task *t);
  * Write the results of every finished (done, failed or cancelled) task: into dir (if not NULL) and as
  * a joblog into joblog (if not NULL; "-" is standard output; a file is
  * replaced atomically).
+ *
+ * newids: incremental mode (vine-collect -n).  Only the finished tasks that
+ * dir does not hold yet (no entry DIR/ID of any kind) are written, and each
+ * one's id is written to newids, one per line, once it is in place.  A
+ * reader that has taken a result removes DIR/ID and leaves an empty file
+ * of that name, so the task is neither written again nor kept twice.
  */
-int vine_collect_write(struct vine_state *st, const char *dir, const char *joblog);
+int vine_collect_write(struct vine_state *st, const char *dir, const char *joblog, FILE *newids);
 
 /* Progress line on a terminal while waiting (no-op when off). */
 struct vine_collect_meter {

@@ -51,7 +51,7 @@ class ResourceSpecTest(unittest.TestCase):
 
     def test_bad_specs(self):
         d = TaskOptions()
-        for spec, msg in (({"memory": 100}, r"keys \['memory'\] are not supported"),
+        for spec, msg in (({"memory": 100}, r"vine cannot honour 'memory'"),
                           ({"cores": 0}, "'cores' must be an integer >= 1"),
                           ({"cores": 1.5}, "'cores' must be an integer"),
                           ({"cores": True}, "'cores' must be an integer"),
@@ -190,7 +190,7 @@ class ProgramsTest(unittest.TestCase):
         script(self.bin, "vine-collect", 'echo "$@" >"%s"; exit 1\n' % self.log)
         self.p.collect("/out")
         with open(self.log) as f:
-            self.assertEqual(f.read(), "-s /st/v.db -o /out\n")
+            self.assertEqual(f.read(), "-s /st/v.db -q -n -o /out\n")
         script(self.bin, "vine-collect", "echo usage >&2; exit 2\n")
         with self.assertRaisesRegex(VineCommandError, r"exit 2\): usage"):
             self.p.collect("/out")

@@ -40,7 +40,7 @@ class RunnerTest(unittest.TestCase):
 
     def call(self, func, *args, serializer="pickle", python_path=(HERE,), **kwargs):
         d = os.path.join(self.dir, "call")
-        codec.write_call(d, func, args, kwargs, serializer, python_path)
+        codec.write_call(d, codec.call_blob(func, args, kwargs, serializer), serializer, python_path)
         return d
 
     def result(self, where=None, serializer="pickle"):
@@ -178,7 +178,7 @@ class CodecTest(unittest.TestCase):
 
     def test_call_files(self):
         d = os.path.join(self.tmp.name, "c")
-        codec.write_call(d, funcs.add, (1,), {"b": 2}, "pickle", ["/x"])
+        codec.write_call(d, codec.call_blob(funcs.add, (1,), {"b": 2}, "pickle"), "pickle", ["/x"])
         self.assertEqual(sorted(os.listdir(d)), [vine_runner.CALL_NAME, vine_runner.META_NAME])
         with open(os.path.join(d, vine_runner.META_NAME)) as f:
             self.assertEqual(json.load(f), {"vine_parsl_call": 1, "serializer": "pickle",
@@ -187,11 +187,9 @@ class CodecTest(unittest.TestCase):
         self.assertIs(func, funcs.add)
         self.assertEqual((args, kwargs), ((1,), {"b": 2}))
 
-    def test_lambda_does_not_pickle_and_leaves_no_directory(self):
-        d = os.path.join(self.tmp.name, "c")
+    def test_lambda_does_not_pickle(self):
         with self.assertRaises(Exception):
-            codec.write_call(d, lambda: 1, (), {}, "pickle")
-        self.assertFalse(os.path.exists(d))
+            codec.call_blob(lambda: 1, (), {}, "pickle")
 
     def test_not_a_result(self):
         p = os.path.join(self.tmp.name, "r")
@@ -215,7 +213,7 @@ class CodecTest(unittest.TestCase):
     def test_cloudpickle_ships_a_lambda_by_value(self):
         d = os.path.join(self.tmp.name, "c")
         k = 5
-        codec.write_call(d, lambda x: x * k, (3,), {}, "cloudpickle")
+        codec.write_call(d, codec.call_blob(lambda x: x * k, (3,), {}, "cloudpickle"), "cloudpickle")
         p = run_runner(d)
         self.assertEqual(p.returncode, 0, p.stderr)
         r = codec.read_result(os.path.join(d, vine_runner.RESULT_NAME), "cloudpickle")

@@ -17,7 +17,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 WRAPPED = ("vine-submit", "vine-status", "vine-collect")
 
 # the failures the tests cause on purpose are logged; keep the output clean
-logging.getLogger("vine_parsl").addHandler(logging.NullHandler())
+logging.getLogger("parsl.executors.vine_parsl").addHandler(logging.NullHandler())
 
 WRAPPER = """#!/bin/sh
 # log the run, fail on demand, else run the real program
@@ -49,10 +49,6 @@ class VineTestCase(unittest.TestCase):
         self.old_path = os.environ["PATH"]
         os.environ["PATH"] = self.wrap + os.pathsep + self.old_path
         self.addCleanup(os.environ.__setitem__, "PATH", self.old_path)
-        # tasks inherit the worker's environment: they must find the test
-        # functions through python_path, as on a real node
-        if "PYTHONPATH" in os.environ:
-            self.addCleanup(os.environ.__setitem__, "PYTHONPATH", os.environ.pop("PYTHONPATH"))
         self.workers = []
         self.executors = []
 
@@ -90,7 +86,7 @@ class VineTestCase(unittest.TestCase):
 
     def executor(self, **kw):
         from vine_parsl import VineExecutor
-        args = dict(state=self.state, work_dir=self.work, serializer="pickle",
+        args = dict(state=self.state, work_dir=self.work, serializer="pickle", mode="cold",
                     python_path=[HERE], poll_interval=self.poll, collect_interval=2.0,
                     batch_window=0.05)
         args.update(kw)
@@ -98,11 +94,15 @@ class VineTestCase(unittest.TestCase):
         self.executors.append(ex)
         return ex
 
-    def worker(self, idle=3, node="testnode", cores=2):
+    def worker(self, idle=3, node="testnode", cores=2, state=None):
+        # tasks inherit the worker's environment, which has no PYTHONPATH, as
+        # on a real node: they find modules through what the executor sends
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         with open(os.path.join(self.tmp, "worker.out"), "ab") as out, \
                 open(os.path.join(self.tmp, "worker.err"), "ab") as err:
-            w = subprocess.Popen(["vine-worker", "-s", self.state, "-N", node,
-                                  "-n", str(cores), "-i", str(idle)], stdout=out, stderr=err)
+            w = subprocess.Popen(["vine-worker", "-s", state or self.state, "-N", node,
+                                  "-n", str(cores), "-i", str(idle)], stdout=out, stderr=err,
+                                 env=env)
         self.workers.append(w)
         return w
 

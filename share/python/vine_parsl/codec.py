@@ -30,14 +30,21 @@ def importable(module):
         return False
 
 
-def write_call(calldir, func, args, kwargs, serializer, python_path=()):
-    """Serialize one call into a new directory calldir.  Errors (an object
-    that does not serialize) raise here, in the submitting thread."""
+def call_blob(func, args, kwargs, serializer):
+    """The bytes of one call (call.bin, or what a warm pool is sent).
+    Errors (an object that does not serialize) raise here, in the
+    submitting thread."""
     dumps, _ = fmt.serializer(serializer)
-    blob = pickle.dumps((dumps(func), dumps(tuple(args)), dumps(dict(kwargs))),
+    return pickle.dumps((dumps(func), dumps(tuple(args)), dumps(dict(kwargs))),
                         protocol=fmt.PROTOCOL)
+
+
+def write_call(calldir, blob, serializer, python_path=(), cwd=None):
+    """Write one call (call_blob's bytes) into a new directory calldir."""
     meta = {"vine_parsl_call": fmt.FORMAT, "serializer": serializer,
             "python_path": list(python_path)}
+    if cwd:
+        meta["cwd"] = cwd
     os.makedirs(calldir)
     # no fsync: a call only matters while this process lives, and thousands
     # of fsyncs on a shared file system would slow every submit
@@ -62,6 +69,11 @@ def read_result(path, serializer):
     """Decode a result file.  Raises ValueError if the file is not one."""
     with open(path, "rb") as f:
         data = f.read()
+    return decode_result(data, serializer, path)
+
+
+def decode_result(data, serializer, path="a result"):
+    """Decode a result's bytes (a result file's, or a warm pool's)."""
     try:
         env = pickle.loads(data)
     except Exception as e:

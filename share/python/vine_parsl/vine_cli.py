@@ -8,6 +8,7 @@ relies on"), so a change in those formats is a change in this file only.
 import json
 import os
 import shlex
+import shutil
 import subprocess
 
 from .errors import VineCommandError, VineSubmitError
@@ -37,6 +38,9 @@ class TaskOptions(tuple):
         except ValueError:
             raise AttributeError(name) from None
 
+    def with_retries(self, retries):
+        return TaskOptions(self[0], self[1], retries, self[3], self[4])
+
     def argv(self):
         """The vine-submit options for these settings, in a fixed order."""
         env, cores, retries, timeout, tag = self
@@ -56,11 +60,17 @@ class TaskOptions(tuple):
 
 def task_command(python, runner, calldir):
     """The shell command line of one task: `python3 RUNNER CALLDIR`."""
-    for what, s in (("python", python), ("runner", runner), ("call directory", calldir)):
+    return shell_line([python, runner, calldir], ("python", "runner", "call directory"))
+
+
+def shell_line(argv, names=None):
+    """One task line: the words quoted for the shell."""
+    for i, s in enumerate(argv):
         if "\n" in s or "\r" in s:
             # vine-submit reads one task per line
+            what = names[i] if names else "word %d" % i
             raise ValueError("the %s path has a line break: %r" % (what, s))
-    return " ".join(shlex.quote(s) for s in (python, runner, calldir))
+    return " ".join(shlex.quote(s) for s in argv)
 
 
 class VinePrograms:
@@ -119,10 +129,64 @@ class VinePrograms:
             raise VineCommandError("vine-status --json printed no JSON object: %s" % e,
                                    None, p.returncode, p.stderr) from None
 
+    def have(self, name):
+        """Whether the program is there to run."""
+        if self.bin_dir:
+            return os.access(os.path.join(self.bin_dir, name), os.X_OK)
+        return shutil.which(name) is not None
+
+    def cancel(self, ids):
+        """Cancel tasks (vine-cancel ID...): ready ones never run, running
+        ones are stopped on their workers."""
+        if ids:
+            self._run(self._argv("vine-cancel", *[str(i) for i in ids]), ok=(0, 1))
+
     def collect(self, outdir):
-        """Lay out finished tasks under outdir with `vine-collect -o`.
-        Exit 1 only means that not every task is done and succeeded."""
-        self._run(self._argv("vine-collect", "-o", outdir), ok=(0, 1))
+        """Lay out the finished tasks that outdir holds nothing for yet
+        (`vine-collect -n -o`) and return their ids.  Exit 1 only means
+        that not every task is done and succeeded."""
+        p = self._run(self._argv("vine-collect", "-q", "-n", "-o", outdir), ok=(0, 1))
+        return [line.strip() for line in p.stdout.splitlines() if line.strip()]
+
+
+def live_workers(obj):
+    """The workers of a vine-status --json object that can run tasks now:
+    alive, lease not past, with cores."""
+    if not isinstance(obj, dict) or not isinstance(obj.get("workers"), list):
+        return []
+    now = obj.get("time")
+    out = []
+    for w in obj["workers"]:
+        if not isinstance(w, dict) or w.get("state") != "alive":
+            continue
+        if not isinstance(w.get("cores"), int) or w["cores"] <= 0:
+            continue
+        exp = w.get("expires")
+        if isinstance(now, (int, float)) and isinstance(exp, (int, float)) and exp < now:
+            continue
+        out.append(w)
+    return out
+
+
+def running_ids(obj):
+    """The ids (as text) of the tasks the workers of a vine-status --json
+    object are running."""
+    ids = set()
+    if isinstance(obj, dict) and isinstance(obj.get("workers"), list):
+        for w in obj["workers"]:
+            if isinstance(w, dict) and isinstance(w.get("running"), list):
+                ids.update(str(i) for i in w["running"])
+    return ids
+
+
+def task_counts(obj):
+    """The task counts by state of a vine-status --json object ({} if none)."""
+    tasks = obj.get("tasks") if isinstance(obj, dict) else None
+    if isinstance(tasks, dict):
+        counts = tasks.get("counts", tasks)
+        if isinstance(counts, dict):
+            return {k: v for k, v in counts.items() if isinstance(v, int)}
+    return {}
 
 
 def status_signature(obj):
@@ -184,6 +248,17 @@ def read_task_dir(taskdir, result_name):
         if root != taskdir:
             dirs[:] = []
     return Outcome(exit, result, read_tail(os.path.join(taskdir, "stderr")))
+
+
+def delivered(taskdir):
+    """Replace a task's directory of results, once read, by an empty file
+    of the same name: vine-collect -n neither writes it again nor is a
+    second copy of the results kept."""
+    shutil.rmtree(taskdir, ignore_errors=True)
+    try:
+        open(taskdir, "w").close()
+    except OSError:
+        pass
 
 
 def read_tail(path, size=STDERR_TAIL):
