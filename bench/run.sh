@@ -1,6 +1,7 @@
 #!/bin/sh
 # bench/run.sh [pack-seed|tasks|spread|spread-netfs|spread-ssh]... - run benchmarks (all by default)
 # and print their results as markdown.  Needs VINE_BIN (make bench sets it).
+# Not run by default (root, network namespaces, many minutes): spread-scale.
 set -eu
 cd "$(dirname "$0")"
 : "${VINE_BIN:?run through make bench}"

@@ -297,9 +297,13 @@ int main(int argc, char **argv)
 		cache = vine_default_cache();
 	if (!node)
 		node = vine_default_node();
-	if (do_serve)
-		rc = serve(st, cache, node, listen ? listen : ":0", secret, (int)uploads, (double)timeout,
-			   verbose);
+	if (do_serve) {
+		/* with a state, where its peers reach it (vine(7), ADDRESSES) */
+		char *def = !listen && state ? vine_xfer_default_listen(state) : NULL;
+		rc = serve(st, cache, node, listen ? listen : def ? def : ":0", secret, (int)uploads,
+			   (double)timeout, verbose);
+		free(def);
+	}
 	else
 		rc = fetch(st, cache, node, argv, argc, from, nfrom, secret, (double)timeout, quiet);
 	vine_state_close(st);

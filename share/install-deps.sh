@@ -1,6 +1,7 @@
 #!/bin/sh
-# install-deps.sh build|check|demo|bench - install the Debian packages vine
-# needs for building, for its tests, for the demo or for the benchmarks.
+# install-deps.sh build|check|demo|bench|fuzz - install the Debian packages
+# vine needs for building, for its tests, for the demo, for the benchmarks
+# or for fuzzing (clang and its libFuzzer and sanitizer runtimes).
 # Installs as root or through passwordless sudo; otherwise prints the exact
 # apt-get line and fails.
 set -eu
@@ -10,6 +11,7 @@ build="build-essential pkg-config libarchive-dev libssh2-1-dev zlib1g-dev
 check="$build bats bats-assert bats-support bats-file python3 python3-venv pigz
 	openssh-server openssh-client mandoc parallel slurm-wlm munge strace"
 demo="$build python3 python3-venv"
+fuzz="$build clang libclang-rt-14-dev"
 bench="$check pigz hyperfine bc linux-perf sshfs python3-numpy python3-scipy python3-pandas
 	python3-matplotlib python3-sklearn"
 
@@ -18,7 +20,8 @@ build) want=$build ;;
 check) want=$check ;;
 demo) want=$demo ;;
 bench) want=$bench ;;
-*) echo "usage: install-deps.sh build|check|demo|bench" >&2; exit 2 ;;
+fuzz) want=$fuzz ;;
+*) echo "usage: install-deps.sh build|check|demo|bench|fuzz" >&2; exit 2 ;;
 esac
 
 if ! command -v dpkg-query >/dev/null 2>&1; then

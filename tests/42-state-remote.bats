@@ -172,7 +172,7 @@ def up():
     p.stdin.close()
 threading.Thread(target=up, daemon=True).start()
 while (b := p.stdout.read(65536)):
-    sys.stdout.buffer.write(b.replace(b'"schema":3}', b'"schema":2}').replace(b'"schema": 3}', b'"schema": 2}'))
+    sys.stdout.buffer.write(b.replace(b'"schema":4}', b'"schema":2}').replace(b'"schema": 4}', b'"schema": 2}'))
     sys.stdout.buffer.flush()
 sys.exit(p.wait())
 PY

@@ -158,7 +158,7 @@ load helpers
 	for cmd in vine-submit vine-status vine-collect "vine-worker -i 0"; do
 		# shellcheck disable=SC2086
 		run -1 $cmd </dev/null
-		assert_output --partial "vine.db' has schema version 99, but this program understands version 3 only"
+		assert_output --partial "vine.db' has schema version 99, but this program understands version 4 only"
 	done
 	run -0 python3 -c 'import sqlite3; print(sqlite3.connect("vine.db").execute("SELECT count(*) FROM tasks").fetchone()[0])'
 	assert_output 1
@@ -201,5 +201,5 @@ load helpers
 	run -0 sh -c 'cat ids.* | sort -n | tr "\n" " "'
 	assert_output '1 2 3 4 5 6 7 8 '
 	run -0 status_py 'j["tasks"]["total"], j["schema"]'
-	assert_output '8 3'
+	assert_output '8 4'
 }

@@ -188,18 +188,29 @@ EOF
 	assert_equal "${#lines[@]}" 1
 }
 
-@test "worker: an environment that cannot be had fails the attempt, with the reason" {
-	[ -x "$VINE_BIN/vine-seed" ] || skip "the seed module is not merged yet"
+@test "worker: an environment that cannot be had is handed back, and fails after $VINE_FAULT_NODES nodes, every reason kept" {
 	head -c 4096 /dev/urandom >env.tar.gz
-	echo 'echo never' | vine-submit -e env.tar.gz -r 1
+	echo 'echo never' | vine-submit -e env.tar.gz -r 0
 	# the origin changes after it was registered: its id no longer matches
 	head -c 4096 /dev/urandom >env.tar.gz
-	run -0 vine-worker -n 1 -i 0
+	# each node hands it back once, not using up -r 0 (and then backs off
+	# from it); the third node makes it fail
+	for n in a b; do
+		run -0 vine-worker -N "$n" -c "$PWD/c-$n" -n 1 -i 0
+		assert_output --regexp "environment [0-9a-f]{64} on node '$n': .*: its tasks are handed back"
+		run -0 status_py 'j["state"], j["faults"]' 1
+		assert_output "ready $([ $n = a ] && echo 1 || echo 2)"
+	done
+	run -0 vine-worker -N c -c "$PWD/c-c" -n 1 -i 0
 	run -1 vine-collect -o out
+	run -0 status_py '[a["outcome"] for a in j["attempts"]], j["state"], j["failures"], j["faults"]' 1
+	assert_output "['fault', 'fault', 'fault'] failed 0 3"
+	run -0 status_py 'sorted(a["node"] for a in j["attempts"])' 1
+	assert_output "['a', 'b', 'c']"
+	run -0 status_py '[a["message"] for a in j["attempts"]]' 1
+	assert_output --regexp "environment [0-9a-f]{64} on node '[abc]': "
 	run -0 cat out/1/exit
-	assert_output --regexp '^error: environment [0-9a-f]{64}: '
-	run -0 status_py '[(a["outcome"], a["message"] is not None) for a in j["attempts"]], j["state"]' 1
-	assert_output "[('error', True), ('error', True)] failed"
+	assert_output --regexp '^fault: environment [0-9a-f]{64} on node '
 }
 
 @test "worker -l: serves its cache to peers while it runs; its environment came through the state" {

@@ -27,7 +27,7 @@ assert set(t) == {"total", "ready", "running", "done", "failed", "cancelled"}, t
 assert all(isinstance(v, int) for v in t.values())
 assert t["total"] == sum(v for k, v in t.items() if k != "total") == 6, t
 assert t["running"] >= 1
-assert j["schema"] == 3
+assert j["schema"] == 4
 w = j["workers"]
 assert [x["node"] for x in w] == ["first", "second"], w
 live = w[1]
@@ -38,15 +38,18 @@ assert all(isinstance(i, int) for i in live["running"]) and live["running"]
 assert w[0]["state"] == "gone" and w[0]["running"] == []
 o = j["objects"]
 assert len(o) == 1 and o[0]["size"] == 3000 and len(o[0]["id"]) == 64
-# the environment was fetched from the origin by the node that ran its tasks
-# (its bytes are no archive, so those tasks failed)
+# the environment was fetched from the origin by each node that claimed
+# its tasks (first had left, so no peer had it); its bytes are no archive,
+# so each node handed those tasks back, and backs off from it
 r = o[0]["replicas"]
-assert [(x["node"], x["bytes"], x["complete"]) for x in r] == [("first", 3000, True)], r
-assert o[0]["served_origin"] == 1 and o[0]["served_peer"] == 0, o[0]
-assert o[0]["bytes_origin"] == 3000 and o[0]["bytes_peer"] == 0, o[0]
+assert [(x["node"], x["bytes"], x["complete"]) for x in r] == [("first", 3000, True), ("second", 3000, True)], r
+assert o[0]["served_origin"] == 2 and o[0]["served_peer"] == 0, o[0]
+assert o[0]["bytes_origin"] == 6000 and o[0]["bytes_peer"] == 0, o[0]
 assert o[0]["transfers_active"] == 0 and o[0]["transfers_failed"] == 0, o[0]
+assert [(h["node"], h["faults"]) for h in o[0]["handbacks"]] == [("first", 1), ("second", 1)], o[0]
+assert all("not an archive" in h["reason"] for h in o[0]["handbacks"]), o[0]
 x = j["transfers"]
-assert [(t["source"], t["dest"], t["state"], t["status"]) for t in x] == [(None, "first", "done", "ok")], x
+assert [(t["source"], t["dest"], t["state"], t["status"]) for t in x] == [(None, "first", "done", "ok"), (None, "second", "done", "ok")], x
 print("ok")
 EOF
 	assert_output ok

@@ -150,7 +150,8 @@ env_short() {
 @test "vine-seed-steps.sbatch: every node seeds, then the command runs in the relocated env" {
 	local dir=$BATS_TEST_TMPDIR short n
 	short=$(env_short)
-	run -0 "${SBATCH[@]}" -N3 "$SEED" env.tar.gz \
+	# no state: every node reads the archive
+	run -0 env -u VINE_STATE "${SBATCH[@]}" -N3 "$SEED" env.tar.gz \
 		python3 -c 'import os, sys; print("ran", os.environ["SLURMD_NODENAME"], sys.prefix, os.environ["VINE_ENV"], os.environ["VIRTUAL_ENV"])'
 	run -0 slurm_wait_job "$output" 60
 	assert_output COMPLETED || { cat job.out; false; }
@@ -171,8 +172,28 @@ ran n3 $dir/cache-n3/env/$short $dir/cache-n3/env/$short $dir/cache-n3/env/$shor
 	done
 }
 
+@test "vine-seed-steps.sbatch with VINE_STATE: the environment fans out through the peers" {
+	local dir=$BATS_TEST_TMPDIR db=$BATS_TEST_TMPDIR/run.db short
+	short=$(env_short)
+	# the origin serves one copy at a time: the other nodes get theirs from peers
+	run -0 vine-submit -s "$db" --k-origin 1 </dev/null
+	run -0 env VINE_STATE="$HOST_URL$db" "${SBATCH[@]}" -N3 "$SEED" env.tar.gz \
+		sh -c 'echo "ran $SLURMD_NODENAME $VINE_ENV"'
+	run -0 slurm_wait_job "$output" 60
+	[ "$output" = COMPLETED ] || { cat job.out; false; }
+	run -0 grep '^ran ' job.out
+	[ "$(sort <<<"$output")" = "ran n1 $dir/cache-n1/env/$short
+ran n2 $dir/cache-n2/env/$short
+ran n3 $dir/cache-n3/env/$short" ]
+	VINE_STATE=$db run -0 status_py '(lambda o: (o["served_origin"], o["served_peer"], sorted(r["node"] for r in o["replicas"] if r["complete"])))(j["objects"][0])'
+	assert_output "(1, 2, ['n1', 'n2', 'n3'])"
+	# a server on every node, with the address toward the manager host
+	VINE_STATE=$db run -0 status_py 'sorted((w["node"], w["cores"], w["listen"].split(":")[0]) for w in j["workers"])'
+	assert_output "[('n1', 0, '127.0.0.1'), ('n2', 0, '127.0.0.1'), ('n3', 0, '127.0.0.1')]"
+}
+
 @test "vine-seed-steps.sbatch: a node that cannot seed fails the job before the command runs" {
-	run -0 "${SBATCH[@]}" -N3 "$SEED" missing.tar.gz touch "$BATS_TEST_TMPDIR/ran"
+	run -0 env -u VINE_STATE "${SBATCH[@]}" -N3 "$SEED" missing.tar.gz touch "$BATS_TEST_TMPDIR/ran"
 	run -0 slurm_wait_job "$output" 60
 	assert_output FAILED
 	assert_file_not_exists ran
@@ -183,7 +204,7 @@ ran n3 $dir/cache-n3/env/$short $dir/cache-n3/env/$short $dir/cache-n3/env/$shor
 	[ "$(grep -c 'vine-seed: ' job.out)" = 3 ]
 	[ "$(grep -c '^[012]: vine-seed: ' job.out)" = 3 ]
 	# the command failing on one node fails the job
-	run -0 "${SBATCH[@]}" -N3 "$SEED" env.tar.gz sh -c 'echo "ran $SLURMD_NODENAME"; [ "$SLURMD_NODENAME" != n2 ]'
+	run -0 env -u VINE_STATE "${SBATCH[@]}" -N3 "$SEED" env.tar.gz sh -c 'echo "ran $SLURMD_NODENAME"; [ "$SLURMD_NODENAME" != n2 ]'
 	run -0 slurm_wait_job "$output" 60
 	assert_output FAILED
 	[ "$(grep '^ran ' job.out | sort | tr '\n' ' ')" = "ran n1 ran n2 ran n3 " ]

@@ -16,10 +16,13 @@
 #     files), and the client side: VINE_KNOWN_HOSTS (a known_hosts that lists
 #     the host's ed25519 key) and VINE_SSH_KEY (a user key it accepts).
 #     Extra arguments are sshd_config lines; they replace the defaults
-#     with the same keyword (e.g. 'MaxStartups 4:50:8').
+#     with the same keyword (e.g. 'MaxStartups 4:50:8').  HOST_START_ADDR
+#     and HOSTS_NETNS put it elsewhere (helpers-netns.bash does).
 # sshd_start NAME ADDR [CONFIG-LINE...]
 #     The same for any name and loopback address; prints nothing, sets up
 #     $VINE_HOSTS_DIR/NAME/{port,log,...} and adds NAME to known_hosts.
+#     With HOSTS_NETNS set (helpers-netns.bash), it runs in that network
+#     namespace, whose address ADDR is.
 # sshd_stop NAME, sshd_restart NAME (same port, same keys), sshd_port NAME
 # nodes_init N
 #     Simulated nodes 1..N: NODE_NAME[i]=node<i>, NODE_ADDR[i]=127.0.0.<i+1>,
@@ -56,10 +59,11 @@ hosts_procs_dir() {
 	fi
 }
 
-# free_port ADDR: a port nothing is bound to on ADDR now, below the
-# ephemeral range so outgoing connections rarely take it meanwhile.
+# free_port ADDR [NETNS]: a port nothing is bound to on ADDR now (in that
+# network namespace), below the ephemeral range so outgoing connections
+# rarely take it meanwhile.
 free_port() {
-	/usr/bin/python3 - "$1" <<-'EOF'
+	${2:+ip netns exec "$2"} /usr/bin/python3 - "$1" <<-'EOF'
 	import random, socket, sys
 	for _ in range(200):
 	    p = random.randint(20000, 32000)
@@ -155,11 +159,12 @@ sshd_config() {
 # Run the sshd of NAME (already configured); 0 when it listens, 1 when
 # it could not bind, 2 on any other failure.
 sshd_launch() {
-	local d="$VINE_HOSTS_DIR/$1" u pid= i
+	local d="$VINE_HOSTS_DIR/$1" u pid= i ns=
 	rm -f "$d/sshd.pid" "$d/pid"
 	: >"$d/sshd.log"
+	[ -s "$d/netns" ] && ns=$(cat "$d/netns")
 	# fd 3 is bats' own: a daemon holding it would hang the test run
-	unshare --mount --pid --fork --kill-child --propagation private \
+	${ns:+ip netns exec "$ns"} unshare --mount --pid --fork --kill-child --propagation private \
 		sh -c 'mount -t tmpfs -o mode=755 tmpfs /run && mkdir -m 755 /run/sshd &&
 			exec /usr/sbin/sshd -D -f "$1" -E "$2"' sh \
 		"$d/sshd_config" "$d/sshd.log" </dev/null >>"$d/sshd.log" 2>&1 3>&- &
@@ -199,8 +204,9 @@ sshd_start() {
 	ssh-keygen -q -t ed25519 -N '' -f "$d/ssh_host_ed25519_key" </dev/null || return 1
 	ssh-keygen -q -t ecdsa -N '' -f "$d/ssh_host_ecdsa_key" </dev/null || return 1
 	cp "$VINE_HOSTS_DIR/client/id_ed25519.pub" "$d/authorized_keys"
+	echo "${HOSTS_NETNS:-}" >"$d/netns"
 	for try in $(seq 20); do
-		port=$(free_port "$addr") || return 1
+		port=$(free_port "$addr" "${HOSTS_NETNS:-}") || return 1
 		sshd_config "$name" "$addr" "$port" "$@"
 		# (no bare failing command: bats runs tests under set -e)
 		rc=0
@@ -242,9 +248,10 @@ sshd_restart() {
 }
 
 host_start() {
-	sshd_start host 127.0.0.1 "$@" || return 1
+	local addr=${HOST_START_ADDR:-127.0.0.1}
+	sshd_start host "$addr" "$@" || return 1
 	export HOST_DIR="$VINE_HOSTS_DIR/host"
-	export HOST_ADDR=127.0.0.1
+	export HOST_ADDR=$addr
 	HOST_PORT=$(sshd_port host)
 	export HOST_PORT
 	export HOST_SSH="root@$HOST_ADDR:$HOST_PORT"

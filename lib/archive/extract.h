@@ -34,6 +34,19 @@
 #include "util/hash.h"
 
 /*
+ * An archive that is still being written, sequentially from its start (an
+ * object being fetched): wait blocks until the file holds at least need
+ * bytes, or is whole, and sets *have to the bytes it holds and *complete
+ * to 1 once it is whole (then *have is its size, need or not); 0, or -1
+ * with a message when it will not be whole as followed (the fetch failed
+ * or started over).
+ */
+struct vine_extract_follow {
+	int (*wait)(void *ctx, uint64_t need, uint64_t *have, int *complete);
+	void *ctx;
+};
+
+/*
  * Limits on what an archive can make us do (vine(7) LIMITS): entries,
  * each of which is remembered until the end; paths are at most PATH_MAX
  * bytes, so at most PATH_MAX / 2 directories deep.
@@ -49,6 +62,13 @@ struct vine_extract_opts {
 				* so what is unpacked is exactly what was hashed */
 	size_t stream_min;     /* members of this many bytes or more are inflated
 				* as a stream, not whole; 0: 64 MiB */
+	/* Follow the archive as it grows (vine format only; hash must be 0):
+	 * one thread finds its gzip members as their bytes arrive (each checked
+	 * against its own crc32) and the others unpack them at once; once the
+	 * archive is whole, its index must list exactly those members, with
+	 * their crc32s, else vine_extract fails.  The size argument is unused.
+	 * The caller checks the archive's SHA-256 before using the tree. */
+	const struct vine_extract_follow *follow;
 };
 
 struct vine_extract_stats {

@@ -4,9 +4,12 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -139,17 +142,25 @@ static char *make_staging(struct seed *s, const char *lock)
 	return dir;
 }
 
+static int unpack_opts(const struct seed *s, struct vine_extract_opts *xo)
+{
+	memset(xo, 0, sizeof(*xo));
+	xo->jobs = s->o->jobs > 0 ? s->o->jobs : vine_online_cores();
+	xo->quiet = s->o->quiet;
+	xo->copy_fd = -1;
+	xo->stream_min = s->o->stream_min;
+	return 0;
+}
+
 static int unpack(struct seed *s, int fd, uint64_t size, int hash, int copy, const char *staging,
 		  struct vine_tree **t, struct vine_extract_stats *xs)
 {
-	struct vine_extract_opts xo = {
-		.jobs = s->o->jobs > 0 ? s->o->jobs : vine_online_cores(),
-		.quiet = s->o->quiet,
-		.hash = hash,
-		.copy_fd = copy,
-		.stream_min = s->o->stream_min,
-	};
+	struct vine_extract_opts xo;
 	double t0 = vine_now_mono();
+
+	unpack_opts(s, &xo);
+	xo.hash = hash;
+	xo.copy_fd = copy;
 
 	note(s, "unpacking '%s' with %d threads", s->archive, xo.jobs);
 	if (vine_extract(&xo, fd, size, staging, t, xs) < 0)
@@ -157,6 +168,158 @@ static int unpack(struct seed *s, int fd, uint64_t size, int hash, int copy, con
 	note(s, "unpacked %llu entries, %llu bytes in %.2f s%s", (unsigned long long)xs->entries,
 	     (unsigned long long)xs->bytes, vine_now_mono() - t0, xs->indexed ? "" : " (not in vine format)");
 	return 0;
+}
+
+/*
+ * Unpacking while fetching.  A verified fetch (vine_fetch_*) writes
+ * partial/<id> sequentially from its start, or from the end of a copy left
+ * by an earlier fetch; when a source sends bytes that do not hash to the
+ * id it removes the file and starts a new one.  So: open partial/<id>
+ * first, follow that file as it grows (inotify says when) and unpack its
+ * members as their bytes arrive (vine_extract's follow mode); when the
+ * fetch returns, the object it verified is that same file only if its
+ * inode is ours, and only then is the tree used.  In every other case the
+ * tree is thrown away: a failed fetch fails as before, a fetch that
+ * started over (or an archive the follower could not unpack: not in vine
+ * format) is unpacked again from the verified object.
+ */
+struct follow {
+	struct seed *s;
+	int fd;                /* partial/<id>, as first opened */
+	int watch;             /* inotify on it, or -1 */
+	int wake[2];           /* a byte when state changes */
+	int state;             /* 0 fetching, 1 fetched and verified (this file), -1 not */
+	/* the unpacking thread */
+	const char *staging;
+	struct vine_tree *t;
+	struct vine_extract_stats xs;
+	int rc;
+	char err[1024];
+};
+
+static int follow_wait(void *ctx, uint64_t need, uint64_t *have, int *complete)
+{
+	struct follow *f = ctx;
+	struct pollfd p[2] = { { .fd = f->wake[0], .events = POLLIN }, { .fd = f->watch, .events = POLLIN } };
+	char buf[4096];
+	struct stat st;
+
+	for (;;) {
+		int state = __atomic_load_n(&f->state, __ATOMIC_ACQUIRE);
+		if (state < 0)
+			return vine_error("the fetch did not bring this copy to its end");
+		if (fstat(f->fd, &st) < 0)
+			return vine_error_errno("cannot stat the copy being fetched");
+		*have = (uint64_t)st.st_size;
+		*complete = state > 0;
+		if (state > 0 || *have >= need)
+			return 0;
+		/* inotify wakes us as it grows; the timeout is a safety net */
+		if (poll(p, f->watch >= 0 ? 2 : 1, f->watch >= 0 ? 200 : 20) > 0 && (p[1].revents & POLLIN))
+			while (read(f->watch, buf, sizeof(buf)) > 0)
+				;
+	}
+}
+
+static int unpack_opts(const struct seed *s, struct vine_extract_opts *xo);
+
+static void *follow_main(void *arg)
+{
+	struct follow *f = arg;
+	struct vine_extract_follow fw = { follow_wait, f };
+	struct vine_extract_opts xo;
+
+	unpack_opts(f->s, &xo);
+	xo.quiet = 1;
+	xo.follow = &fw;
+	f->rc = vine_extract(&xo, f->fd, 0, f->staging, &f->t, &f->xs);
+	if (f->rc < 0)
+		snprintf(f->err, sizeof(f->err), "%s", vine_errmsg());
+	return NULL;
+}
+
+static void follow_set(struct follow *f, int state)
+{
+	__atomic_store_n(&f->state, state, __ATOMIC_RELEASE);
+	if (write(f->wake[1], "x", 1) < 0) {
+		/* the pipe is empty and ours: cannot fail; the poll timeout covers it */
+	}
+}
+
+static int publish_object(struct seed *s, const char *from, const char *id);
+
+/*
+ * Fetch id into partial while unpacking it into staging; publish the
+ * object.  Returns 0 with *t (the unpacked tree) and *xs, 1 when the
+ * object is published but must be unpacked again (*t NULL), -1 when the
+ * fetch failed (its partial copy kept, as without following).
+ */
+static int fetch_following(struct seed *s, const char *id, const char *partial, const char *staging,
+			   struct vine_tree **t, struct vine_extract_stats *xs)
+{
+	struct follow f = { .s = s, .watch = -1, .wake = { -1, -1 }, .staging = staging };
+	pthread_t tid;
+	struct stat a, b;
+	int frc, rc = -1;
+
+	*t = NULL;
+	f.fd = open(partial, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (f.fd < 0 || fstat(f.fd, &a) < 0) {
+		vine_error_errno("cannot open '%s'", partial);
+		goto out;
+	}
+	if (pipe2(f.wake, O_CLOEXEC | O_NONBLOCK) < 0) {
+		vine_error_errno("cannot make a pipe");
+		goto out;
+	}
+	f.watch = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (f.watch >= 0 && inotify_add_watch(f.watch, partial, IN_MODIFY | IN_CLOSE_WRITE) < 0) {
+		close(f.watch);
+		f.watch = -1;
+	}
+	if (pthread_create(&tid, NULL, follow_main, &f) != 0) {
+		vine_error_errno("cannot start a thread");
+		goto out;
+	}
+	frc = s->o->fetcher->fetch(s->o->fetcher->ctx, id, s->archive, partial);
+	/* the verified object is what we followed only if it is the same file */
+	if (frc == 0 && stat(partial, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+		follow_set(&f, 1);
+		rc = publish_object(s, partial, id) < 0 ? -1 : 1;
+	} else {
+		follow_set(&f, -1);
+		if (frc == 0)
+			rc = publish_object(s, partial, id) < 0 ? -1 : 1;
+	}
+	/* (the fetch's message, if any, is this thread's: the other has its own) */
+	pthread_join(tid, NULL);
+	if (rc == 1 && f.rc == 0 && __atomic_load_n(&f.state, __ATOMIC_ACQUIRE) == 1) {
+		*t = f.t;
+		*xs = f.xs;
+		f.t = NULL;
+		rc = 0;
+	} else if (rc == 1) {
+		note(s, "unpacking while fetching did not work out (%s): unpacking again",
+		     f.rc < 0 ? f.err : "the fetch started over");
+	}
+	vine_tree_free(f.t);
+out:
+	if (f.fd >= 0)
+		close(f.fd);
+	if (f.watch >= 0)
+		close(f.watch);
+	for (int k = 0; k < 2; k++)
+		if (f.wake[k] >= 0)
+			close(f.wake[k]);
+	return rc;
+}
+
+/* 1 unless VINE_TEST_NO_FOLLOW (vine(7)) turns unpacking while fetching off */
+static int following(void)
+{
+	const char *e = getenv("VINE_TEST_NO_FOLLOW");
+
+	return !e || !*e || !strcmp(e, "0");
 }
 
 static int same_file(const struct stat *a, const struct stat *b)
@@ -191,6 +354,26 @@ static int seed_known(struct seed *s, const char *id, int from_record, const cha
 	} else if (verified) {
 		if ((fd = open(verified, O_RDONLY | O_CLOEXEC)) < 0) {
 			vine_error_errno("cannot open '%s'", verified);
+			goto out;
+		}
+		hash = 0;
+	} else if (s->o->fetcher && s->o->fetcher->verified && following()) {
+		note(s, "fetching object %s, unpacking it as it arrives", id);
+		if (!(staging = make_staging(s, id)))
+			goto out;
+		if ((r = fetch_following(s, id, partial, staging, &t, &xs)) < 0)
+			goto out;
+		if (r == 0) {
+			hash = 0;
+			goto unpacked;
+		}
+		/* fetched and published, not unpacked: from the object, afresh */
+		if (vine_rm_rf(staging) < 0)
+			goto out;
+		free(staging);
+		staging = NULL;
+		if ((fd = open(obj, O_RDONLY | O_CLOEXEC)) < 0) {
+			vine_error_errno("cannot open '%s'", obj);
 			goto out;
 		}
 		hash = 0;
@@ -233,6 +416,7 @@ static int seed_known(struct seed *s, const char *id, int from_record, const cha
 		goto out;
 	if (unpack(s, fd, (uint64_t)st.st_size, hash, copy, staging, &t, &xs) < 0)
 		goto out;
+unpacked:
 	if (hash && strcmp(xs.id, id)) {
 		vine_error("'%s' is not object %s: its SHA-256 is %s", s->archive, id, xs.id);
 		if (from_record)

@@ -13,6 +13,10 @@
  *    relocate to env/<short>, write .vine/id, set directory modes, rename
  *    partial/<id> to objects/<id> and the staging directory to env/<short>.
  *    If objects/<id> is there already it is unpacked without re-hashing.
+ *    A verified fetcher's object is unpacked while it arrives: partial/<id>
+ *    is followed as it grows (seed.c, fetch_following) and the tree used
+ *    only once the fetch verified that same file (VINE_TEST_NO_FOLLOW=1:
+ *    fetch, then unpack).
  *  - id unknown: take locks/src-<key>, look again (another seeder may
  *    just have recorded it), remove tmp/src-<key>.*, copy, hash and unpack
  *    into tmp/src-<key>.*, then take locks/<id> and publish as above (or

@@ -159,19 +159,33 @@ static void *hasher_main(void *arg)
 	return NULL;
 }
 
-/* The buffer to fill next (waits while every buffer is queued). */
-static unsigned char *next_buf(struct vine_fetch *f)
+/* Wait for a free slot (while every slot is queued). */
+static void wait_slot(struct vine_fetch *f)
 {
 	pthread_mutex_lock(&f->mu);
 	while (f->head - f->tail == NBUF)
 		pthread_cond_wait(&f->cv, &f->mu);
 	pthread_mutex_unlock(&f->mu);
-	return f->buf[f->head % NBUF];
+}
+
+/*
+ * The buffer to fill next (waits while every buffer is queued).  Buffers
+ * are made when first needed: a fetch by splice needs none (its slots are
+ * mapped), and one that finds the object complete needs none either.
+ */
+static unsigned char *next_buf(struct vine_fetch *f)
+{
+	unsigned i = f->head % NBUF;
+
+	wait_slot(f);
+	if (!f->buf[i])
+		f->buf[i] = vine_xmalloc(BUF_SIZE);
+	return f->buf[i];
 }
 
 /*
  * Queue for hashing the n bytes in the buffer next_buf gave or, if
- * mapped, the n bytes at f->off in the partial file (next_buf was called
+ * mapped, the n bytes at f->off in the partial file (wait_slot was called
  * for the slot).
  */
 static void submit_slot(struct vine_fetch *f, size_t n, int mapped)
@@ -250,7 +264,7 @@ static int open_partial(struct vine_fetch *f)
 	f->fd = fd;
 	f->off = 0;
 	hash_start(f);
-	for (;;) {
+	while (st.st_size > 0) {
 		unsigned char *buf = next_buf(f);
 		ssize_t n = vine_pread_full(fd, buf, BUF_SIZE, (off_t)f->off);
 		if (n < 0)
@@ -292,8 +306,6 @@ struct vine_fetch *vine_fetch_open(const char *cache, const char *id, int flags)
 	f->cache = vine_xstrdup(cache);
 	memcpy(f->id, id, sizeof(f->id));
 	f->path = vine_xasprintf("%s/%s/%s", cache, flags & VINE_FETCH_KEEP ? "partial" : "objects", id);
-	for (int i = 0; i < NBUF; i++)
-		f->buf[i] = vine_xmalloc(BUF_SIZE);
 	pthread_mutex_init(&f->mu, NULL);
 	pthread_cond_init(&f->cv, NULL);
 	static const char *const subs[] = { "objects", "partial", "locks", NULL };
@@ -636,7 +648,7 @@ static void splice_commit(struct vine_fetch *f, uint64_t done, const struct vine
 {
 	if (!done)
 		return;
-	next_buf(f);
+	wait_slot(f);
 	submit_slot(f, (size_t)done, 1);
 	f->off += done;
 	if (o->progress)
@@ -836,7 +848,6 @@ again:
 
 int vine_fetch_from(struct vine_fetch *f, const char *addr, const struct vine_peer_client_opts *o)
 {
-	double stall = o->stall_timeout > 0 ? o->stall_timeout : 30;
 	int fd, st;
 
 	if (!f->complete && f->fd < 0 && open_partial(f) < 0)
@@ -845,20 +856,32 @@ int vine_fetch_from(struct vine_fetch *f, const char *addr, const struct vine_pe
 		return VINE_PEER_OK;
 	fd = dial(addr, o->connect_timeout > 0 ? o->connect_timeout : 10);
 	if (fd < 0) {
-		st = VINE_PEER_ECONNECT;
-		goto out;
+		vine_error_prefix("%s", addr);
+		return VINE_PEER_ECONNECT;
 	}
+	st = vine_fetch_from_fd(f, fd, addr, o);
+	close(fd);
+	return st;
+}
+
+int vine_fetch_from_fd(struct vine_fetch *f, int fd, const char *name, const struct vine_peer_client_opts *o)
+{
+	double stall = o->stall_timeout > 0 ? o->stall_timeout : 30;
+	int st;
+
+	if (!f->complete && f->fd < 0 && open_partial(f) < 0)
+		return VINE_PEER_ELOCAL;
+	if (f->complete)
+		return VINE_PEER_OK;
 	if (vp_sock_setup(fd, stall) < 0)
 		st = VINE_PEER_ELOCAL;
 	else if ((st = client_handshake(fd, o->secret)) == VINE_PEER_OK)
-		st = get_rest(f, fd, addr, o);
-	close(fd);
+		st = get_rest(f, fd, name, o);
 	if (st == VINE_PEER_ETIMEOUT)
 		vine_error("stalled: nothing received for %g s", stall);
-out:
 	/* a hash mismatch names its sources itself */
 	if (st != VINE_PEER_OK && st != VINE_PEER_ECORRUPT)
-		vine_error_prefix("%s", addr);
+		vine_error_prefix("%s", name);
 	return st;
 }
 

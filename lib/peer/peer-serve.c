@@ -719,6 +719,8 @@ struct vine_peer_server *vine_peer_server_start(const struct vine_peer_server_op
 	s->objfd = fds[0];
 	s->partfd = fds[1];
 	s->lockfd = fds[2];
+	if (!o->listen)
+		return s;
 	if (open_listener(s, o->listen) < 0)
 		goto fail;
 	if (pipe2(s->wake, O_CLOEXEC) < 0) {
@@ -753,6 +755,38 @@ void vine_peer_server_stats(struct vine_peer_server *s, struct vine_peer_server_
 	pthread_mutex_unlock(&s->mu);
 }
 
+void vine_peer_server_serve_fd(struct vine_peer_server *s, int fd, const char *peer)
+{
+	struct conn *c;
+
+	if (s->acceptor_started) {
+		/* its acceptor would join this thread as a finished connection's */
+		close(fd);
+		return;
+	}
+	c = vine_xcalloc(1, sizeof(*c));
+	c->s = s;
+	c->fd = fd;
+	c->tid = pthread_self();
+	c->started = vine_now_mono();
+	snprintf(c->peer, sizeof(c->peer), "%s", peer);
+	pthread_mutex_lock(&s->mu);
+	c->next = s->live;
+	s->live = c;
+	s->nconn++;
+	pthread_mutex_unlock(&s->mu);
+	conn_main(c);
+	/* conn_main moved c to the dead list, whose thread is this one */
+	pthread_mutex_lock(&s->mu);
+	for (struct conn **pp = &s->dead; *pp; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	pthread_mutex_unlock(&s->mu);
+	free(c);
+}
+
 void vine_peer_server_stop(struct vine_peer_server *s)
 {
 	if (!s)
@@ -762,7 +796,8 @@ void vine_peer_server_stop(struct vine_peer_server *s)
 			;
 		pthread_join(s->acceptor, NULL);
 	}
-	close(s->lfd);
+	if (s->lfd >= 0)
+		close(s->lfd);
 	s->lfd = -1;
 	atomic_store(&s->stopping, 1);
 	pthread_mutex_lock(&s->mu);

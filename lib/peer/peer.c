@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <arpa/inet.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
@@ -22,6 +24,77 @@
 #include "peer/peer.h"
 #include "peer/peer-wire.h"
 #include "util/util.h"
+
+/* "IP:0" or "[IP6]:0" for a socket address, or NULL. */
+static char *listen_form(const struct sockaddr *sa)
+{
+	char ip[INET6_ADDRSTRLEN];
+	const void *a = sa->sa_family == AF_INET ? (const void *)&((const struct sockaddr_in *)sa)->sin_addr
+						: (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
+
+	if ((sa->sa_family != AF_INET && sa->sa_family != AF_INET6) ||
+	    !inet_ntop(sa->sa_family, a, ip, sizeof(ip)))
+		return NULL;
+	return sa->sa_family == AF_INET ? vine_xasprintf("%s:0", ip) : vine_xasprintf("[%s]:0", ip);
+}
+
+static int is_loopback(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+	if (sa->sa_family == AF_INET6)
+		return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)sa)->sin6_addr);
+	return 0;
+}
+
+/* The local address of a UDP socket connected to host (nothing is sent). */
+static char *toward(const char *host)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_DGRAM }, *res = NULL;
+	char *out = NULL;
+
+	if (getaddrinfo(host, "9", &hints, &res) != 0)
+		return NULL;
+	for (struct addrinfo *ai = res; ai && !out; ai = ai->ai_next) {
+		struct sockaddr_storage me;
+		socklen_t len = sizeof(me);
+		int fd = socket(ai->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			continue;
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
+		    getsockname(fd, (struct sockaddr *)&me, &len) == 0)
+			out = listen_form((struct sockaddr *)&me);
+		close(fd);
+	}
+	freeaddrinfo(res);
+	return out;
+}
+
+/* The first address this host's name resolves to that is not loopback. */
+static char *by_name(void)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res = NULL;
+	char name[256] = "", *out = NULL;
+
+	if (gethostname(name, sizeof(name) - 1) < 0 || getaddrinfo(name, NULL, &hints, &res) != 0)
+		return NULL;
+	for (struct addrinfo *ai = res; ai && !out; ai = ai->ai_next)
+		if (!is_loopback(ai->ai_addr))
+			out = listen_form(ai->ai_addr);
+	freeaddrinfo(res);
+	return out;
+}
+
+char *vine_peer_default_listen(const char *manager)
+{
+	char *a = NULL;
+
+	if (!manager)
+		return vine_xstrdup("127.0.0.1:0");
+	if (!(a = toward(manager)) && !(a = by_name()))
+		a = vine_xstrdup("127.0.0.1:0");
+	return a;
+}
 
 int vine_peer_addr_split(const char *addr, int need_port, char **host, char **port)
 {
@@ -287,8 +360,9 @@ int vp_sock_setup(int fd, double timeout)
 	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
 		return vine_error_errno("cannot set socket timeout");
 	/* headers go out with MSG_MORE before their data; a lone END or
-	 * reply must not wait for a delayed ACK */
-	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)
+	 * reply must not wait for a delayed ACK (a socket that is not TCP,
+	 * the socketpair of a test or fuzzer, has no such delay) */
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0 && errno != EOPNOTSUPP)
 		return vine_error_errno("cannot set TCP_NODELAY");
 	return 0;
 }

@@ -34,12 +34,29 @@
  */
 int vine_peer_addr_split(const char *addr, int need_port, char **host, char **port);
 
+/*
+ * The address a cache server listens on when none is given, as "IP:0"
+ * (any free port; "[IP6]:0"), malloc'd (vine(7), ADDRESSES).  Its peers
+ * must reach it, and they are the nodes that reach the same state:
+ *   manager   the host name of an ssh:// state, or NULL for a local
+ *             state: the local address of a socket connected to it
+ *             (UDP, so nothing is sent), which is this node's address on
+ *             the network that reaches the manager host;
+ *   NULL      a local state: every program that opens it runs on this
+ *             host (SQLite is never used across a network file system),
+ *             so 127.0.0.1 reaches them all.
+ * When the manager host cannot be resolved or reached: the first address
+ * this host's name resolves to that is not loopback, else 127.0.0.1.
+ */
+char *vine_peer_default_listen(const char *manager);
+
 /* ---- server ---- */
 
 struct vine_peer_server_opts {
 	const char *cache;        /* node cache directory (created if missing) */
 	const char *node;         /* node name told to authenticated clients; NULL: none */
-	const char *listen;       /* "HOST:PORT"; port 0 picks a free port */
+	const char *listen;       /* "HOST:PORT"; port 0 picks a free port; NULL:
+				     none (vine_peer_server_serve_fd only) */
 	const unsigned char *secret; /* VINE_PEER_SECRET_LEN bytes */
 	int max_uploads;          /* authenticated sessions at once; more get BUSY. 0: 8 */
 	double io_timeout;        /* seconds a send or receive may block; 0: 30 */
@@ -76,6 +93,15 @@ const char *vine_peer_server_addr(const struct vine_peer_server *s);
 void vine_peer_server_stats(struct vine_peer_server *s, struct vine_peer_server_stats *st);
 /* Stop accepting, cut every session, wait for the threads, free. */
 void vine_peer_server_stop(struct vine_peer_server *s);
+/*
+ * Serve one connection the caller made (fd, a connected stream socket,
+ * named peer in the log), in the calling thread, as a connection the
+ * server accepted: the handshake, then requests until it ends; fd is
+ * closed.  Only for a server started with listen NULL, which listens
+ * nowhere and serves just the connections handed to it so (on any other,
+ * fd is closed at once): the fuzzer's and the tests' way in, with no TCP.
+ */
+void vine_peer_server_serve_fd(struct vine_peer_server *s, int fd, const char *peer);
 
 /* ---- client ---- */
 
@@ -123,6 +149,12 @@ const char *vine_fetch_path(const struct vine_fetch *f);
  * After VINE_PEER_ELOCAL, stop.
  */
 int vine_fetch_from(struct vine_fetch *f, const char *addr, const struct vine_peer_client_opts *o);
+/*
+ * The same over a connection the caller made (fd, a connected stream
+ * socket, named name in messages; the caller closes it): the fuzzer's and
+ * the tests' way in, with no TCP.
+ */
+int vine_fetch_from_fd(struct vine_fetch *f, int fd, const char *name, const struct vine_peer_client_opts *o);
 /*
  * The same from a file (the origin, on a shared file system): copied from
  * vine_fetch_offset to its end, verified, published.  A file that cannot

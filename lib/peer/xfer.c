@@ -10,6 +10,7 @@
 
 #include "util/util.h"
 #include "peer/xfer.h"
+#include "state/ssh.h"
 
 struct vine_xfer_server {
 	struct vine_state *st;
@@ -295,4 +296,16 @@ int vine_xfer_seed_fetch(void *ctx, const char *id, const char *origin, const ch
 
 	return vine_xfer_fetch(x->st, x->cache, x->node, id, VINE_FETCH_LOCKED | VINE_FETCH_KEEP,
 			       x->opts ? x->opts : &none) == VINE_PEER_OK ? 0 : -1;
+}
+
+char *vine_xfer_default_listen(const char *state_url)
+{
+	struct vine_ssh_url u;
+	char *addr;
+
+	if (!vine_ssh_is_url(state_url) || vine_ssh_url_parse(state_url, &u) < 0)
+		return vine_peer_default_listen(NULL);
+	addr = vine_peer_default_listen(u.host);
+	vine_ssh_url_release(&u);
+	return addr;
 }

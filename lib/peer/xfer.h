@@ -58,4 +58,12 @@ int vine_xfer_server_renew(struct vine_xfer_server *x);
  * freed even when unregistering fails (-1 with its message). */
 int vine_xfer_server_stop(struct vine_xfer_server *x);
 
+/*
+ * Where a cache server whose peers reach the state at state_url listens
+ * when not told (vine-worker, vine-spread --serve): "IP:0", malloc'd,
+ * from vine_peer_default_listen with the manager host of an ssh:// URL,
+ * or NULL (loopback) for a local state.
+ */
+char *vine_xfer_default_listen(const char *state_url);
+
 #endif

@@ -27,6 +27,14 @@ static const struct vj_field replica_f[] = {
 };
 DESC(vj_replica, vine_replica, replica_f);
 
+static const struct vj_field backoff_f[] = {
+	F(vine_backoff, node, VJ_STR),
+	F(vine_backoff, faults, VJ_INT),
+	F(vine_backoff, until, VJ_DBL),
+	F(vine_backoff, reason, VJ_STR),
+};
+DESC(vj_backoff, vine_backoff, backoff_f);
+
 static const struct vj_field object_f[] = {
 	F(vine_object, id, VJ_ID),
 	F(vine_object, size, VJ_I64),
@@ -38,6 +46,7 @@ static const struct vj_field object_f[] = {
 	F(vine_object, xfer_active, VJ_I64),
 	F(vine_object, xfer_failed, VJ_I64),
 	FA(vine_object, replicas, nreplicas, VJ_STRUCTS, &vj_replica),
+	FA(vine_object, backoffs, nbackoffs, VJ_STRUCTS, &vj_backoff),
 };
 DESC(vj_object, vine_object, object_f);
 
@@ -135,6 +144,7 @@ static const struct vj_field task_f[] = {
 	F(vine_task, attempts, VJ_INT),
 	F(vine_task, failures, VJ_INT),
 	F(vine_task, losses, VJ_INT),
+	F(vine_task, faults, VJ_INT),
 	FS(vine_task, last, VJ_STRUCT, &vj_attempt),
 };
 DESC(vj_task, vine_task, task_f);

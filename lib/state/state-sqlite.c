@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -138,6 +139,42 @@ static const char v3_sql[] =
 	"CREATE INDEX transfers_origin ON transfers(updated)"
 	" WHERE source IS NULL AND state = 'active';\n";
 
+/*
+ * Schema version 4 (migration "faults", vine(7) FAULTS), run on a new
+ * state as on an upgraded one: attempts may end as 'fault' (the CHECK
+ * constraint cannot be altered in place, so the table is rebuilt); tasks
+ * count the distinct nodes that handed them back so; node_faults holds,
+ * per node and object, how often that node faulted with it, until when
+ * it claims no task needing it, and why.
+ */
+static const char v4_sql[] =
+	"CREATE TABLE attempts_v4(\n"
+	"  task INTEGER NOT NULL REFERENCES tasks(id),\n"
+	"  attempt INTEGER NOT NULL,\n"
+	"  worker INTEGER NOT NULL REFERENCES workers(id),\n"
+	"  node TEXT NOT NULL,\n"
+	"  claimed REAL NOT NULL,\n"
+	"  started REAL,\n"
+	"  ended REAL,\n"
+	"  outcome TEXT NOT NULL DEFAULT 'running' CHECK(outcome IN\n"
+	"    ('running','exited','signaled','timeout','error','lost','released','fault')),\n"
+	"  exit_code INTEGER,\n"
+	"  signal INTEGER,\n"
+	"  message TEXT,\n"
+	"  PRIMARY KEY(task, attempt)) WITHOUT ROWID;\n"
+	"INSERT INTO attempts_v4 SELECT task, attempt, worker, node, claimed, started, ended,"
+	" outcome, exit_code, signal, message FROM attempts;\n"
+	"DROP TABLE attempts;\n"
+	"ALTER TABLE attempts_v4 RENAME TO attempts;\n"
+	"ALTER TABLE tasks ADD COLUMN faults INTEGER NOT NULL DEFAULT 0;\n"
+	"CREATE TABLE node_faults(\n"
+	"  node TEXT NOT NULL,\n"
+	"  object TEXT NOT NULL REFERENCES objects(id),\n"
+	"  faults INTEGER NOT NULL,\n"
+	"  until REAL NOT NULL,\n"
+	"  reason TEXT,\n"
+	"  PRIMARY KEY(node, object)) WITHOUT ROWID;\n";
+
 /* Every statement, prepared on first use and kept. */
 enum {
 	Q_OBJ_SIZE, Q_OBJ_ADD, Q_TASK_ADD,
@@ -154,6 +191,7 @@ enum {
 	Q_META_GET, Q_META_SET, Q_PEER_SET, Q_PEER_DEL, Q_PEER_PICK, Q_ORIGIN_LOAD,
 	Q_XFER_ADD, Q_REPL_SET, Q_XFER_GET, Q_XFER_PROGRESS, Q_XFER_END, Q_SERVED,
 	Q_PEER_AVOID, Q_REPL_DROP, Q_XFER_LOST, Q_XFER_LIST, Q_WORKER_NODE,
+	Q_FAULT_INFO, Q_TASK_FAULTS, Q_BACKOFF_SET, Q_BACKOFF_LIST,
 	Q_N
 };
 
@@ -163,7 +201,7 @@ static const char *const sql[Q_N] = {
 	[Q_TASK_ADD] = "INSERT INTO tasks(cmd, object, cores, retries, timeout, tag, submitted)"
 		       " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[Q_REQUEUE_IDS] = "SELECT id FROM tasks WHERE state = 'failed' ORDER BY id",
-	[Q_REQUEUE] = "UPDATE tasks SET state = 'ready', failures = 0, losses = 0,"
+	[Q_REQUEUE] = "UPDATE tasks SET state = 'ready', failures = 0, losses = 0, faults = 0,"
 		      " retries = CASE WHEN ?1 >= 0 THEN ?1 ELSE retries END"
 		      " WHERE state = 'failed'",
 	[Q_ONCE_GET] = "SELECT answer FROM once WHERE key = ?1",
@@ -190,7 +228,12 @@ static const char *const sql[Q_N] = {
 	[Q_HELD] = "SELECT id, attempts FROM tasks WHERE worker = ?1 AND state = 'running'",
 	[Q_READY] = "SELECT t.id, t.cmd, t.cores, t.timeout, t.object, o.origin, o.size, t.attempts"
 		    " FROM tasks t LEFT JOIN objects o ON o.id = t.object"
-		    " WHERE t.state = 'ready' AND t.cores <= ?1 ORDER BY t.id LIMIT ?2",
+		    " WHERE t.state = 'ready' AND t.cores <= ?1"
+		    /* not what this worker's node is backing off from (FAULT) */
+		    "   AND (t.object IS NULL OR NOT EXISTS(SELECT 1 FROM node_faults f"
+		    "     WHERE f.node = (SELECT node FROM workers WHERE id = ?3)"
+		    "     AND f.object = t.object AND f.until > ?4))"
+		    " ORDER BY t.id LIMIT ?2",
 	[Q_TAKE] = "UPDATE tasks SET state = 'running', attempts = attempts + 1, worker = ?2"
 		   " WHERE id = ?1",
 	[Q_ATTEMPT_ADD] = "INSERT INTO attempts(task, attempt, worker, node, claimed)"
@@ -212,7 +255,7 @@ static const char *const sql[Q_N] = {
 			" a.task, a.attempt, a.worker, a.node, a.claimed, a.started, a.ended,"
 			" a.outcome, a.exit_code, a.signal, a.message,"
 			" (SELECT coalesce(sum(size), 0) FROM files f"
-			"   WHERE f.task = t.id AND f.attempt = t.attempts)"
+			"   WHERE f.task = t.id AND f.attempt = t.attempts), t.faults"
 			" FROM tasks t LEFT JOIN attempts a ON a.task = t.id AND a.attempt = t.attempts"
 			" WHERE t.id > ?1 ORDER BY t.id LIMIT ?2",
 	[Q_TASK_EXISTS] = "SELECT 1 FROM tasks WHERE id = ?1",
@@ -264,6 +307,24 @@ static const char *const sql[Q_N] = {
 	[Q_XFER_LIST] = "SELECT id, object, source, addr, dest, state, status, offset, bytes, started,"
 			" updated FROM transfers ORDER BY id",
 	[Q_WORKER_NODE] = "SELECT node FROM workers WHERE id = ?1",
+	/* an attempt's node, its task's object and faults, and whether that
+	 * node handed the task back before */
+	[Q_FAULT_INFO] = "SELECT a.node, t.object, t.faults, EXISTS(SELECT 1 FROM attempts b"
+			 " WHERE b.task = a.task AND b.node = a.node AND b.outcome = 'fault'"
+			 " AND b.attempt != a.attempt)"
+			 " FROM attempts a JOIN tasks t ON t.id = a.task"
+			 " WHERE a.task = ?1 AND a.attempt = ?2",
+	[Q_TASK_FAULTS] = "UPDATE tasks SET faults = ?2 WHERE id = ?1",
+	/* ?1 node, ?2 object, ?3 now, ?4 base, ?5 reason, ?6 most; a fault
+	 * while the node backs off already (the other tasks of the same
+	 * failed fetch) is the same fault */
+	[Q_BACKOFF_SET] = "INSERT INTO node_faults(node, object, faults, until, reason)"
+			  " VALUES(?1, ?2, 1, ?3 + ?4, ?5) ON CONFLICT(node, object) DO UPDATE"
+			  " SET faults = faults + (until <= ?3), reason = ?5,"
+			  " until = CASE WHEN until > ?3 THEN until"
+			  "   ELSE ?3 + min(?4 * (1 << min(faults, 20)), ?6) END",
+	[Q_BACKOFF_LIST] = "SELECT node, faults, until, reason FROM node_faults WHERE object = ?1"
+			   " ORDER BY node",
 };
 
 struct sq_state {
@@ -272,6 +333,9 @@ struct sq_state {
 	char *path;
 	char *results;              /* PATH.results */
 	sqlite3_stmt *stmt[Q_N];
+	/* for $VINE_STATE_STATS (see busy_wait) */
+	long txns, busy_waits;
+	double busy_seconds;
 };
 
 static const struct vine_state_ops sq_ops;
@@ -316,7 +380,57 @@ static int exec(struct sq_state *s, const char *q)
 
 static int begin(struct sq_state *s)
 {
+	s->txns++;
 	return exec(s, "BEGIN IMMEDIATE");
+}
+
+/*
+ * SQLite's own busy timeout, with its delays, counted: how often and how
+ * long this connection waited for another's lock.  With
+ * $VINE_STATE_STATS=FILE a connection appends that to FILE when it
+ * closes (bench/control-plane.sh; vine(7), STATE FILE).
+ */
+static int busy_wait(void *ctx, int count)
+{
+	static const int delays[] = { 1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100 };
+	enum { NDELAYS = sizeof(delays) / sizeof(delays[0]) };
+	struct sq_state *s = ctx;
+	int waited = 0, d = count < NDELAYS ? delays[count] : delays[NDELAYS - 1];
+	double t0;
+
+	for (int i = 0; i < count; i++)
+		waited += i < NDELAYS ? delays[i] : delays[NDELAYS - 1];
+	if (waited >= BUSY_MS)
+		return 0;
+	if (waited + d > BUSY_MS)
+		d = BUSY_MS - waited;
+	t0 = vine_now_mono();
+	sqlite3_sleep(d);
+	s->busy_waits++;
+	s->busy_seconds += vine_now_mono() - t0;
+	return 1;
+}
+
+static void stats_write(struct sq_state *s)
+{
+	const char *path = getenv("VINE_STATE_STATS");
+	struct rusage ru;
+	char line[200];
+	int fd, n;
+
+	if (!path || !*path || (fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600)) < 0)
+		return;
+	if (getrusage(RUSAGE_SELF, &ru) < 0)
+		memset(&ru, 0, sizeof(ru));
+	/* the process's CPU time so far: vine-state's, for one connection */
+	n = snprintf(line, sizeof(line), "pid %ld transactions %ld busy_waits %ld busy_seconds %.3f"
+		     " cpu_seconds %.3f\n", (long)getpid(), s->txns, s->busy_waits, s->busy_seconds,
+		     ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+			     (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
+	if (vine_write_full(fd, line, (size_t)n) < 0) {
+		/* statistics only */
+	}
+	close(fd);
 }
 
 static int begin_read(struct sq_state *s)
@@ -451,10 +565,10 @@ static int create_schema(struct sq_state *s)
 		if (vine_peer_secret_new(secret) < 0)
 			return rollback(s);
 		vine_peer_secret_hex(secret, hex);
-		q = vine_xasprintf("%s%sPRAGMA user_version = %d; PRAGMA application_id = %d;"
+		q = vine_xasprintf("%s%s%sPRAGMA user_version = %d; PRAGMA application_id = %d;"
 				   " INSERT INTO meta VALUES('created', '%.3f');"
 				   " INSERT INTO meta VALUES('peer_secret', '%s');",
-				   schema_sql, v3_sql, VINE_STATE_SCHEMA, APP_ID,
+				   schema_sql, v3_sql, v4_sql, VINE_STATE_SCHEMA, APP_ID,
 				   vine_now_wall(), hex);
 		explicit_bzero(secret, sizeof(secret));
 		explicit_bzero(hex, sizeof(hex));
@@ -487,6 +601,28 @@ static int migrate_v2(struct sq_state *s)
 	return commit(s) < 0 ? rollback(s) : 0;
 }
 
+/*
+ * Schema version 3 to 4, in place (migration "faults": v4_sql).  Another
+ * program may have done it while we waited for the lock.  Foreign keys
+ * are not enforced yet on this connection, so attempts can be rebuilt.
+ */
+static int migrate_v3(struct sq_state *s)
+{
+	int version, app, tables;
+	char *q;
+
+	if (begin(s) < 0 || read_version(s, &version, &app, &tables) < 0)
+		return rollback(s);
+	if (version == 3) {
+		q = vine_xasprintf("%sPRAGMA user_version = 4;", v4_sql);
+		int rc = exec(s, q);
+		free(q);
+		if (rc < 0)
+			return rollback(s);
+	}
+	return commit(s) < 0 ? rollback(s) : 0;
+}
+
 static int check_schema(struct sq_state *s, int flags)
 {
 	int version, app, tables;
@@ -498,6 +634,12 @@ static int check_schema(struct sq_state *s, int flags)
 	if (app == APP_ID && version == 2) {
 		if (migrate_v2(s) < 0)
 			return vine_error_prefix("state '%s': cannot upgrade schema version 2 to %d",
+						 s->path, VINE_STATE_SCHEMA);
+		return check_schema(s, 0);
+	}
+	if (app == APP_ID && version == 3) {
+		if (migrate_v3(s) < 0)
+			return vine_error_prefix("state '%s': cannot upgrade schema version 3 to %d",
 						 s->path, VINE_STATE_SCHEMA);
 		return check_schema(s, 0);
 	}
@@ -552,7 +694,7 @@ struct vine_state *vine_state_sqlite_open(const char *path, int flags)
 		goto fail;
 	}
 	sqlite3_extended_result_codes(s->db, 1);
-	sqlite3_busy_timeout(s->db, BUSY_MS);
+	sqlite3_busy_handler(s->db, busy_wait, s);
 	/*
 	 * Two programs creating the state at once (a worker and vine-submit
 	 * started together): switching to WAL can fail at once with BUSY
@@ -578,6 +720,8 @@ static void sq_close(struct vine_state *st)
 {
 	struct sq_state *s = SQ(st);
 
+	if (s->db)
+		stats_write(s);
 	for (int i = 0; i < Q_N; i++)
 		sqlite3_finalize(s->stmt[i]);
 	sqlite3_close(s->db);
@@ -862,6 +1006,21 @@ static int sq_list_objects(struct vine_state *st, struct vine_object **objs, siz
 			o->replicas[o->nreplicas].complete = sqlite3_column_int(q, 2);
 			o->nreplicas++;
 		}
+		if (r < 0 || !(q = Q(s, Q_BACKOFF_LIST))) {
+			r = -1;
+			break;
+		}
+		bind_str(q, 1, v[i].id);
+		while ((r = row(s, q)) > 0) {
+			struct vine_object *o = &v[i];
+			struct vine_backoff *b;
+			o->backoffs = grow(o->backoffs, o->nbackoffs, sizeof(*o->backoffs));
+			b = &o->backoffs[o->nbackoffs++];
+			b->node = col_str(q, 0);
+			b->faults = sqlite3_column_int(q, 1);
+			b->until = sqlite3_column_double(q, 2);
+			b->reason = col_str(q, 3);
+		}
 	}
 	if (r < 0 || commit(s) < 0) {
 		vine_state_free_objects(v, len);
@@ -955,6 +1114,57 @@ static int sq_heartbeat(struct vine_state *st, int64_t worker,
  * End the current attempt of a running task and move the task on by the
  * retry rule.  r->started/ended/message may be zero/NULL.
  */
+/*
+ * A task handed back as FAULT (vine(7), FAULTS): its node backs off from
+ * the task's object, and the task fails once VINE_FAULT_NODES distinct
+ * nodes have handed it back.
+ */
+static int fault(struct sq_state *s, const struct vine_result *r, enum vine_task_state *next)
+{
+	sqlite3_stmt *q = Q(s, Q_FAULT_INFO);
+	char *node, *object;
+	int faults, again, k, rc = -1;
+
+	if (!q)
+		return -1;
+	sqlite3_bind_int64(q, 1, r->task);
+	sqlite3_bind_int(q, 2, r->attempt);
+	if ((k = row(s, q)) <= 0)
+		return k < 0 ? -1 : vine_error("task %lld has no attempt %d", (long long)r->task,
+					       r->attempt);
+	node = col_str(q, 0);
+	object = col_str(q, 1);
+	faults = sqlite3_column_int(q, 2);
+	again = sqlite3_column_int(q, 3);
+	sqlite3_reset(q);
+	if (!again)
+		faults++;
+	*next = faults >= VINE_FAULT_NODES ? VINE_TASK_FAILED : VINE_TASK_READY;
+	if (!(q = Q(s, Q_TASK_FAULTS)))
+		goto out;
+	sqlite3_bind_int64(q, 1, r->task);
+	sqlite3_bind_int(q, 2, faults);
+	if (run(s, q) < 0)
+		goto out;
+	if (object) {
+		if (!(q = Q(s, Q_BACKOFF_SET)))
+			goto out;
+		bind_str(q, 1, node);
+		bind_str(q, 2, object);
+		sqlite3_bind_double(q, 3, vine_now_wall());
+		sqlite3_bind_double(q, 4, VINE_FAULT_BACKOFF);
+		bind_str(q, 5, r->message ? r->message : "(no reason given)");
+		sqlite3_bind_double(q, 6, VINE_FAULT_BACKOFF_MAX);
+		if (run(s, q) < 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	free(node);
+	free(object);
+	return rc;
+}
+
 static int end_task(struct sq_state *s, const struct vine_result *r)
 {
 	sqlite3_stmt *q = Q(s, Q_TASK_COUNTERS);
@@ -972,6 +1182,8 @@ static int end_task(struct sq_state *s, const struct vine_result *r)
 	failures = sqlite3_column_int(q, 1);
 	losses = sqlite3_column_int(q, 2);
 	next = vine_state_next(r->outcome, r->exit_code, retries, &failures, &losses);
+	if (r->outcome == VINE_OUT_FAULT && fault(s, r, &next) < 0)
+		return -1;
 
 	if (!(q = Q(s, Q_ATTEMPT_END)))
 		return -1;
@@ -1104,6 +1316,8 @@ static int claim_locked(struct sq_state *s, int64_t worker, int free_cores, int 
 			return -1;
 		v = vine_xcalloc(max, sizeof(*v));
 		sqlite3_bind_int(q, 1, free_cores);
+		sqlite3_bind_int64(q, 3, worker);
+		sqlite3_bind_double(q, 4, now);
 		/* look a little past max so that tasks too big to fit now are passed over */
 		sqlite3_bind_int64(q, 2, (sqlite3_int64)(max < 1024 ? max * 4 + 16 : max));
 		while (len < max && left > 0 && (r = row(s, q)) > 0) {
@@ -1525,6 +1739,7 @@ static int sq_list_tasks(struct vine_state *st, int64_t after, size_t limit,
 		t->failures = sqlite3_column_int(q, 10);
 		t->losses = sqlite3_column_int(q, 11);
 		read_attempt(q, 12, &t->last);
+		t->faults = sqlite3_column_int(q, 24);
 	}
 	sqlite3_reset(q);
 	if (r < 0) {

@@ -14,7 +14,7 @@ static const char *const state_names[VINE_TASK_NSTATES] = {
 	"ready", "running", "done", "failed", "cancelled",
 };
 static const char *const outcome_names[VINE_OUT_N] = {
-	"running", "exited", "signaled", "timeout", "error", "lost", "released",
+	"running", "exited", "signaled", "timeout", "error", "lost", "released", "fault",
 };
 
 const char *vine_task_state_name(enum vine_task_state s)
@@ -59,6 +59,8 @@ enum vine_task_state vine_state_next(enum vine_outcome o, int exit_code, int ret
 	case VINE_OUT_LOST:
 		++*losses;
 		return *losses > retries + VINE_LOST_EXTRA ? VINE_TASK_FAILED : VINE_TASK_READY;
+	case VINE_OUT_FAULT:
+		/* the caller fails it after VINE_FAULT_NODES distinct nodes */
 	case VINE_OUT_RELEASED:
 	default:
 		return VINE_TASK_READY;
@@ -357,6 +359,11 @@ void vine_state_free_objects(struct vine_object *objs, size_t n)
 		for (size_t j = 0; j < objs[i].nreplicas; j++)
 			free(objs[i].replicas[j].node);
 		free(objs[i].replicas);
+		for (size_t j = 0; j < objs[i].nbackoffs; j++) {
+			free(objs[i].backoffs[j].node);
+			free(objs[i].backoffs[j].reason);
+		}
+		free(objs[i].backoffs);
 	}
 	free(objs);
 }

@@ -34,7 +34,11 @@
  *                       |---lease expired (reap)--> ready again (a "lost"
  *                       |                      attempt), or failed when
  *                       |                      losses > retries + 2
- *                       `---finish(RELEASED)--> ready (handed back; free)
+ *                       |---finish(RELEASED)--> ready (handed back; free)
+ *                       `---finish(FAULT)--> ready (handed back: its
+ *                                              environment could not be made
+ *                                              ready), or failed when nodes
+ *                                              that faulted >= VINE_FAULT_NODES
  *   failed --requeue_failed--> ready
  *
  * Each claim starts a new attempt: the task's attempt number goes up by
@@ -56,7 +60,7 @@
 #include "util/hash.h"
 
 /* The schema version of the local backend (vine(7), STATE FILE). */
-#define VINE_STATE_SCHEMA 3
+#define VINE_STATE_SCHEMA 4
 
 /* Limits every backend enforces on what it is given. */
 #define VINE_CMD_MAX (1 << 20)        /* bytes in one task's command */
@@ -67,6 +71,17 @@
 #define VINE_NAME_MAX 4096            /* a result file name, bytes */
 /* Extra chances a task gets when its worker is lost, beyond -r. */
 #define VINE_LOST_EXTRA 2
+/*
+ * Infrastructure faults (vine(7), FAULTS): a task handed back as FAULT
+ * by this many distinct nodes fails.  The node that handed it back claims
+ * no task that needs the same object for VINE_FAULT_BACKOFF seconds,
+ * doubling with each further fault of that node with that object, up to
+ * VINE_FAULT_BACKOFF_MAX (faults reported while it backs off already,
+ * the other tasks of the same failed fetch, are the same fault).
+ */
+#define VINE_FAULT_NODES 3
+#define VINE_FAULT_BACKOFF 30.0
+#define VINE_FAULT_BACKOFF_MAX 600.0
 
 struct vine_state;
 
@@ -88,6 +103,9 @@ enum vine_outcome {
 	VINE_OUT_ERROR,       /* could not run (environment, exec, shipping) */
 	VINE_OUT_LOST,        /* its worker's lease expired */
 	VINE_OUT_RELEASED,    /* handed back by a draining worker */
+	VINE_OUT_FAULT,       /* handed back: an infrastructure fault (its
+			       * environment could not be made ready on the
+			       * node); message says why */
 	VINE_OUT_N
 };
 
@@ -106,8 +124,8 @@ enum {
 
 /*
  * Open the state named by url (see the top of this file).  A local state
- * that exists must have schema version VINE_STATE_SCHEMA; version 2 is
- * upgraded to it in place, in one transaction; any other version, or a
+ * that exists must have schema version VINE_STATE_SCHEMA; versions 2 and 3
+ * are upgraded to it in place, one transaction a step; any other version, or a
  * database that is not a vine state, is refused with a message naming
  * both versions.  Without VINE_STATE_CREATE a missing
  * state is an error.  Returns NULL with a message on failure.
@@ -117,12 +135,31 @@ void vine_state_close(struct vine_state *st);
 /* The url the state was opened with. */
 const char *vine_state_url(const struct vine_state *st);
 
+/*
+ * A handle on st that threads may share: each operation takes a mutex,
+ * so they reach st one at a time, over st's one connection (the worker's
+ * environment fetches share its SSH session so).  Closing it leaves st
+ * open.  vine_state_shared_cut() makes every later operation on the
+ * handle fail at once, without touching st (a thread that outlives st's
+ * owner); the handle must then not be closed while a thread may use it.
+ */
+struct vine_state *vine_state_shared(struct vine_state *st);
+void vine_state_shared_cut(struct vine_state *shared);
+
 /* --- objects and submitting -------------------------------------------- */
 
 struct vine_replica {
 	char *node;
 	int64_t bytes;        /* bytes present in that node's cache */
 	int complete;
+};
+
+/* A node that handed back tasks needing an object (VINE_OUT_FAULT). */
+struct vine_backoff {
+	char *node;
+	int faults;                 /* its faults with this object */
+	double until;               /* it claims no task needing it until then */
+	char *reason;               /* the last fault's message */
 };
 
 struct vine_object {
@@ -138,6 +175,8 @@ struct vine_object {
 	int64_t xfer_failed;        /* transfers that ended in failure */
 	struct vine_replica *replicas;
 	size_t nreplicas;
+	struct vine_backoff *backoffs;  /* nodes that faulted with it, by node */
+	size_t nbackoffs;
 };
 
 struct vine_task_spec {
@@ -251,7 +290,8 @@ struct vine_claim {
 
 /*
  * Claim ready tasks for the worker, oldest first, in one transaction: at
- * most max tasks whose cores add up to no more than free_cores (a task
+ * most max tasks, none that needs an object the worker's node is backing
+ * off from (VINE_OUT_FAULT), whose cores add up to no more than free_cores (a task
  * that does not fit is passed over, so a later smaller one may run first).
  * First, tasks of workers whose lease has expired are reaped (see
  * vine_state_reap); a claim also renews the worker's lease when less than
@@ -296,7 +336,10 @@ struct vine_result {
  * A success makes the task done; a failure (non-zero exit, signal,
  * timeout, error) sends it back to ready unless it has failed more than
  * its retries, then it is failed; RELEASED sends it back to ready and
- * counts against nothing.
+ * counts against nothing.  FAULT sends it back to ready without counting
+ * against its retries, and has the attempt's node claim no task that
+ * needs the task's object for a while (VINE_FAULT_BACKOFF); once
+ * VINE_FAULT_NODES distinct nodes have handed it back so, it is failed.
  */
 int vine_state_finish(struct vine_state *st, int64_t worker, const struct vine_result *results,
 		      size_t n, int *accepted);
@@ -501,6 +544,7 @@ struct vine_task {
 	double timeout, submitted;
 	enum vine_task_state state;
 	int attempts, failures, losses;
+	int faults;                 /* distinct nodes that handed it back (FAULT) */
 	struct vine_attempt last;
 };
 

@@ -34,8 +34,10 @@ char *vine_exit_text(const struct vine_task *t)
 		return vine_xstrdup("timeout");
 	case VINE_OUT_LOST:
 		return vine_xstrdup("lost");
-	case VINE_OUT_ERROR: {
-		char *s = vine_xasprintf("error: %s", a->message ? a->message : "unknown");
+	case VINE_OUT_ERROR:
+	case VINE_OUT_FAULT: {
+		char *s = vine_xasprintf("%s: %s", vine_outcome_name(a->outcome),
+					 a->message ? a->message : "unknown");
 		for (char *p = s; *p; p++)
 			if (*p == '\n' || *p == '\r')
 				*p = ' ';

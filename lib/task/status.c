@@ -75,6 +75,26 @@ static int add_transfers(struct vine_state *st, json_t *root)
 	return 0;
 }
 
+/*
+ * The nodes that handed back tasks needing obj (vine(7), FAULTS): an
+ * object's "handbacks" array.
+ */
+static json_t *handbacks_json(const struct vine_object *obj)
+{
+	json_t *a = json_array();
+
+	for (size_t k = 0; k < obj->nbackoffs; k++) {
+		const struct vine_backoff *b = &obj->backoffs[k];
+		json_t *o = json_object();
+		set(o, "node", str(b->node));
+		set(o, "faults", json_integer(b->faults));
+		set(o, "until", json_real(b->until));
+		set(o, "reason", str(b->reason));
+		json_array_append_new(a, o);
+	}
+	return a;
+}
+
 json_t *vine_status_json(struct vine_state *st)
 {
 	struct vine_counts c;
@@ -139,6 +159,7 @@ json_t *vine_status_json(struct vine_state *st)
 		set(o, "bytes_peer", json_integer(obj[i].bytes_peer));
 		set(o, "transfers_active", json_integer(obj[i].xfer_active));
 		set(o, "transfers_failed", json_integer(obj[i].xfer_failed));
+		set(o, "handbacks", handbacks_json(&obj[i]));
 		json_array_append_new(objects, o);
 	}
 	set(root, "objects", objects);
@@ -229,6 +250,14 @@ int vine_status_text(struct vine_state *st, FILE *f)
 			obj[i].nreplicas, complete, (long long)obj[i].served_origin, bo,
 			(long long)obj[i].served_peer, bp, (long long)obj[i].xfer_active,
 			(long long)obj[i].xfer_failed, obj[i].origin);
+		for (size_t k = 0; k < obj[i].nbackoffs; k++) {
+			const struct vine_backoff *b = &obj[i].backoffs[k];
+			fprintf(f, "    handed back by %s %d time%s", b->node, b->faults,
+				b->faults == 1 ? "" : "s");
+			if (b->until > now)
+				fprintf(f, " (claims none for %.0fs more)", b->until - now);
+			fprintf(f, ": %s\n", b->reason ? b->reason : "-");
+		}
 	}
 	vine_state_free_workers(w, nw);
 	vine_state_free_objects(obj, no);
@@ -273,6 +302,7 @@ json_t *vine_status_task_json(struct vine_state *st, int64_t id)
 	set(o, "submitted", json_real(t->submitted));
 	set(o, "failures", json_integer(t->failures));
 	set(o, "losses", json_integer(t->losses));
+	set(o, "faults", json_integer(t->faults));
 	arr = json_array();
 	for (size_t i = 0; i < na; i++) {
 		json_t *x = json_object();
@@ -313,6 +343,9 @@ int vine_status_task_text(struct vine_state *st, int64_t id, FILE *f)
 	fprintf(f, "  command: %s\n", t->cmd);
 	fprintf(f, "  cores %d, retries %d, failures %d, losses %d", t->cores, t->retries,
 		t->failures, t->losses);
+	if (t->faults)
+		fprintf(f, ", handed back by %d node%s (fails at %d)", t->faults,
+			t->faults == 1 ? "" : "s", VINE_FAULT_NODES);
 	if (t->timeout > 0)
 		fprintf(f, ", timeout %gs", t->timeout);
 	if (t->tag)

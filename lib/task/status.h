@@ -7,10 +7,11 @@
  *     "workers": [ { "id", "node", "host", "pid", "cores", "listen", "state",
  *                    "started", "heartbeat", "expires", "running": [IDS] } ],
  *     "objects": [ { "id", "size", "origin", "replicas": [ { "node", "bytes",
- *                    "complete" } ], "served_origin", "served_peer" } ] }
+ *                    "complete" } ], "served_origin", "served_peer",
+ *                    "handbacks": [ { "node", "faults", "until", "reason" } ] } ] }
  * and for one task:
  *   { "id", "cmd", "state", "object", "tag", "cores", "retries", "timeout",
- *     "submitted", "failures", "losses", "attempts": [ { "attempt", "worker",
+ *     "submitted", "failures", "losses", "faults", "attempts": [ { "attempt", "worker",
  *     "node", "claimed", "started", "ended", "outcome", "exit", "signal",
  *     "message", "received" } ] }
  * Strings that are not valid UTF-8 have the bad bytes replaced by U+FFFD.

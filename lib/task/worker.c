@@ -1,10 +1,13 @@
 /*
  * worker.c - the worker loop (see worker.h).
  *
- * One process, one thread, one poll(2) loop over a signalfd and the
- * status pipes of tasks that are still seeding their environment.  Each
- * task is a child forked by the loop: it makes its environment ready
- * (vine_seed), activates it, and execs /bin/sh.  Its status pipe is
+ * One process, one poll(2) loop over a signalfd, an eventfd that
+ * environment threads raise, and the status pipes of tasks.  The worker
+ * makes environments ready itself (see "environments" below), one thread
+ * per object, through its own state handle, shared (vine_state_shared):
+ * one state connection, one SSH session, per worker.  Each task is a
+ * child forked by the loop once its environment is ready: it activates
+ * it and execs /bin/sh, and never opens the state.  Its status pipe is
  * close-on-exec, so end of file on it means the command started; anything
  * written on it is the reason it could not.
  */
@@ -13,10 +16,12 @@
 #include <fcntl.h>
 #include <math.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -26,6 +31,7 @@
 #include <unistd.h>
 
 #include "peer/peer.h"
+#include "cache/cache.h"
 #include "cache/seed.h"
 #include "util/util.h"
 #include "task/worker.h"
@@ -45,6 +51,8 @@ struct job {
 	double ended;           /* wall clock: when its process ended */
 	double decide_at;       /* monotonic: parked until (see park()) */
 	int timed_out, release, stale, exited, wstatus;
+	int fault;              /* its environment could not be made ready */
+	char *env;              /* its ready environment, or NULL */
 	struct vine_buf msg;    /* why it could not start */
 };
 
@@ -57,8 +65,10 @@ struct slot {
 	int busy;
 };
 
+struct envfetch;
+
 struct worker {
-	struct vine_state *st;
+	struct vine_state *st;      /* shared with the environment threads */
 	const struct vine_worker_opts *o;
 	int64_t id;
 	pid_t self;
@@ -82,6 +92,12 @@ struct worker {
 	double warned_at;           /* monotonic: last state failure printed */
 	long unwarned;              /* failures not printed since */
 	struct vine_peer_server *srv;   /* serving the cache (-l), or NULL */
+	struct vine_cache cache;    /* o->cache, open */
+	int wake_fd;                /* eventfd: an environment thread is done */
+	struct envfetch **fetches;  /* environments being made ready */
+	size_t nfetches, fetches_cap;
+	struct job **waiting;       /* claimed tasks waiting for them */
+	size_t nwaiting, waiting_cap;
 };
 
 int vine_worker_env(struct vine_worker_opts *o)
@@ -345,20 +361,10 @@ static void child(struct worker *w, struct job *j, int status)
 		child_fail(status, "cannot set up standard input and output");
 	if (chdir(j->slot->dir) < 0)
 		child_fail(status, "cannot enter the task directory");
-	if (j->c.object) {
-		/* the object comes as the state directs (peers, else the origin);
-		 * a forked child needs its own connection to the state */
-		struct vine_state *st = vine_state_open(vine_state_url(w->st), 0);
-		struct vine_xfer_seed xs = { st, w->o->cache, w->o->node, NULL };
-		struct vine_fetcher fetcher = { vine_xfer_seed_fetch, &xs, 1 };
-		struct vine_seed_opts so = { .cache = w->o->cache, .jobs = 0, .quiet = 1,
-					     .expect_id = j->c.object, .fetcher = &fetcher };
-		char id[VINE_ID_LEN + 1];
-		char *env = NULL;
-		if (!st || vine_seed(&so, j->c.origin, &env, id) < 0 || vine_env_activate(env) < 0) {
-			vine_error_prefix("environment %s", j->c.object);
-			child_fail(status, vine_errmsg());
-		}
+	/* the worker made it ready (env_wait): the task never opens the state */
+	if (j->env && vine_env_activate(j->env) < 0) {
+		vine_error_prefix("environment %s", j->c.object);
+		child_fail(status, vine_errmsg());
 	}
 	snprintf(buf, sizeof(buf), "%lld", (long long)j->c.task);
 	setenv("VINE_TASK_ID", buf, 1);
@@ -510,12 +516,10 @@ static int start(struct worker *w, struct job *j)
 	setpgid(j->pid, j->pid); /* also here, so kill(-pid) works at once */
 	close(pipefd[1]);
 	j->status_fd = pipefd[0];
-	if (!j->c.object) {
-		/* nothing to make ready: the command starts now */
-		j->started = vine_now_wall();
-		if (j->c.timeout > 0)
-			j->deadline = vine_now_mono() + j->c.timeout;
-	}
+	/* its environment is ready already: the command starts now */
+	j->started = vine_now_wall();
+	if (j->c.timeout > 0)
+		j->deadline = vine_now_mono() + j->c.timeout;
 	return 0;
 }
 
@@ -627,6 +631,7 @@ static void free_job(struct job *j)
 	if (j->slot)
 		j->slot->busy = 0;
 	vine_buf_release(&j->msg);
+	free(j->env);
 	free(j->c.cmd);
 	free(j->c.object);
 	free(j->c.origin);
@@ -666,6 +671,8 @@ static void record(struct worker *w, struct job *j)
 	r.ended = j->ended;
 	if (j->release || (w->draining && stop_death(st))) {
 		r.outcome = VINE_OUT_RELEASED;
+	} else if (j->fault) {
+		r.outcome = VINE_OUT_FAULT;
 	} else if (j->msg.len) {
 		r.outcome = VINE_OUT_ERROR;
 		r.exit_code = 127;
@@ -776,6 +783,212 @@ static void reap_children(struct worker *w)
 	}
 }
 
+/* --- environments ------------------------------------------------------------ */
+
+/*
+ * The worker makes each environment ready itself, once per node (the
+ * cache's lock, vine_seed), in a thread per object that fetches through
+ * the worker's own state handle (w->st is shared: a mutex serialises the
+ * loop's operations and the thread's, over one connection).  A task whose
+ * environment is ready starts at once, with no state traffic beyond its
+ * claim.  One whose environment is not waits in w->waiting, holding its
+ * cores and its claim (heartbeats name it), while the loop goes on
+ * renewing the lease and running what else it has claimed.  When the
+ * thread ends the waiting tasks start, or, if it failed, are handed back
+ * as FAULT with its message (vine(7), FAULTS): that is the node's fault,
+ * not the task's.
+ */
+struct envfetch {
+	char *id, *origin, *cache, *node;   /* its own copies: it may outlive w */
+	struct vine_state *st;
+	pthread_t thread;
+	int wake;               /* its dup of the worker's eventfd */
+	int done;               /* set (atomically) when the thread ends */
+	int rc;
+	char *env;              /* ready: the environment's path */
+	char msg[1024];         /* failed: why */
+};
+
+static void *envfetch_run(void *arg)
+{
+	struct envfetch *f = arg;
+	struct vine_xfer_seed xs = { f->st, f->cache, f->node, NULL };
+	struct vine_fetcher fetcher = { vine_xfer_seed_fetch, &xs, 1 };
+	struct vine_seed_opts so = { .cache = f->cache, .jobs = 0, .quiet = 1,
+				     .expect_id = f->id, .fetcher = &fetcher };
+	const char *fail = getenv("VINE_TEST_FAIL_FETCH");
+	const char *hold = getenv("VINE_TEST_FETCH_WAIT");
+	char id[VINE_ID_LEN + 1];
+	uint64_t one = 1;
+
+	/* test hooks (vine-worker(1), ENVIRONMENT): $VINE_TEST_FETCH_WAIT=FILE
+	 * holds the fetch until FILE exists (at most 120 s);
+	 * $VINE_TEST_FAIL_FETCH fails it */
+	for (int i = 0; hold && *hold && access(hold, F_OK) < 0 && i < 6000; i++)
+		usleep(20000);
+	if (fail && *fail)
+		f->rc = vine_error("not fetching it ($VINE_TEST_FAIL_FETCH)");
+	else
+		f->rc = vine_seed(&so, f->origin, &f->env, id);
+	if (f->rc < 0)
+		snprintf(f->msg, sizeof(f->msg), "environment %s on node '%s': %s", f->id, f->node,
+			 vine_errmsg());
+	__atomic_store_n(&f->done, 1, __ATOMIC_RELEASE);
+	if (write(f->wake, &one, sizeof(one)) < 0) {
+		/* the eventfd cannot overflow at one write per thread */
+	}
+	close(f->wake);
+	return NULL;
+}
+
+static void envfetch_free(struct envfetch *f)
+{
+	free(f->id);
+	free(f->origin);
+	free(f->cache);
+	free(f->node);
+	free(f->env);
+	free(f);
+}
+
+static void wait_add(struct worker *w, struct job *j)
+{
+	if (w->nwaiting == w->waiting_cap) {
+		w->waiting_cap = w->waiting_cap ? 2 * w->waiting_cap : 8;
+		w->waiting = vine_xrealloc(w->waiting, w->waiting_cap * sizeof(*w->waiting));
+	}
+	w->waiting[w->nwaiting++] = j;
+}
+
+/*
+ * j needs an environment: 1 when it is ready (j->env set), 0 when j now
+ * waits for it (a thread is making it ready), -1 when no thread could be
+ * started (j->msg says why).
+ */
+static int env_wait(struct worker *w, struct job *j)
+{
+	struct envfetch *f = NULL;
+	int err;
+
+	if (vine_cache_env_ready(&w->cache, j->c.object) == 1) {
+		j->env = vine_cache_env_path(&w->cache, j->c.object);
+		return 1;
+	}
+	for (size_t i = 0; i < w->nfetches && !f; i++)
+		if (!strcmp(w->fetches[i]->id, j->c.object))
+			f = w->fetches[i];
+	if (!f) {
+		f = vine_xcalloc(1, sizeof(*f));
+		f->id = vine_xstrdup(j->c.object);
+		f->origin = vine_xstrdup(j->c.origin ? j->c.origin : j->c.object);
+		f->cache = vine_xstrdup(w->o->cache);
+		f->node = vine_xstrdup(w->o->node);
+		f->st = w->st;
+		f->wake = fcntl(w->wake_fd, F_DUPFD_CLOEXEC, 3);
+		err = f->wake < 0 ? errno : pthread_create(&f->thread, NULL, envfetch_run, f);
+		if (err) {
+			vine_buf_addf(&j->msg, "environment %s: cannot start a thread to fetch it: %s",
+				      j->c.object, strerror(err));
+			if (f->wake >= 0)
+				close(f->wake);
+			envfetch_free(f);
+			return -1;
+		}
+		if (w->nfetches == w->fetches_cap) {
+			w->fetches_cap = w->fetches_cap ? 2 * w->fetches_cap : 4;
+			w->fetches = vine_xrealloc(w->fetches, w->fetches_cap * sizeof(*w->fetches));
+		}
+		w->fetches[w->nfetches++] = f;
+	}
+	wait_add(w, j);
+	return 0;
+}
+
+static void launch(struct worker *w, struct job *j);
+
+/* An environment thread ended: start what waited for it, or hand it back. */
+static void env_done(struct worker *w, struct envfetch *f)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < w->nwaiting; i++) {
+		struct job *j = w->waiting[i];
+		if (strcmp(j->c.object, f->id)) {
+			w->waiting[k++] = j;
+		} else if (f->rc == 0) {
+			j->env = vine_xstrdup(f->env);
+			launch(w, j);
+		} else {
+			j->fault = 1;
+			vine_buf_addstr(&j->msg, f->msg);
+			record(w, j);
+		}
+	}
+	w->nwaiting = k;
+	if (f->rc < 0 && !w->o->quiet)
+		vine_msgf(w->o->warn, w->o->warn_ctx, "%s: its tasks are handed back", f->msg);
+}
+
+/* Join the environment threads that have ended (the eventfd was raised). */
+static void env_reap(struct worker *w)
+{
+	uint64_t v;
+	size_t k = 0;
+
+	if (read(w->wake_fd, &v, sizeof(v)) < 0) {
+		/* nothing raised it: a spurious wake-up */
+	}
+	for (size_t i = 0; i < w->nfetches; i++) {
+		struct envfetch *f = w->fetches[i];
+		if (!__atomic_load_n(&f->done, __ATOMIC_ACQUIRE)) {
+			w->fetches[k++] = f;
+			continue;
+		}
+		pthread_join(f->thread, NULL);
+		env_done(w, f);
+		envfetch_free(f);
+	}
+	w->nfetches = k;
+}
+
+/* Hand back every task still waiting for its environment (draining). */
+static void env_release_waiting(struct worker *w)
+{
+	for (size_t i = 0; i < w->nwaiting; i++) {
+		w->waiting[i]->release = 1;
+		record(w, w->waiting[i]);
+	}
+	w->nwaiting = 0;
+}
+
+/*
+ * The worker leaves: threads still fetching are left to the process's
+ * exit, cut off from the state first; they hold copies of what they use.
+ * 1 if some were left so (then w->st must not be closed).
+ */
+static int env_leave(struct worker *w)
+{
+	int left = 0;
+
+	for (size_t i = 0; i < w->nfetches; i++) {
+		struct envfetch *f = w->fetches[i];
+		if (__atomic_load_n(&f->done, __ATOMIC_ACQUIRE)) {
+			pthread_join(f->thread, NULL);
+			envfetch_free(f);
+			continue;
+		}
+		if (!left)
+			vine_state_shared_cut(w->st);
+		left = 1;
+		pthread_detach(f->thread);
+	}
+	w->nfetches = 0;
+	for (size_t i = 0; i < w->nwaiting; i++)
+		free_job(w->waiting[i]);
+	w->nwaiting = 0;
+	return left;
+}
+
 /* --- talking to the state --------------------------------------------------- */
 
 /* How long the state may keep failing before the worker gives up: a lease, at least 10 s. */
@@ -816,17 +1029,18 @@ static int state_failed(struct worker *w, const char *what, double *since)
 /* Renew the lease for what runs and what is parked; kill what is stale. */
 static int heartbeat(struct worker *w)
 {
-	size_t n = w->njobs + w->nparked;
-	struct vine_attempt_ref *refs = vine_xcalloc(n + 1, sizeof(*refs));
-	int *stale = vine_xcalloc(n + 1, sizeof(*stale));
+	size_t n = w->njobs + w->nparked, nw = w->nwaiting;
+	struct vine_attempt_ref *refs = vine_xcalloc(n + nw + 1, sizeof(*refs));
+	int *stale = vine_xcalloc(n + nw + 1, sizeof(*stale));
 	int rc = 0;
 
-	for (size_t i = 0; i < n; i++) {
-		struct job *j = i < w->njobs ? w->jobs[i] : w->parked[i - w->njobs];
+	for (size_t i = 0; i < n + nw; i++) {
+		struct job *j = i < w->njobs ? w->jobs[i] : i < n ? w->parked[i - w->njobs]
+								  : w->waiting[i - n];
 		refs[i].task = j->c.task;
 		refs[i].attempt = j->c.attempt;
 	}
-	if (vine_state_heartbeat(w->st, w->id, refs, n, stale) < 0) {
+	if (vine_state_heartbeat(w->st, w->id, refs, n + nw, stale) < 0) {
 		rc = state_failed(w, "cannot send heartbeat", &w->fail_since);
 	} else {
 		w->fail_since = 0;
@@ -840,6 +1054,17 @@ static int heartbeat(struct worker *w)
 		for (size_t i = w->njobs; i < n; i++)
 			if (stale[i])
 				w->parked[i - w->njobs]->stale = 1;
+		/* waiting for an environment: not ours any more, drop them */
+		size_t k = 0;
+		for (size_t i = 0; i < nw; i++) {
+			if (stale[n + i]) {
+				w->waiting[i]->stale = 1;
+				record(w, w->waiting[i]);
+			} else {
+				w->waiting[k++] = w->waiting[i];
+			}
+		}
+		w->nwaiting = k;
 	}
 	free(refs);
 	free(stale);
@@ -885,24 +1110,37 @@ static int exchange(struct worker *w, int want, int *more)
 		struct job *j = vine_xcalloc(1, sizeof(*j));
 		j->c = c[i];
 		j->status_fd = -1;
-		if (w->njobs == w->cap) {
-			w->cap = w->cap ? 2 * w->cap : 16;
-			w->jobs = vine_xrealloc(w->jobs, w->cap * sizeof(*w->jobs));
-		}
-		w->jobs[w->njobs++] = j;
 		w->free_cores -= j->c.cores;
-		if (start(w, j) < 0) {
-			/* could not even fork: report it as an error of this attempt */
-			j->pid = 0;
-			vine_buf_addstr(&j->msg, vine_errmsg());
-			j->wstatus = 127 << 8;
-			ended(w, j);
+		started++;
+		if (j->c.object && env_wait(w, j) <= 0) {
+			if (j->msg.len) {
+				/* no thread to make it ready: a fault of this node */
+				j->fault = 1;
+				record(w, j);
+			}
 			continue;
 		}
-		started++;
+		launch(w, j);
 	}
 	free(c);
 	return started;
+}
+
+/* Run a claimed task whose environment is ready (or that needs none). */
+static void launch(struct worker *w, struct job *j)
+{
+	if (w->njobs == w->cap) {
+		w->cap = w->cap ? 2 * w->cap : 16;
+		w->jobs = vine_xrealloc(w->jobs, w->cap * sizeof(*w->jobs));
+	}
+	w->jobs[w->njobs++] = j;
+	if (start(w, j) < 0) {
+		/* could not even fork: report it as an error of this attempt */
+		j->pid = 0;
+		vine_buf_addstr(&j->msg, vine_errmsg());
+		j->wstatus = 127 << 8;
+		ended(w, j);
+	}
 }
 
 /* --- the loop ----------------------------------------------------------------- */
@@ -995,10 +1233,12 @@ static int loop(struct worker *w)
 				backoff = backoff * 2 > 1.0 ? 1.0 : backoff * 2;
 			}
 		}
-		if (w->njobs > 0 || w->nparked > 0)
+		if (w->draining && w->nwaiting > 0)
+			env_release_waiting(w); /* they have not started: hand them back now */
+		if (w->njobs > 0 || w->nparked > 0 || w->nwaiting > 0)
 			last_busy = now;
 		/* parked results are never left undecided, even by -i 0 */
-		if (w->njobs == 0 && w->ndone == 0 && w->nparked == 0) {
+		if (w->njobs == 0 && w->ndone == 0 && w->nparked == 0 && w->nwaiting == 0) {
 			if (w->draining)
 				break;
 			if (o->idle >= 0 && now - last_busy >= o->idle)
@@ -1026,6 +1266,7 @@ static int loop(struct worker *w)
 			until = next_claim;
 		/* (with results unreported, the idle time cannot end the loop) */
 		if (o->idle >= 0 && w->njobs == 0 && w->nparked == 0 && w->ndone == 0 &&
+		    w->nwaiting == 0 &&
 		    last_busy + o->idle < until)
 			until = last_busy + o->idle;
 		if (w->ndone > 0 && now + 1 < until)
@@ -1033,13 +1274,16 @@ static int loop(struct worker *w)
 		if (w->draining && w->ndone > 0 && w->drain_at + o->grace < until)
 			until = w->drain_at + o->grace;
 		until = next_timer(w, until);
-		if (pcap < w->njobs + 1) {
+		if (pcap < w->njobs + 2) {
 			pcap = w->njobs + 16;
 			pfd = vine_xrealloc(pfd, pcap * sizeof(*pfd));
 			pjob = vine_xrealloc(pjob, pcap * sizeof(*pjob));
 		}
 		size_t np = 0;
 		pfd[np].fd = w->sig_fd;
+		pfd[np].events = POLLIN;
+		pjob[np++] = NULL;
+		pfd[np].fd = w->wake_fd;
 		pfd[np].events = POLLIN;
 		pjob[np++] = NULL;
 		for (size_t i = 0; i < w->njobs; i++) {
@@ -1055,10 +1299,12 @@ static int loop(struct worker *w)
 			rc = vine_error_errno("poll");
 			break;
 		}
-		for (size_t i = 1; i < np; i++)
+		for (size_t i = 2; i < np; i++)
 			if (pfd[i].revents)
 				read_status(pjob[i]);
 		int before = w->free_cores;
+		if (pfd[1].revents)
+			env_reap(w);
 		/* with results parked, look for the stop signal even on a timer
 		 * wake-up, so that one arriving as the wait runs out still counts */
 		if (pfd[0].revents || w->nparked > 0) {
@@ -1110,8 +1356,9 @@ static void abandon(struct worker *w)
 
 int vine_worker_run(struct vine_state *st, const struct vine_worker_opts *o)
 {
-	struct worker w = { .st = st, .o = o, .lock_fd = -1, .sig_fd = -1, .null_fd = -1,
-			    .free_cores = o->cores, .self = getpid() };
+	struct worker w = { .o = o, .lock_fd = -1, .sig_fd = -1, .null_fd = -1,
+			    .free_cores = o->cores, .self = getpid(), .wake_fd = -1,
+			    .cache = { .fd = -1 } };
 	struct vine_worker_info info = { .node = o->node, .pid = w.self, .cores = o->cores,
 					 .listen = o->listen, .lease = o->lease };
 	char host[256] = "";
@@ -1136,8 +1383,15 @@ int vine_worker_run(struct vine_state *st, const struct vine_worker_opts *o)
 		vine_error_errno("cannot open '/dev/null'");
 		goto out;
 	}
-	if (make_workdir(&w) < 0)
+	if ((w.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+		vine_error_errno("eventfd");
 		goto out;
+	}
+	if (make_workdir(&w) < 0 || vine_cache_open(&w.cache, o->cache) < 0)
+		goto out;
+	/* the environment threads share it; taken after the signals are
+	 * blocked, so that the threads block them too */
+	w.st = st = vine_state_shared(st);
 	w.slots = vine_xcalloc((size_t)o->cores, sizeof(*w.slots));
 	for (int i = 0; i < o->cores; i++)
 		w.slots[i].dir_fd = w.slots[i].out_fd = w.slots[i].stdout_fd =
@@ -1147,13 +1401,15 @@ int vine_worker_run(struct vine_state *st, const struct vine_worker_opts *o)
 		unsigned char secret[VINE_PEER_SECRET_LEN];
 		struct vine_peer_server_opts so = { .cache = o->cache, .node = o->node,
 						    .listen = o->listen, .secret = secret };
-		if (vine_state_peer_secret(st, secret) < 0)
-			goto out;
-		w.srv = vine_peer_server_start(&so);
+		if (vine_state_peer_secret(st, secret) == 0)
+			w.srv = vine_peer_server_start(&so);
 		explicit_bzero(secret, sizeof(secret));
-		if (!w.srv)
+		if (!w.srv && !o->listen_default)
 			goto out;
-		info.listen = vine_peer_server_addr(w.srv);
+		if (!w.srv)
+			vine_msgf(o->warn, o->warn_ctx, "not serving the cache to peers: %s",
+				  vine_errmsg());
+		info.listen = w.srv ? vine_peer_server_addr(w.srv) : NULL;
 	}
 	if (vine_state_register_worker(st, &info, &w.id) < 0)
 		goto out;
@@ -1175,6 +1431,13 @@ out:
 			rc = -1;
 		vine_peer_server_stop(w.srv);
 	}
+	if (!env_leave(&w))
+		vine_state_close(w.st);
+	free(w.fetches);
+	free(w.waiting);
+	vine_cache_close(&w.cache);
+	if (w.wake_fd >= 0)
+		close(w.wake_fd);
 	release_slots(&w);
 	free(w.jobs);
 	free(w.done);

@@ -8,6 +8,15 @@
  * Heartbeats renew its lease; a task the state no longer considers ours
  * is killed and its result dropped.
  *
+ * The worker makes each task's environment ready itself, once per node
+ * and object, in a thread that fetches through the worker's own state
+ * handle (shared under a mutex: one state connection per worker, and
+ * tasks never open the state); claimed tasks wait for it holding their
+ * cores, while the loop runs the rest.  If it cannot be made ready they
+ * are handed back as VINE_OUT_FAULT with the reason (state.h): the node's
+ * fault, not the tasks'.  Unless o->listen is NULL the worker serves its
+ * cache to peers (vine(7), ADDRESSES).
+ *
  * Each task gets, in NODE.PID/ under the cache's tasks/ directory:
  * TASK.ATTEMPT/ (its working directory), TASK.ATTEMPT.out/ (its
  * $VINE_OUTDIR), TASK.ATTEMPT.stdout and TASK.ATTEMPT.stderr (its captured
@@ -36,6 +45,8 @@ struct vine_worker_opts {
 	const char *cache;    /* node cache directory */
 	const char *node;     /* node name */
 	const char *listen;   /* cache server address to record, or NULL */
+	int listen_default;   /* listen was not asked for: if it cannot be
+			       * served, warn and run tasks without serving */
 	int cores;            /* cores to fill with tasks */
 	double idle;          /* exit after this many seconds with nothing ready
 			       * and nothing running; < 0: never */

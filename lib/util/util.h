@@ -9,7 +9,8 @@
  *    passes; the programs in cmd/ decide what to print (cli.h).  The one
  *    exception is a progress meter (progress.h, collect.h's meter), drawn
  *    only when stderr is a terminal and the caller did not ask for quiet.
- *  - Allocation failure aborts (the vine_x* allocators), as git's xmalloc.
+ *  - Allocation failure aborts (the vine_x* allocators, after one line on
+ *    stderr), as git's xmalloc.
  *  - Return shapes, one of these for every function:
  *      int      0 on success, -1 on failure;
  *      pointer  non-NULL on success, NULL on failure;

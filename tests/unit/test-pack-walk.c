@@ -193,7 +193,8 @@ static void test_walk(void)
 	if (CHECK(e))
 		check_str(e->link, ==, "../lib");
 	CHECK(strstr(warnings, "skipping fifo 'ROOT/fifo'") != NULL);
-	CHECK(strstr(warnings, "'ROOT/bin/out' leads outside the directory: '/etc/hostname'") != NULL);
+	CHECK(strstr(warnings,
+		"'ROOT/bin/out' leads outside the directory: '/etc/hostname'") != NULL);
 	CHECK(strstr(warnings, "'ROOT/bin/up' leads outside") != NULL);
 	CHECK(strstr(warnings, "bin/rel") == NULL);
 	CHECK(strstr(warnings, "bin/abs") == NULL);

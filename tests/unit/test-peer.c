@@ -1281,6 +1281,79 @@ static int against_fake(const char *mode, uint64_t size, const char *cache, cons
 	return st;
 }
 
+struct fd_session {
+	struct vine_peer_server *s;
+	int fd;
+};
+
+static void *serve_fd_main(void *arg)
+{
+	struct fd_session *fs = arg;
+
+	vine_peer_server_serve_fd(fs->s, fs->fd, "socketpair");
+	return NULL;
+}
+
+/* One fetch from s over a socketpair (no TCP): the status. */
+static int fetch_over_socketpair(struct vine_peer_server *s, const char *cache, const char *id)
+{
+	struct vine_peer_client_opts o = copts(secret, 5);
+	struct fd_session fs = { s, -1 };
+	struct vine_fetch *f = vine_fetch_open(cache, id, 0);
+	pthread_t t;
+	int sv[2], st;
+
+	if (!f || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		abort();
+	fs.fd = sv[1];
+	if (pthread_create(&t, NULL, serve_fd_main, &fs) != 0)
+		abort();
+	st = vine_fetch_from_fd(f, sv[0], "socketpair", &o);
+	close(sv[0]);
+	pthread_join(t, NULL);
+	vine_fetch_close(f);
+	return st;
+}
+
+/* A server that listens nowhere serves the connections handed to it, and
+ * a client fetches over a connection it is handed: the fuzzers' way in. */
+static void test_socketpair(void)
+{
+	char id[65], *a = cache_dir("sp-a"), *b = cache_dir("sp-b"), *c = cache_dir("sp-c");
+	size_t n = (3u << 20) + 17;
+	unsigned char *data = random_bytes(n, 77);
+	struct vine_peer_server_opts o = {
+		.cache = a, .node = "n1", .listen = NULL, .secret = secret, .io_timeout = 5,
+	};
+	struct vine_peer_server *s = vine_peer_server_start(&o), *l;
+
+	CHECK(s != NULL);
+	CHECK(vine_peer_server_addr(s) == NULL);
+	id_of(data, n, id);
+	put(a, "objects", id, data, n);
+	/* by splice, and by recv (the client's buffers are made when needed) */
+	CHECK(fetch_over_socketpair(s, b, id) == VINE_PEER_OK);
+	CHECK(same_file(b, id, data, n));
+	setenv("VINE_TEST_NO_SPLICE", "1", 1);
+	CHECK(fetch_over_socketpair(s, c, id) == VINE_PEER_OK);
+	unsetenv("VINE_TEST_NO_SPLICE");
+	CHECK(same_file(c, id, data, n));
+	vine_peer_server_stop(s);
+	/* a listening server does not take connections so: the client sees the
+	 * connection closed */
+	l = serve(a, "127.0.0.1", 2, 0);
+	vine_rm_rf(b);
+	free(b);
+	b = cache_dir("sp-b");
+	CHECK(fetch_over_socketpair(l, b, id) == VINE_PEER_ECONNECT);
+	CHECK(!exists(b, "objects", id));
+	vine_peer_server_stop(l);
+	free(data);
+	free(a);
+	free(b);
+	free(c);
+}
+
 static void test_fake_server(void)
 {
 	char id[65], *b = cache_dir("z-b");
@@ -1346,6 +1419,7 @@ int main(void)
 	test_sources();
 	test_locking();
 	test_fake_server();
+	test_socketpair();
 	vine_rm_rf(top);
 	free(top);
 	return T_END();

@@ -391,7 +391,8 @@ static void test_bad_frames(void)
 		struct vine_frame f;
 
 		check_int(vine_proto_recv(&p, &f), ==, -1);
-		CHECK(strstr(vine_errmsg(), "frame of 10 bytes is longer than the limit of 9") != NULL);
+		CHECK(strstr(vine_errmsg(),
+			"frame of 10 bytes is longer than the limit of 9") != NULL);
 	}
 	vine_proto_release(&p);
 	close(sv[0]);

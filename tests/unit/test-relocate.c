@@ -106,7 +106,9 @@ int main(void)
 
 	/* the manifest */
 	struct vine_manifest m;
-	check_int(parse("{\"vine_manifest\": 1, \"prefix\": \"/p/q\", \"entries\": 12, \"future\": true," " \"files\": [{\"path\": \"./bin//pip\", \"type\": \"text\"}," " {\"path\": \"lib/x.so\", \"type\": \"binary\"}]}", &m), ==, 0);
+	check_int(parse("{\"vine_manifest\": 1, \"prefix\": \"/p/q\", \"entries\": 12, \"future\": true,"
+		" \"files\": [{\"path\": \"./bin//pip\", \"type\": \"text\"},"
+		" {\"path\": \"lib/x.so\", \"type\": \"binary\"}]}", &m), ==, 0);
 	check_str(m.prefix, ==, "/p/q");
 	check_int(m.entries, ==, 12);
 	check_int(m.n, ==, 2);
@@ -117,16 +119,28 @@ int main(void)
 	CHECK(parse_fails("[]", "not a JSON object"));
 	CHECK(parse_fails("{", "invalid manifest"));
 	CHECK(parse_fails("{\"vine_manifest\": 2}", "\"vine_manifest\" is not 1"));
-	CHECK(parse_fails("{\"vine_manifest\": 1, \"prefix\": \"rel\"}", "\"prefix\" is not an absolute path"));
-	CHECK(parse_fails("{\"vine_manifest\": 1, \"prefix\": \"/\"}", "\"prefix\" is not an absolute path"));
-	CHECK(parse_fails("{\"vine_manifest\": 1, \"prefix\": \"/a\"}", "\"entries\" is not a count"));
-	CHECK(parse_fails("{\"vine_manifest\": 1, \"prefix\": \"/a\", \"entries\": -1}", "\"entries\""));
-	CHECK(parse_fails("{\"vine_manifest\": 1, \"prefix\": \"/a\", \"entries\": 1}", "\"files\" is not a list"));
-	CHECK(parse_fails("{\"vine_manifest\": 1, \"prefix\": \"/a\", \"entries\": 1, \"files\": [{\"path\": \"x\"}]}", "needs a \"path\" and a \"type\""));
-	CHECK(parse_fails("{\"vine_manifest\": 1, \"prefix\": \"/a\", \"entries\": 1, " "\"files\": [{\"path\": \"x\", \"type\": \"exe\"}]}", "needs a \"path\" and a \"type\""));
-	CHECK(parse_fails("{\"vine_manifest\": 1, \"prefix\": \"/a\", \"entries\": 1, " "\"files\": [{\"path\": \"../x\", \"type\": \"text\"}]}", "'..' component"));
-	CHECK(parse_fails("{\"vine_manifest\": 1, \"prefix\": \"/a\", \"entries\": 1, " "\"files\": [{\"path\": \"/etc/passwd\", \"type\": \"text\"}]}", "absolute path"));
-	CHECK(parse_fails("{\"vine_manifest\": 1, \"prefix\": \"/a\", \"entries\": 1, " "\"files\": [{\"path\": \".\", \"type\": \"text\"}]}", "not a file name"));
+	CHECK(parse_fails("{\"vine_manifest\": 1, \"prefix\": \"rel\"}",
+		"\"prefix\" is not an absolute path"));
+	CHECK(parse_fails("{\"vine_manifest\": 1, \"prefix\": \"/\"}",
+		"\"prefix\" is not an absolute path"));
+	CHECK(parse_fails("{\"vine_manifest\": 1, \"prefix\": \"/a\"}",
+		"\"entries\" is not a count"));
+	CHECK(parse_fails("{\"vine_manifest\": 1, \"prefix\": \"/a\", \"entries\": -1}",
+		"\"entries\""));
+	CHECK(parse_fails("{\"vine_manifest\": 1, \"prefix\": \"/a\", \"entries\": 1}",
+		"\"files\" is not a list"));
+	CHECK(parse_fails("{\"vine_manifest\": 1, \"prefix\": \"/a\", \"entries\": 1, \"files\": [{\"path\": \"x\"}]}",
+		"needs a \"path\" and a \"type\""));
+	CHECK(parse_fails("{\"vine_manifest\": 1, \"prefix\": \"/a\", \"entries\": 1, "
+		"\"files\": [{\"path\": \"x\", \"type\": \"exe\"}]}",
+		"needs a \"path\" and a \"type\""));
+	CHECK(parse_fails("{\"vine_manifest\": 1, \"prefix\": \"/a\", \"entries\": 1, "
+		"\"files\": [{\"path\": \"../x\", \"type\": \"text\"}]}", "'..' component"));
+	CHECK(parse_fails("{\"vine_manifest\": 1, \"prefix\": \"/a\", \"entries\": 1, "
+		"\"files\": [{\"path\": \"/etc/passwd\", \"type\": \"text\"}]}",
+		"absolute path"));
+	CHECK(parse_fails("{\"vine_manifest\": 1, \"prefix\": \"/a\", \"entries\": 1, "
+		"\"files\": [{\"path\": \".\", \"type\": \"text\"}]}", "not a file name"));
 	CHECK(parse_fails("{\"vine_manifest\": 1, \"vine_manifest\": 1}", "invalid manifest"));
 	return T_END();
 }

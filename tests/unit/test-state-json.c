@@ -205,7 +205,8 @@ static void test_spreading(void)
 	}
 	j = json_loads("{\"kind\": \"teleport\"}", 0, NULL);
 	check_int(vj_decode(&vj_xfer, j, &x2), ==, -1);
-	check_str(vine_errmsg(), ==, "bad vine_xfer.kind in the state protocol: not a transfer kind");
+	check_str(vine_errmsg(), ==,
+		"bad vine_xfer.kind in the state protocol: not a transfer kind");
 	json_decref(j);
 
 	j = trip(vj_encode_array(&vj_transfer, t, 2));

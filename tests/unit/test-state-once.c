@@ -119,23 +119,29 @@ static void test_submit(const char *path)
 
 	/* a failed submit records no key: the retry does it */
 	sp[1].object = oid;
-	check_int(vine_state_submit_once(st, "00112233445566778899aabbccddeeff", NULL, sp, 3, ids), ==, -1);
+	check_int(vine_state_submit_once(st, "00112233445566778899aabbccddeeff", NULL, sp, 3,
+		ids), ==, -1);
 	CHECK(strstr(vine_errmsg(), "unknown object") != NULL);
 	sp[1].object = NULL;
-	check_int(vine_state_submit_once(st, "00112233445566778899aabbccddeeff", NULL, sp, 3, ids), ==, 0);
+	check_int(vine_state_submit_once(st, "00112233445566778899aabbccddeeff", NULL, sp, 3,
+		ids), ==, 0);
 	check_int(total(st), ==, 10);
 
 	/* bad keys */
 	check_int(vine_state_submit_once(st, "short", NULL, sp, 1, ids), ==, -1);
 	CHECK(strstr(vine_errmsg(), "is not 32 lowercase hex digits") != NULL);
-	check_int(vine_state_submit_once(st, "00112233445566778899AABBCCDDEEFF", NULL, sp, 1, ids), ==, -1);
+	check_int(vine_state_submit_once(st, "00112233445566778899AABBCCDDEEFF", NULL, sp, 1,
+		ids), ==, -1);
 	check_int(total(st), ==, 10);
 
 	/* keys older than VINE_ONCE_KEEP are forgotten by the next keyed request */
-	check_int(sql(path, "UPDATE once SET at = at - 2 * 86400 WHERE key != " "'00112233445566778899aabbccddeeff'"), ==, 0);
-	check_int(vine_state_submit_once(st, "ffffffffffffffffffffffffffffffff", NULL, sp, 1, ids), ==, 0);
+	check_int(sql(path, "UPDATE once SET at = at - 2 * 86400 WHERE key != "
+		"'00112233445566778899aabbccddeeff'"), ==, 0);
+	check_int(vine_state_submit_once(st, "ffffffffffffffffffffffffffffffff", NULL, sp, 1,
+		ids), ==, 0);
 	check_int(one(path, "SELECT count(*) FROM once"), ==, 2);
-	check_int(one(path, "SELECT count(*) FROM once WHERE key = " "'00112233445566778899aabbccddeeff'"), ==, 1);
+	check_int(one(path, "SELECT count(*) FROM once WHERE key = "
+		"'00112233445566778899aabbccddeeff'"), ==, 1);
 	vine_state_close(st);
 }
 
@@ -171,17 +177,20 @@ static void test_requeue(const char *path)
 	check_int(vine_state_counts(st, &c), ==, 0);
 	check_int(c.n[VINE_TASK_FAILED], ==, 1);
 	/* a new key requeues it */
-	check_int(vine_state_requeue_failed_once(st, "1123456789abcdef0123456789abcdef", -1, &ids, &n), ==, 0);
+	check_int(vine_state_requeue_failed_once(st, "1123456789abcdef0123456789abcdef", -1,
+		&ids, &n), ==, 0);
 	check_int(n, ==, 1);
 	free(ids);
 	check_int(vine_state_counts(st, &c), ==, 0);
 	check_int(c.n[VINE_TASK_READY], ==, 1);
 	/* an empty answer is recorded too */
-	check_int(vine_state_requeue_failed_once(st, "2123456789abcdef0123456789abcdef", -1, &ids, &n), ==, 0);
+	check_int(vine_state_requeue_failed_once(st, "2123456789abcdef0123456789abcdef", -1,
+		&ids, &n), ==, 0);
 	check_int(n, ==, 0);
 	free(ids);
 	fail_one(st, worker);
-	check_int(vine_state_requeue_failed_once(st, "2123456789abcdef0123456789abcdef", -1, &ids, &n), ==, 0);
+	check_int(vine_state_requeue_failed_once(st, "2123456789abcdef0123456789abcdef", -1,
+		&ids, &n), ==, 0);
 	check_int(n, ==, 0);
 	free(ids);
 	check_int(vine_state_counts(st, &c), ==, 0);
@@ -251,7 +260,8 @@ static void test_register(const char *path)
 	check_int(one(path, "SELECT count(*) FROM workers"), ==, 1);
 	check_int(one(path, "SELECT count(*) FROM once"), ==, 1);
 	/* another key, or none, is another worker */
-	check_int(vine_state_register_worker_once(st, "6123456789abcdef0123456789abcdef", &w, &other), ==, 0);
+	check_int(vine_state_register_worker_once(st, "6123456789abcdef0123456789abcdef", &w,
+		&other), ==, 0);
 	check_int(other, ==, id + 1);
 	check_int(vine_state_register_worker(st, &w, &other), ==, 0);
 	check_int(other, ==, id + 2);
@@ -262,7 +272,8 @@ static void test_register(const char *path)
 	check_int(vine_state_register_worker_once(st, "5123", &w, &other), ==, -1);
 	CHECK(strstr(vine_errmsg(), "is not 32 lowercase hex digits") != NULL);
 	w.cores = -1;
-	check_int(vine_state_register_worker_once(st, "7123456789abcdef0123456789abcdef", &w, &other), ==, -1);
+	check_int(vine_state_register_worker_once(st, "7123456789abcdef0123456789abcdef", &w,
+		&other), ==, -1);
 	check_int(one(path, "SELECT count(*) FROM workers"), ==, 4);
 	check_int(one(path, "SELECT count(*) FROM once"), ==, 2);
 	/* a damaged record is an error, not a guess */
@@ -319,7 +330,8 @@ static void test_transfer_begin(const char *path)
 	check_int(vine_state_transfer_begin_once(st, k2, oid, "n2", 0, &w), ==, 0);
 	check_int(w.kind, ==, VINE_XFER_WAIT);
 	check_int(w.id, ==, 0);
-	check_int(one(path, "SELECT count(*) FROM once WHERE key = " "'9123456789abcdef0123456789abcdef'"), ==, 0);
+	check_int(one(path, "SELECT count(*) FROM once WHERE key = "
+		"'9123456789abcdef0123456789abcdef'"), ==, 0);
 	check_int(one(path, "SELECT count(*) FROM transfers"), ==, 1);
 
 	/* n1 is done and serves: the same key now gets a source, kept too */
@@ -356,10 +368,13 @@ static void test_transfer_begin(const char *path)
 
 	/* a bad key, or a recorded answer that is damaged, is an error */
 	check_int(vine_state_transfer_begin_once(st, "nothex", oid, "n4", 0, &y), ==, -1);
-	check_int(sql(path, "UPDATE once SET answer = '[1' WHERE key = " "'8123456789abcdef0123456789abcdef'"), ==, 0);
+	check_int(sql(path, "UPDATE once SET answer = '[1' WHERE key = "
+		"'8123456789abcdef0123456789abcdef'"), ==, 0);
 	check_int(vine_state_transfer_begin_once(st, k1, oid, "n1", 0, &y), ==, -1);
 	CHECK(strstr(vine_errmsg(), "a recorded answer is damaged") != NULL);
-	check_int(sql(path, "UPDATE once SET answer = '{\"id\":1,\"node\":\"n9\",\"kind\":\"bogus\"}'" " WHERE key = '8123456789abcdef0123456789abcdef'"), ==, 0);
+	check_int(sql(path,
+		"UPDATE once SET answer = '{\"id\":1,\"node\":\"n9\",\"kind\":\"bogus\"}'"
+		" WHERE key = '8123456789abcdef0123456789abcdef'"), ==, 0);
 	check_int(vine_state_transfer_begin_once(st, k1, oid, "n1", 0, &y), ==, -1);
 	CHECK(strstr(vine_errmsg(), "a recorded answer is damaged") != NULL);
 	CHECK(!y.node);
@@ -368,13 +383,14 @@ static void test_transfer_begin(const char *path)
 	/* the key of an unknown object records nothing: the retry does it */
 	check_int(vine_state_transfer_begin_once(st, k3, unknown, "n5", 0, &y), ==, -1);
 	CHECK(strstr(vine_errmsg(), "is not registered") != NULL);
-	check_int(one(path, "SELECT count(*) FROM once WHERE key = " "'a123456789abcdef0123456789abcdef'"), ==, 0);
+	check_int(one(path, "SELECT count(*) FROM once WHERE key = "
+		"'a123456789abcdef0123456789abcdef'"), ==, 0);
 	vine_state_free_xfer(&x);
 	vine_state_close(st);
 }
 
-/* A version 2 state (this schema without the once table and the
- * transfers_origin index) is upgraded. */
+/* A version 2 state (this schema without the once table, the
+ * transfers_origin index and version 4's faults) is upgraded. */
 static void test_migrate(const char *path)
 {
 	struct vine_task_spec sp = { .cmd = "echo kept", .cores = 1 };
@@ -388,7 +404,9 @@ static void test_migrate(const char *path)
 		return;
 	check_int(vine_state_submit(st, NULL, &sp, 1, ids), ==, 0);
 	vine_state_close(st);
-	check_int(sql(path, "DROP TABLE once; DROP INDEX transfers_origin;" " PRAGMA user_version = 2"), ==, 0);
+	check_int(sql(path, "DROP TABLE once; DROP INDEX transfers_origin;"
+		      " DROP TABLE node_faults; ALTER TABLE tasks DROP COLUMN faults;"
+		      " PRAGMA user_version = 2"), ==, 0);
 	check_int(one(path, "SELECT user_version FROM pragma_user_version"), ==, 2);
 
 	st = vine_state_open(path, 0);
@@ -398,14 +416,17 @@ static void test_migrate(const char *path)
 		return;
 	}
 	check_int(one(path, "SELECT user_version FROM pragma_user_version"), ==, VINE_STATE_SCHEMA);
-	check_int(one(path, "SELECT count(*) FROM sqlite_master WHERE name IN" " ('once', 'once_at', 'transfers_origin')"), ==, 3);
+	check_int(one(path, "SELECT count(*) FROM sqlite_master WHERE name IN"
+		" ('once', 'once_at', 'transfers_origin')"), ==, 3);
 	check_int(vine_state_list_tasks(st, 0, 10, &t, &n), ==, 0);
 	check_int(n, ==, 1);
 	if (n == 1)
 		check_str(t[0].cmd, ==, "echo kept");
 	vine_state_free_tasks(t, n);
-	check_int(vine_state_submit_once(st, "4123456789abcdef0123456789abcdef", NULL, &sp, 1, &ids[1]), ==, 0);
-	check_int(vine_state_submit_once(st, "4123456789abcdef0123456789abcdef", NULL, &sp, 1, &ids[1]), ==, 0);
+	check_int(vine_state_submit_once(st, "4123456789abcdef0123456789abcdef", NULL, &sp, 1,
+		&ids[1]), ==, 0);
+	check_int(vine_state_submit_once(st, "4123456789abcdef0123456789abcdef", NULL, &sp, 1,
+		&ids[1]), ==, 0);
 	check_int(total(st), ==, 2);
 	check_int(ids[1], ==, ids[0] + 1);
 	vine_state_close(st);
@@ -413,7 +434,10 @@ static void test_migrate(const char *path)
 	/* a version it does not know is still refused, and left alone */
 	check_int(sql(path, "PRAGMA user_version = 1"), ==, 0);
 	CHECK(vine_state_open(path, 0) == NULL);
-	CHECK(strstr(vine_errmsg(), "has schema version 1, but this program understands " "version 3 only") != NULL);
+	char want[128];
+	snprintf(want, sizeof(want), "has schema version 1, but this program understands "
+		 "version %d only", VINE_STATE_SCHEMA);
+	CHECK(strstr(vine_errmsg(), want) != NULL);
 	check_int(one(path, "SELECT user_version FROM pragma_user_version"), ==, 1);
 }
 

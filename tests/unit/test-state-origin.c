@@ -86,7 +86,8 @@ static void test_local(struct vine_state *st)
 	check_int(vine_state_origin_read(st, id, SIZE + 1, buf, 1, &got, NULL), ==, -1);
 	check_msg("object %s: offset 10001 is past its end (10000 bytes)", id);
 	check_int(vine_state_origin_read(st, id, -1, buf, 1, &got, NULL), ==, -1);
-	check_int(vine_state_origin_read(st, id, 0, buf, VINE_ORIGIN_READ_MAX + 1, &got, NULL), ==, -1);
+	check_int(vine_state_origin_read(st, id, 0, buf, VINE_ORIGIN_READ_MAX + 1, &got, NULL),
+		==, -1);
 	CHECK(strstr(vine_errmsg(), "at most") != NULL);
 	/* every read closed what it opened */
 	check_int(open_fds(), ==, fds);

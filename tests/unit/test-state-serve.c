@@ -81,7 +81,8 @@ static void test_session(void)
 	json_decref(res);
 
 	/* an unknown request with a stream: refused, the stream skipped */
-	check_int(vine_proto_send(&p, VINE_FRAME_REQUEST, 50, "{\"op\":\"frobnicate\"}", 19), ==, 0);
+	check_int(vine_proto_send(&p, VINE_FRAME_REQUEST, 50, "{\"op\":\"frobnicate\"}", 19),
+		==, 0);
 	check_int(vine_proto_send(&p, VINE_FRAME_DATA, 50, "abc", 3), ==, 0);
 	check_int(vine_proto_send(&p, VINE_FRAME_END, 50, NULL, 0), ==, 0);
 	check_int(vine_proto_recv(&p, &f), ==, 0);
@@ -90,7 +91,8 @@ static void test_session(void)
 	CHECK(strstr(f.body, "unknown request 'frobnicate'") != NULL);
 
 	/* refused arguments */
-	check_int(ask(&p, "{\"op\":\"submit\",\"specs\":[{\"cmd\":\"true\",\"cores\":0}]}", &res), ==, 1);
+	check_int(ask(&p, "{\"op\":\"submit\",\"specs\":[{\"cmd\":\"true\",\"cores\":0}]}",
+		&res), ==, 1);
 	CHECK(strstr(vine_errmsg(), "task 1: cores must be") != NULL);
 	json_decref(res);
 	check_int(ask(&p, "{\"op\":\"submit\",\"specs\":[{\"cmd\":7}]}", &res), ==, 1);
@@ -117,7 +119,8 @@ static void test_session(void)
 	}
 
 	/* and the connection still works */
-	check_int(ask(&p, "{\"op\":\"submit\",\"specs\":[{\"cmd\":\"true\",\"cores\":1}]}", &res), ==, 0);
+	check_int(ask(&p, "{\"op\":\"submit\",\"specs\":[{\"cmd\":\"true\",\"cores\":1}]}",
+		&res), ==, 0);
 	check_int(json_integer_value(json_array_get(json_object_get(res, "ids"), 0)), ==, 1);
 	json_decref(res);
 	check_int(ask(&p, "{\"op\":\"counts\"}", &res), ==, 0);
@@ -130,14 +133,20 @@ static void test_session(void)
 	check_int(json_string_length(json_object_get(res, "secret")), ==, 2 * VINE_PEER_SECRET_LEN);
 	snprintf(hex, sizeof(hex), "%s", json_string_value(json_object_get(res, "secret")));
 	json_decref(res);
-	check_int(ask(&p, "{\"op\":\"spread_settings\",\"set\":{\"k_peer\":4,\"k_origin\":1,\"relay\":0}}", &res), ==, 0);
-	check_int(json_integer_value(json_object_get(json_object_get(res, "settings"), "k_peer")), ==, 4);
+	check_int(ask(&p,
+		"{\"op\":\"spread_settings\",\"set\":{\"k_peer\":4,\"k_origin\":1,\"relay\":0}}",
+		&res), ==, 0);
+	check_int(json_integer_value(json_object_get(json_object_get(res, "settings"),
+		"k_peer")), ==, 4);
 	json_decref(res);
 	check_int(ask(&p, "{\"op\":\"spread_settings\",\"set\":null}", &res), ==, 0);
-	check_int(json_integer_value(json_object_get(json_object_get(res, "settings"), "k_origin")), ==, 1);
-	check_int(json_integer_value(json_object_get(json_object_get(res, "settings"), "relay")), ==, 0);
+	check_int(json_integer_value(json_object_get(json_object_get(res, "settings"),
+		"k_origin")), ==, 1);
+	check_int(json_integer_value(json_object_get(json_object_get(res, "settings"),
+		"relay")), ==, 0);
 	json_decref(res);
-	check_int(ask(&p, "{\"op\":\"spread_settings\",\"set\":{\"k_peer\":0,\"k_origin\":1}}", &res), ==, 1);
+	check_int(ask(&p, "{\"op\":\"spread_settings\",\"set\":{\"k_peer\":0,\"k_origin\":1}}",
+		&res), ==, 1);
 	CHECK(strstr(vine_errmsg(), "K and K_origin must be 1 to") != NULL);
 	json_decref(res);
 	check_int(ask(&p, "{\"op\":\"node_listen\",\"node\":\"n1\",\"addr\":null}", &res), ==, 0);
@@ -145,13 +154,20 @@ static void test_session(void)
 	check_int(ask(&p, "{\"op\":\"node_listen\",\"addr\":\"h:1\"}", &res), ==, 1);
 	check_str(vine_errmsg(), ==, "bad 'node' in the state protocol: not a string");
 	json_decref(res);
-	check_int(ask(&p, "{\"op\":\"transfer_begin\",\"id\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\",\"dest\":\"n1\",\"offset\":0}", &res), ==, 1);
-	CHECK(strstr(vine_errmsg(), "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa") != NULL);
+	check_int(ask(&p,
+		"{\"op\":\"transfer_begin\",\"id\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\",\"dest\":\"n1\",\"offset\":0}",
+		&res), ==, 1);
+	CHECK(strstr(vine_errmsg(),
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa") != NULL);
 	json_decref(res);
-	check_int(ask(&p, "{\"op\":\"replica_set\",\"id\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\",\"node\":\"n1\",\"bytes\":-1,\"complete\":1}", &res), ==, 1);
+	check_int(ask(&p,
+		"{\"op\":\"replica_set\",\"id\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\",\"node\":\"n1\",\"bytes\":-1,\"complete\":1}",
+		&res), ==, 1);
 	CHECK(strstr(vine_errmsg(), "negative byte count") != NULL);
 	json_decref(res);
-	check_int(ask(&p, "{\"op\":\"transfer_end\",\"xfer\":99,\"status\":0,\"bytes\":0,\"msg\":null}", &res), ==, 1);
+	check_int(ask(&p,
+		"{\"op\":\"transfer_end\",\"xfer\":99,\"status\":0,\"bytes\":0,\"msg\":null}",
+		&res), ==, 1);
 	check_str(vine_errmsg(), ==, "no transfer 99");
 	json_decref(res);
 	check_int(ask(&p, "{\"op\":\"list_transfers\"}", &res), ==, 0);

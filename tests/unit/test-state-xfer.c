@@ -123,7 +123,9 @@ int main(void)
 	vine_state_free_objects(objs, nobjs);
 
 	/* replica_set: an unknown object is refused */
-	check_int(vine_state_replica_set(st, "cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd", "n1", 1, 0), ==, -1);
+	check_int(vine_state_replica_set(st,
+		"cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd", "n1", 1, 0),
+		==, -1);
 	check_int(vine_state_replica_set(st, id, "n9", 100, 1), ==, 0);
 
 	/* a lost worker's transfers end as lost, and its node stops serving */

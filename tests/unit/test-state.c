@@ -334,7 +334,8 @@ static void test_retries_and_leases(void)
 	CHECK(!memcmp(data, "late", 4));
 	free(data);
 	free(p);
-	check_int(vine_state_get_file(st, id, 3, "stdout", 1), <, 0); /* the stale one kept nothing */
+	check_int(vine_state_get_file(st, id, 3, "stdout", 1), <,
+		0); /* the stale one kept nothing */
 
 	struct vine_attempt *a;
 	check_int(vine_state_list_attempts(st, id, &a, &n), ==, 0);
@@ -413,9 +414,11 @@ static void test_missing_op(void)
 	size_t n = 0;
 
 	check_int(vine_state_list_transfers(&st, &t, &n), ==, -1);
-	check_str(vine_errmsg(), ==, "state 'fake://x': this backend does not support list_transfers");
+	check_str(vine_errmsg(), ==,
+		"state 'fake://x': this backend does not support list_transfers");
 	check_int(vine_state_transfer_progress(&st, 1, 5), ==, -1);
-	check_str(vine_errmsg(), ==, "state 'fake://x': this backend does not support transfer_progress");
+	check_str(vine_errmsg(), ==,
+		"state 'fake://x': this backend does not support transfer_progress");
 }
 
 /* a claim's max is bounded by the free cores, whatever the request says */
@@ -432,9 +435,11 @@ static void test_claim_bounds(void)
 	w = worker(st, "n1", 2, 60);
 	/* was calloc(2^63 - 1, sizeof(struct vine_claim)): an abort */
 	CHECK(vine_state_claim(st, w, 2, 2, (size_t)INT64_MAX, &c, &n, &more) == 0);
-	CHECK(n == 2 && more == 1);
+	check_int(n, ==, 2);
+	check_int(more, ==, 1);
 	vine_state_free_claims(c, n);
-	CHECK(vine_state_claim(st, w, 1, 1, SIZE_MAX, &c, &n, &more) == 0 && n == 1);
+	check_int(vine_state_claim(st, w, 1, 1, SIZE_MAX, &c, &n, &more), ==, 0);
+	check_int(n, ==, 1);
 	vine_state_free_claims(c, n);
 	/* core counts past VINE_CORES_MAX are refused */
 	CHECK(vine_state_claim(st, w, INT_MAX, INT_MAX, 1, &c, &n, &more) < 0);

@@ -28,7 +28,8 @@ int main(void)
 	struct vine_tasklist tl;
 
 	/* order, blank lines, comments (also indented), no final newline */
-	check_int(PARSE("a\n\n  \t\n# comment\n   # indented comment\nb 'q' | c\nlast", &tl), ==, 0);
+	check_int(PARSE("a\n\n  \t\n# comment\n   # indented comment\nb 'q' | c\nlast", &tl),
+		==, 0);
 	check_int(tl.n, ==, 3);
 	check_str(tl.cmd[0], ==, "a");
 	check_str(tl.cmd[1], ==, "b 'q' | c");

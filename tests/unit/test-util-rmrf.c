@@ -54,14 +54,16 @@ int main(void)
 	CHECK(mkdir(deep, 0700) == 0);
 	CHECK(deep_tree(deep, 3000, 0700) == 0);
 	CHECK(vine_rm_rf(deep) == 0);
-	CHECK(access(deep, F_OK) < 0 && errno == ENOENT);
+	check_int(access(deep, F_OK), <, 0);
+	check_int(errno, ==, ENOENT);
 
 	/* read-only directories all the way down (as a task or archive may leave) */
 	char *ro = vine_xasprintf("%s/ro", top);
 	CHECK(mkdir(ro, 0700) == 0);
 	CHECK(deep_tree(ro, 1200, 0500) == 0);
 	CHECK(vine_rm_rf(ro) == 0);
-	CHECK(access(ro, F_OK) < 0 && errno == ENOENT);
+	check_int(access(ro, F_OK), <, 0);
+	check_int(errno, ==, ENOENT);
 
 	/* an unreadable directory, and a symlink out that is not followed */
 	char *mixed = vine_xasprintf("%s/mixed", top);
@@ -78,7 +80,8 @@ int main(void)
 	CHECK(chmod(sub, 0) == 0);
 	CHECK(symlink(keep, link) == 0);
 	CHECK(vine_rm_rf(mixed) == 0);
-	CHECK(access(mixed, F_OK) < 0 && errno == ENOENT);
+	check_int(access(mixed, F_OK), <, 0);
+	check_int(errno, ==, ENOENT);
 	CHECK(access(keepf, F_OK) == 0);
 
 	/* a plain file and a missing path */

@@ -141,10 +141,12 @@ int main(void)
 	CHECK(bad(d, len, 10, 12, 11, "do not fit"));
 	CHECK(bad(d, len, 10, 12, 9, "do not fit"));
 	CHECK(bad(d, len, 10, 24 + 40 * 2, 7, "bad record for member 2"));     /* coff */
-	CHECK(bad(d, len, 10, 24 + 40 * 9 + 8, 99, "members do not cover the archive")); /* last clen */
+	CHECK(bad(d, len, 10, 24 + 40 * 9 + 8, 99,
+		"members do not cover the archive")); /* last clen */
 	CHECK(bad(d, len, 10, 24 + 40 * 4 + 16, 1, "bad record for member 4")); /* uoff */
 	CHECK(bad(d, len, 10, 24 + 40 * 5 + 36, 1, "bad record for member 5")); /* flags */
-	CHECK(bad(d, len, 10, 24 + 40 * 5 + 27, 0x40, "bad record for member 5")); /* ulen > 1 GiB */
+	CHECK(bad(d, len, 10, 24 + 40 * 5 + 27, 0x40,
+		"bad record for member 5")); /* ulen > 1 GiB */
 	CHECK(bad(d, len, 10, 16, 1, "bad record for member"));                /* total */
 	CHECK(bad(d, len, 10, 24 + 40 * 10, 0xe7, "bad index member header")); /* x0off */
 	CHECK(bad(d, len, 10, 24 + 40 * 10 + 1, 0x7f, "out of range"));
