@@ -256,7 +256,8 @@ static int write_entry(struct writer *w, struct archive *a, struct archive_entry
 		free(path);
 		return vine_error("more than %d entries: over the limit", VINE_EXTRACT_ENTRIES_MAX);
 	}
-	w->entries++;
+	if (w->entries++ == 1)
+		vine_test_pause("unpack"); /* one entry unpacked by this thread, more to come */
 	if (!strcmp(path, VINE_MANIFEST_PATH))
 		w->manifest_at = (int64_t)w->seq;
 	if (hl) {

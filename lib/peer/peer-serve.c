@@ -42,8 +42,20 @@
 #include "peer/peer-wire.h"
 #include "util/util.h"
 
-#define MAX_HANDSHAKING 16     /* connections not yet authenticated */
-#define HANDSHAKE_TIMEOUT 10.0 /* seconds for a whole handshake, at most */
+/*
+ * Connections not yet authenticated: at most MAX_HANDSHAKING of them are
+ * waited on; a new one evicts the oldest, so that idle connections made
+ * without the secret cannot keep authenticated peers out, and at most
+ * twice that many threads exist for them while the evicted ones end.
+ */
+#define MAX_HANDSHAKING 16
+#define HANDSHAKE_TIMEOUT 5.0  /* seconds for a whole handshake, at most */
+/*
+ * A client must take at least PROGRESS_MIN bytes of an upload every
+ * io_timeout seconds, or loses its slot: the socket timeout bounds each
+ * send only, and a reader that trickles makes every send progress.
+ */
+#define PROGRESS_MIN ((uint64_t)64 << 10)
 #define RELAY_POLL_MS 10       /* how often a waiting upload looks at a partial object */
 #define RELAY_WATCH_MS 100     /* the same when inotify says when it grows */
 #define ORPHAN_GRACE 1.0       /* seconds a partial object may have no writer before giving up */
@@ -55,6 +67,7 @@ struct conn {
 	char peer[80];
 	double started;   /* when accepted */
 	int authed;       /* handshake done (under mu) */
+	int evicted;      /* cut to make room for a newer handshake (under mu) */
 	struct conn *next;
 };
 
@@ -139,7 +152,18 @@ static int send_range(struct conn *c, int fd, uint64_t pos, uint64_t n)
 	vp_put32(h + 1, (uint32_t)n);
 	if (vp_send_all(c->fd, h, sizeof(h), 1) < 0)
 		return -1;
+	double window = vine_now_mono();
+	uint64_t at_window = left;
 	while (left) {
+		double now = vine_now_mono();
+		if (now - window >= c->s->io_timeout) {
+			uint64_t moved = at_window - left, need = at_window < PROGRESS_MIN ? at_window : PROGRESS_MIN;
+			if (moved < need)
+				return vine_error("send: the client takes less than %llu bytes in %.0f s",
+						  (unsigned long long)PROGRESS_MIN, c->s->io_timeout);
+			window = now;
+			at_window = left;
+		}
 		ssize_t k = sendfile(c->fd, fd, &o, left);
 		if (k < 0) {
 			if (errno == EINTR)
@@ -496,6 +520,36 @@ static void reap(struct vine_peer_server *s)
 	}
 }
 
+/*
+ * Under mu, before a new connection: with MAX_HANDSHAKING connections in
+ * their handshake, cut the oldest; -1 when even the cut ones are too many.
+ * Authenticated sessions are bounded by max_uploads (the handshake says
+ * busy), so they never need the room of the unauthenticated.
+ */
+static int make_room(struct vine_peer_server *s)
+{
+	unsigned waiting = 0, all = 0;
+	struct conn *oldest = NULL;
+
+	for (struct conn *c = s->live; c; c = c->next) {
+		if (c->authed)
+			continue;
+		all++;
+		if (c->evicted)
+			continue;
+		waiting++;
+		if (!oldest || c->started <= oldest->started)
+			oldest = c;
+	}
+	if (all >= 2 * MAX_HANDSHAKING)
+		return -1;
+	if (waiting >= MAX_HANDSHAKING && oldest) {
+		oldest->evicted = 1;
+		shutdown(oldest->fd, SHUT_RDWR);
+	}
+	return 0;
+}
+
 static void *acceptor_main(void *arg)
 {
 	struct vine_peer_server *s = arg;
@@ -523,7 +577,7 @@ static void *acceptor_main(void *arg)
 			continue;
 		}
 		pthread_mutex_lock(&s->mu);
-		if (s->nconn >= (unsigned)s->max_uploads + MAX_HANDSHAKING) {
+		if (make_room(s) < 0) {
 			pthread_mutex_unlock(&s->mu);
 			close(fd);
 			slog(s, "too many connections, one closed");

@@ -678,6 +678,81 @@ static void test_busy(void)
 	free(a);
 }
 
+/* 100 idle connections without the secret: authenticated peers are still served */
+static void test_idle_flood(void)
+{
+	size_t n = 100000;
+	unsigned char *data = random_bytes(n, 11);
+	char id[65], *a = cache_dir("if-a"), *b = cache_dir("if-b");
+	struct vine_peer_server *s;
+	struct vine_peer_client_opts o = copts(secret, 5);
+	const char *src[1];
+	int idle[100];
+
+	id_of(data, n, id);
+	put(a, "objects", id, data, n);
+	s = serve(a, "127.0.0.2", 4, 0);
+	src[0] = vine_peer_server_addr(s);
+	for (int i = 0; i < 100; i++)
+		idle[i] = raw_connect(src[0]);
+	/* before: 20 of them (4 uploads + 16) filled every slot, so the
+	 * server closed each new connection, the peer's too */
+	double t0 = vine_now_mono();
+	check_int(vine_peer_fetch(b, id, src, 1, &o), ==, VINE_PEER_OK);
+	CHECK(same_file(b, id, data, n));
+	check_dbl(vine_now_mono() - t0, <, 3);
+	for (int i = 0; i < 100; i++)
+		close(idle[i]);
+	vine_peer_server_stop(s);
+	free(data);
+	free(a);
+	free(b);
+}
+
+/* A client that trickles its reads loses its upload slot */
+static void test_trickle(void)
+{
+	size_t n = 8u << 20;
+	unsigned char *data = random_bytes(n, 12), buf[VP_CTRL_MAX];
+	char id[65], *a = cache_dir("tr-a");
+	struct vine_peer_server_opts so = {
+		.cache = a, .node = "n1", .listen = "127.0.0.2:0", .secret = secret,
+		.max_uploads = 1, .io_timeout = 1,
+	};
+	struct vine_peer_server *s;
+	uint32_t len;
+	int fd, cut = 0;
+
+	id_of(data, n, id);
+	put(a, "objects", id, data, n);
+	s = vine_peer_server_start(&so);
+	fd = raw_connect(vine_peer_server_addr(s));
+	check_int(raw_auth(fd, secret, buf, &len), ==, VP_WELCOME);
+	check_int(raw_get(fd, id, 64, 0, n), ==, 0);
+	/* 16 KiB every 500 ms (32 KiB/s, under 64 KiB a second): every send the
+	 * server makes moves a little, which per-send timeouts never stopped;
+	 * the slot must come free while the client still reads */
+	struct vine_peer_server_stats st;
+	double t0 = vine_now_mono();
+	while (vine_now_mono() - t0 < 15) {
+		vine_peer_server_stats(s, &st);
+		if (st.uploads == 0) {
+			cut = 1;
+			break;
+		}
+		static unsigned char chunk[16384];
+		if (vp_recv_all(fd, chunk, sizeof(chunk), 0) < 0)
+			break;
+		usleep(500000);
+	}
+	CHECK(cut);
+	check_dbl(vine_now_mono() - t0, <, 15);
+	close(fd);
+	vine_peer_server_stop(s);
+	free(data);
+	free(a);
+}
+
 /* Take locks/<id> as a process working on the object does. */
 static int lock_object(const char *cache, const char *id)
 {
@@ -1334,6 +1409,8 @@ int main(void)
 	test_requests();
 	test_busy();
 	test_slow_handshake();
+	test_idle_flood();
+	test_trickle();
 	test_relay();
 	test_vanishing_client();
 	test_concurrent();
