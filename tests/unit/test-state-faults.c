@@ -201,8 +201,8 @@ static void test_one_episode(const char *path)
 	vine_state_close(st);
 }
 
-/* A version 3 state (without version 4's faults) is upgraded in place. */
-static void test_migrate_v3(const char *path)
+/* A version 4 state (without version 5's faults) is upgraded in place. */
+static void test_migrate_v4(const char *path)
 {
 	struct vine_state *st = vine_state_open(path, VINE_STATE_CREATE);
 	struct vine_task_spec sp = { .cmd = "echo kept", .cores = 1 };
@@ -218,9 +218,9 @@ static void test_migrate_v3(const char *path)
 	w = worker(st, "n1");
 	CHECK(claim(st, w, &att) == id);
 	vine_state_close(st);
-	/* back to version 3's tables, with an attempt on record */
+	/* back to version 4's tables, with an attempt on record */
 	CHECK(sql(path, "DROP TABLE node_faults; ALTER TABLE tasks DROP COLUMN faults;"
-		  " PRAGMA user_version = 3") == 0);
+		  " PRAGMA user_version = 4") == 0);
 	st = vine_state_open(path, 0);
 	CHECK(st != NULL);
 	if (!st) {
@@ -248,7 +248,7 @@ int main(void)
 	test_one_episode(p);
 	free(p);
 	p = vine_xasprintf("%s/migrate.db", dir);
-	test_migrate_v3(p);
+	test_migrate_v4(p);
 	free(p);
 	vine_rm_rf(dir);
 	return T_END();
