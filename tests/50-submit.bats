@@ -204,6 +204,6 @@ load helpers
 	run -0 sh -c 'cat ids.* | sort -n | tr "\n" " "'
 	assert_output '1 2 3 4 5 6 7 8 '
 	run -0 status_py 'j["tasks"]["total"], j["schema"]'
-	assert_output '8 4'
+	assert_output '8 5'
 	[ ! -s early.err ] || grep -q "does not exist (vine-submit creates one" early.err
 }
