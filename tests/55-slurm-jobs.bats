@@ -90,7 +90,7 @@ env_short() {
 @test "vine-workers.sbatch: VINE_CORES, and the default cache under TMPDIR" {
 	local db=$BATS_TEST_TMPDIR/run.db
 	mkdir tmp
-	echo pwd | vine-submit -s "$db"
+	echo 'echo "$VINE_SCRATCH"' | vine-submit -s "$db"
 	run -0 env -u VINE_CACHE USER=vineuser TMPDIR="$BATS_TEST_TMPDIR/tmp" VINE_CORES=3 \
 		VINE_STATE="$HOST_URL$db" VINE_IDLE=0 "${SBATCH[@]}" -N1 "$WORKERS"
 	run -0 slurm_wait_job "$output" 60
@@ -130,7 +130,7 @@ env_short() {
 
 @test "vine-workers.sbatch: scancel reaches the workers, which hand their tasks back" {
 	local db=$BATS_TEST_TMPDIR/run.db i
-	echo 'touch "$VINE_NODE.started"; sleep 30' | vine-submit -s "$db"
+	echo 'touch "$VINE_SCRATCH/$VINE_NODE.started"; sleep 30' | vine-submit -s "$db"
 	run -0 env VINE_STATE="$HOST_URL$db" "${SBATCH[@]}" -N1 "$WORKERS"
 	local id=$output
 	for i in $(seq 300); do
@@ -176,7 +176,8 @@ ran n3 $dir/cache-n3/env/$short $dir/cache-n3/env/$short $dir/cache-n3/env/$shor
 	local dir=$BATS_TEST_TMPDIR db=$BATS_TEST_TMPDIR/run.db short
 	short=$(env_short)
 	# the origin serves one copy at a time: the other nodes get theirs from peers
-	run -0 vine-submit -s "$db" --k-origin 1 </dev/null
+	# (a state is made by submitting: one task no worker here runs)
+	run -0 vine-submit -s "$db" --k-origin 1 <<<'true'
 	run -0 env VINE_STATE="$HOST_URL$db" "${SBATCH[@]}" -N3 "$SEED" env.tar.gz \
 		sh -c 'echo "ran $SLURMD_NODENAME $VINE_ENV"'
 	run -0 slurm_wait_job "$output" 60

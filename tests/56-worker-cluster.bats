@@ -38,7 +38,7 @@ sessions() {
 	run -0 vine-collect -s "$DB" -o out
 	export VINE_STATE=$DB
 	run -0 cat out/1/stdout out/200/stdout
-	assert_output --regexp "^env $VINE_CACHE/env/[0-9a-f]{16}"$'\n'"env $VINE_CACHE/env/[0-9a-f]{16}\$"
+	assert_output --regexp "^env $VINE_CACHE/env/[0-9a-f]{12}"$'\n'"env $VINE_CACHE/env/[0-9a-f]{12}\$"
 	# fetched once, through the state
 	run -0 status_py '[(x["dest"], x["status"]) for x in j["transfers"]]'
 	assert_output "[('n1', 'ok')]"
@@ -106,6 +106,7 @@ sys.exit(0 if w["heartbeat"] - w["started"] > 3 else 1)' "$DB"
 }
 
 @test "worker: -l none and --no-serve turn serving off; a local state serves on loopback" {
+	echo true | vine-submit -s "$DB"
 	run -0 vine-worker -s "$DB" -N a -i 0 -l none
 	run -0 vine-worker -s "$DB" -N b -i 0 --no-serve
 	run -0 vine-worker -s "$DB" -N c -i 0

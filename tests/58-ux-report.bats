@@ -20,7 +20,7 @@ on_tty() {
 @test "worker on a terminal: its start and a line per task; quiet in a pipe and with -q" {
 	printf 'echo hi\nexit 3\n' | vine-submit
 	run -0 on_tty "vine-worker -i 0 -n 1 -N tty1"
-	assert_line --regexp "^vine-worker: worker 1 on node tty1: 1 cores, [0-9.]+ GB memory, [0-9]+ GPUs; state $VINE_STATE$"
+	assert_line --regexp "^vine-worker: worker 1 on node tty1: 1 cores, [0-9.]+ GB memory, [0-9]+ GPUs; state $VINE_STATE; serving its cache at 127\\.0\\.0\\.1:[0-9]+$"
 	assert_line "vine-worker: task 1: started: echo hi"
 	assert_line --regexp "^vine-worker: task 1: done in [0-9.]+ s$"
 	assert_line "vine-worker: task 2: started: exit 3"
@@ -54,7 +54,7 @@ on_tty() {
 	run -0 status_py 'j["format"], sorted(j), sorted(j["workers"][0]), sorted(j["waiting"])'
 	assert_output "1 ['format', 'objects', 'schema', 'state', 'tasks', 'time', 'transfers', 'waiting', 'workers'] ['cores', 'expires', 'gpus', 'heartbeat', 'host', 'id', 'listen', 'memory', 'node', 'pid', 'running', 'started', 'state'] ['no_worker', 'unfit', 'unfit_task']"
 	run -0 status_py 'j["format"], sorted(j), sorted(j["attempts"][0])' 1
-	assert_output "1 ['attempts', 'cmd', 'cores', 'cwd', 'failures', 'format', 'gpus', 'id', 'losses', 'memory', 'object', 'retries', 'state', 'submission', 'submitted', 'tag', 'timeout'] ['attempt', 'claimed', 'ended', 'exit', 'message', 'node', 'outcome', 'received', 'signal', 'started', 'worker']"
+	assert_output "1 ['attempts', 'cmd', 'cores', 'cwd', 'failures', 'faults', 'format', 'gpus', 'id', 'losses', 'memory', 'object', 'retries', 'state', 'submission', 'submitted', 'tag', 'timeout'] ['attempt', 'claimed', 'ended', 'exit', 'message', 'node', 'outcome', 'received', 'signal', 'started', 'worker']"
 	# every member is documented in vine-status(1)
 	for m in format state schema time tasks waiting no_worker unfit unfit_task workers memory gpus \
 		listen expires running objects replicas served_origin served_peer bytes_origin bytes_peer \
@@ -123,18 +123,20 @@ DROP INDEX tasks_submission; DROP TABLE submissions;
 ALTER TABLE tasks DROP COLUMN cwd; ALTER TABLE tasks DROP COLUMN memory;
 ALTER TABLE tasks DROP COLUMN gpus; ALTER TABLE tasks DROP COLUMN submission;
 ALTER TABLE workers DROP COLUMN memory; ALTER TABLE workers DROP COLUMN gpus;
+DROP TABLE node_faults; ALTER TABLE tasks DROP COLUMN faults;
 PRAGMA user_version = 3;
 """)
 db.close()
 EOF
 	run -0 --separate-stderr vine-status
-	[ "$stderr" = "vine-status: state '$VINE_STATE': upgraded schema version 3 to 4; programs older than this one can no longer open it" ]
+	[ "$stderr" = "vine-status: state '$VINE_STATE': upgraded schema version 3 to 4; programs older than this one can no longer open it
+vine-status: state '$VINE_STATE': upgraded schema version 4 to 5; programs older than this one can no longer open it" ]
 	# once only
 	run -0 --separate-stderr vine-status
 	[ -z "$stderr" ]
-	python3 -c 'import sqlite3; sqlite3.connect("vine.db").execute("PRAGMA user_version = 5")'
+	python3 -c 'import sqlite3; sqlite3.connect("vine.db").execute("PRAGMA user_version = 6")'
 	run -1 vine-worker -i 0
-	assert_output "vine-worker: state '$VINE_STATE' has schema version 5, newer than this program's version 4: use the vine that made it, or a newer one"
+	assert_output "vine-worker: state '$VINE_STATE' has schema version 6, newer than this program's version 5: use the vine that made it, or a newer one"
 }
 
 @test "ssh://: a refused connection says so at the first failure and counts its tries" {
