@@ -184,8 +184,9 @@ int main(int argc, char **argv)
 	if (f != stdin)
 		fclose(f);
 	/* nothing to run is a mistake (an empty file, a failed generator),
-	 * which vine-collect -w would otherwise report as success */
-	if (tl.n == 0)
+	 * which vine-collect -w would otherwise report as success; with -e it
+	 * registers the environment only (vine-seed-steps.sbatch does so) */
+	if (tl.n == 0 && !archive)
 		vine_die(VINE_EXIT_FAIL, "no tasks in '%s': nothing submitted",
 			 strcmp(input, "-") ? input : "standard input");
 	cwd = task_dir(dir);
@@ -208,6 +209,9 @@ int main(int argc, char **argv)
 	if (vine_state_submit_named(st, NULL, name, archive ? &obj : NULL, specs, tl.n, ids) < 0)
 		vine_die_lib(VINE_EXIT_FAIL);
 	vine_state_close(st);
+	if (tl.n == 0)
+		vine_warn("no tasks in '%s': registered '%s' (%s) only",
+			  strcmp(input, "-") ? input : "standard input", archive, obj.id);
 	for (size_t i = 0; i < tl.n; i++)
 		printf("%lld\n", (long long)ids[i]);
 	free(specs);

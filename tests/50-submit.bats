@@ -39,6 +39,13 @@ load helpers
 	run -1 vine-submit tasks
 	assert_output "vine-submit: no tasks in 'tasks': nothing submitted"
 	assert_file_not_exists vine.db
+	# with -e it registers the environment only, and says so
+	mkdir -p tree && echo x >tree/f && vine-pack -q -o env.tgz tree >/dev/null
+	run -0 --separate-stderr vine-submit -e env.tgz </dev/null
+	assert_output ""
+	[ "$stderr" = "vine-submit: no tasks in 'standard input': registered 'env.tgz' ($(sha256sum env.tgz | cut -c1-64)) only" ]
+	run -0 status_py 'j["tasks"]["total"], len(j["objects"])'
+	assert_output '0 1'
 }
 
 @test "submit: options are stored with every task" {
