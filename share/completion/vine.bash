@@ -9,10 +9,11 @@ _vine_opts()
 	vine-pack) printf "%s\n" "-E -f -q -h -o= -j= -l= -x=" ;;
 	vine-seed) printf "%s\n" "-d -q -v -h -c= -L= -j= -i= -N= -s=" ;;
 	vine-spread) printf "%s\n" "-q -v -h -s= -c= -N= -l= -u= -t= --serve --from= --origin= --secret-file= --help" ;;
-	vine-submit) printf "%s\n" "-h -s= -e= -n= -r= -t= --tag= --failed --k-peer= --k-origin= --no-relay --help" ;;
-	vine-worker) printf "%s\n" "-q -h -s= -c= -N= -n= -l= -i= -L=" ;;
-	vine-collect) printf "%s\n" "-w -q -h -s= -o= -j=" ;;
-	vine-status) printf "%s\n" "-h -s= --json --watch --help" ;;
+	vine-submit) printf "%s\n" "-h -s= -e= -n= -r= -t= -C= --chdir= --name= --memory= --gpus= --tag= --failed --k-peer= --k-origin= --no-relay --help" ;;
+	vine-worker) printf "%s\n" "-q -h -s= -c= -N= -n= -l= -i= -L= --no-serve --memory= --gpus= --help" ;;
+	vine-collect) printf "%s\n" "-n -w -q -h -s= -o= -j=" ;;
+	vine-status) printf "%s\n" "-h -s= --json --watch --state= --help" ;;
+	vine-cancel) printf "%s\n" "-q -h -s= --submission= --all --help" ;;
 	vine-state) printf "%s\n" "-h -s=" ;;
 	vine-cache) printf "%s\n" "-n -h -c= --older-than= --max-size= --dry-run --help" ;;
 	esac
@@ -65,4 +66,4 @@ _vine()
 }
 
 complete -F _vine vine-pack vine-seed vine-spread vine-submit vine-worker vine-collect \
-	vine-status vine-state vine-cache
+	vine-status vine-state vine-cache vine-cancel

@@ -25,6 +25,7 @@ from parsl.executors.errors import InvalidResourceSpecification
 
 import funcs
 from vine_parsl import VineExecutor, VineTaskFailure
+from vinetest import worker_argv
 
 T = 60  # no future may take longer: a hang fails the test instead
 
@@ -33,8 +34,8 @@ def start_worker(tmp, state, cores=2, node="node1", idle=60):
     # no PYTHONPATH, as on a node: tasks get the path from the executor
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     err = open(os.path.join(tmp, "worker-%s.err" % node), "ab")
-    w = subprocess.Popen(["vine-worker", "-s", state, "-N", node, "-n", str(cores),
-                          "-i", str(idle)], stdout=subprocess.DEVNULL, stderr=err, env=env)
+    w = subprocess.Popen(worker_argv(state, node, cores, idle),
+                         stdout=subprocess.DEVNULL, stderr=err, env=env)
     err.close()
     return w
 

@@ -27,6 +27,15 @@ exec "{real}" "$@"
 """
 
 
+
+def worker_argv(state, node, cores, idle):
+    """vine-worker once the state exists: only vine-submit creates one, and
+    a test may start its worker before the executor's first submission (as
+    a job script starts workers after vine-submit, the wait is bounded)."""
+    return ["sh", "-c", 'i=0; while [ ! -e "$1" ] && [ $i -lt 600 ]; do sleep 0.1; '
+            'i=$((i + 1)); done; exec vine-worker -s "$@"', "sh", state, "-N", node,
+            "-n", str(cores), "-i", str(idle)]
+
 class VineTestCase(unittest.TestCase):
     poll = 0.1
 
@@ -100,9 +109,8 @@ class VineTestCase(unittest.TestCase):
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         with open(os.path.join(self.tmp, "worker.out"), "ab") as out, \
                 open(os.path.join(self.tmp, "worker.err"), "ab") as err:
-            w = subprocess.Popen(["vine-worker", "-s", state or self.state, "-N", node,
-                                  "-n", str(cores), "-i", str(idle)], stdout=out, stderr=err,
-                                 env=env)
+            w = subprocess.Popen(worker_argv(state or self.state, node, cores, idle),
+                                 stdout=out, stderr=err, env=env)
         self.workers.append(w)
         return w
 
