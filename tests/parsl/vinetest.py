@@ -29,11 +29,12 @@ exec "{real}" "$@"
 
 
 def worker_argv(state, node, cores, idle):
-    """vine-worker once the state exists: only vine-submit creates one, and
-    a test may start its worker before the executor's first submission (as
-    a job script starts workers after vine-submit, the wait is bounded)."""
-    return ["sh", "-c", 'i=0; while [ ! -e "$1" ] && [ $i -lt 600 ]; do sleep 0.1; '
-            'i=$((i + 1)); done; exec vine-worker -s "$@"', "sh", state, "-N", node,
+    """vine-worker once the state opens: only vine-submit makes one (a file
+    it has only begun is not a state yet), and a test may start its worker
+    before the executor's first submission; a job script starts workers
+    after vine-submit.  The wait is bounded (60 s)."""
+    return ["sh", "-c", 'i=0; until vine-status -s "$1" >/dev/null 2>&1 || [ $i -ge 600 ]; do '
+            'sleep 0.1; i=$((i + 1)); done; exec vine-worker -s "$@"', "sh", state, "-N", node,
             "-n", str(cores), "-i", str(idle)]
 
 class VineTestCase(unittest.TestCase):
