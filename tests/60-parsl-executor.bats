@@ -105,6 +105,9 @@ doc_workflow() {
 	fi
 	run -0 vine-pack -o "$wf/wf.tar.gz" "$env"
 	rm -rf "$env"
+	# only vine-submit makes a state: register the environment first, as a
+	# job script submits before its workers start
+	run -0 vine-submit -s "$wf/run.db" -e "$wf/wf.tar.gz" </dev/null
 	# tasks find Parsl in the environment only
 	PYTHONPATH= spawn "$BATS_TEST_TMPDIR/worker.log" vine-worker -s "$wf/run.db" -n 2 -i 120
 	cd "$BATS_TEST_TMPDIR"
@@ -120,7 +123,9 @@ doc_workflow() {
 	host_start
 	nodes_init 3
 	local i state="$BATS_TEST_TMPDIR/run.db"
-	run -0 vine-submit -s "$state" - </dev/null
+	# only vine-submit makes a state: register an environment (no tasks)
+	mkdir -p none && : >none/.keep && vine-pack -q -o none.tgz none >/dev/null
+	run -0 vine-submit -s "$state" -e none.tgz </dev/null
 	for i in 1 2 3; do
 		PYTHONPATH= node_spawn "$i" vine-worker -s "$HOST_URL$state" -n 1 \
 			-l "${NODE_LISTEN[i]}" -i 120
