@@ -697,10 +697,18 @@ static void test_idle_flood(void)
 		idle[i] = raw_connect(src[0]);
 	/* before: 20 of them (4 uploads + 16) filled every slot, so the
 	 * server closed each new connection, the peer's too */
+	/* after: the peer is served.  An idle connection whose handshake the
+	 * kernel completes late (a full accept queue) can still reach the
+	 * server after the peer's and cut it as the oldest waiting one, so the
+	 * peer tries again, as the source loop does; the old server closed
+	 * every attempt at once, for as long as the idle ones stayed */
 	double t0 = vine_now_mono();
-	check_int(vine_peer_fetch(b, id, src, 1, &o), ==, VINE_PEER_OK);
+	int rc = VINE_PEER_ECONNECT;
+	for (int k = 0; k < 5 && rc != VINE_PEER_OK; k++)
+		rc = vine_peer_fetch(b, id, src, 1, &o);
+	check_int(rc, ==, VINE_PEER_OK);
 	CHECK(same_file(b, id, data, n));
-	check_dbl(vine_now_mono() - t0, <, 3);
+	check_dbl(vine_now_mono() - t0, <, 10);
 	for (int i = 0; i < 100; i++)
 		close(idle[i]);
 	vine_peer_server_stop(s);
