@@ -124,8 +124,9 @@ doc_workflow() {
 	nodes_init 3
 	local i state="$BATS_TEST_TMPDIR/run.db"
 	# only vine-submit makes a state: register an environment (no tasks)
-	mkdir -p none && : >none/.keep && vine-pack -q -o none.tgz none >/dev/null
-	run -0 vine-submit -s "$state" -e none.tgz </dev/null
+	local none="$BATS_TEST_TMPDIR/none"
+	mkdir -p "$none" && : >"$none/.keep" && vine-pack -q -o "$none.tgz" "$none" >/dev/null
+	run -0 vine-submit -s "$state" -e "$none.tgz" </dev/null
 	for i in 1 2 3; do
 		PYTHONPATH= node_spawn "$i" vine-worker -s "$HOST_URL$state" -n 1 \
 			-l "${NODE_LISTEN[i]}" -i 120
