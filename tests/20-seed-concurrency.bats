@@ -28,10 +28,12 @@ wait_for() {
 
 @test "concurrency: 16 seeders at once unpack once" {
 	big_archive
+	pids=
 	for i in $(seq 1 16); do
 		vine-seed -v -j 2 big.tgz >out.$i 2>err.$i &
+		pids="$pids $!"
 	done
-	wait
+	wait $pids
 	[ "$(cat err.* | grep -c "unpacking 'big.tgz'")" -eq 1 ]
 	[ "$(sort -u out.* | wc -l)" -eq 1 ]
 	env=$(cat out.1)
@@ -43,10 +45,12 @@ wait_for() {
 @test "concurrency: 16 seeders with -i at once unpack once" {
 	big_archive
 	id=$(sha256sum big.tgz | cut -d' ' -f1)
+	pids=
 	for i in $(seq 1 16); do
 		vine-seed -v -i "$id" big.tgz >out.$i 2>err.$i &
+		pids="$pids $!"
 	done
-	wait
+	wait $pids
 	[ "$(cat err.* | grep -c "unpacking 'big.tgz'")" -eq 1 ]
 	[ "$(sort -u out.* | wc -l)" -eq 1 ]
 	diff -r src/d "$(cat out.1)" -x .vine
@@ -95,8 +99,9 @@ wait_for() {
 	fixture_venv "$BATS_TEST_TMPDIR/src/venv"
 	mkvarchive --member-size 300000 -o venv.tgz src/venv
 	rm -rf src
-	for i in $(seq 1 16); do vine-seed -v venv.tgz >out.$i 2>err.$i & done
-	wait
+	pids=
+	for i in $(seq 1 16); do vine-seed -v venv.tgz >out.$i 2>err.$i & pids="$pids $!"; done
+	wait $pids
 	[ "$(cat err.* | grep -c unpacking)" -eq 1 ]
 	env=$(cat out.1)
 	run -0 "$env/bin/python3" -c 'import sys, json; print(sys.prefix)'

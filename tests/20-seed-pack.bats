@@ -57,8 +57,9 @@ m = json.load(sys.stdin); print(m["prefix"], m["entries"], sorted((f["path"], f[
 	mkdir -p src/d
 	for i in $(seq 1 200); do head -c 20000 /dev/urandom >src/d/f$i; done
 	run -0 vine-pack -o a.tgz src/d
-	for i in $(seq 1 16); do vine-seed -v a.tgz >out.$i 2>err.$i & done
-	wait
+	pids=
+	for i in $(seq 1 16); do vine-seed -v a.tgz >out.$i 2>err.$i & pids="$pids $!"; done
+	wait $pids
 	[ "$(cat err.* | grep -c unpacking)" -eq 1 ]
 	diff -r src/d "$(cat out.1)" -x .vine
 }

@@ -202,12 +202,15 @@ load helpers
 }
 
 @test "state: many programs creating the state at once all succeed" {
+	pids=
 	for i in 1 2 3 4 5 6 7 8; do
 		(echo "echo $i" | vine-submit >"ids.$i") 3>&- &
+		pids="$pids $!"
 	done
 	# a worker started at the same time finds the state, or says it is not there yet
 	vine-worker -i 0 -N early 2>early.err 3>&- &
-	wait
+	pids="$pids $!"
+	wait $pids
 	run -0 sh -c 'cat ids.* | sort -n | tr "\n" " "'
 	assert_output '1 2 3 4 5 6 7 8 '
 	run -0 status_py 'j["tasks"]["total"], j["schema"]'

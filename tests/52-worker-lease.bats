@@ -109,11 +109,13 @@ gone() {
 
 @test "workers: 1,000 tasks across 3 workers, every result present exactly once" {
 	seq 1000 | awk '{ print "echo task-" $1 }' | vine-submit >ids
+	pids=
 	for n in 1 2 3; do
 		vine-worker -N "node$n" -c "$PWD/c$n" -n 2 -i 0 3>&- &
+		pids="$pids $!"
 	done
 	run -0 vine-collect -w -o out -j jl
-	wait
+	wait $pids
 	run -0 python3 - <<'EOF'
 import os
 bad = [i for i in range(1, 1001)

@@ -90,10 +90,11 @@ EOF
 @test "collect -w waits for every task; running it again is harmless" {
 	printf '%s\n' 'sleep 0.5; echo one' 'sleep 0.7; echo two' | vine-submit
 	(sleep 0.5 && vine-worker -n 1 -i 0) 3>&- &
+	w=$!
 	run -0 vine-collect -w -o out -j jl
 	assert_equal "$(cat out/1/stdout)" one
 	assert_equal "$(cat out/2/stdout)" two
-	wait
+	wait $w
 	cp -a out out.first
 	cp jl jl.first
 	run -0 vine-collect -w -o out -j jl

@@ -631,10 +631,11 @@ static int rewrite(int fd, const char *path, const struct stat *st, int binary, 
 	}
 	size_t fl = strlen(from), tl = strlen(to);
 	if (tl > fl) {
-		uint64_t hits = 0;
-		for (const char *p = data, *h; (h = memmem(p, (size_t)(data + len - p), from, fl)); p = h + fl)
-			hits++;
-		*growth += hits * (tl - fl);
+		/* counted until the limit is passed, not to the end of the file */
+		for (const char *p = data, *h; *growth <= RELOCATE_GROWTH_MAX &&
+						(h = memmem(p, (size_t)(data + len - p), from, fl));
+		     p = h + fl)
+			*growth += tl - fl;
 		if (*growth > RELOCATE_GROWTH_MAX) {
 			free(data);
 			return vine_error("cannot relocate '%s': the new prefix would add more than %llu MiB "
