@@ -14,10 +14,11 @@
 #include "state/state.h"
 
 static const char usage_text[] =
-	"usage: vine-collect [-nqw] [-s STATE] [-o DIR] [-j JOBLOG]\n"
+	"usage: vine-collect [-dnqw] [-s STATE] [-o DIR] [-j JOBLOG]\n"
 	"  -s STATE   the state (default $VINE_STATE, else ./vine.db)\n"
 	"  -o DIR     write each finished task's results to DIR/ID/\n"
 	"  -n         with -o: only tasks DIR holds no entry for; print their ids\n"
+	"  -d         with -o: drop the results written to DIR from the state (delivered)\n"
 	"  -j JOBLOG  write a GNU parallel joblog to JOBLOG (- for stdout)\n"
 	"  -w         wait until no task is ready or running\n"
 	"  -q         no progress meter, no summary\n"
@@ -34,23 +35,24 @@ int main(int argc, char **argv)
 {
 	const char *dir = NULL, *joblog = NULL;
 	char *state = NULL;
-	int wait = 0, quiet = 0, incremental = 0, c;
+	int wait = 0, quiet = 0, incremental = 0, deliver = 0, c;
 	struct vine_counts n;
 
 	vine_cli_start(argc, argv, usage_text);
-	while ((c = getopt(argc, argv, "s:o:j:nwqh")) != -1) {
+	while ((c = getopt(argc, argv, "s:o:j:dnwqh")) != -1) {
 		switch (c) {
 		case 's': free(state); state = vine_xstrdup(vine_opt_str("-s", optarg)); break;
 		case 'o': dir = vine_opt_str("-o", optarg); break;
 		case 'j': joblog = vine_opt_str("-j", optarg); break;
 		case 'n': incremental = 1; break;
+		case 'd': deliver = 1; break;
 		case 'w': wait = 1; break;
 		case 'q': quiet = 1; break;
 		case 'h': vine_usage(VINE_EXIT_OK);
 		default: vine_usage(VINE_EXIT_USAGE);
 		}
 	}
-	if (optind != argc || (incremental && !dir))
+	if (optind != argc || ((incremental || deliver) && !dir))
 		vine_usage(VINE_EXIT_USAGE);
 	if (incremental && joblog && !strcmp(joblog, "-"))
 		vine_usage(VINE_EXIT_USAGE); /* both on stdout */
@@ -92,7 +94,7 @@ int main(int argc, char **argv)
 			vine_die_lib(VINE_EXIT_FAIL);
 	}
 	if ((dir || joblog) &&
-	    vine_collect_write(st, dir, joblog, incremental ? stdout : NULL) < 0)
+	    vine_collect_write(st, dir, joblog, incremental ? stdout : NULL, deliver) < 0)
 		vine_die_lib(VINE_EXIT_FAIL);
 	if (vine_state_counts(st, &n) < 0)
 		vine_die_lib(VINE_EXIT_FAIL);

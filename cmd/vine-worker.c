@@ -34,6 +34,38 @@ static const char usage_text[] =
 	"  -q        no warnings about single tasks, no lines on what it does\n"
 	"  -h        show this help (also --help; --version shows the version)\n";
 
+/*
+ * Only vine-submit creates a state (a mistyped -s must not make an empty
+ * one): a worker started before it (a Slurm job before the workflow)
+ * waits for it to appear, saying so once, for at most idle seconds (-i),
+ * else for as long as it takes.  Any other failure to open is final.
+ */
+static struct vine_state *open_waiting(const char *state, double idle)
+{
+	double start = vine_now_mono(), pause = 0.05;
+	int said = 0;
+
+	for (;;) {
+		struct vine_state *st = vine_state_open(state, 0);
+		if (st || !vine_state_missing())
+			return st;
+		double left = idle < 0 ? pause : idle - (vine_now_mono() - start);
+		if (left <= 0)
+			return NULL;
+		if (!said) {
+			if (idle < 0)
+				vine_warn("state '%s' does not exist yet: waiting for vine-submit to "
+					  "create it", state);
+			else
+				vine_warn("state '%s' does not exist yet: waiting up to %g s (-i) for "
+					  "vine-submit to create it", state, idle);
+			said = 1;
+		}
+		usleep((useconds_t)((left < pause ? left : pause) * 1e6));
+		pause = pause * 2 > 1.0 ? 1.0 : pause * 2;
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -121,9 +153,7 @@ int main(int argc, char **argv)
 	if (vine_worker_env(&o) < 0)
 		vine_die_lib(VINE_EXIT_USAGE);
 
-	/* only vine-submit creates a state: a mistyped -s must not make an
-	 * empty one to wait on forever */
-	struct vine_state *st = vine_state_open(state, 0);
+	struct vine_state *st = open_waiting(state, o.idle);
 	if (!st)
 		vine_die_lib(VINE_EXIT_FAIL);
 	o.warn = vine_cli_msg;

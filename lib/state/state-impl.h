@@ -80,12 +80,22 @@ struct vine_state_ops {
 	int (*list_transfers)(struct vine_state *st, struct vine_transfer **t, size_t *n);
 	int (*origin_read)(struct vine_state *st, const char *id, int64_t offset, void *buf,
 			   size_t len, size_t *got, int64_t *size);
+	int (*deliver)(struct vine_state *st, const int64_t *ids, size_t n, size_t *done);
 };
 
 struct vine_state {
 	const struct vine_state_ops *ops;
 	char *url;
 };
+
+/*
+ * The words of the local backend's message for a state that does not
+ * exist; a remote open failing with them (the server's message) is
+ * vine_state_missing() too.  vine_state_set_missing() marks the open
+ * failure of this thread as such.
+ */
+#define VINE_STATE_MISSING_TEXT "does not exist (vine-submit creates one"
+void vine_state_set_missing(void);
 
 /* The local SQLite backend (state-sqlite.c). */
 struct vine_state *vine_state_sqlite_open(const char *path, int flags);

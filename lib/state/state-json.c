@@ -159,6 +159,7 @@ static const struct vj_field task_f[] = {
 	F(vine_task, failures, VJ_INT),
 	F(vine_task, losses, VJ_INT),
 	F(vine_task, faults, VJ_INT),
+	F(vine_task, delivered, VJ_DBL),
 	FS(vine_task, last, VJ_STRUCT, &vj_attempt),
 };
 DESC(vj_task, vine_task, task_f);

@@ -98,8 +98,12 @@ static int connect_state(struct remote *r)
 		r->keyed = r->schema >= 3;
 	}
 	json_decref(res);
-	if (rc != 0)
+	if (rc != 0) {
+		/* the server's own message for a state not made yet */
+		if (strstr(vine_errmsg(), VINE_STATE_MISSING_TEXT))
+			vine_state_set_missing();
 		return -1;
+	}
 	r->ready = 1;
 	return 0;
 }
@@ -593,6 +597,24 @@ static int remote_reap(struct vine_state *st, int *reaped)
 	return rc;
 }
 
+/* Delivering twice changes nothing, so a lost answer is asked again. */
+static int remote_deliver(struct vine_state *st, const int64_t *ids, size_t n, size_t *done)
+{
+	json_t *q = req("deliver"), *res;
+	int64_t k = 0;
+	int rc;
+
+	json_object_set_new(q, "ids", vj_i64s(ids, n));
+	rc = call(R(st), q, NULL, NULL, AGAIN, &res);
+	json_decref(q);
+	if (rc == 0)
+		rc = vj_i64(res, "delivered", &k);
+	json_decref(res);
+	if (rc == 0)
+		*done = k < 0 ? 0 : (size_t)k;
+	return rc;
+}
+
 static int remote_counts(struct vine_state *st, struct vine_counts *c)
 {
 	json_t *q = req("counts"), *res, *n;
@@ -845,6 +867,7 @@ static const struct vine_state_ops remote_ops = {
 	.replica_set = remote_replica_set,
 	.list_transfers = remote_list_transfers,
 	.origin_read = remote_origin_read,
+	.deliver = remote_deliver,
 };
 
 struct vine_state *vine_state_remote_open(const char *url, int flags)

@@ -335,6 +335,20 @@ static int op_reap(struct server *sv, json_t *q, uint32_t id, json_t **res)
 	return 0;
 }
 
+static int op_deliver(struct server *sv, json_t *q, uint32_t id, json_t **res)
+{
+	int64_t *ids = NULL;
+	size_t n = 0, done = 0;
+	int r = vj_get_i64s(json_object_get(q, "ids"), &ids, &n);
+
+	if (r == 0)
+		r = vine_state_deliver(sv->st, ids, n, &done);
+	if (r == 0)
+		*res = json_pack("{sI}", "delivered", (json_int_t)done);
+	free(ids);
+	return r;
+}
+
 static int op_counts(struct server *sv, json_t *q, uint32_t id, json_t **res)
 {
 	struct vine_counts c;
@@ -688,6 +702,7 @@ static const struct op {
 	{ "put_file", op_put_file },
 	{ "unregister_worker", op_unregister_worker },
 	{ "reap", op_reap },
+	{ "deliver", op_deliver },
 	{ "counts", op_counts },
 	{ "list_workers", op_list_workers },
 	{ "list_tasks", op_list_tasks },

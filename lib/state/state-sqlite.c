@@ -215,11 +215,20 @@ static const char v5_sql[] =
 	"  reason TEXT,\n"
 	"  PRIMARY KEY(node, object)) WITHOUT ROWID;\n";
 
+/*
+ * Schema version 6, the "delivered" step (vine(7) STATE FILE): when a
+ * task's results were delivered (vine_state_deliver), after which its
+ * result files are gone and only its record is kept.
+ */
+static const char v6_sql[] =
+	"ALTER TABLE tasks ADD COLUMN delivered REAL;\n";
+
 /* The steps from each version to the next: migrations[v] goes from v to v + 1. */
 static const char *const migrations[] = {
 	[2] = v3_sql,
 	[3] = v4_sql,
 	[4] = v5_sql,
+	[5] = v6_sql,
 };
 
 /* Every statement, prepared on first use and kept. */
@@ -241,6 +250,7 @@ enum {
 	Q_XFER_ADD, Q_REPL_SET, Q_XFER_GET, Q_XFER_PROGRESS, Q_XFER_END, Q_SERVED,
 	Q_PEER_AVOID, Q_REPL_DROP, Q_XFER_LOST, Q_XFER_LIST, Q_WORKER_NODE,
 	Q_FAULT_INFO, Q_TASK_FAULTS, Q_BACKOFF_SET, Q_BACKOFF_LIST,
+	Q_DELIVER_GET, Q_DELIVER_FILES, Q_DELIVER_SET,
 	Q_N
 };
 
@@ -252,6 +262,7 @@ static const char *const sql[Q_N] = {
 		       " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
 	[Q_REQUEUE_IDS] = "SELECT id FROM tasks WHERE state = 'failed' ORDER BY id",
 	[Q_REQUEUE] = "UPDATE tasks SET state = 'ready', failures = 0, losses = 0, faults = 0,"
+		      " delivered = NULL,"
 		      " retries = CASE WHEN ?1 >= 0 THEN ?1 ELSE retries END"
 		      " WHERE state = 'failed'",
 	[Q_ONCE_GET] = "SELECT answer FROM once WHERE key = ?1",
@@ -309,7 +320,7 @@ static const char *const sql[Q_N] = {
 			" a.outcome, a.exit_code, a.signal, a.message,"
 			" (SELECT coalesce(sum(size), 0) FROM files f"
 			"   WHERE f.task = t.id AND f.attempt = t.attempts),"
-			" t.cwd, t.submission, t.memory, t.gpus, t.faults"
+			" t.cwd, t.submission, t.memory, t.gpus, t.faults, coalesce(t.delivered, 0)"
 			" FROM tasks t LEFT JOIN attempts a ON a.task = t.id AND a.attempt = t.attempts"
 			" WHERE t.id > ?1 ORDER BY t.id LIMIT ?2",
 	[Q_TASK_EXISTS] = "SELECT 1 FROM tasks WHERE id = ?1",
@@ -395,6 +406,9 @@ static const char *const sql[Q_N] = {
 		    " AND NOT EXISTS(SELECT 1 FROM workers w WHERE w.state = 'alive' AND w.cores > 0"
 		    "   AND w.cores >= t.cores AND w.memory >= t.memory AND w.gpus >= t.gpus)",
 	[Q_SLOTS] = "SELECT count(*) FROM workers WHERE state = 'alive' AND cores > 0",
+	[Q_DELIVER_GET] = "SELECT state, delivered IS NOT NULL, attempts FROM tasks WHERE id = ?1",
+	[Q_DELIVER_FILES] = "DELETE FROM files WHERE task = ?1",
+	[Q_DELIVER_SET] = "UPDATE tasks SET delivered = ?2 WHERE id = ?1",
 };
 
 struct sq_state {
@@ -635,10 +649,10 @@ static int create_schema(struct sq_state *s)
 		if (vine_peer_secret_new(secret) < 0)
 			return rollback(s);
 		vine_peer_secret_hex(secret, hex);
-		q = vine_xasprintf("%s%s%s%sPRAGMA user_version = %d; PRAGMA application_id = %d;"
+		q = vine_xasprintf("%s%s%s%s%sPRAGMA user_version = %d; PRAGMA application_id = %d;"
 				   " INSERT INTO meta VALUES('created', '%.3f');"
 				   " INSERT INTO meta VALUES('peer_secret', '%s');",
-				   schema_sql, v3_sql, v4_sql, v5_sql, VINE_STATE_SCHEMA, APP_ID,
+				   schema_sql, v3_sql, v4_sql, v5_sql, v6_sql, VINE_STATE_SCHEMA, APP_ID,
 				   vine_now_wall(), hex);
 		explicit_bzero(secret, sizeof(secret));
 		explicit_bzero(hex, sizeof(hex));
@@ -727,9 +741,11 @@ static int missing(const char *path, int flags)
 		rc = vine_error("cannot open state '%s': directory '%s' does not exist", path, dir);
 	else if (stat(dir, &sb) == 0 && !S_ISDIR(sb.st_mode))
 		rc = vine_error("cannot open state '%s': '%s' is not a directory", path, dir);
-	else if (!(flags & VINE_STATE_CREATE))
-		rc = vine_error("state '%s' does not exist (vine-submit creates one; name yours "
+	else if (!(flags & VINE_STATE_CREATE)) {
+		rc = vine_error("state '%s' " VINE_STATE_MISSING_TEXT "; name yours "
 				"with -s STATE or $VINE_STATE)", path);
+		vine_state_set_missing();
+	}
 	free(dir);
 	return rc;
 }
@@ -1842,6 +1858,75 @@ out:
 	return rc;
 }
 
+/*
+ * Results delivered: each task's files rows go and it is marked, in one
+ * transaction; then its attempts' directories of result files are
+ * removed (attempts up to the count it had then: a task sent back with
+ * --failed since may be storing a new one).
+ */
+static int sq_deliver(struct vine_state *st, const int64_t *ids, size_t n, size_t *done)
+{
+	struct sq_state *s = SQ(st);
+	double now = vine_now_wall();
+	int *attempts = vine_xcalloc(n, sizeof(*attempts));
+	sqlite3_stmt *q;
+	size_t marked = 0;
+	int r;
+
+	if (begin(s) < 0)
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		if (!(q = Q(s, Q_DELIVER_GET)))
+			goto fail;
+		sqlite3_bind_int64(q, 1, ids[i]);
+		if ((r = row(s, q)) <= 0) {
+			if (r == 0)
+				vine_error("deliver: no task %lld in state '%s'", (long long)ids[i],
+					   s->path);
+			goto fail;
+		}
+		int ts = vine_task_state_parse((const char *)sqlite3_column_text(q, 0));
+		int already = sqlite3_column_int(q, 1);
+		attempts[i] = sqlite3_column_int(q, 2);
+		sqlite3_reset(q);
+		if (ts != VINE_TASK_DONE && ts != VINE_TASK_FAILED && ts != VINE_TASK_CANCELLED) {
+			vine_error("deliver: task %lld is %s, not finished", (long long)ids[i],
+				   vine_task_state_name(ts) ? vine_task_state_name(ts) : "unknown");
+			goto fail;
+		}
+		if (already)
+			continue;
+		if (!(q = Q(s, Q_DELIVER_FILES)))
+			goto fail;
+		sqlite3_bind_int64(q, 1, ids[i]);
+		if (run(s, q) < 0 || !(q = Q(s, Q_DELIVER_SET)))
+			goto fail;
+		sqlite3_bind_int64(q, 1, ids[i]);
+		sqlite3_bind_double(q, 2, now);
+		if (run(s, q) < 0)
+			goto fail;
+		marked++;
+	}
+	if (commit(s) < 0)
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		for (int a = 1; a <= attempts[i]; a++) {
+			char *p = vine_xasprintf("%s/%lld/%d", s->results, (long long)ids[i], a);
+			vine_rm_rf(p);
+			free(p);
+		}
+		char *p = vine_xasprintf("%s/%lld", s->results, (long long)ids[i]);
+		rmdir(p);
+		free(p);
+	}
+	free(attempts);
+	*done = marked;
+	return 0;
+fail:
+	free(attempts);
+	return rollback(s);
+}
+
 static int sq_get_file(struct vine_state *st, int64_t task, int attempt, const char *name, int fd)
 {
 	struct sq_state *s = SQ(st);
@@ -2046,6 +2131,7 @@ static int sq_list_tasks(struct vine_state *st, int64_t after, size_t limit,
 		t->memory = sqlite3_column_int64(q, 26);
 		t->gpus = sqlite3_column_int(q, 27);
 		t->faults = sqlite3_column_int(q, 28);
+		t->delivered = sqlite3_column_double(q, 29);
 	}
 	sqlite3_reset(q);
 	if (r < 0) {
@@ -2600,4 +2686,5 @@ static const struct vine_state_ops sq_ops = {
 	.replica_set = sq_replica_set,
 	.list_transfers = sq_list_transfers,
 	.origin_read = sq_origin_read,
+	.deliver = sq_deliver,
 };

@@ -88,10 +88,23 @@ int vine_result_name_valid(const char *name)
 	}
 }
 
+static _Thread_local int open_missing;
+
+int vine_state_missing(void)
+{
+	return open_missing;
+}
+
+void vine_state_set_missing(void)
+{
+	open_missing = 1;
+}
+
 struct vine_state *vine_state_open(const char *url, int flags)
 {
 	const char *sep = strstr(url, "://");
 
+	open_missing = 0;
 	if (!*url) {
 		vine_error("empty state name");
 		return NULL;
@@ -373,6 +386,26 @@ int vine_state_counts(struct vine_state *st, struct vine_counts *c)
 int vine_state_list_workers(struct vine_state *st, struct vine_worker **w, size_t *n)
 {
 	return CALL(st, list_workers, w, n);
+}
+
+int vine_state_deliver(struct vine_state *st, const int64_t *ids, size_t n, size_t *done)
+{
+	size_t d = 0;
+	int rc;
+
+	if (done)
+		*done = 0;
+	if (n > VINE_DELIVER_MAX)
+		return vine_error("deliver: %zu tasks at once, at most %d", n, VINE_DELIVER_MAX);
+	for (size_t i = 0; i < n; i++)
+		if (ids[i] < 1)
+			return vine_error("deliver: task id %lld is not valid", (long long)ids[i]);
+	if (n == 0)
+		return 0;
+	rc = CALL(st, deliver, ids, n, &d);
+	if (rc == 0 && done)
+		*done = d;
+	return rc;
 }
 
 int vine_state_list_tasks(struct vine_state *st, int64_t after, size_t limit,

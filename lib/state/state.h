@@ -60,7 +60,7 @@
 #include "util/hash.h"
 
 /* The schema version of the local backend (vine(7), STATE FILE). */
-#define VINE_STATE_SCHEMA 5
+#define VINE_STATE_SCHEMA 6
 
 /* Limits every backend enforces on what it is given. */
 #define VINE_CMD_MAX (1 << 20)        /* bytes in one task's command */
@@ -136,6 +136,13 @@ enum {
  * state is an error.  Returns NULL with a message on failure.
  */
 struct vine_state *vine_state_open(const char *url, int flags);
+/*
+ * After vine_state_open failed (in this thread): 1 when the only reason was
+ * that the state does not exist yet (its directory does, on this host or
+ * on the remote one), so that it may appear once vine-submit makes it;
+ * else 0.
+ */
+int vine_state_missing(void);
 void vine_state_close(struct vine_state *st);
 /* The url the state was opened with. */
 const char *vine_state_url(const struct vine_state *st);
@@ -621,6 +628,8 @@ struct vine_task {
 	enum vine_task_state state;
 	int attempts, failures, losses;
 	int faults;                 /* distinct nodes that handed it back (FAULT) */
+	double delivered;           /* state clock when its results were
+				       delivered (vine_state_deliver), 0: not */
 	struct vine_attempt last;
 };
 
@@ -650,6 +659,21 @@ void vine_state_free_files(struct vine_file *f, size_t n);
 /* Stream one stored result file to fd. */
 int vine_state_get_file(struct vine_state *st, int64_t task, int attempt, const char *name,
 			int fd);
+
+/*
+ * Results taken: the n tasks ids[] (finished: done, failed or cancelled)
+ * have had their results delivered to whoever asked for them (vine-collect
+ * -d, the Parsl executor), so the state drops their stored result files
+ * (every attempt's) and keeps only their record, marked delivered at the
+ * state's clock: their state, attempts and exit status stay as they were
+ * (vine-status counts a delivered done task as done).  In one transaction;
+ * the files are removed once it commits.  A task delivered already is left
+ * as it is; an unknown id, or a task not finished, is an error and nothing
+ * changes.  *done (if not NULL) gets how many were marked now.  At most
+ * VINE_DELIVER_MAX ids a call.
+ */
+#define VINE_DELIVER_MAX 10000
+int vine_state_deliver(struct vine_state *st, const int64_t *ids, size_t n, size_t *done);
 
 /* True when name is acceptable to vine_state_put_file. */
 int vine_result_name_valid(const char *name);

@@ -206,7 +206,36 @@ static int held(const char *dir, int64_t id)
 	return r;
 }
 
-int vine_collect_write(struct vine_state *st, const char *dir, const char *joblog, FILE *newids)
+/* One sync for the whole tree instead of one per file. */
+static int sync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
+
+	if (fd < 0 || syncfs(fd) < 0)
+		rc = vine_error_errno("cannot sync '%s'", dir);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+/*
+ * deliver: the tasks of ids[0..n) are in dir: once that is on disk, the
+ * state drops their results; then (newids) their ids are printed.
+ */
+static int hand_over(struct vine_state *st, const char *dir, const int64_t *ids, size_t n,
+		     int wrote, FILE *newids)
+{
+	if (n == 0)
+		return 0;
+	if ((wrote && sync_dir(dir) < 0) || vine_state_deliver(st, ids, n, NULL) < 0)
+		return -1;
+	for (size_t i = 0; newids && i < n; i++)
+		fprintf(newids, "%lld\n", (long long)ids[i]);
+	return 0;
+}
+
+int vine_collect_write(struct vine_state *st, const char *dir, const char *joblog, FILE *newids,
+		       int deliver)
 {
 	FILE *jl = NULL;
 	char *jtmp = NULL;
@@ -243,9 +272,11 @@ int vine_collect_write(struct vine_state *st, const char *dir, const char *joblo
 	}
 	if (jl)
 		fputs(VINE_JOBLOG_HEADER, jl);
+	int64_t *taken = deliver ? vine_xcalloc(PAGE, sizeof(*taken)) : NULL;
 	for (;;) {
 		struct vine_task *t;
-		size_t n;
+		size_t n, ntaken = 0;
+		int page_wrote = 0;
 		if (vine_state_list_tasks(st, after, PAGE, &t, &n) < 0) {
 			rc = -1;
 			break;
@@ -255,19 +286,33 @@ int vine_collect_write(struct vine_state *st, const char *dir, const char *joblo
 				continue;
 			if (jl)
 				vine_joblog_line(&t[i], jl);
-			if (!dir || (newids && held(dir, t[i].id)))
+			/* a delivered task's results are gone from the state: its
+			 * entry in dir, if any, stays as the reader left it */
+			if (!dir || t[i].delivered > 0)
 				continue;
+			if (newids && held(dir, t[i].id)) {
+				/* there already (a run cut before it delivered, or
+				 * a reader's marker): the state need not keep it */
+				if (deliver)
+					taken[ntaken++] = t[i].id;
+				continue;
+			}
 			rc = write_task(st, &t[i], dir);
-			wrote = 1;
-			if (rc == 0 && newids)
+			wrote = page_wrote = 1;
+			if (rc == 0 && deliver)
+				taken[ntaken++] = t[i].id;
+			else if (rc == 0 && newids)
 				fprintf(newids, "%lld\n", (long long)t[i].id);
 		}
+		if (rc == 0 && deliver)
+			rc = hand_over(st, dir, taken, ntaken, page_wrote, newids);
 		if (n)
 			after = t[n - 1].id;
 		vine_state_free_tasks(t, n);
 		if (rc < 0 || n < PAGE)
 			break;
 	}
+	free(taken);
 	if (jl && jl != stdout) {
 		if (rc == 0 && (fflush(jl) != 0 || ferror(jl) || fsync(fileno(jl)) < 0))
 			rc = vine_error_errno("cannot write '%s'", jtmp);
@@ -279,14 +324,8 @@ int vine_collect_write(struct vine_state *st, const char *dir, const char *joblo
 			unlink(jtmp);
 		free(jtmp);
 	}
-	if (rc == 0 && dir && wrote) {
-		/* one sync for the whole tree instead of one per file */
-		int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (fd < 0 || syncfs(fd) < 0)
-			rc = vine_error_errno("cannot sync '%s'", dir);
-		if (fd >= 0)
-			close(fd);
-	}
+	if (rc == 0 && dir && wrote && !deliver)
+		rc = sync_dir(dir);
 	return rc;
 }
 

@@ -48,8 +48,17 @@ char *vine_exit_text(const struct vine_task *t);
  * one's id is written to newids, one per line, once it is in place.  A
  * reader that has taken a result removes DIR/ID and leaves an empty file
  * of that name, so the task is neither written again nor kept twice.
+ *
+ * deliver (vine-collect -d; needs dir): once the tasks written (and, with
+ * newids, those dir holds already) are on disk, a page at a time, the state
+ * drops their results (vine_state_deliver) before their ids are written to
+ * newids: each result is then kept in one place, dir, and a reader may
+ * remove DIR/ID outright.  Tasks delivered already are never written to
+ * dir again (their results are gone), in either mode; the joblog still
+ * lists them.
  */
-int vine_collect_write(struct vine_state *st, const char *dir, const char *joblog, FILE *newids);
+int vine_collect_write(struct vine_state *st, const char *dir, const char *joblog, FILE *newids,
+		       int deliver);
 
 /* Progress line on a terminal while waiting (no-op when off). */
 struct vine_collect_meter {

@@ -414,6 +414,7 @@ static void test_migrate(const char *path)
 	check_int(vine_state_submit(st, NULL, &sp, 1, ids), ==, 0);
 	vine_state_close(st);
 	check_int(sql(path, "DROP TABLE once; DROP INDEX transfers_origin;"
+		      " ALTER TABLE tasks DROP COLUMN delivered;"
 		      " DROP TABLE node_faults; ALTER TABLE tasks DROP COLUMN faults;"
 		      " DROP INDEX tasks_submission; DROP TABLE submissions;"
 		      " ALTER TABLE tasks DROP COLUMN cwd; ALTER TABLE tasks DROP COLUMN memory;"
@@ -428,6 +429,7 @@ static void test_migrate(const char *path)
 	CHECK(strstr(notice, "upgraded schema version 2 to 3") != NULL);
 	CHECK(strstr(notice, "upgraded schema version 3 to 4") != NULL);
 	CHECK(strstr(notice, "upgraded schema version 4 to 5") != NULL);
+	CHECK(strstr(notice, "upgraded schema version 5 to 6") != NULL);
 	CHECK(st != NULL);
 	if (!st) {
 		fprintf(stderr, "open: %s\n", vine_errmsg());
@@ -439,7 +441,7 @@ static void test_migrate(const char *path)
 		      " 'node_faults')"),
 		  ==, 6);
 	check_int(one(path, "SELECT count(*) FROM pragma_table_info('tasks') WHERE name IN"
-		      " ('cwd', 'memory', 'gpus', 'submission', 'faults')"), ==, 5);
+		      " ('cwd', 'memory', 'gpus', 'submission', 'faults', 'delivered')"), ==, 6);
 	/* attempts may end as cancelled, and as fault, now */
 	check_int(one(path, "SELECT count(*) FROM sqlite_master WHERE name = 'attempts'"
 		      " AND sql LIKE '%cancelled%' AND sql LIKE '%fault%'"), ==, 1);

@@ -128,6 +128,29 @@ static void test_session(void)
 	check_int(json_integer_value(json_object_get(res, "total")), ==, 1);
 	json_decref(res);
 
+	/* deliver: finished tasks only; their record stays */
+	check_int(ask(&p, "{\"op\":\"deliver\",\"ids\":[1]}", &res), ==, 1);
+	CHECK(strstr(vine_errmsg(), "task 1 is ready, not finished") != NULL);
+	json_decref(res);
+	check_int(ask(&p, "{\"op\":\"deliver\",\"ids\":\"1\"}", &res), ==, 1);
+	json_decref(res);
+	check_int(ask(&p, "{\"op\":\"cancel\",\"ids\":[1]}", &res), ==, 0);
+	json_decref(res);
+	check_int(ask(&p, "{\"op\":\"deliver\",\"ids\":[1]}", &res), ==, 0);
+	check_int(json_integer_value(json_object_get(res, "delivered")), ==, 1);
+	json_decref(res);
+	check_int(ask(&p, "{\"op\":\"deliver\",\"ids\":[1]}", &res), ==, 0);
+	check_int(json_integer_value(json_object_get(res, "delivered")), ==, 0);
+	json_decref(res);
+	check_int(ask(&p, "{\"op\":\"list_tasks\",\"after\":0,\"limit\":1}", &res), ==, 0);
+	CHECK(json_real_value(json_object_get(json_array_get(json_object_get(res, "tasks"), 0),
+		"delivered")) > 0);
+	json_decref(res);
+	check_int(ask(&p, "{\"op\":\"counts\"}", &res), ==, 0);
+	check_int(json_integer_value(json_object_get(json_object_get(res, "n"), "cancelled")),
+		==, 1);
+	json_decref(res);
+
 	/* the spreading operations */
 	check_int(ask(&p, "{\"op\":\"peer_secret\"}", &res), ==, 0);
 	check_int(json_string_length(json_object_get(res, "secret")), ==, 2 * VINE_PEER_SECRET_LEN);

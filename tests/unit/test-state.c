@@ -72,9 +72,16 @@ static void test_open(void)
 	CHECK(strstr(vine_errmsg(), "cannot resolve 'nonexistent.invalid'") != NULL);
 	CHECK(vine_state_open("http://host/x.db", 0) == NULL);
 	CHECK(strstr(vine_errmsg(), "unknown URL scheme") != NULL);
+	CHECK(!vine_state_missing());
 	p = vine_xasprintf("%s/missing.db", dir);
 	CHECK(vine_state_open(p, 0) == NULL);
 	check_int(access(p, F_OK), <, 0);
+	/* only a state not made yet is "missing" (a worker waits for it) */
+	CHECK(vine_state_missing());
+	free(p);
+	p = vine_xasprintf("%s/no-such-dir/x.db", dir);
+	CHECK(vine_state_open(p, 0) == NULL);
+	CHECK(!vine_state_missing());
 	free(p);
 
 	/* a file that is not a database */
@@ -404,6 +411,112 @@ static void test_names(void)
 	check_int(vine_outcome_parse("bogus"), ==, -1);
 }
 
+/* A task run by w that stores stdout and out/r, and ends with exit code. */
+static int64_t run_one(struct vine_state *st, int64_t w, int code)
+{
+	struct vine_task_spec sp = spec("x");
+	struct vine_result r = { .outcome = VINE_OUT_EXITED, .exit_code = code };
+	struct vine_claim *c = NULL;
+	size_t n = 0;
+	int64_t id = -1;
+	int acc = 0, more, fds[2];
+
+	check_int(vine_state_submit(st, NULL, &sp, 1, &id), ==, 0);
+	check_int(vine_state_claim(st, w, 1, 1, 1, &c, &n, &more), ==, 0);
+	check_int(n, ==, 1);
+	if (n == 1) {
+		r.task = c[0].task;
+		r.attempt = c[0].attempt;
+	}
+	vine_state_free_claims(c, n);
+	check_int(pipe(fds), ==, 0);
+	check_int(write(fds[1], "out\nres", 7), ==, 7);
+	close(fds[1]);
+	check_int(vine_state_put_file(st, w, id, r.attempt, "stdout", fds[0], 4), ==, 0);
+	check_int(vine_state_put_file(st, w, id, r.attempt, "out/r", fds[0], 3), ==, 0);
+	close(fds[0]);
+	check_int(vine_state_finish(st, w, &r, 1, &acc), ==, 0);
+	check_int(acc, ==, 1);
+	return id;
+}
+
+static double delivered_at(struct vine_state *st, int64_t id)
+{
+	struct vine_task *t;
+	size_t n;
+	double d = -1;
+
+	if (vine_state_list_tasks(st, id - 1, 1, &t, &n) == 0 && n == 1 && t->id == id)
+		d = t->delivered;
+	vine_state_free_tasks(t, n);
+	return d;
+}
+
+/* results taken: the files go, the record stays, a second time is a no-op */
+static void test_deliver(void)
+{
+	struct vine_state *st = fresh("deliver.db");
+	struct vine_task_spec sp = spec("waiting");
+	struct vine_file *f;
+	struct vine_counts c;
+	size_t n, done = 99;
+	int64_t w = worker(st, "n1", 1, 60), a, b, ready, ids[3];
+	char *p;
+
+	a = run_one(st, w, 0);
+	b = run_one(st, w, 3);   /* failed: its results go too */
+	check_int(state_of(st, b), ==, VINE_TASK_FAILED);
+	check_int(vine_state_submit(st, NULL, &sp, 1, &ready), ==, 0);
+	p = vine_xasprintf("%s/deliver.db.results/%lld/1/out/r", dir, (long long)a);
+	check_int(access(p, F_OK), ==, 0);
+	CHECK(delivered_at(st, a) == 0);
+
+	/* a task not finished, or unknown: an error, and nothing changes */
+	ids[0] = a;
+	ids[1] = ready;
+	check_int(vine_state_deliver(st, ids, 2, &done), ==, -1);
+	CHECK(strstr(vine_errmsg(), "is ready, not finished") != NULL);
+	ids[1] = 999;
+	check_int(vine_state_deliver(st, ids, 2, &done), ==, -1);
+	CHECK(strstr(vine_errmsg(), "no task 999") != NULL);
+	ids[1] = 0;
+	check_int(vine_state_deliver(st, ids, 2, &done), ==, -1);
+	CHECK(strstr(vine_errmsg(), "task id 0 is not valid") != NULL);
+	CHECK(delivered_at(st, a) == 0);
+	check_int(access(p, F_OK), ==, 0);
+
+	ids[1] = b;
+	check_int(vine_state_deliver(st, ids, 2, &done), ==, 0);
+	check_int(done, ==, 2);
+	CHECK(delivered_at(st, a) > 0);
+	CHECK(delivered_at(st, b) > 0);
+	CHECK(delivered_at(st, ready) == 0);
+	check_int(vine_state_list_files(st, a, 1, &f, &n), ==, 0);
+	check_int(n, ==, 0);
+	vine_state_free_files(f, n);
+	check_int(access(p, F_OK), <, 0);
+	free(p);
+	p = vine_xasprintf("%s/deliver.db.results/%lld", dir, (long long)b);
+	check_int(access(p, F_OK), <, 0);
+	free(p);
+	/* still done and failed, as vine-status counts them */
+	check_int(vine_state_counts(st, &c), ==, 0);
+	check_int(c.n[VINE_TASK_DONE], ==, 1);
+	check_int(c.n[VINE_TASK_FAILED], ==, 1);
+	check_int(c.n[VINE_TASK_READY], ==, 1);
+	/* again: nothing more to drop */
+	check_int(vine_state_deliver(st, ids, 2, &done), ==, 0);
+	check_int(done, ==, 0);
+	check_int(vine_state_deliver(st, ids, 0, &done), ==, 0);
+	/* a failed task sent back runs again with new results to deliver */
+	int64_t *back = NULL;
+	check_int(vine_state_requeue_failed(st, -1, &back, &n), ==, 0);
+	check_int(n, ==, 1);
+	free(back);
+	CHECK(delivered_at(st, b) == 0);
+	vine_state_close(st);
+}
+
 /* a backend without an op: an error naming it, not a crash */
 static void test_missing_op(void)
 {
@@ -461,6 +574,7 @@ int main(void)
 	test_retries_and_leases();
 	test_lost_limit();
 	test_names();
+	test_deliver();
 	vine_rm_rf(dir);
 	return T_END();
 }
