@@ -40,13 +40,17 @@ $py -c 'import parsl' # compile once, outside the timings
 one() { # KIND APPS CHAIN [STATE]: one line of parsl_run.py
 	(cd "$BENCH_WORK" && $py "$here/parsl_run.py" "$@") 2>>"$BENCH_WORK/errors.log"
 }
-fresh_state() {
-	rm -f "$BENCH_WORK"/s.db*
-	vine-submit -s "$BENCH_WORK/s.db" - </dev/null
+fresh_state() { # the executor's first vine-submit makes it; the worker waits for it
+	rm -rf "$BENCH_WORK"/s.db*
 	echo "$BENCH_WORK/s.db"
 }
 
 echo "load average at the start: $(cut -d' ' -f1-3 /proc/loadavg)"
+# the load every 30 s while it runs, on standard error
+(while sleep 30; do echo "load average $(date -u +%T): $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+ done) &
+sampler=$!
+trap 'kill $sampler 2>/dev/null' EXIT
 echo "| executor | apps | wall s | s an app | s a hop (chain of 20) |"
 echo "|---|---|---|---|---|"
 for r in $(seq "$RUNS"); do
@@ -62,7 +66,9 @@ done
 # a state that already holds $BIG finished tasks
 st=$(fresh_state)
 seq "$BIG" | sed 's/.*/true/' | vine-submit -s "$st" - >/dev/null
+t0=$(date +%s)
 vine-worker -s "$st" -n 2 -i 0 2>/dev/null
+echo "($BIG finished tasks made in $(($(date +%s) - t0)) s)"
 set -- $(one vine 200 20 "$st")
 echo "| $1 (state with $BIG finished tasks) | $2 | $3 | $4 | $5 |"
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

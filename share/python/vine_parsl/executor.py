@@ -316,6 +316,11 @@ class VineExecutor(_Base):
         self._inherited_path = [os.path.abspath(p) for p in
                                 os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
         self._programs = vine_cli.VinePrograms(self.state, self.vine_bin, self.command_timeout)
+        if self.defaults.env is not None:
+            # registering the environment creates the state: workers started
+            # first find it (they also wait for it: vine-worker(1)), and a
+            # missing archive fails here, not in every call
+            self._programs.register(self.defaults.env)
         if self.mode == "warm":
             self._listen()
         self._started = True
@@ -792,8 +797,9 @@ class VineExecutor(_Base):
                 self._lock.notify_all()
 
     def _complete(self, call, outcome, taskdir):
-        """Read what vine-collect laid out for the call's task, remove it
-        (vine_cli.delivered), then complete the future."""
+        """Read what vine-collect laid out for the call's task (the state
+        dropped it then: vine-collect -d), remove it (vine_cli.delivered),
+        then complete the future."""
         path = outcome.result
         if path is None:
             # a runner without $VINE_OUTDIR writes beside the call

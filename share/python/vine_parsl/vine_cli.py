@@ -120,6 +120,12 @@ class VinePrograms:
                 argv, p.returncode, p.stderr)
         return ids
 
+    def register(self, env):
+        """Register the environment archive (`vine-submit -e ENV` with no
+        tasks), which creates the state if need be, so that workers started
+        before the first call find it."""
+        self._run(self._argv("vine-submit", "-e", env, "-"), "", error=VineSubmitError)
+
     def status(self):
         """The parsed object of `vine-status --json`."""
         p = self._run(self._argv("vine-status", "--json"))
@@ -142,10 +148,13 @@ class VinePrograms:
             self._run(self._argv("vine-cancel", *[str(i) for i in ids]), ok=(0, 1))
 
     def collect(self, outdir):
-        """Lay out the finished tasks that outdir holds nothing for yet
-        (`vine-collect -n -o`) and return their ids.  Exit 1 only means
-        that not every task is done and succeeded."""
-        p = self._run(self._argv("vine-collect", "-q", "-n", "-o", outdir), ok=(0, 1))
+        """Lay out the finished tasks that outdir holds nothing for yet and
+        that were not delivered before, and have the state drop their
+        results (`vine-collect -n -d -o`): each result is then kept once,
+        in outdir, until the caller removes it (delivered()).  Returns their
+        ids.  Exit 1 only means that not every task is done and
+        succeeded."""
+        p = self._run(self._argv("vine-collect", "-q", "-n", "-d", "-o", outdir), ok=(0, 1))
         return [line.strip() for line in p.stdout.splitlines() if line.strip()]
 
 
@@ -251,14 +260,10 @@ def read_task_dir(taskdir, result_name):
 
 
 def delivered(taskdir):
-    """Replace a task's directory of results, once read, by an empty file
-    of the same name: vine-collect -n neither writes it again nor is a
-    second copy of the results kept."""
+    """Remove a task's directory of results once read: vine-collect -d has
+    had the state drop them already, and never writes a delivered task
+    again, so no copy is left anywhere."""
     shutil.rmtree(taskdir, ignore_errors=True)
-    try:
-        open(taskdir, "w").close()
-    except OSError:
-        pass
 
 
 def read_tail(path, size=STDERR_TAIL):
