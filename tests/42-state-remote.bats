@@ -136,6 +136,30 @@ print(json.dumps(s, sort_keys=True))'
 	[ -f "$DB" ]
 }
 
+@test "a worker waits for a remote state not made yet, for at most -i seconds" {
+	run -1 vine-worker -s "$URL" -i 1
+	assert_line -n 0 "vine-worker: state '$URL' does not exist yet: waiting up to 1 s (-i) for vine-submit to create it"
+	assert_line -n 1 --partial "does not exist (vine-submit creates one"
+	[ ! -e "$DB" ]
+}
+
+@test "collect -d over ssh://: delivered results are dropped on the state's host" {
+	echo 'echo one' | vine-submit -s "$URL" -
+	vine-worker -s "$URL" -i 0
+	run -0 --separate-stderr vine-collect -s "$URL" -n -d -o out
+	assert_output 1
+	assert_equal "$(cat out/1/stdout)" one
+	run -0 /usr/bin/python3 -c 'import sqlite3, sys; d = sqlite3.connect(sys.argv[1])
+print(d.execute("SELECT count(*) FROM files").fetchone()[0], d.execute("SELECT count(*) FROM tasks WHERE delivered IS NOT NULL").fetchone()[0])' "$DB"
+	assert_output '0 1'
+	# a vine-state too old to drop them: refused, not left unsaid
+	echo 'echo two' | vine-submit -s "$URL" -
+	vine-worker -s "$URL" -i 0
+	old_state
+	VINE_REMOTE_STATE_CMD="/usr/bin/python3 $PWD/old.py vine-state" run -1 vine-collect -s "$URL" -n -d -o out
+	assert_output --partial "vine-state there understands schema version 2, but delivering results needs version 6"
+}
+
 @test "another protocol version, or a login script's greeting, is refused clearly" {
 	VINE_REMOTE_STATE_CMD="printf '\\000\\000\\000\\021H\\000\\000\\000\\000vine-state 9'; cat >/dev/null; :" \
 		run -1 vine-status -s "$URL"
@@ -197,7 +221,7 @@ def up():
     p.stdin.close()
 threading.Thread(target=up, daemon=True).start()
 while (b := p.stdout.read(65536)):
-    sys.stdout.buffer.write(b.replace(b'"schema":5}', b'"schema":2}').replace(b'"schema": 5}', b'"schema": 2}'))
+    sys.stdout.buffer.write(b.replace(b'"schema":6}', b'"schema":2}').replace(b'"schema": 6}', b'"schema": 2}'))
     sys.stdout.buffer.flush()
 sys.exit(p.wait())
 PY

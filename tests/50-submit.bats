@@ -167,7 +167,7 @@ load helpers
 	for cmd in vine-submit vine-status vine-collect "vine-worker -i 0"; do
 		# shellcheck disable=SC2086
 		run -1 $cmd <<<'echo more'
-		assert_output --partial "vine.db' has schema version 99, newer than this program's version 5: use the vine that made it, or a newer one"
+		assert_output --partial "vine.db' has schema version 99, newer than this program's version 6: use the vine that made it, or a newer one"
 	done
 	run -0 python3 -c 'import sqlite3; print(sqlite3.connect("vine.db").execute("SELECT count(*) FROM tasks").fetchone()[0])'
 	assert_output 1
@@ -214,6 +214,6 @@ load helpers
 	run -0 sh -c 'cat ids.* | sort -n | tr "\n" " "'
 	assert_output '1 2 3 4 5 6 7 8 '
 	run -0 status_py 'j["tasks"]["total"], j["schema"]'
-	assert_output '8 5'
+	assert_output '8 6'
 	[ ! -s early.err ] || grep -q "does not exist (vine-submit creates one" early.err
 }

@@ -155,6 +155,27 @@ EOF
 	assert_output ready
 }
 
+@test "worker: started before the state exists, it waits for vine-submit to make it, saying so once" {
+	vine-worker -n 1 -i 30 2>worker.err 3>&- &
+	w=$!
+	spread_wait_for 20 grep -q "does not exist yet: waiting up to 30 s (-i)" worker.err
+	assert_file_not_exists vine.db
+	echo 'echo late' | vine-submit
+	run -0 vine-collect -w -o out
+	assert_equal "$(cat out/1/stdout)" late
+	kill -TERM "$w"
+	wait "$w" || true
+	run -0 grep -c "does not exist yet" worker.err
+	assert_output 1
+	# it waits -i seconds at most, then says why it gives up
+	run -1 vine-worker -s other.db -i 1
+	assert_line -n 0 "vine-worker: state 'other.db' does not exist yet: waiting up to 1 s (-i) for vine-submit to create it"
+	assert_line -n 1 "vine-worker: state 'other.db' does not exist (vine-submit creates one; name yours with -s STATE or \$VINE_STATE)"
+	# a state that cannot appear (no such directory) is not waited for
+	run -1 vine-worker -s nodir/x.db -i 30
+	assert_output "vine-worker: cannot open state 'nodir/x.db': directory 'nodir' does not exist"
+}
+
 @test "worker: -l is checked and recorded; bad options are usage errors" {
 	echo true | vine-submit
 	run -0 vine-worker -i 0 -l 127.0.0.2:0 -N node-a -n 3

@@ -179,3 +179,47 @@ reaped() {
 	run -2 vine-collect -n
 	run -2 vine-collect -n -o out -j -
 }
+
+# files_in_state: result files rows, and files under the state's results directory
+files_in_state() {
+	echo "$(python3 -c 'import sqlite3; print(sqlite3.connect("vine.db").execute("SELECT count(*) FROM files").fetchone()[0])') $(find vine.db.results -type f 2>/dev/null | wc -l)"
+}
+
+@test "collect -d: results written are dropped from the state, which still counts the tasks" {
+	printf '%s\n' 'echo one; echo r >"$VINE_OUTDIR/res"' 'echo two; exit 3' | vine-submit
+	vine-worker -n 2 -i 0
+	run -0 files_in_state
+	assert_output '3 3'
+	run -1 --separate-stderr vine-collect -n -d -o out
+	assert_output $'1\n2'
+	assert_equal "$(cat out/1/out/res)" r
+	assert_equal "$(cat out/2/exit)" 3
+	run -0 files_in_state
+	assert_output '0 0'
+	run -0 vine-status
+	assert_line --partial '2 total, 0 ready, 0 running, 1 done, 1 failed'
+	# the reader removes what it took outright: delivered tasks are not written again
+	rm -r out/1 out/2
+	run -1 --separate-stderr vine-collect -n -d -o out
+	assert_output ''
+	run -1 vine-collect -o out
+	run -0 ls -A out
+	assert_output ''
+	# the joblog still lists them
+	run -1 vine-collect -j -
+	assert_line --regexp $'^1\t.*\techo one'
+	# written by a run cut before it delivered (or by -n alone): delivered next time
+	echo 'echo three' | vine-submit
+	vine-worker -i 0
+	run -1 --separate-stderr vine-collect -n -o out
+	assert_output 3
+	run -0 files_in_state
+	assert_output '1 1'
+	run -1 --separate-stderr vine-collect -n -d -o out
+	assert_output 3
+	run -0 files_in_state
+	assert_output '0 0'
+	assert_equal "$(cat out/3/stdout)" three
+	# -d needs -o
+	run -2 vine-collect -d
+}

@@ -27,7 +27,7 @@ assert set(t) == {"total", "ready", "running", "done", "failed", "cancelled"}, t
 assert all(isinstance(v, int) for v in t.values())
 assert t["total"] == sum(v for k, v in t.items() if k != "total") == 6, t
 assert t["running"] >= 1
-assert j["schema"] == 5 and j["format"] == 1
+assert j["schema"] == 6 and j["format"] == 1
 w = j["workers"]
 assert [x["node"] for x in w] == ["first", "second"], w
 live = w[1]

@@ -124,19 +124,21 @@ ALTER TABLE tasks DROP COLUMN cwd; ALTER TABLE tasks DROP COLUMN memory;
 ALTER TABLE tasks DROP COLUMN gpus; ALTER TABLE tasks DROP COLUMN submission;
 ALTER TABLE workers DROP COLUMN memory; ALTER TABLE workers DROP COLUMN gpus;
 DROP TABLE node_faults; ALTER TABLE tasks DROP COLUMN faults;
+ALTER TABLE tasks DROP COLUMN delivered;
 PRAGMA user_version = 3;
 """)
 db.close()
 EOF
 	run -0 --separate-stderr vine-status
 	[ "$stderr" = "vine-status: state '$VINE_STATE': upgraded schema version 3 to 4; programs older than this one can no longer open it
-vine-status: state '$VINE_STATE': upgraded schema version 4 to 5; programs older than this one can no longer open it" ]
+vine-status: state '$VINE_STATE': upgraded schema version 4 to 5; programs older than this one can no longer open it
+vine-status: state '$VINE_STATE': upgraded schema version 5 to 6; programs older than this one can no longer open it" ]
 	# once only
 	run -0 --separate-stderr vine-status
 	[ -z "$stderr" ]
-	python3 -c 'import sqlite3; sqlite3.connect("vine.db").execute("PRAGMA user_version = 6")'
+	python3 -c 'import sqlite3; sqlite3.connect("vine.db").execute("PRAGMA user_version = 7")'
 	run -1 vine-worker -i 0
-	assert_output "vine-worker: state '$VINE_STATE' has schema version 6, newer than this program's version 5: use the vine that made it, or a newer one"
+	assert_output "vine-worker: state '$VINE_STATE' has schema version 7, newer than this program's version 6: use the vine that made it, or a newer one"
 }
 
 @test "ssh://: a refused connection says so at the first failure and counts its tries" {

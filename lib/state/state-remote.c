@@ -600,10 +600,18 @@ static int remote_reap(struct vine_state *st, int *reaped)
 /* Delivering twice changes nothing, so a lost answer is asked again. */
 static int remote_deliver(struct vine_state *st, const int64_t *ids, size_t n, size_t *done)
 {
-	json_t *q = req("deliver"), *res;
+	struct remote *r = R(st);
+	json_t *q, *res;
 	int64_t k = 0;
 	int rc;
 
+	if (!r->ready && connect_state(r) < 0)
+		return vine_error_prefix("state '%s'", r->base.url);
+	if (r->schema < 6)
+		return vine_error("state '%s': vine-state there understands schema version %d, "
+				  "but delivering results needs version 6: install this vine there",
+				  r->base.url, r->schema);
+	q = req("deliver");
 	json_object_set_new(q, "ids", vj_i64s(ids, n));
 	rc = call(R(st), q, NULL, NULL, AGAIN, &res);
 	json_decref(q);

@@ -95,21 +95,39 @@ class ResultsTest(VineTestCase):
 
 
 class IncrementalTest(VineTestCase):
-    def test_results_are_laid_out_once_and_removed_once_delivered(self):
+    def test_each_result_is_stored_once_and_removed_once_delivered(self):
+        import sqlite3
         ex = self.executor()
         ex.start()
         futs = [ex.submit(funcs.add, {}, i, b=1) for i in range(3)]
         self.worker()
         self.assertEqual([f.result(T) for f in futs], [1, 2, 3])
+        # nothing of them left where vine-collect laid them out ...
         collected = os.path.join(self.work, "collected")
-        for f in futs:
-            # an empty file of the task's name: vine-collect -n skips it
-            p = os.path.join(collected, f.vine_task_id)
-            self.assertTrue(os.path.isfile(p), p)
-            self.assertEqual(os.path.getsize(p), 0)
+        self.assertEqual(os.listdir(collected), [])
+        # ... nor in the state: no result file, only the tasks' records
+        ids = [int(f.vine_task_id) for f in futs]
+        db = sqlite3.connect(self.state)
+        try:
+            self.assertEqual(db.execute("SELECT count(*) FROM files").fetchone()[0], 0)
+            rows = db.execute("SELECT id, state, delivered IS NOT NULL FROM tasks"
+                              " ORDER BY id").fetchall()
+        finally:
+            db.close()
+        self.assertEqual(rows, [(i, "done", 1) for i in ids])
+        results = self.state + ".results"
+        left = [os.path.join(r, n) for r, _, names in os.walk(results) for n in names]
+        self.assertEqual(left, [])
+        # still done as far as vine-status is concerned
+        import json
+        import subprocess
+        st = json.loads(subprocess.run(["vine-status", "-s", self.state, "--json"],
+                                       capture_output=True, text=True, check=True).stdout)
+        self.assertEqual(st["tasks"]["done"], 3)
         self.assertTrue(self.runs("vine-collect"))
         for argv in self.runs("vine-collect"):
             self.assertIn("-n", argv)
+            self.assertIn("-d", argv)
 
 
 class DfkLikeTest(VineTestCase):
@@ -192,6 +210,20 @@ class BatchingTest(VineTestCase):
         self.assertEqual(ex.tasks.keys(), {0, 2})
         self.worker()
         self.assertEqual((futs[0].result(T), futs[2].result(T)), (0, 2))
+
+    def test_start_registers_the_env_and_so_creates_the_state(self):
+        arch = os.path.join(self.tmp, "env.tar.gz")
+        with open(arch, "wb") as f:
+            f.write(b"not looked inside until a worker seeds it")
+        self.assertFalse(os.path.exists(self.state))
+        ex = self.executor(env=arch)
+        ex.start()
+        # a worker started now, before any call, finds the state
+        self.assertTrue(os.path.exists(self.state))
+        self.assertEqual([r[2:] for r in self.runs("vine-submit")], [["-e", arch, "-"]])
+        missing = os.path.join(self.tmp, "missing.tar.gz")
+        with self.assertRaisesRegex(VineSubmitError, "cannot use archive '%s'" % missing):
+            self.executor(env=missing).start()
 
     def test_bad_resource_specification_raises_in_submit(self):
         ex = self.executor()

@@ -354,6 +354,30 @@ class ColdModeTest(ParslTestCase):
         self.assertEqual(w.result(T)["cwd"], self.tmp)
         with self.assertRaisesRegex(ValueError, "cold"):
             b.result(T)
+        # each result delivered is gone from the state: records, no payloads
+        import sqlite3
+        db = sqlite3.connect(self.state)
+        try:
+            self.assertEqual(db.execute("SELECT count(*) FROM files").fetchone()[0], 0)
+            self.assertEqual(db.execute("SELECT count(*) FROM tasks WHERE state = 'done'"
+                                        " AND delivered IS NULL").fetchone()[0], 0)
+        finally:
+            db.close()
+        self.assertEqual(self.status()["tasks"]["done"], 5)
+
+
+class WorkerFirstTest(ParslTestCase):
+    def test_a_worker_started_before_the_workflow_waits_for_the_state(self):
+        # as a Slurm job started before the workflow: no state yet
+        self.worker(idle=60)
+        err = os.path.join(self.tmp, "worker-node1.err")
+        wait_for("the worker's note that it waits",
+                 lambda: "does not exist yet: waiting up to 60 s" in read(err))
+        self.assertFalse(os.path.exists(self.state))
+        self.load(VineExecutor(state=self.state))
+        self.assertEqual([add(i, 1).result(T) for i in range(3)], [1, 2, 3])
+        self.assertEqual(read(err).count("does not exist yet"), 1)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -29,13 +29,11 @@ exec "{real}" "$@"
 
 
 def worker_argv(state, node, cores, idle):
-    """vine-worker once the state opens: only vine-submit makes one (a file
-    it has only begun is not a state yet), and a test may start its worker
-    before the executor's first submission; a job script starts workers
-    after vine-submit.  The wait is bounded (60 s)."""
-    return ["sh", "-c", 'i=0; until vine-status -s "$1" >/dev/null 2>&1 || [ $i -ge 600 ]; do '
-            'sleep 0.1; i=$((i + 1)); done; exec vine-worker -s "$@"', "sh", state, "-N", node,
-            "-n", str(cores), "-i", str(idle)]
+    """vine-worker for the tests: one started before the executor's first
+    submission waits for the state to appear (vine-worker(1)), for at most
+    idle seconds."""
+    return ["vine-worker", "-s", state, "-N", node, "-n", str(cores), "-i", str(idle)]
+
 
 class VineTestCase(unittest.TestCase):
     poll = 0.1
