@@ -100,7 +100,8 @@ static int connect_state(struct remote *r)
 	json_decref(res);
 	if (rc != 0) {
 		/* the server's own message for a state not made yet */
-		if (strstr(vine_errmsg(), VINE_STATE_MISSING_TEXT))
+		if (strstr(vine_errmsg(), VINE_STATE_MISSING_TEXT) ||
+		    strstr(vine_errmsg(), VINE_STATE_EMPTY_TEXT))
 			vine_state_set_missing();
 		return -1;
 	}

@@ -717,8 +717,11 @@ static int check_schema(struct sq_state *s, int flags)
 				  "understands version %d only", s->path, version, VINE_STATE_SCHEMA);
 	if (tables > 0 || app != 0 || version != 0)
 		return vine_error("'%s' is an SQLite database but not a vine state", s->path);
-	if (!(flags & VINE_STATE_CREATE))
-		return vine_error("state '%s' is empty", s->path);
+	if (!(flags & VINE_STATE_CREATE)) {
+		/* vine-submit may be making it now: it may yet appear */
+		vine_state_set_missing();
+		return vine_error("state '%s" VINE_STATE_EMPTY_TEXT, s->path);
+	}
 	if (exec(s, "PRAGMA journal_mode = WAL") < 0 || create_schema(s) < 0)
 		return -1;
 	return check_schema(s, 0);

@@ -139,8 +139,8 @@ struct vine_state *vine_state_open(const char *url, int flags);
 /*
  * After vine_state_open failed (in this thread): 1 when the only reason was
  * that the state does not exist yet (its directory does, on this host or
- * on the remote one), so that it may appear once vine-submit makes it;
- * else 0.
+ * on the remote one), or is an empty file (vine-submit is making it), so
+ * that it may appear once vine-submit has made it; else 0.
  */
 int vine_state_missing(void);
 void vine_state_close(struct vine_state *st);

@@ -83,6 +83,13 @@ static void test_open(void)
 	CHECK(vine_state_open(p, 0) == NULL);
 	CHECK(!vine_state_missing());
 	free(p);
+	/* an empty file: vine-submit has only begun making it */
+	p = vine_xasprintf("%s/begun.db", dir);
+	check_int(vine_write_file_atomic(p, "", 0, 0600), ==, 0);
+	CHECK(vine_state_open(p, 0) == NULL);
+	check_str(strstr(vine_errmsg(), "is empty"), ==, "is empty");
+	CHECK(vine_state_missing());
+	free(p);
 
 	/* a file that is not a database */
 	p = vine_xasprintf("%s/junk.db", dir);
