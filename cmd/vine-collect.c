@@ -14,7 +14,7 @@
 #include "state/state.h"
 
 static const char usage_text[] =
-	"usage: vine-collect [-dnqw] [-s STATE] [-o DIR] [-j JOBLOG]\n"
+	"usage: vine-collect [-dnqw] [-s STATE] [-o DIR] [-j JOBLOG] [TASK...]\n"
 	"  -s STATE   the state (default $VINE_STATE, else ./vine.db)\n"
 	"  -o DIR     write each finished task's results to DIR/ID/\n"
 	"  -n         with -o: only tasks DIR holds no entry for; print their ids\n"
@@ -22,6 +22,7 @@ static const char usage_text[] =
 	"  -j JOBLOG  write a GNU parallel joblog to JOBLOG (- for stdout)\n"
 	"  -w         wait until no task is ready or running\n"
 	"  -q         no progress meter, no summary\n"
+	"  TASK       only these tasks (with -o or -j)\n"
 	"  -h         show this help (also --help; --version shows the version)\n";
 
 static void pause_for(double s)
@@ -52,7 +53,17 @@ int main(int argc, char **argv)
 		default: vine_usage(VINE_EXIT_USAGE);
 		}
 	}
-	if (optind != argc || ((incremental || deliver) && !dir))
+	if ((incremental || deliver) && !dir)
+		vine_usage(VINE_EXIT_USAGE);
+	int64_t *only = vine_xcalloc((size_t)(argc - optind) + 1, sizeof(*only));
+	size_t nonly = 0;
+	for (int i = optind; i < argc; i++) {
+		long long v;
+		if (vine_parse_llong(argv[i], 1, INT64_MAX, &v) < 0)
+			vine_usage_error("'%s' is not a task id", argv[i]);
+		only[nonly++] = v;
+	}
+	if (nonly && !dir && !joblog)
 		vine_usage(VINE_EXIT_USAGE);
 	if (incremental && joblog && !strcmp(joblog, "-"))
 		vine_usage(VINE_EXIT_USAGE); /* both on stdout */
@@ -94,12 +105,14 @@ int main(int argc, char **argv)
 			vine_die_lib(VINE_EXIT_FAIL);
 	}
 	if ((dir || joblog) &&
-	    vine_collect_write(st, dir, joblog, incremental ? stdout : NULL, deliver) < 0)
+	    vine_collect_write(st, dir, joblog, incremental ? stdout : NULL, deliver, only,
+			       nonly) < 0)
 		vine_die_lib(VINE_EXIT_FAIL);
 	if (vine_state_counts(st, &n) < 0)
 		vine_die_lib(VINE_EXIT_FAIL);
 	vine_state_close(st);
 	free(state);
+	free(only);
 	if (n.n[VINE_TASK_DONE] == n.total)
 		return 0;
 	if (!quiet)

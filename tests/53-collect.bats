@@ -223,3 +223,21 @@ files_in_state() {
 	# -d needs -o
 	run -2 vine-collect -d
 }
+
+@test "collect TASK...: only the tasks named, in the directory and the joblog" {
+	printf '%s\n' 'echo one' 'echo two' 'echo three' | vine-submit
+	vine-worker -n 3 -i 0
+	run -0 --separate-stderr vine-collect -n -d -o out 3 1
+	assert_output $'1\n3'
+	run -0 ls out
+	assert_output $'1\n3'
+	# task 2 keeps its results in the state
+	run -0 python3 -c 'import sqlite3; print(sqlite3.connect("vine.db").execute("SELECT task FROM files").fetchall())'
+	assert_output '[(2,)]'
+	run -0 vine-collect -j - 2
+	assert_equal "${#lines[@]}" 2
+	assert_line --regexp $'^2\t'
+	run -2 vine-collect 2
+	run -2 vine-collect -o out x1
+	assert_output --partial "'x1' is not a task id"
+}

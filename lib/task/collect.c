@@ -234,8 +234,15 @@ static int hand_over(struct vine_state *st, const char *dir, const int64_t *ids,
 	return 0;
 }
 
+static int cmp_id(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
 int vine_collect_write(struct vine_state *st, const char *dir, const char *joblog, FILE *newids,
-		       int deliver)
+		       int deliver, int64_t *only, size_t nonly)
 {
 	FILE *jl = NULL;
 	char *jtmp = NULL;
@@ -273,6 +280,8 @@ int vine_collect_write(struct vine_state *st, const char *dir, const char *joblo
 	if (jl)
 		fputs(VINE_JOBLOG_HEADER, jl);
 	int64_t *taken = deliver ? vine_xcalloc(PAGE, sizeof(*taken)) : NULL;
+	if (nonly)
+		qsort(only, nonly, sizeof(*only), cmp_id);
 	for (;;) {
 		struct vine_task *t;
 		size_t n, ntaken = 0;
@@ -282,7 +291,8 @@ int vine_collect_write(struct vine_state *st, const char *dir, const char *joblo
 			break;
 		}
 		for (size_t i = 0; rc == 0 && i < n; i++) {
-			if (!finished(&t[i]))
+			if (!finished(&t[i]) ||
+			    (nonly && !bsearch(&t[i].id, only, nonly, sizeof(*only), cmp_id)))
 				continue;
 			if (jl)
 				vine_joblog_line(&t[i], jl);

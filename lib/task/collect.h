@@ -56,9 +56,12 @@ char *vine_exit_text(const struct vine_task *t);
  * remove DIR/ID outright.  Tasks delivered already are never written to
  * dir again (their results are gone), in either mode; the joblog still
  * lists them.
+ *
+ * only[0..nonly) (sorted here), if nonly > 0: these tasks only, in dir and
+ * in the joblog.
  */
 int vine_collect_write(struct vine_state *st, const char *dir, const char *joblog, FILE *newids,
-		       int deliver);
+		       int deliver, int64_t *only, size_t nonly);
 
 /* Progress line on a terminal while waiting (no-op when off). */
 struct vine_collect_meter {

@@ -750,6 +750,7 @@ class VineExecutor(_Base):
                 if not self._inflight:
                     continue
                 submitted = self._submitted
+                mine = list(self._inflight)
             try:
                 sig = vine_cli.status_signature(self._programs.status())
                 now = time.monotonic()
@@ -757,7 +758,9 @@ class VineExecutor(_Base):
                 since = now - last_collect
                 if collect_due(since, key != last_sig or key is None,
                                collect_cost, self.collect_interval):
-                    new = self._programs.collect(self._collect_dir)
+                    # this run's tasks only: a state shared with other
+                    # task lists keeps theirs
+                    new = self._programs.collect(self._collect_dir, mine)
                     last_sig, last_collect = key, now
                     collect_cost = time.monotonic() - now
                     # the new ones; now and then every call's, a safety net

@@ -147,14 +147,16 @@ class VinePrograms:
         if ids:
             self._run(self._argv("vine-cancel", *[str(i) for i in ids]), ok=(0, 1))
 
-    def collect(self, outdir):
+    def collect(self, outdir, ids=()):
         """Lay out the finished tasks that outdir holds nothing for yet and
         that were not delivered before, and have the state drop their
         results (`vine-collect -n -d -o`): each result is then kept once,
         in outdir, until the caller removes it (delivered()).  Returns their
-        ids.  Exit 1 only means that not every task is done and
+        ids.  ids: only these tasks (a state shared with other task lists
+        keeps theirs).  Exit 1 only means that not every task is done and
         succeeded."""
-        p = self._run(self._argv("vine-collect", "-q", "-n", "-d", "-o", outdir), ok=(0, 1))
+        p = self._run(self._argv("vine-collect", "-q", "-n", "-d", "-o", outdir,
+                                 *[str(i) for i in ids]), ok=(0, 1))
         return [line.strip() for line in p.stdout.splitlines() if line.strip()]
 
 
