@@ -11,7 +11,8 @@ build="build-essential pkg-config libarchive-dev libssh2-1-dev zlib1g-dev
 check="$build bats bats-assert bats-support bats-file python3 python3-venv pigz
 	openssh-server openssh-client mandoc parallel slurm-wlm munge strace
 	python3-dill python3-tblib python3-psutil python3-zmq python3-requests
-	python3-sortedcontainers python3-setproctitle python3-filelock python3-paramiko"
+	python3-sortedcontainers python3-setproctitle python3-filelock python3-paramiko
+	python3-sqlalchemy"
 demo="$build python3 python3-venv"
 fuzz="$build clang libclang-rt-14-dev"
 bench="$check pigz hyperfine bc linux-perf sshfs python3-numpy python3-scipy python3-pandas

@@ -190,7 +190,7 @@ class ProgramsTest(unittest.TestCase):
         script(self.bin, "vine-collect", 'echo "$@" >"%s"; exit 1\n' % self.log)
         self.p.collect("/out")
         with open(self.log) as f:
-            self.assertEqual(f.read(), "-s /st/v.db -q -n -o /out\n")
+            self.assertEqual(f.read(), "-s /st/v.db -q -n -d -o /out\n")
         script(self.bin, "vine-collect", "echo usage >&2; exit 2\n")
         with self.assertRaisesRegex(VineCommandError, r"exit 2\): usage"):
             self.p.collect("/out")

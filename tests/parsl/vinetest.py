@@ -35,6 +35,16 @@ def worker_argv(state, node, cores, idle):
     return ["vine-worker", "-s", state, "-N", node, "-n", str(cores), "-i", str(idle)]
 
 
+def short_worker_argv(state, node, cores, idle):
+    """vine-worker with a short idle time (a few seconds, so that a test's
+    workers leave soon): its wait for the state, which the same -i bounds,
+    starts once the state is there (60 s at most), so that a slow first
+    vine-submit on a loaded machine does not make it give up first."""
+    return ["sh", "-c", 'i=0; until [ -s "$1" ] || [ $i -ge 600 ]; do sleep 0.1; i=$((i + 1)); '
+            'done; exec vine-worker -s "$@"', "sh", state, "-N", node, "-n", str(cores),
+            "-i", str(idle)]
+
+
 class VineTestCase(unittest.TestCase):
     poll = 0.1
 
@@ -108,7 +118,7 @@ class VineTestCase(unittest.TestCase):
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         with open(os.path.join(self.tmp, "worker.out"), "ab") as out, \
                 open(os.path.join(self.tmp, "worker.err"), "ab") as err:
-            w = subprocess.Popen(worker_argv(state or self.state, node, cores, idle),
+            w = subprocess.Popen(short_worker_argv(state or self.state, node, cores, idle),
                                  stdout=out, stderr=err, env=env)
         self.workers.append(w)
         return w
