@@ -1,5 +1,7 @@
-"""A stand-in for Parsl's monitoring database manager, which needs
-sqlalchemy 2 (Debian 12 has 1.4): it takes the same arguments and writes the
+"""A stand-in for Parsl's monitoring database manager where sqlalchemy is
+not installed (Parsl asks for 2; Debian 12's python3-sqlalchemy 1.4 serves
+and is in the check packages, so the real one runs there): it takes the
+same arguments and writes the
 type of each message that reached the hub into RUN_DIR/monitor-sink.txt, so
 a test can see that the apps' resource monitors reported through the
 executor's radio.  Only the database is replaced; the hub, the radio and the
