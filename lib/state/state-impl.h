@@ -90,9 +90,9 @@ struct vine_state {
 
 /*
  * The words of the local backend's messages for a state that does not
- * exist, or is an empty file (being made); a remote open failing with them (the server's message) is
- * vine_state_missing() too.  vine_state_set_missing() marks the open
- * failure of this thread as such.
+ * exist, or is an empty file (being made); a remote open failing with
+ * them (the server's message) is vine_state_missing() too.
+ * vine_state_set_missing() marks the open failure of this thread as such.
  */
 #define VINE_STATE_MISSING_TEXT "does not exist (vine-submit creates one"
 #define VINE_STATE_EMPTY_TEXT "' is empty"
