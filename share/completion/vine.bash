@@ -11,7 +11,7 @@ _vine_opts()
 	vine-spread) printf "%s\n" "-q -v -h -s= -c= -N= -l= -u= -t= --serve --from= --origin= --secret-file= --help" ;;
 	vine-submit) printf "%s\n" "-h -s= -e= -n= -r= -t= -C= --chdir= --name= --memory= --gpus= --tag= --failed --k-peer= --k-origin= --no-relay --help" ;;
 	vine-worker) printf "%s\n" "-q -h -s= -c= -N= -n= -l= -i= -L= --no-serve --memory= --gpus= --help" ;;
-	vine-collect) printf "%s\n" "-n -w -q -h -s= -o= -j=" ;;
+	vine-collect) printf "%s\n" "-d -n -w -q -h -s= -o= -j=" ;;
 	vine-status) printf "%s\n" "-h -s= --json --watch --state= --help" ;;
 	vine-cancel) printf "%s\n" "-q -h -s= --submission= --all --help" ;;
 	vine-state) printf "%s\n" "-h -s=" ;;
