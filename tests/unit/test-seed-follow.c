@@ -1,6 +1,6 @@
 /*
  * test-seed-follow.c - unpacking while fetching (seed.c's fetch_following,
- * extract.c's follow mode): the fetcher here writes the archive into
+ * extract-parallel.c's follow mode): the fetcher here writes the archive into
  * partial/<id> piece by piece, as vine_fetch does, and "verifies" it at
  * the end (SHA-256 against the id: on a mismatch the copy is removed).
  */
