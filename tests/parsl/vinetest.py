@@ -45,6 +45,26 @@ def short_worker_argv(state, node, cores, idle):
             "-i", str(idle)]
 
 
+def start_worker(state, node, cores, idle, stdout, stderr, argv=worker_argv):
+    """A vine-worker (argv: worker_argv, or short_worker_argv) on state.  It
+    gets this environment without PYTHONPATH, as on a node: tasks inherit
+    it, and find modules through what the executor sends."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    return subprocess.Popen(argv(state, node, cores, idle),
+                            stdout=stdout, stderr=stderr, env=env)
+
+
+def stop_worker(w, timeout=20):
+    """SIGTERM, then SIGKILL if it has not ended within timeout seconds."""
+    if w.poll() is None:
+        w.send_signal(signal.SIGTERM)
+        try:
+            w.wait(timeout)
+        except subprocess.TimeoutExpired:
+            w.kill()
+            w.wait()
+
+
 class VineTestCase(unittest.TestCase):
     poll = 0.1
 
@@ -74,13 +94,7 @@ class VineTestCase(unittest.TestCase):
         for ex in self.executors:
             ex.shutdown()
         for w in self.workers:
-            if w.poll() is None:
-                w.send_signal(signal.SIGTERM)
-                try:
-                    w.wait(10)
-                except subprocess.TimeoutExpired:
-                    w.kill()
-                    w.wait()
+            stop_worker(w, 10)
 
     def log_path(self, name):
         return os.path.join(self.tmp, name + ".log")
@@ -113,13 +127,10 @@ class VineTestCase(unittest.TestCase):
         return ex
 
     def worker(self, idle=3, node="testnode", cores=2, state=None):
-        # tasks inherit the worker's environment, which has no PYTHONPATH, as
-        # on a real node: they find modules through what the executor sends
-        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         with open(os.path.join(self.tmp, "worker.out"), "ab") as out, \
                 open(os.path.join(self.tmp, "worker.err"), "ab") as err:
-            w = subprocess.Popen(short_worker_argv(state or self.state, node, cores, idle),
-                                 stdout=out, stderr=err, env=env)
+            w = start_worker(state or self.state, node, cores, idle, out, err,
+                             argv=short_worker_argv)
         self.workers.append(w)
         return w
 
