@@ -675,11 +675,13 @@ static int hold_env(struct seed *s, const char *id, char **env)
 				return -1;
 		}
 	}
+	/* holding locks/<id> shared: no one fetches or unpacks it meanwhile */
 	if (s->o->drop_archive) {
-		char *obj = vine_cache_path(&s->c, "objects", id, NULL);
-		if (unlink(obj) < 0 && errno != ENOENT)
-			note(s, "cannot remove '%s': %s", obj, strerror(errno));
-		free(obj);
+		int r = vine_cache_drop_archive(&s->c, id);
+		if (r < 0)
+			note(s, "%s", vine_errmsg());
+		else if (r == 0)
+			note(s, "keeping the archive of %s: this cache is being served", id);
 	}
 	if (s->o->cache_limit && s->made) {
 		int64_t left = vine_cache_trim(&s->c, s->o->cache_limit, 0, NULL, NULL);

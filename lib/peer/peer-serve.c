@@ -38,6 +38,7 @@
 
 #include <openssl/crypto.h>
 
+#include "cache/cache.h"
 #include "peer/peer.h"
 #include "peer/peer-wire.h"
 #include "util/util.h"
@@ -84,6 +85,7 @@ struct vine_peer_server {
 	void *log_ctx;
 
 	int lfd, objfd, partfd, lockfd;
+	int serving;              /* locks/serving, held shared (cache.h) */
 	int wake[2];
 	pthread_t acceptor;
 	int acceptor_started;
@@ -679,6 +681,8 @@ static void server_free(struct vine_peer_server *s)
 		close(s->partfd);
 	if (s->lockfd >= 0)
 		close(s->lockfd);
+	if (s->serving >= 0)
+		close(s->serving);
 	if (s->wake[0] >= 0)
 		close(s->wake[0]);
 	if (s->wake[1] >= 0)
@@ -698,7 +702,7 @@ struct vine_peer_server *vine_peer_server_start(const struct vine_peer_server_op
 	struct vine_peer_server *s = vine_xcalloc(1, sizeof(*s));
 	sigset_t all, old;
 
-	s->lfd = s->objfd = s->partfd = s->lockfd = s->wake[0] = s->wake[1] = -1;
+	s->lfd = s->objfd = s->partfd = s->lockfd = s->serving = s->wake[0] = s->wake[1] = -1;
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_mutex_init(&s->log_mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
@@ -719,6 +723,18 @@ struct vine_peer_server *vine_peer_server_start(const struct vine_peer_server_op
 	s->objfd = fds[0];
 	s->partfd = fds[1];
 	s->lockfd = fds[2];
+	/* while it lives, nodes sharing this cache keep their archives */
+	s->serving = openat(s->lockfd, VINE_CACHE_SERVING, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (s->serving < 0) {
+		vine_error_errno("cannot open '%s/locks/%s'", o->cache, VINE_CACHE_SERVING);
+		goto fail;
+	}
+	while (flock(s->serving, LOCK_SH) < 0) {
+		if (errno != EINTR) {
+			vine_error_errno("cannot lock '%s/locks/%s'", o->cache, VINE_CACHE_SERVING);
+			goto fail;
+		}
+	}
 	if (!o->listen)
 		return s;
 	if (open_listener(s, o->listen) < 0)
