@@ -105,6 +105,8 @@ int main(int argc, char **argv)
 		xs.node = node ? node : (node = vine_default_node());
 		o.expect_id = argv[0];
 		o.fetcher = &fetcher;
+		o.removed = vine_xfer_seed_removed;
+		o.removed_ctx = &xs;
 	}
 
 	if (vine_seed(&o, argv[0], &env, id) < 0)

@@ -174,6 +174,10 @@ worker_env() {
 	worker_env served
 	[ -e "served/env/${ID_a:0:12}/a" ]
 	cmp a.tgz "served/objects/$ID_a"
+	# and the state holds the replicas that are there
+	run -0 vine-status --json
+	run -0 python3 -c 'import json, sys; print([r["node"] for o in json.load(sys.stdin)["objects"] for r in o["replicas"] if r["complete"]])' <<<"$output"
+	assert_output "['served']"
 }
 
 @test "an archive is kept while another process serves the cache (vine-worker --no-serve, vine-seed -d)" {

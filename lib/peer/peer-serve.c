@@ -134,6 +134,12 @@ static int open_object(struct vine_peer_server *s, const char *id, int *complete
 	*complete = fd >= 0;
 	if (fd < 0 && errno == ENOENT)
 		fd = openat(s->partfd, id, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+	/* published between the two: "not found" would cost this node its
+	 * replica in the state */
+	if (fd < 0 && errno == ENOENT) {
+		fd = openat(s->objfd, id, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+		*complete = fd >= 0;
+	}
 	if (fd < 0)
 		return errno == ELOOP ? (errno = ENOENT, -1) : -1;
 	if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode)) {

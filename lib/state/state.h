@@ -527,7 +527,7 @@ int vine_state_transfer_progress(struct vine_state *st, int64_t xfer, int64_t by
  * served_origin counter goes up.  A failure of the source (connect,
  * timeout, stalled, remote, protocol, corrupt, auth, version) has the
  * source avoided for VINE_AVOID_SECONDS; not found drops the source's
- * replica; busy and local failures cost the source nothing.  Bytes sent
+ * replica, complete or not (the node pruned or dropped it since); busy and local failures cost the source nothing.  Bytes sent
  * are counted in either case.  Ending a transfer twice is an error.
  */
 int vine_state_transfer_end(struct vine_state *st, int64_t xfer, int status, int64_t bytes,
@@ -536,6 +536,9 @@ int vine_state_transfer_end(struct vine_state *st, int64_t xfer, int status, int
 /*
  * Record that node holds bytes of object id (complete or not), for copies
  * a node made without a transfer (from the origin path itself, say).
+ * bytes 0 and not complete withdraws the replica: node holds none of it
+ * any more (it pruned or dropped it), so no peer is sent there; the
+ * record is removed, and withdrawing from an unknown object is no error.
  */
 int vine_state_replica_set(struct vine_state *st, const char *id, const char *node,
 			   int64_t bytes, int complete);

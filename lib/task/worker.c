@@ -914,7 +914,8 @@ static void *envfetch_run(void *arg)
 	struct vine_seed_opts so = { .cache = f->cache, .jobs = 0, .quiet = 1,
 				     .expect_id = f->id, .fetcher = &fetcher,
 				     .cache_limit = f->cache_limit,
-				     .drop_archive = f->drop_archive };
+				     .drop_archive = f->drop_archive,
+				     .removed = vine_xfer_seed_removed, .removed_ctx = &xs };
 	const char *fail = getenv("VINE_TEST_FAIL_FETCH");
 	const char *hold = getenv("VINE_TEST_FETCH_WAIT");
 	char id[VINE_ID_LEN + 1];
