@@ -224,8 +224,8 @@ static size_t padding(const char *z, const char *end)
 static int is_python(const char *name, size_t n);
 
 /*
- * Is the file at path CPython's runtime (libpython*.so*, or a pythonX.Y
- * executable, as a static build is)?  A string in it that is exactly the
+ * Is the file at path CPython's runtime (libpython*.so*, a pythonX.Y
+ * executable, as a static build is, or libpython*.a, its objects)?  A string in it that is exactly the
  * prefix is its compiled-in PREFIX or EXEC_PREFIX, which CPython's getpath
  * uses only when it does not find its standard library from where its
  * executable is: in an environment moved whole, it always finds it.  Such
@@ -237,7 +237,10 @@ static int python_runtime(const char *path)
 	const char *name = strrchr(path, '/');
 
 	name = name ? name + 1 : path;
-	return (!strncmp(name, "libpython", 9) && strstr(name, ".so")) || is_python(name, strlen(name));
+	size_t n = strlen(name);
+
+	return (!strncmp(name, "libpython", 9) && (strstr(name, ".so") || !strcmp(name + n - 2, ".a"))) ||
+	       is_python(name, n);
 }
 
 /* Is the occurrence of from (fl bytes) at hit, ending at z, a whole string? */

@@ -71,8 +71,8 @@ void vine_relocate_text(const char *in, size_t len, const char *from, const char
 long vine_relocate_binary(char *buf, size_t len, const char *from, const char *to);
 /*
  * The same for the file at path (relative to the tree): in CPython's
- * runtime (libpython*.so*, a pythonX.Y executable) a string that is
- * exactly from is its compiled-in PREFIX/EXEC_PREFIX, a fallback getpath
+ * runtime (libpython*.so*, libpython*.a, a pythonX.Y executable) a string
+ * that is exactly from is its compiled-in PREFIX/EXEC_PREFIX, a fallback getpath
  * uses only when it cannot find the standard library from the executable:
  * replaced when to fits, else left as it was (and vine_relocate_room does
  * not count it).

@@ -169,7 +169,8 @@ int main(void)
 	CHECK(vine_relocate_room(py, 8, "lib/libpython3.11.so.1.0", "/old") == VINE_ROOM_ANY);
 	CHECK(vine_relocate_room(py, 8, "bin/python3.11", "/old") == VINE_ROOM_ANY);
 	CHECK(vine_relocate_room(py, 8, "lib/libother.so", "/old") == 4);
-	CHECK(vine_relocate_room(py, 8, "lib/libpython3.11.a", "/old") == 4);
+	CHECK(vine_relocate_room(py, 8, "lib/python3.11/config-3.11/libpython3.11.a", "/old") == VINE_ROOM_ANY);
+	CHECK(vine_relocate_room(py, 8, "lib/libpython3.11.la", "/old") == 4);
 	CHECK(vine_relocate_binary_file(py, 8, "lib/libpython3.11.so.1.0", "/old", "/longer") == 0);
 	CHECK_STR(py + 2, "/old");
 	CHECK(vine_relocate_binary_file(py, 8, "lib/libother.so", "/old", "/longer") == -1);
