@@ -78,11 +78,10 @@ static void removed(void *ctx, const struct vine_cache_entry *e)
 static int prune(const struct vine_cache *c, const struct teller *t, int64_t older, int have_older,
 		 uint64_t max, int have_max)
 {
-	int dry_run = t->dry_run;
-
 	struct vine_cache_entry *e;
 	size_t n;
 	int64_t now = (int64_t)time(NULL);
+	int dry_run = t->dry_run;
 
 	if (!dry_run && vine_cache_sweep_stale(c) < 0)
 		vine_die_lib(VINE_EXIT_FAIL);
