@@ -267,7 +267,7 @@ print(" ".join(sorted(r["node"] for o in j["objects"] if o["id"] == sys.argv[1]
 	assert_output n2
 }
 
-@test "vine-cache prune (-s, \$VINE_STATE), vine-seed -L and vine-seed -d withdraw their replicas" {
+@test "vine-cache prune (-s, or VINE_STATE), vine-seed -L and vine-seed -d withdraw their replicas" {
 	mkdir a b
 	echo a >a/a
 	echo b >b/b
