@@ -191,7 +191,7 @@ EOF
 	assert_equal "${#lines[@]}" 1
 }
 
-@test "worker: an environment that cannot be had is handed back, and fails after $VINE_FAULT_NODES nodes, every reason kept" {
+@test "worker: an environment that cannot be had is handed back, and fails after a set number of nodes, every reason kept" {
 	head -c 4096 /dev/urandom >env.tar.gz
 	echo 'echo never' | vine-submit -e env.tar.gz -r 0
 	# the origin changes after it was registered: its id no longer matches
