@@ -27,6 +27,83 @@ static const char usage_text[] =
 	"  --max-size SIZE    prune least recently used until at most SIZE (e.g. 50GB, 40GiB)\n"
 	"  -h                 show this help (also --help; --version shows the version)\n";
 
+/* What the command line asks for. */
+struct args {
+	char *cache;
+	char *state, *node;     /* prune: the state to tell (NULL: none), as whom */
+	const char *verb;       /* list, prune */
+	int dry_run, have_older, have_max;
+	int64_t older;
+	uint64_t max;
+};
+
+static void parse_args(int argc, char **argv, struct args *a)
+{
+	static const struct option longopts[] = {
+		{ "older-than", required_argument, NULL, 'o' },
+		{ "max-size", required_argument, NULL, 'm' },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int ch;
+
+	vine_cli_start(argc, argv, usage_text);
+	/* options may come before or after the command */
+	while ((ch = getopt_long(argc, argv, "c:hnN:s:", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			free(a->cache);
+			a->cache = vine_xstrdup(vine_opt_str("-c", optarg));
+			break;
+		case 's':
+			free(a->state);
+			a->state = vine_xstrdup(vine_opt_str("-s", optarg));
+			break;
+		case 'N':
+			free(a->node);
+			a->node = vine_xstrdup(vine_opt_str("-N", optarg));
+			break;
+		case 'h':
+			vine_usage(VINE_EXIT_OK);
+		case 'n':
+			a->dry_run = 1;
+			break;
+		case 'o':
+			if (vine_parse_age(optarg, &a->older) < 0)
+				vine_usage_error("--older-than: %s", vine_errmsg());
+			a->have_older = 1;
+			break;
+		case 'm':
+			a->max = (uint64_t)vine_opt_size("--max-size", optarg, INT64_MAX);
+			a->have_max = 1;
+			break;
+		default:
+			vine_usage(VINE_EXIT_USAGE);
+		}
+	}
+	if (argc - optind != 1)
+		vine_usage(VINE_EXIT_USAGE);
+	a->verb = argv[optind];
+	if (!strcmp(a->verb, "list")) {
+		if (a->dry_run || a->have_older || a->have_max)
+			vine_usage(VINE_EXIT_USAGE);
+	} else if (!strcmp(a->verb, "prune")) {
+		if (!a->have_older && !a->have_max)
+			vine_usage_error("prune: say what to remove: --older-than AGE, --max-size SIZE or both");
+	} else {
+		vine_usage_error("'%s' is not a command (list, prune)", a->verb);
+	}
+	if (!a->cache)
+		a->cache = vine_default_cache();
+	/* $VINE_STATE naming no file has no replicas to withdraw */
+	const char *env = getenv("VINE_STATE");
+	if (!a->state && env && *env && (strstr(env, "://") || access(env, F_OK) == 0))
+		a->state = vine_xstrdup(env);
+	if (!a->node)
+		a->node = vine_default_node();
+}
+
 static void when(int64_t t, char buf[32])
 {
 	time_t tt = (time_t)t;
@@ -114,88 +191,28 @@ static int prune(const struct vine_cache *c, const struct teller *t, int64_t old
 
 int main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "older-than", required_argument, NULL, 'o' },
-		{ "max-size", required_argument, NULL, 'm' },
-		{ "dry-run", no_argument, NULL, 'n' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
+	struct args a = { .cache = NULL };
 	struct vine_cache c;
 	struct teller t = { NULL, NULL, 0 };
-	char *cache = NULL, *state = NULL, *node = NULL;
-	int64_t older = 0;
-	uint64_t max = 0;
-	int ch, dry_run = 0, have_older = 0, have_max = 0, rc = VINE_EXIT_OK;
+	int rc = VINE_EXIT_OK;
 
-	vine_cli_start(argc, argv, usage_text);
-	/* options may come before or after the command */
-	while ((ch = getopt_long(argc, argv, "c:hnN:s:", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'c':
-			free(cache);
-			cache = vine_xstrdup(vine_opt_str("-c", optarg));
-			break;
-		case 's':
-			free(state);
-			state = vine_xstrdup(vine_opt_str("-s", optarg));
-			break;
-		case 'N':
-			free(node);
-			node = vine_xstrdup(vine_opt_str("-N", optarg));
-			break;
-		case 'h':
-			vine_usage(VINE_EXIT_OK);
-		case 'n':
-			dry_run = 1;
-			break;
-		case 'o':
-			if (vine_parse_age(optarg, &older) < 0)
-				vine_usage_error("--older-than: %s", vine_errmsg());
-			have_older = 1;
-			break;
-		case 'm':
-			max = (uint64_t)vine_opt_size("--max-size", optarg, INT64_MAX);
-			have_max = 1;
-			break;
-		default:
-			vine_usage(VINE_EXIT_USAGE);
-		}
-	}
-	if (argc - optind != 1)
-		vine_usage(VINE_EXIT_USAGE);
-	const char *verb = argv[optind];
-	if (!strcmp(verb, "list")) {
-		if (dry_run || have_older || have_max)
-			vine_usage(VINE_EXIT_USAGE);
-	} else if (!strcmp(verb, "prune")) {
-		if (!have_older && !have_max)
-			vine_usage_error("prune: say what to remove: --older-than AGE, --max-size SIZE or both");
-	} else {
-		vine_usage_error("'%s' is not a command (list, prune)", verb);
-	}
-	if (!cache)
-		cache = vine_default_cache();
-	if (vine_cache_open(&c, cache) < 0)
+	parse_args(argc, argv, &a);
+	if (vine_cache_open(&c, a.cache) < 0)
 		vine_die_lib(VINE_EXIT_FAIL);
-	if (!strcmp(verb, "list")) {
+	if (!strcmp(a.verb, "list")) {
 		list(&c);
 	} else {
-		/* $VINE_STATE naming no file has no replicas to withdraw */
-		const char *env = getenv("VINE_STATE");
-		if (!state && env && *env && (strstr(env, "://") || access(env, F_OK) == 0))
-			state = vine_xstrdup(env);
 		/* only vine-submit creates a state */
-		if (state && !(t.st = vine_state_open(state, 0)))
+		if (a.state && !(t.st = vine_state_open(a.state, 0)))
 			vine_die_lib(VINE_EXIT_FAIL);
-		t.node = node ? node : (node = vine_default_node());
-		t.dry_run = dry_run;
-		rc = prune(&c, &t, older, have_older, max, have_max);
+		t.node = a.node;
+		t.dry_run = a.dry_run;
+		rc = prune(&c, &t, a.older, a.have_older, a.max, a.have_max);
 		vine_state_close(t.st);
 	}
 	vine_cache_close(&c);
-	free(cache);
-	free(state);
-	free(node);
+	free(a.cache);
+	free(a.state);
+	free(a.node);
 	return rc;
 }
