@@ -54,8 +54,7 @@ int main(int argc, char **argv)
 		vine_usage(VINE_EXIT_USAGE);
 	if (incremental && joblog && !strcmp(joblog, "-"))
 		vine_usage(VINE_EXIT_USAGE); /* both on stdout */
-	if (!state)
-		state = vine_default_state();
+	state = vine_cli_state(state);
 	struct vine_state *st = vine_state_open(state, 0);
 	if (!st || vine_state_counts(st, &n) < 0)
 		vine_die_lib(VINE_EXIT_FAIL);

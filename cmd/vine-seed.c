@@ -69,7 +69,7 @@ int main(int argc, char **argv)
 			break;
 		case 's':
 			free(state);
-			state = vine_xstrdup(vine_opt_str("-s", optarg));
+			state = vine_xstrdup(vine_opt_state("-s", optarg));
 			break;
 		case 'N':
 			free(node);

@@ -223,7 +223,7 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 's':
 			free(state);
-			state = vine_xstrdup(vine_opt_str("-s", optarg));
+			state = vine_xstrdup(vine_opt_state("-s", optarg));
 			break;
 		case 'c':
 			free(cache);

@@ -117,8 +117,7 @@ int main(int argc, char **argv)
 	}
 	if (states && n)
 		vine_usage_error("--state and task ids cannot go together");
-	if (!state)
-		state = vine_default_state();
+	state = vine_cli_state(state);
 	struct vine_state *st = vine_state_open(state, 0);
 	if (!st)
 		vine_die_lib(VINE_EXIT_FAIL);

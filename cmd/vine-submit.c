@@ -166,8 +166,7 @@ int main(int argc, char **argv)
 		vine_usage(VINE_EXIT_USAGE);
 	if (argc > optind)
 		input = argv[optind];
-	if (!state)
-		state = vine_default_state();
+	state = vine_cli_state(state);
 
 	if (failed) {
 		requeue_failed(state, retries_set ? proto.retries : -1);

@@ -81,8 +81,7 @@ int main(int argc, char **argv)
 		vine_usage(VINE_EXIT_USAGE);
 	if (vine_default_cache_limit(limit, &o.cache_limit) < 0)
 		vine_usage_error("%s%s", limit ? "-L: " : "", vine_errmsg());
-	if (!state)
-		state = vine_default_state();
+	state = vine_cli_state(state);
 	if (!cache)
 		cache = vine_default_cache();
 	if (!node)
