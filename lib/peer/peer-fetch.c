@@ -57,6 +57,7 @@ struct vine_fetch {
 	int lockfd;              /* locks/<id>, flocked; -1: the caller holds it */
 	int fd;                  /* partial/<id>; -1: not open */
 	int flags, complete;
+	int full;                /* a write found the disk full: drop the copy */
 	uint64_t off;            /* bytes in the partial file, all handed to the hasher */
 	struct vine_buf sources; /* who gave bytes to this copy, for messages */
 
@@ -275,6 +276,34 @@ static int open_partial(struct vine_fetch *f)
 		f->off += (uint64_t)n;
 	}
 	return 0;
+}
+
+/*
+ * The message for a failed write of the partial copy (errno says why).  A
+ * full disk (or quota) marks the copy to be thrown away when the fetch
+ * from this source ends (drop_if_full): kept, it would only hold the space
+ * that every other write on the node needs, the next fetch included.
+ */
+static int write_failed(struct vine_fetch *f)
+{
+	int err = errno;
+
+	if (err != ENOSPC && err != EDQUOT)
+		return vine_error_errno("cannot write '%s/partial/%s'", f->cache, f->id);
+	f->full = 1;
+	return vine_error("cannot write '%s/partial/%s': the disk holding the cache '%s' is full (%s); "
+			  "the partial copy is removed", f->cache, f->id, f->cache, strerror(err));
+}
+
+static void discard(struct vine_fetch *f);
+
+/* After a fetch from one source: remove the copy a full disk cut. */
+static void drop_if_full(struct vine_fetch *f)
+{
+	if (f->full) {
+		discard(f);
+		f->full = 0;
+	}
 }
 
 /* Throw the partial copy away (the lock stays held). */
@@ -558,7 +587,7 @@ static int flush(struct vine_fetch *f, unsigned char *buf, size_t n, const struc
 	if (!n)
 		return VINE_PEER_OK;
 	if (vine_pwrite_full(f->fd, buf, n, (off_t)f->off) < 0) {
-		vine_error_errno("cannot write '%s/partial/%s'", f->cache, f->id);
+		write_failed(f);
 		return VINE_PEER_ELOCAL;
 	}
 	submit(f, n);
@@ -628,7 +657,7 @@ static int splice_out(struct vine_fetch *f, size_t n, uint64_t done)
 				return VINE_PEER_ELOCAL;
 			}
 			if (vine_pwrite_full(f->fd, buf, (size_t)r, at) < 0) {
-				vine_error_errno("cannot write '%s/partial/%s'", f->cache, f->id);
+				write_failed(f);
 				/* empty the pipe for the next fetch */
 				close(f->pipe[0]);
 				close(f->pipe[1]);
@@ -753,7 +782,10 @@ static int finish(struct vine_fetch *f)
 	if (fchmod(f->fd, 0444) < 0 || fdatasync(f->fd) < 0 ||
 	    renameat(f->partfd, f->id, f->objfd, f->id) < 0 || fsync(f->objfd) < 0) {
 		f->complete = 0;
-		vine_error_errno("cannot publish '%s'", f->path);
+		if (errno == ENOSPC || errno == EDQUOT)
+			write_failed(f);
+		else
+			vine_error_errno("cannot publish '%s'", f->path);
 		return VINE_PEER_ELOCAL;
 	}
 	close(f->fd);
@@ -877,6 +909,7 @@ int vine_fetch_from_fd(struct vine_fetch *f, int fd, const char *name, const str
 		st = VINE_PEER_ELOCAL;
 	else if ((st = client_handshake(fd, o->secret)) == VINE_PEER_OK)
 		st = get_rest(f, fd, name, o);
+	drop_if_full(f);
 	if (st == VINE_PEER_ETIMEOUT)
 		vine_error("stalled: nothing received for %g s", stall);
 	/* a hash mismatch names its sources itself */
@@ -967,6 +1000,7 @@ int vine_fetch_from_file(struct vine_fetch *f, const char *path, const struct vi
 	} else {
 		r.size = (uint64_t)st.st_size;
 		rc = copy_from(f, path, &r, o);
+		drop_if_full(f);
 	}
 	if (fs.fd >= 0)
 		close(fs.fd);
@@ -983,6 +1017,7 @@ int vine_fetch_from_reader(struct vine_fetch *f, const char *name, const struct 
 	if (f->complete)
 		return VINE_PEER_OK;
 	rc = copy_from(f, name, r, o);
+	drop_if_full(f);
 	/* a hash mismatch names its sources itself */
 	if (rc != VINE_PEER_OK && rc != VINE_PEER_ECORRUPT && rc != VINE_PEER_ELOCAL)
 		vine_error_prefix("%s", name);
