@@ -8,18 +8,6 @@ task_state() {
 	[ "$(status_py "j[\"state\"], len(j[\"attempts\"])" "$1")" = "$2" ]
 }
 
-# past_lease NODE: the lease of NODE's worker has run out (it is due to be
-# reaped: the next claim does it)
-past_lease() {
-	[ "$(status_py "[w['expires'] < __import__('time').time() for w in j['workers'] if w['node'] == '$1']")" = "[True]" ]
-}
-
-# gate: a task command that waits for the file go (the test makes it when
-# the task may end), so that a task is still running whatever the load
-gate() {
-	echo "until [ -e '$PWD/go' ]; do sleep 0.05; done"
-}
-
 # overtake: worker a starts task 1 and is stopped until its lease runs out;
 # worker b reaps it and runs the task again; a stays stopped (kill -CONT $a
 # lets it go on).  Sets $a, $b; a's standard error goes to a.err, b's to

@@ -23,11 +23,12 @@ ms_since() {
 }
 
 @test "stop: a task that kills itself does not hold up another task's time limit" {
-	# task 1 dies well before task 2's time is up: a worker that blocked
-	# while waiting for its own stop signal would kill task 2 8 s late
+	# task 1 dies once task 2 has started, well before task 2's time is
+	# up: a worker that blocked while waiting for its own stop signal
+	# would kill task 2 8 s late
 	export VINE_STOP_WAIT=8 VINE_GRACE=1
-	echo 'sleep 0.2; kill -TERM $$' | vine-submit
-	echo 'sleep 30.8642' | vine-submit -t 0.8
+	echo "$(gate t2); kill -TERM \$\$" | vine-submit
+	echo "touch '$PWD/t2'; sleep 30.8642" | vine-submit -t 0.8
 	start=${EPOCHREALTIME/./}
 	vine-worker -n 2 -i 0 3>&- &
 	w=$!
@@ -35,7 +36,8 @@ ms_since() {
 	spread_wait_for 20 task_state 2 "failed 1"
 	run -0 status_py 'j["state"], [(a["outcome"], a["signal"]) for a in j["attempts"]]' 1
 	assert_output "running [('running', None)]"
-	[ "$(ms_since "$start")" -lt 5000 ]
+	# on time: the times the worker recorded, not this test's clock, which
+	# a loaded machine stretches
 	run -0 status_py '[(a["outcome"], a["signal"], 0.7 < a["ended"] - a["started"] < 3) for a in j["attempts"]]' 2
 	assert_output "[('timeout', 15, True)]"
 	wait $w
@@ -72,8 +74,11 @@ print(time.monotonic() - t >= 3, r.ru_utime + r.ru_stime < 1)' vine-worker -i 0
 	vine-worker -N a -c "$PWD/ca" -n 1 3>&- &
 	w=$!
 	spread_wait_for 20 running_count 1
+	killed=$EPOCHREALTIME
 	pkill -TERM -f '^sleep 60\.9753'
-	sleep 2.5
+	# the worker renews its lease while the result waits: a heartbeat more
+	# than a lease after the task died
+	spread_wait_for 20 status_py "[w['heartbeat'] > $killed + 1.2 for w in j['workers']] == [True] or exit(1)"
 	run -0 status_py 'j["state"], [a["outcome"] for a in j["attempts"]]' 1
 	assert_output "running ['running']"
 	# its core stays taken: the next task waits
@@ -130,10 +135,10 @@ EOF
 	a=$!
 	spread_wait_for 20 task_state 1 "running 1"
 	pkill -TERM -f '^sleep 60\.3197'
-	sleep 0.3
+	spread_wait_for 20 sh -c '! pgrep -f "^sleep 60\.3197"'
 	# a hangs until its lease is gone; b reaps it and runs the task again
 	kill -STOP $a
-	sleep 1.5
+	spread_wait_for 20 past_lease a
 	run -0 vine-worker -N b -c "$PWD/cb" -n 1 -i 0
 	kill -CONT $a
 	# a's heartbeat learns its attempt is stale and drops it, then goes idle

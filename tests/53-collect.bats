@@ -112,7 +112,7 @@ reaped() {
 
 @test "collect -w reaps the tasks of a worker that died and waits for them to run again" {
 	export VINE_LEASE=1
-	echo 'sleep 3; echo again' | vine-submit
+	echo "$(gate); echo again" | vine-submit
 	vine-worker -N a -c "$PWD/ca" -n 1 3>&- &
 	a=$!
 	spread_wait_for 20 sh -c '[ "$(vine-status --json | python3 -c "import json, sys; print(json.load(sys.stdin)[\"tasks\"][\"running\"])")" = 1 ]'
@@ -122,6 +122,7 @@ reaped() {
 	c=$!
 	spread_wait_for 20 reaped
 	kill -0 $c
+	touch go
 	vine-worker -N b -c "$PWD/cb" -n 1 -i 0
 	wait $c
 	assert_equal "$(cat out/1/stdout)" again
