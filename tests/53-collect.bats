@@ -88,10 +88,16 @@ EOF
 }
 
 @test "collect -w waits for every task; running it again is harmless" {
-	printf '%s\n' 'sleep 0.5; echo one' 'sleep 0.7; echo two' | vine-submit
-	(sleep 0.5 && vine-worker -n 1 -i 0) 3>&- &
+	printf '%s\n' "$(gate); echo one" 'echo two' | vine-submit
+	vine-collect -w -o out -j jl 3>&- &
+	c=$!
+	vine-worker -n 1 -i 0 3>&- &
 	w=$!
-	run -0 vine-collect -w -o out -j jl
+	# task 1 cannot end before the gate opens: vine-collect waits for it
+	spread_wait_for 20 running_count 1
+	kill -0 $c
+	touch go
+	wait $c
 	assert_equal "$(cat out/1/stdout)" one
 	assert_equal "$(cat out/2/stdout)" two
 	wait $w
