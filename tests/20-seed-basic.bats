@@ -94,6 +94,8 @@ packed_venv() {
 	# same size, mtime and ctime: only the record can tell the id, so a
 	# warm seed never opens the archive (seen in the system calls, not timed)
 	local reads=read,pread64,readv,preadv,mmap,sendfile,copy_file_range,splice
+	# (LeakSanitizer cannot run under ptrace: off for the traced runs)
+	export ASAN_OPTIONS="detect_leaks=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 	run -0 strace -f -qq -y -e trace=$reads -o trace vine-seed venv.tgz
 	assert_output "$env"
 	run -1 grep -F 'venv.tgz' trace

@@ -70,10 +70,12 @@ sleeping() {
 }
 
 @test "sshds started at once get ports of their own" {
+	# (waited for by pid: job numbers would count bats' timeout watchdog)
 	sshd_start a 127.0.0.7 &
+	local a=$!
 	sshd_start b 127.0.0.7 &
-	wait %1
-	wait %2
+	wait $a
+	wait $!
 	[ "$(sshd_port a)" != "$(sshd_port b)" ]
 	run -0 ssh_to a true
 	run -0 ssh_to b true
