@@ -25,8 +25,10 @@ ms_since() {
 @test "stop: a task that kills itself does not hold up another task's time limit" {
 	# task 1 dies once task 2 has started, well before task 2's time is
 	# up: a worker that blocked while waiting for its own stop signal
-	# would kill task 2 8 s late
-	export VINE_STOP_WAIT=8 VINE_GRACE=1
+	# would kill task 2 20 s late.  (The wait is long so that task 1 is
+	# surely still parked when this test, slowed by a loaded machine,
+	# looks at it.)
+	export VINE_STOP_WAIT=20 VINE_GRACE=1
 	echo "$(gate t2); kill -TERM \$\$" | vine-submit
 	echo "touch '$PWD/t2'; sleep 30.8642" | vine-submit -t 0.8
 	start=${EPOCHREALTIME/./}
@@ -38,12 +40,12 @@ ms_since() {
 	assert_output "running [('running', None)]"
 	# on time: the times the worker recorded, not this test's clock, which
 	# a loaded machine stretches
-	run -0 status_py '[(a["outcome"], a["signal"], 0.7 < a["ended"] - a["started"] < 3) for a in j["attempts"]]' 2
+	run -0 status_py '[(a["outcome"], a["signal"], 0.7 < a["ended"] - a["started"] < 6) for a in j["attempts"]]' 2
 	assert_output "[('timeout', 15, True)]"
 	wait $w
 	# nothing came: after the wait (-i 0 does not cut it short) it is the
 	# failure it was, with its signal and the time it died
-	[ "$(ms_since "$start")" -ge 8000 ]
+	[ "$(ms_since "$start")" -ge 20000 ]
 	run -0 status_py 'j["state"], j["failures"], [(a["outcome"], a["signal"], a["exit"], a["ended"] - a["started"] < 3) for a in j["attempts"]]' 1
 	assert_output "failed 1 [('signaled', 15, None, True)]"
 	# the joblog says so too
@@ -91,7 +93,8 @@ print(time.monotonic() - t >= 3, r.ru_utime + r.ru_stime < 1)' vine-worker -i 0
 	start=${EPOCHREALTIME/./}
 	kill -TERM $w
 	wait $w
-	[ "$(ms_since "$start")" -lt 3000 ]
+	# at once: not after VINE_STOP_WAIT (a loaded machine makes it slower)
+	[ "$(ms_since "$start")" -lt 10000 ]
 	run -0 status_py 'j["state"], j["failures"], [(a["node"], a["outcome"]) for a in j["attempts"]]' 1
 	assert_output "ready 0 [('a', 'released')]"
 }
