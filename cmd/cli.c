@@ -103,7 +103,11 @@ char *vine_cli_state(char *given)
 {
 	char *state = given ? given : vine_default_state();
 
-	vine_opt_state(given ? "-s" : "VINE_STATE", state);
+	if (vine_state_name_check(state) < 0) {
+		/* the message names the value: nothing is left to leak at exit */
+		free(state);
+		vine_usage_error("%s: %s", given ? "-s" : "VINE_STATE", vine_errmsg());
+	}
 	return state;
 }
 
