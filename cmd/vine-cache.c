@@ -21,6 +21,68 @@ static const char usage_text[] =
 	"  --max-size SIZE    prune least recently used until at most SIZE (e.g. 50GB, 40GiB)\n"
 	"  -h                 show this help (also --help; --version shows the version)\n";
 
+/* What the command line asks for. */
+struct args {
+	char *cache;
+	const char *verb;       /* list, prune */
+	int dry_run, have_older, have_max;
+	int64_t older;
+	uint64_t max;
+};
+
+static void parse_args(int argc, char **argv, struct args *a)
+{
+	static const struct option longopts[] = {
+		{ "older-than", required_argument, NULL, 'o' },
+		{ "max-size", required_argument, NULL, 'm' },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int ch;
+
+	vine_cli_start(argc, argv, usage_text);
+	/* options may come before or after the command */
+	while ((ch = getopt_long(argc, argv, "c:hn", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			free(a->cache);
+			a->cache = vine_xstrdup(vine_opt_str("-c", optarg));
+			break;
+		case 'h':
+			vine_usage(VINE_EXIT_OK);
+		case 'n':
+			a->dry_run = 1;
+			break;
+		case 'o':
+			if (vine_parse_age(optarg, &a->older) < 0)
+				vine_usage_error("--older-than: %s", vine_errmsg());
+			a->have_older = 1;
+			break;
+		case 'm':
+			a->max = (uint64_t)vine_opt_size("--max-size", optarg, INT64_MAX);
+			a->have_max = 1;
+			break;
+		default:
+			vine_usage(VINE_EXIT_USAGE);
+		}
+	}
+	if (argc - optind != 1)
+		vine_usage(VINE_EXIT_USAGE);
+	a->verb = argv[optind];
+	if (!strcmp(a->verb, "list")) {
+		if (a->dry_run || a->have_older || a->have_max)
+			vine_usage(VINE_EXIT_USAGE);
+	} else if (!strcmp(a->verb, "prune")) {
+		if (!a->have_older && !a->have_max)
+			vine_usage_error("prune: say what to remove: --older-than AGE, --max-size SIZE or both");
+	} else {
+		vine_usage_error("'%s' is not a command (list, prune)", a->verb);
+	}
+	if (!a->cache)
+		a->cache = vine_default_cache();
+}
+
 static void when(int64_t t, char buf[32])
 {
 	time_t tt = (time_t)t;
@@ -94,66 +156,18 @@ static int prune(const struct vine_cache *c, int dry_run, int64_t older, int hav
 
 int main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "older-than", required_argument, NULL, 'o' },
-		{ "max-size", required_argument, NULL, 'm' },
-		{ "dry-run", no_argument, NULL, 'n' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
+	struct args a = { .cache = NULL };
 	struct vine_cache c;
-	char *cache = NULL;
-	int64_t older = 0;
-	uint64_t max = 0;
-	int ch, dry_run = 0, have_older = 0, have_max = 0, rc = VINE_EXIT_OK;
+	int rc = VINE_EXIT_OK;
 
-	vine_cli_start(argc, argv, usage_text);
-	/* options may come before or after the command */
-	while ((ch = getopt_long(argc, argv, "c:hn", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'c':
-			free(cache);
-			cache = vine_xstrdup(vine_opt_str("-c", optarg));
-			break;
-		case 'h':
-			vine_usage(VINE_EXIT_OK);
-		case 'n':
-			dry_run = 1;
-			break;
-		case 'o':
-			if (vine_parse_age(optarg, &older) < 0)
-				vine_usage_error("--older-than: %s", vine_errmsg());
-			have_older = 1;
-			break;
-		case 'm':
-			max = (uint64_t)vine_opt_size("--max-size", optarg, INT64_MAX);
-			have_max = 1;
-			break;
-		default:
-			vine_usage(VINE_EXIT_USAGE);
-		}
-	}
-	if (argc - optind != 1)
-		vine_usage(VINE_EXIT_USAGE);
-	const char *verb = argv[optind];
-	if (!strcmp(verb, "list")) {
-		if (dry_run || have_older || have_max)
-			vine_usage(VINE_EXIT_USAGE);
-	} else if (!strcmp(verb, "prune")) {
-		if (!have_older && !have_max)
-			vine_usage_error("prune: say what to remove: --older-than AGE, --max-size SIZE or both");
-	} else {
-		vine_usage_error("'%s' is not a command (list, prune)", verb);
-	}
-	if (!cache)
-		cache = vine_default_cache();
-	if (vine_cache_open(&c, cache) < 0)
+	parse_args(argc, argv, &a);
+	if (vine_cache_open(&c, a.cache) < 0)
 		vine_die_lib(VINE_EXIT_FAIL);
-	if (!strcmp(verb, "list"))
+	if (!strcmp(a.verb, "list"))
 		list(&c);
 	else
-		rc = prune(&c, dry_run, older, have_older, max, have_max);
+		rc = prune(&c, a.dry_run, a.older, a.have_older, a.max, a.have_max);
 	vine_cache_close(&c);
-	free(cache);
+	free(a.cache);
 	return rc;
 }

@@ -23,6 +23,37 @@ static const char usage_text[] =
 	"  -q         no progress meter, no summary\n"
 	"  -h         show this help (also --help; --version shows the version)\n";
 
+/* What the command line asks for. */
+struct args {
+	const char *dir, *joblog;
+	char *state;
+	int wait, quiet, incremental;
+};
+
+static void parse_args(int argc, char **argv, struct args *a)
+{
+	int c;
+
+	vine_cli_start(argc, argv, usage_text);
+	while ((c = getopt(argc, argv, "s:o:j:nwqh")) != -1) {
+		switch (c) {
+		case 's': free(a->state); a->state = vine_xstrdup(vine_opt_str("-s", optarg)); break;
+		case 'o': a->dir = vine_opt_str("-o", optarg); break;
+		case 'j': a->joblog = vine_opt_str("-j", optarg); break;
+		case 'n': a->incremental = 1; break;
+		case 'w': a->wait = 1; break;
+		case 'q': a->quiet = 1; break;
+		case 'h': vine_usage(VINE_EXIT_OK);
+		default: vine_usage(VINE_EXIT_USAGE);
+		}
+	}
+	if (optind != argc || (a->incremental && !a->dir))
+		vine_usage(VINE_EXIT_USAGE);
+	if (a->incremental && a->joblog && !strcmp(a->joblog, "-"))
+		vine_usage(VINE_EXIT_USAGE); /* both on stdout */
+	a->state = vine_cli_state(a->state);
+}
+
 static void pause_for(double s)
 {
 	struct timespec ts = { (time_t)s, (long)((s - (double)(time_t)s) * 1e9) };
@@ -30,76 +61,64 @@ static void pause_for(double s)
 	nanosleep(&ts, NULL);
 }
 
+/* -w: wait until no task is ready or running, with a meter and, when it
+ * changes, why tasks wait; dies when that cannot be known. */
+static void wait_tasks(struct vine_state *st, struct vine_counts *n, int quiet)
+{
+	struct vine_collect_meter m;
+	double pause = 0.05;
+	char *said = NULL;
+
+	vine_collect_meter_init(&m, n, quiet);
+	/* reaping here too: if every worker died, their tasks show as ready */
+	while (vine_state_reap(st, NULL) == 0 && vine_state_counts(st, n) == 0 &&
+	       n->n[VINE_TASK_READY] + n->n[VINE_TASK_RUNNING] > 0) {
+		/* why tasks wait (no worker, too big a task), said once each
+		 * time it changes, not left as "ETA ?" forever */
+		char *why = quiet ? NULL : vine_status_waiting(st, n);
+		if (why && (!said || strcmp(why, said))) {
+			char *lines = vine_xstrdup(why);
+			vine_collect_meter_end(&m);
+			for (char *l = lines, *e; l; l = e ? e + 1 : NULL) {
+				if ((e = strchr(l, '\n')))
+					*e = '\0';
+				vine_warn("waiting: %s", l);
+			}
+			free(lines);
+		}
+		free(said);
+		said = why;
+		vine_collect_meter_update(&m, n);
+		pause_for(pause);
+		pause = pause * 1.5 > 0.5 ? 0.5 : pause * 1.5;
+	}
+	vine_collect_meter_end(&m);
+	free(said);
+	if (n->n[VINE_TASK_READY] + n->n[VINE_TASK_RUNNING] > 0)
+		vine_die_lib(VINE_EXIT_FAIL);
+}
+
 int main(int argc, char **argv)
 {
-	const char *dir = NULL, *joblog = NULL;
-	char *state = NULL;
-	int wait = 0, quiet = 0, incremental = 0, c;
+	struct args a = { .dir = NULL };
 	struct vine_counts n;
 
-	vine_cli_start(argc, argv, usage_text);
-	while ((c = getopt(argc, argv, "s:o:j:nwqh")) != -1) {
-		switch (c) {
-		case 's': free(state); state = vine_xstrdup(vine_opt_str("-s", optarg)); break;
-		case 'o': dir = vine_opt_str("-o", optarg); break;
-		case 'j': joblog = vine_opt_str("-j", optarg); break;
-		case 'n': incremental = 1; break;
-		case 'w': wait = 1; break;
-		case 'q': quiet = 1; break;
-		case 'h': vine_usage(VINE_EXIT_OK);
-		default: vine_usage(VINE_EXIT_USAGE);
-		}
-	}
-	if (optind != argc || (incremental && !dir))
-		vine_usage(VINE_EXIT_USAGE);
-	if (incremental && joblog && !strcmp(joblog, "-"))
-		vine_usage(VINE_EXIT_USAGE); /* both on stdout */
-	state = vine_cli_state(state);
-	struct vine_state *st = vine_state_open(state, 0);
+	parse_args(argc, argv, &a);
+	struct vine_state *st = vine_state_open(a.state, 0);
 	if (!st || vine_state_counts(st, &n) < 0)
 		vine_die_lib(VINE_EXIT_FAIL);
-	if (wait) {
-		struct vine_collect_meter m;
-		double pause = 0.05;
-		char *said = NULL;
-		vine_collect_meter_init(&m, &n, quiet);
-		/* reaping here too: if every worker died, their tasks show as ready */
-		while (vine_state_reap(st, NULL) == 0 && vine_state_counts(st, &n) == 0 &&
-		       n.n[VINE_TASK_READY] + n.n[VINE_TASK_RUNNING] > 0) {
-			/* why tasks wait (no worker, too big a task), said once each
-			 * time it changes, not left as "ETA ?" forever */
-			char *why = quiet ? NULL : vine_status_waiting(st, &n);
-			if (why && (!said || strcmp(why, said))) {
-				char *lines = vine_xstrdup(why);
-				vine_collect_meter_end(&m);
-				for (char *l = lines, *e; l; l = e ? e + 1 : NULL) {
-					if ((e = strchr(l, '\n')))
-						*e = '\0';
-					vine_warn("waiting: %s", l);
-				}
-				free(lines);
-			}
-			free(said);
-			said = why;
-			vine_collect_meter_update(&m, &n);
-			pause_for(pause);
-			pause = pause * 1.5 > 0.5 ? 0.5 : pause * 1.5;
-		}
-		vine_collect_meter_end(&m);
-		free(said);
-		if (n.n[VINE_TASK_READY] + n.n[VINE_TASK_RUNNING] > 0)
-			vine_die_lib(VINE_EXIT_FAIL);
-	}
-	if ((dir || joblog) &&
-	    vine_collect_write(st, dir, joblog, incremental ? stdout : NULL) < 0)
+	if (a.wait)
+		wait_tasks(st, &n, a.quiet);
+	if ((a.dir || a.joblog) &&
+	    vine_collect_write(st, a.dir, a.joblog, a.incremental ? stdout : NULL) < 0)
 		vine_die_lib(VINE_EXIT_FAIL);
 	if (vine_state_counts(st, &n) < 0)
 		vine_die_lib(VINE_EXIT_FAIL);
 	vine_state_close(st);
-	free(state);
+	free(a.state);
 	if (n.n[VINE_TASK_DONE] == n.total)
 		return 0;
-	if (!quiet)
+	if (!a.quiet)
 		vine_warn("%lld tasks: %lld done, %lld failed, %lld cancelled, %lld running, %lld ready",
 			  (long long)n.total, (long long)n.n[VINE_TASK_DONE],
 			  (long long)n.n[VINE_TASK_FAILED], (long long)n.n[VINE_TASK_CANCELLED],

@@ -29,27 +29,28 @@ static const char usage_text[] =
 	"  -v        say what is happening\n"
 	"  -h        show this help (also --help; --version shows the version)\n";
 
-int main(int argc, char **argv)
+/* What the command line asks for. */
+struct args {
+	struct vine_seed_opts o;
+	char *cache, *state, *node;
+	const char *archive;    /* the operand: an archive, or with -s an id */
+	char **cmd;             /* after --, or NULL */
+};
+
+static void parse_args(int argc, char **argv, struct args *a)
 {
-	struct vine_seed_opts o = { 0 };
-	char *cache = NULL, *env, id[VINE_ID_LEN + 1], *state = NULL, *node = NULL;
 	const char *limit = NULL;
-	int held = -1;
-	struct vine_state *st = NULL;
-	struct vine_xfer_seed xs = { NULL };
-	struct vine_fetcher fetcher = { vine_xfer_seed_fetch, &xs, 1 };
-	char **cmd = NULL;
 	int c;
 
 	vine_cli_start(argc, argv, usage_text);
 	while ((c = getopt(argc, argv, "+c:dhi:j:L:N:qs:v")) != -1) {
 		switch (c) {
 		case 'c':
-			free(cache);
-			cache = vine_xstrdup(vine_opt_str("-c", optarg));
+			free(a->cache);
+			a->cache = vine_xstrdup(vine_opt_str("-c", optarg));
 			break;
 		case 'd':
-			o.drop_archive = 1;
+			a->o.drop_archive = 1;
 			break;
 		case 'h':
 			vine_usage(VINE_EXIT_OK);
@@ -59,24 +60,24 @@ int main(int argc, char **argv)
 		case 'i':
 			if (!vine_id_valid(optarg))
 				vine_usage_error("-i: '%s' is not an object id (64 lowercase hex digits)", optarg);
-			o.expect_id = optarg;
+			a->o.expect_id = optarg;
 			break;
 		case 'j':
-			o.jobs = (int)vine_opt_int("-j", optarg, 1, 1024);
+			a->o.jobs = (int)vine_opt_int("-j", optarg, 1, 1024);
 			break;
 		case 'q':
-			o.quiet = 1;
+			a->o.quiet = 1;
 			break;
 		case 's':
-			free(state);
-			state = vine_xstrdup(vine_opt_state("-s", optarg));
+			free(a->state);
+			a->state = vine_xstrdup(vine_opt_state("-s", optarg));
 			break;
 		case 'N':
-			free(node);
-			node = vine_xstrdup(vine_opt_str("-N", optarg));
+			free(a->node);
+			a->node = vine_xstrdup(vine_opt_str("-N", optarg));
 			break;
 		case 'v':
-			o.note = vine_cli_msg;
+			a->o.note = vine_cli_msg;
 			break;
 		default:
 			vine_usage(VINE_EXIT_USAGE);
@@ -86,38 +87,20 @@ int main(int argc, char **argv)
 	argv += optind;
 	if (argc < 1 || (argc > 1 && (strcmp(argv[1], "--") || argc < 3)))
 		vine_usage(VINE_EXIT_USAGE);
+	a->archive = argv[0];
 	if (argc > 1)
-		cmd = argv + 2;
-	if (vine_default_cache_limit(limit, &o.cache_limit) < 0)
+		a->cmd = argv + 2;
+	if (vine_default_cache_limit(limit, &a->o.cache_limit) < 0)
 		vine_usage_error("%s%s", limit ? "-L: " : "", vine_errmsg());
-	/* the command holds the environment: no trim removes it while it runs */
-	if (cmd)
-		o.hold = &held;
-	o.cache = cache ? cache : (cache = vine_default_cache());
-	if (state) {
-		/* the operand is the object's id; the state says where it comes from */
-		if (!vine_id_valid(argv[0]) || (o.expect_id && strcmp(o.expect_id, argv[0])))
-			vine_usage_error("-s: '%s' is not an object id (64 lowercase hex digits)", argv[0]);
-		if (!(st = vine_state_open(state, 0)))
-			vine_die_lib(VINE_EXIT_FAIL);
-		xs.st = st;
-		xs.cache = o.cache;
-		xs.node = node ? node : (node = vine_default_node());
-		o.expect_id = argv[0];
-		o.fetcher = &fetcher;
-	}
+	/* with -s the operand is the object's id; the state says where it comes from */
+	if (a->state && (!vine_id_valid(a->archive) ||
+			 (a->o.expect_id && strcmp(a->o.expect_id, a->archive))))
+		vine_usage_error("-s: '%s' is not an object id (64 lowercase hex digits)", a->archive);
+}
 
-	if (vine_seed(&o, argv[0], &env, id) < 0)
-		vine_die_lib(VINE_EXIT_FAIL);
-	vine_state_close(st);
-	free(state);
-	free(node);
-	free(cache);
-	if (!cmd) {
-		printf("%s\n", env);
-		free(env);
-		return VINE_EXIT_OK;
-	}
+/* Run cmd in the environment env, still holding its lock (held, or -1). */
+static _Noreturn void run_in(const char *env, int held, char **cmd)
+{
 	if (vine_env_activate(env) < 0)
 		vine_die_lib(VINE_EXIT_FAIL);
 	if (held >= 0 && fcntl(held, F_SETFD, 0) < 0)
@@ -126,4 +109,41 @@ int main(int argc, char **argv)
 	execvp(cmd[0], cmd);
 	/* as the shell does: 127 when there is no such command, 126 when it cannot run */
 	vine_die(errno == ENOENT ? 127 : 126, "cannot run '%s': %s", cmd[0], strerror(errno));
+}
+
+int main(int argc, char **argv)
+{
+	struct args a = { .o = { 0 } };
+	struct vine_state *st = NULL;
+	struct vine_xfer_seed xs = { NULL };
+	struct vine_fetcher fetcher = { vine_xfer_seed_fetch, &xs, 1 };
+	char *env, id[VINE_ID_LEN + 1];
+	int held = -1;
+
+	parse_args(argc, argv, &a);
+	/* the command holds the environment: no trim removes it while it runs */
+	if (a.cmd)
+		a.o.hold = &held;
+	a.o.cache = a.cache ? a.cache : (a.cache = vine_default_cache());
+	if (a.state) {
+		if (!(st = vine_state_open(a.state, 0)))
+			vine_die_lib(VINE_EXIT_FAIL);
+		xs.st = st;
+		xs.cache = a.o.cache;
+		xs.node = a.node ? a.node : (a.node = vine_default_node());
+		a.o.expect_id = a.archive;
+		a.o.fetcher = &fetcher;
+	}
+
+	if (vine_seed(&a.o, a.archive, &env, id) < 0)
+		vine_die_lib(VINE_EXIT_FAIL);
+	vine_state_close(st);
+	free(a.state);
+	free(a.node);
+	free(a.cache);
+	if (a.cmd)
+		run_in(env, held, a.cmd);
+	printf("%s\n", env);
+	free(env);
+	return VINE_EXIT_OK;
 }

@@ -70,6 +70,113 @@ static void check_addr(const char *opt, const char *addr, int need_port)
 	free(port);
 }
 
+/* What the command line asks for. */
+struct args {
+	char *cache, *node, *state;
+	const char *listen, *secret_file;
+	int serve, quiet, verbose, secret_opt;
+	long long uploads, timeout;
+	/* the sources: the peers (--from), then the origin (absolute) */
+	const char **from;
+	size_t nfrom, npeers;
+	char *origin;
+	char **ids;
+	int nids;
+};
+
+static char *absolute(const char *path)
+{
+	char cwd[4096];
+
+	if (path[0] == '/')
+		return vine_xstrdup(path);
+	if (!getcwd(cwd, sizeof(cwd)))
+		vine_die(VINE_EXIT_FAIL, "cannot get the current directory: %s", strerror(errno));
+	return vine_xasprintf("%s/%s", cwd, path);
+}
+
+static void parse_args(int argc, char **argv, struct args *a)
+{
+	const char *env, *origin = NULL;
+	int c;
+
+	vine_cli_start(argc, argv, usage_text);
+	if ((env = getenv("VINE_UPLOADS")) && *env && vine_parse_llong(env, 1, 1024, &a->uploads) < 0)
+		vine_die(VINE_EXIT_USAGE, "VINE_UPLOADS: %s", vine_errmsg());
+	while ((c = getopt_long(argc, argv, "s:c:N:l:u:t:qvh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			free(a->state);
+			a->state = vine_xstrdup(vine_opt_state("-s", optarg));
+			break;
+		case 'c':
+			free(a->cache);
+			a->cache = vine_xstrdup(vine_opt_str("-c", optarg));
+			break;
+		case 'N':
+			free(a->node);
+			a->node = vine_xstrdup(vine_opt_str("-N", optarg));
+			break;
+		case 'l':
+			a->listen = vine_opt_str("-l", optarg);
+			break;
+		case 'u':
+			a->uploads = vine_opt_int("-u", optarg, 1, 1024);
+			break;
+		case 't':
+			a->timeout = vine_opt_int("-t", optarg, 1, 86400);
+			break;
+		case 'q':
+			a->quiet = 1;
+			break;
+		case 'v':
+			a->verbose = 1;
+			break;
+		case 'h':
+			vine_usage(VINE_EXIT_OK);
+		case OPT_SERVE:
+			a->serve = 1;
+			break;
+		case OPT_FROM:
+			a->from = vine_xrealloc(a->from, (a->nfrom + 1) * sizeof(*a->from));
+			a->from[a->nfrom++] = optarg;
+			break;
+		case OPT_ORIGIN:
+			origin = vine_opt_str("--origin", optarg);
+			break;
+		case OPT_SECRET:
+			a->secret_file = vine_opt_str("--secret-file", optarg);
+			a->secret_opt = 1;
+			break;
+		default:
+			vine_usage(VINE_EXIT_USAGE);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (a->state && (a->nfrom || origin))
+		vine_usage_error("-s: the state gives the sources");
+	if (a->serve ? (argc || a->nfrom || origin)
+		     : (!argc || (!a->nfrom && !origin && !a->state) || a->listen)) {
+		if (!a->serve && argc && !a->nfrom && !origin)
+			vine_usage_error("no source: give --from HOST:PORT or --origin FILE");
+		vine_usage(VINE_EXIT_USAGE);
+	}
+	for (size_t i = 0; i < a->nfrom; i++)
+		check_addr("--from", a->from[i], 1);
+	a->from = vine_xrealloc(a->from, (a->nfrom + 1) * sizeof(*a->from));
+	a->npeers = a->nfrom;
+	if (origin) /* the origin is the last source; a source starting with '/' is a file */
+		a->from[a->nfrom++] = a->origin = absolute(origin);
+	if (a->listen)
+		check_addr("-l", a->listen, 0);
+	for (int i = 0; i < argc; i++)
+		if (!vine_id_valid(argv[i]))
+			vine_usage_error("'%s' is not an object id (64 lowercase hex digits)", argv[i]);
+	a->ids = argv;
+	a->nids = argc;
+}
+
 static int serve(struct vine_state *st, const char *cache, const char *node, const char *listen,
 		 const unsigned char *secret, int uploads, double timeout, int verbose)
 {
@@ -119,17 +226,6 @@ static int serve(struct vine_state *st, const char *cache, const char *node, con
 	if (verbose)
 		vine_warn("stopped by signal %d", sig);
 	return VINE_EXIT_OK;
-}
-
-static char *absolute(const char *path)
-{
-	char cwd[4096];
-
-	if (path[0] == '/')
-		return vine_xstrdup(path);
-	if (!getcwd(cwd, sizeof(cwd)))
-		vine_die(VINE_EXIT_FAIL, "cannot get the current directory: %s", strerror(errno));
-	return vine_xasprintf("%s/%s", cwd, path);
 }
 
 /*
@@ -206,112 +302,37 @@ static int fetch(struct vine_state *stt, const char *cache, const char *node, ch
 
 int main(int argc, char **argv)
 {
-	char *cache = NULL, *node = NULL, *state = NULL;
+	struct args a = { .secret_file = getenv("VINE_SECRET_FILE"), .uploads = 8, .timeout = 30 };
 	struct vine_state *st = NULL;
-	const char *listen = NULL, *secret_file = getenv("VINE_SECRET_FILE"), *env, *origin = NULL;
-	const char **from = NULL;
-	char *origin_abs = NULL;
-	size_t nfrom = 0, npeers;
 	unsigned char secret[VINE_PEER_SECRET_LEN];
-	long long uploads = 8, timeout = 30;
-	int c, do_serve = 0, quiet = 0, verbose = 0, secret_opt = 0, rc;
+	int rc;
 
-	vine_cli_start(argc, argv, usage_text);
-	if ((env = getenv("VINE_UPLOADS")) && *env && vine_parse_llong(env, 1, 1024, &uploads) < 0)
-		vine_die(VINE_EXIT_USAGE, "VINE_UPLOADS: %s", vine_errmsg());
-	while ((c = getopt_long(argc, argv, "s:c:N:l:u:t:qvh", longopts, NULL)) != -1) {
-		switch (c) {
-		case 's':
-			free(state);
-			state = vine_xstrdup(vine_opt_state("-s", optarg));
-			break;
-		case 'c':
-			free(cache);
-			cache = vine_xstrdup(vine_opt_str("-c", optarg));
-			break;
-		case 'N':
-			free(node);
-			node = vine_xstrdup(vine_opt_str("-N", optarg));
-			break;
-		case 'l':
-			listen = vine_opt_str("-l", optarg);
-			break;
-		case 'u':
-			uploads = vine_opt_int("-u", optarg, 1, 1024);
-			break;
-		case 't':
-			timeout = vine_opt_int("-t", optarg, 1, 86400);
-			break;
-		case 'q':
-			quiet = 1;
-			break;
-		case 'v':
-			verbose = 1;
-			break;
-		case 'h':
-			vine_usage(VINE_EXIT_OK);
-		case OPT_SERVE:
-			do_serve = 1;
-			break;
-		case OPT_FROM:
-			from = vine_xrealloc(from, (nfrom + 1) * sizeof(*from));
-			from[nfrom++] = optarg;
-			break;
-		case OPT_ORIGIN:
-			origin = vine_opt_str("--origin", optarg);
-			break;
-		case OPT_SECRET:
-			secret_file = vine_opt_str("--secret-file", optarg);
-			secret_opt = 1;
-			break;
-		default:
-			vine_usage(VINE_EXIT_USAGE);
-		}
-	}
-	argc -= optind;
-	argv += optind;
-	if (state && (nfrom || origin))
-		vine_usage_error("-s: the state gives the sources");
-	if (do_serve ? (argc || nfrom || origin) : (!argc || (!nfrom && !origin && !state) || listen)) {
-		if (!do_serve && argc && !nfrom && !origin)
-			vine_usage_error("no source: give --from HOST:PORT or --origin FILE");
-		vine_usage(VINE_EXIT_USAGE);
-	}
-	for (size_t i = 0; i < nfrom; i++)
-		check_addr("--from", from[i], 1);
-	from = vine_xrealloc(from, (nfrom + 1) * sizeof(*from));
-	npeers = nfrom;
-	if (origin) /* the origin is the last source; a source starting with '/' is a file */
-		from[nfrom++] = origin_abs = absolute(origin);
-	if (listen)
-		check_addr("-l", listen, 0);
-	for (int i = 0; i < argc; i++)
-		if (!vine_id_valid(argv[i]))
-			vine_usage_error("'%s' is not an object id (64 lowercase hex digits)", argv[i]);
-	if (state && !(st = vine_state_open(state, 0)))
+	parse_args(argc, argv, &a);
+	if (a.state && !(st = vine_state_open(a.state, 0)))
 		vine_die_lib(VINE_EXIT_FAIL);
 	/* peers need the secret; a fetch from the origin alone does not */
-	load_secret(st, secret_opt ? secret_file : NULL, secret_file, do_serve || npeers || state,
-		    secret);
-	if (!cache)
-		cache = vine_default_cache();
-	if (!node)
-		node = vine_default_node();
-	if (do_serve) {
+	load_secret(st, a.secret_opt ? a.secret_file : NULL, a.secret_file,
+		    a.serve || a.npeers || a.state, secret);
+	if (!a.cache)
+		a.cache = vine_default_cache();
+	if (!a.node)
+		a.node = vine_default_node();
+	if (a.serve) {
 		/* with a state, where its peers reach it (vine(7), ADDRESSES) */
-		char *def = !listen && state ? vine_xfer_default_listen(state) : NULL;
-		rc = serve(st, cache, node, listen ? listen : def ? def : ":0", secret, (int)uploads,
-			   (double)timeout, verbose);
+		char *def = !a.listen && a.state ? vine_xfer_default_listen(a.state) : NULL;
+		rc = serve(st, a.cache, a.node, a.listen ? a.listen : def ? def : ":0", secret,
+			   (int)a.uploads, (double)a.timeout, a.verbose);
 		free(def);
+	} else {
+		rc = fetch(st, a.cache, a.node, a.ids, a.nids, a.from, a.nfrom, secret,
+			   (double)a.timeout, a.quiet);
 	}
-	else
-		rc = fetch(st, cache, node, argv, argc, from, nfrom, secret, (double)timeout, quiet);
 	vine_state_close(st);
-	free(state);
+	free(a.state);
 	explicit_bzero(secret, sizeof(secret));
-	free(from);
-	free(origin_abs);
-	free(cache);
-	free(node);
+	free(a.from);
+	free(a.origin);
+	free(a.cache);
+	free(a.node);
 	return rc;
 }

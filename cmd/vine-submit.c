@@ -38,6 +38,73 @@ static const char usage_text[] =
 	"  --failed        send the failed tasks back instead of adding new ones\n"
 	"  -h              show this help (also --help; --version shows the version)\n";
 
+/* What the command line asks for. */
+struct args {
+	struct vine_task_spec proto;           /* what every task gets */
+	struct vine_spread_settings spread;    /* 0, or -1 for relay: not given */
+	const char *archive, *input, *dir, *name;
+	char *state;
+	int failed, retries_set;
+};
+
+static void parse_args(int argc, char **argv, struct args *a)
+{
+	static const struct option longopts[] = {
+		{ "tag", required_argument, NULL, 'T' },
+		{ "failed", no_argument, NULL, 'F' },
+		{ "k-peer", required_argument, NULL, 'K' },
+		{ "k-origin", required_argument, NULL, 'O' },
+		{ "no-relay", no_argument, NULL, 'R' },
+		{ "chdir", required_argument, NULL, 'C' },
+		{ "name", required_argument, NULL, 'A' },
+		{ "memory", required_argument, NULL, 'M' },
+		{ "gpus", required_argument, NULL, 'G' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct vine_task_spec *p = &a->proto;
+	int c;
+
+	vine_cli_start(argc, argv, usage_text);
+	while ((c = getopt_long(argc, argv, "s:e:n:r:t:C:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 's': free(a->state); a->state = vine_xstrdup(vine_opt_str("-s", optarg)); break;
+		case 'e': a->archive = vine_opt_str("-e", optarg); break;
+		case 'n': p->cores = (int)vine_opt_int("-n", optarg, 1, VINE_CORES_MAX); break;
+		case 'r':
+			p->retries = (int)vine_opt_int("-r", optarg, 0, VINE_RETRIES_MAX);
+			a->retries_set = 1;
+			break;
+		case 't': p->timeout = vine_opt_seconds("-t", optarg, 0, VINE_TIMEOUT_MAX); break;
+		case 'T':
+			if (!*optarg || strlen(optarg) > VINE_TAG_MAX || strchr(optarg, '\n'))
+				vine_usage_error("--tag: '%s' is not 1 to 256 bytes on one line", optarg);
+			p->tag = optarg;
+			break;
+		case 'F': a->failed = 1; break;
+		case 'K': a->spread.k_peer = (int)vine_opt_int("--k-peer", optarg, 1, VINE_K_MAX); break;
+		case 'O': a->spread.k_origin = (int)vine_opt_int("--k-origin", optarg, 1, VINE_K_MAX); break;
+		case 'R': a->spread.relay = 0; break;
+		case 'C': a->dir = vine_opt_str("-C", optarg); break;
+		case 'A':
+			if (!*optarg || strlen(optarg) > VINE_SUBMISSION_MAX || strchr(optarg, '\n'))
+				vine_usage_error("--name: '%s' is not 1 to 256 bytes on one line", optarg);
+			a->name = optarg;
+			break;
+		case 'M': p->memory = vine_opt_size("--memory", optarg, VINE_MEMORY_MAX); break;
+		case 'G': p->gpus = (int)vine_opt_int("--gpus", optarg, 0, VINE_GPUS_MAX); break;
+		case 'h': vine_usage(VINE_EXIT_OK);
+		default: vine_usage(VINE_EXIT_USAGE);
+		}
+	}
+	if (argc - optind > 1 || (a->failed && (argc > optind || a->archive || p->tag || a->dir ||
+						a->name || p->memory || p->gpus ||
+						p->timeout > 0 || p->cores != 1)))
+		vine_usage(VINE_EXIT_USAGE);
+	a->input = argc > optind ? argv[optind] : "-";
+	a->state = vine_cli_state(a->state);
+}
+
 /* Register ARCHIVE as an object: its sha256, size and absolute path. */
 static void load_object(const char *archive, struct vine_object *obj)
 {
@@ -105,112 +172,64 @@ static void set_spread(struct vine_state *st, const struct vine_spread_settings 
 		vine_die_lib(VINE_EXIT_FAIL);
 }
 
-int main(int argc, char **argv)
+/*
+ * The task list in input ("-": standard input), read and checked whole
+ * before the state is touched; what names it in messages.
+ */
+static void read_tasks(const char *input, const char *what, struct vine_tasklist *tl)
 {
-	static const struct option longopts[] = {
-		{ "tag", required_argument, NULL, 'T' },
-		{ "failed", no_argument, NULL, 'F' },
-		{ "k-peer", required_argument, NULL, 'K' },
-		{ "k-origin", required_argument, NULL, 'O' },
-		{ "no-relay", no_argument, NULL, 'R' },
-		{ "chdir", required_argument, NULL, 'C' },
-		{ "name", required_argument, NULL, 'A' },
-		{ "memory", required_argument, NULL, 'M' },
-		{ "gpus", required_argument, NULL, 'G' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	struct vine_task_spec proto = { .cores = 1 };
-	struct vine_object obj = { .origin = NULL };
-	struct vine_tasklist tl = VINE_TASKLIST_INIT;
-	const char *archive = NULL, *input = "-", *dir = NULL, *name = NULL;
-	char *state = NULL, *cwd;
-	int failed = 0, retries_set = 0, c;
-	struct vine_spread_settings spread = { 0, 0, -1 };
-
-	vine_cli_start(argc, argv, usage_text);
-	while ((c = getopt_long(argc, argv, "s:e:n:r:t:C:h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 's': free(state); state = vine_xstrdup(vine_opt_str("-s", optarg)); break;
-		case 'e': archive = vine_opt_str("-e", optarg); break;
-		case 'n': proto.cores = (int)vine_opt_int("-n", optarg, 1, VINE_CORES_MAX); break;
-		case 'r':
-			proto.retries = (int)vine_opt_int("-r", optarg, 0, VINE_RETRIES_MAX);
-			retries_set = 1;
-			break;
-		case 't': proto.timeout = vine_opt_seconds("-t", optarg, 0, VINE_TIMEOUT_MAX); break;
-		case 'T':
-			if (!*optarg || strlen(optarg) > VINE_TAG_MAX || strchr(optarg, '\n'))
-				vine_usage_error("--tag: '%s' is not 1 to 256 bytes on one line", optarg);
-			proto.tag = optarg;
-			break;
-		case 'F': failed = 1; break;
-		case 'K': spread.k_peer = (int)vine_opt_int("--k-peer", optarg, 1, VINE_K_MAX); break;
-		case 'O': spread.k_origin = (int)vine_opt_int("--k-origin", optarg, 1, VINE_K_MAX); break;
-		case 'R': spread.relay = 0; break;
-		case 'C': dir = vine_opt_str("-C", optarg); break;
-		case 'A':
-			if (!*optarg || strlen(optarg) > VINE_SUBMISSION_MAX || strchr(optarg, '\n'))
-				vine_usage_error("--name: '%s' is not 1 to 256 bytes on one line", optarg);
-			name = optarg;
-			break;
-		case 'M': proto.memory = vine_opt_size("--memory", optarg, VINE_MEMORY_MAX); break;
-		case 'G': proto.gpus = (int)vine_opt_int("--gpus", optarg, 0, VINE_GPUS_MAX); break;
-		case 'h': vine_usage(VINE_EXIT_OK);
-		default: vine_usage(VINE_EXIT_USAGE);
-		}
-	}
-	if (argc - optind > 1 || (failed && (argc > optind || archive || proto.tag || dir || name ||
-					     proto.memory || proto.gpus ||
-					     proto.timeout > 0 || proto.cores != 1)))
-		vine_usage(VINE_EXIT_USAGE);
-	if (argc > optind)
-		input = argv[optind];
-	state = vine_cli_state(state);
-
-	if (failed) {
-		requeue_failed(state, retries_set ? proto.retries : -1);
-		free(state);
-		return 0;
-	}
-
-	/* everything is read and checked before the state is touched */
 	FILE *f = strcmp(input, "-") ? fopen(input, "r") : stdin;
+
 	if (!f)
 		vine_die(VINE_EXIT_FAIL, "cannot open '%s': %s", input, strerror(errno));
-	if (vine_tasklist_read(f, strcmp(input, "-") ? input : "standard input", &tl) < 0)
+	if (vine_tasklist_read(f, what, tl) < 0)
 		vine_die_lib(VINE_EXIT_FAIL);
 	if (f != stdin)
 		fclose(f);
+}
+
+int main(int argc, char **argv)
+{
+	struct args a = { .proto = { .cores = 1 }, .spread = { 0, 0, -1 } };
+	struct vine_object obj = { .origin = NULL };
+	struct vine_tasklist tl = VINE_TASKLIST_INIT;
+	const char *what;
+	char *cwd;
+
+	parse_args(argc, argv, &a);
+	if (a.failed) {
+		requeue_failed(a.state, a.retries_set ? a.proto.retries : -1);
+		free(a.state);
+		return 0;
+	}
+	what = strcmp(a.input, "-") ? a.input : "standard input";
+	read_tasks(a.input, what, &tl);
 	/* nothing to run is a mistake (an empty file, a failed generator),
 	 * which vine-collect -w would otherwise report as success; with -e it
 	 * registers the environment only (vine-seed-steps.sbatch does so) */
-	if (tl.n == 0 && !archive)
-		vine_die(VINE_EXIT_FAIL, "no tasks in '%s': nothing submitted",
-			 strcmp(input, "-") ? input : "standard input");
-	cwd = task_dir(dir);
-	proto.cwd = cwd;
-	if (archive) {
-		load_object(archive, &obj);
-		proto.object = obj.id;
+	if (tl.n == 0 && !a.archive)
+		vine_die(VINE_EXIT_FAIL, "no tasks in '%s': nothing submitted", what);
+	a.proto.cwd = cwd = task_dir(a.dir);
+	if (a.archive) {
+		load_object(a.archive, &obj);
+		a.proto.object = obj.id;
 	}
 
 	struct vine_task_spec *specs = vine_xcalloc(tl.n, sizeof(*specs));
 	int64_t *ids = vine_xcalloc(tl.n, sizeof(*ids));
 	for (size_t i = 0; i < tl.n; i++) {
-		specs[i] = proto;
+		specs[i] = a.proto;
 		specs[i].cmd = tl.cmd[i];
 	}
-	struct vine_state *st = vine_state_open(state, VINE_STATE_CREATE);
+	struct vine_state *st = vine_state_open(a.state, VINE_STATE_CREATE);
 	if (!st)
 		vine_die_lib(VINE_EXIT_FAIL);
-	set_spread(st, &spread);
-	if (vine_state_submit_named(st, NULL, name, archive ? &obj : NULL, specs, tl.n, ids) < 0)
+	set_spread(st, &a.spread);
+	if (vine_state_submit_named(st, NULL, a.name, a.archive ? &obj : NULL, specs, tl.n, ids) < 0)
 		vine_die_lib(VINE_EXIT_FAIL);
 	vine_state_close(st);
 	if (tl.n == 0)
-		vine_warn("no tasks in '%s': registered '%s' (%s) only",
-			  strcmp(input, "-") ? input : "standard input", archive, obj.id);
+		vine_warn("no tasks in '%s': registered '%s' (%s) only", what, a.archive, obj.id);
 	for (size_t i = 0; i < tl.n; i++)
 		printf("%lld\n", (long long)ids[i]);
 	free(specs);
@@ -218,6 +237,6 @@ int main(int argc, char **argv)
 	free(obj.origin);
 	free(cwd);
 	vine_tasklist_release(&tl);
-	free(state);
+	free(a.state);
 	return 0;
 }

@@ -34,7 +34,14 @@ static const char usage_text[] =
 	"  -q        no warnings about single tasks, no lines on what it does\n"
 	"  -h        show this help (also --help; --version shows the version)\n";
 
-int main(int argc, char **argv)
+/* What the command line asks for. */
+struct args {
+	struct vine_worker_opts o;
+	char *state, *cache, *node;
+	int serve;              /* -l none, --no-serve: 0 */
+};
+
+static void parse_args(int argc, char **argv, struct args *a)
 {
 	static const struct option longopts[] = {
 		{ "no-serve", no_argument, NULL, 'S' },
@@ -42,21 +49,21 @@ int main(int argc, char **argv)
 		{ "gpus", required_argument, NULL, 'G' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct vine_worker_opts o = { .idle = -1, .memory = -1, .gpus = -1 };
-	char *state = NULL, *cache = NULL, *node = NULL, *host = NULL, *port = NULL, *listen = NULL;
+	struct vine_worker_opts *o = &a->o;
+	char *host = NULL, *port = NULL;
 	const char *limit = NULL;
-	int c, serve = 1;
+	int c;
 
 	vine_cli_start(argc, argv, usage_text);
 	while ((c = getopt_long(argc, argv, "s:c:N:n:l:i:L:qh", longopts, NULL)) != -1) {
 		switch (c) {
-		case 's': free(state); state = vine_xstrdup(vine_opt_str("-s", optarg)); break;
-		case 'c': free(cache); cache = vine_xstrdup(vine_opt_str("-c", optarg)); break;
-		case 'N': free(node); node = vine_xstrdup(vine_opt_str("-N", optarg)); break;
-		case 'n': o.cores = (int)vine_opt_int("-n", optarg, 1, VINE_CORES_MAX); break;
+		case 's': free(a->state); a->state = vine_xstrdup(vine_opt_str("-s", optarg)); break;
+		case 'c': free(a->cache); a->cache = vine_xstrdup(vine_opt_str("-c", optarg)); break;
+		case 'N': free(a->node); a->node = vine_xstrdup(vine_opt_str("-N", optarg)); break;
+		case 'n': o->cores = (int)vine_opt_int("-n", optarg, 1, VINE_CORES_MAX); break;
 		case 'l':
 			if (!strcmp(optarg, "none")) {
-				serve = 0;
+				a->serve = 0;
 				break;
 			}
 			/* checked as vine-spread --serve checks it, which will use it */
@@ -64,75 +71,96 @@ int main(int argc, char **argv)
 				vine_usage_error("-l: %s", vine_errmsg());
 			free(host);
 			free(port);
-			serve = 1;
-			o.listen = optarg;
+			a->serve = 1;
+			o->listen = optarg;
 			break;
-		case 'S': serve = 0; break;
-		case 'i': o.idle = vine_opt_seconds("-i", optarg, 1, VINE_YEAR); break;
+		case 'S': a->serve = 0; break;
+		case 'i': o->idle = vine_opt_seconds("-i", optarg, 1, VINE_YEAR); break;
 		case 'L': limit = optarg; break;
-		case 'q': o.quiet = 1; break;
-		case 'M': o.memory = vine_opt_size("--memory", optarg, VINE_MEMORY_MAX); break;
-		case 'G': o.gpus = (int)vine_opt_int("--gpus", optarg, 0, VINE_GPUS_MAX); break;
+		case 'q': o->quiet = 1; break;
+		case 'M': o->memory = vine_opt_size("--memory", optarg, VINE_MEMORY_MAX); break;
+		case 'G': o->gpus = (int)vine_opt_int("--gpus", optarg, 0, VINE_GPUS_MAX); break;
 		case 'h': vine_usage(VINE_EXIT_OK);
 		default: vine_usage(VINE_EXIT_USAGE);
 		}
 	}
 	if (optind != argc)
 		vine_usage(VINE_EXIT_USAGE);
-	if (vine_default_cache_limit(limit, &o.cache_limit) < 0)
+	if (vine_default_cache_limit(limit, &o->cache_limit) < 0)
 		vine_usage_error("%s%s", limit ? "-L: " : "", vine_errmsg());
-	state = vine_cli_state(state);
-	if (!cache)
-		cache = vine_default_cache();
-	if (!node)
-		node = vine_default_node();
-	if (vine_node_check(node) < 0)
+	a->state = vine_cli_state(a->state);
+	if (!a->cache)
+		a->cache = vine_default_cache();
+	if (!a->node)
+		a->node = vine_default_node();
+	if (vine_node_check(a->node) < 0)
 		vine_usage_error("-N: %s", vine_errmsg());
-	if (*cache != '/') {
+}
+
+/*
+ * What was not given, found out: the cache made absolute (tasks run
+ * elsewhere), the cores it may use, the memory and GPUs there are, and
+ * where to serve the cache (*listen gets the malloc'd default, or NULL).
+ */
+static void fill_in(struct args *a, char **listen)
+{
+	struct vine_worker_opts *o = &a->o;
+
+	if (*a->cache != '/') {
 		char *cwd = getcwd(NULL, 0), *abs;
 		if (!cwd)
 			vine_die(VINE_EXIT_FAIL, "cannot get the working directory: %s", strerror(errno));
-		abs = vine_xasprintf("%s/%s", cwd, cache);
+		abs = vine_xasprintf("%s/%s", cwd, a->cache);
 		free(cwd);
-		free(cache);
-		cache = abs;
+		free(a->cache);
+		a->cache = abs;
 	}
-	if (o.cores == 0) {
+	if (o->cores == 0) {
 		int n = vine_online_cores();
-		o.cores = n > VINE_CORES_MAX ? VINE_CORES_MAX : n;
+		o->cores = n > VINE_CORES_MAX ? VINE_CORES_MAX : n;
 	}
-	if (o.memory < 0)
-		o.memory = vine_detect_memory();
-	if (o.gpus < 0)
-		o.gpus = vine_detect_gpus();
-	/* on a terminal, what it does, a line at a time */
-	if (!o.quiet && vine_cli_tty())
-		o.report = vine_cli_msg;
-	o.cache = cache;
-	o.node = node;
-	if (!serve) {
-		o.listen = NULL;
-	} else if (!o.listen) {
+	if (o->memory < 0)
+		o->memory = vine_detect_memory();
+	if (o->gpus < 0)
+		o->gpus = vine_detect_gpus();
+	o->cache = a->cache;
+	o->node = a->node;
+	*listen = NULL;
+	if (!a->serve) {
+		o->listen = NULL;
+	} else if (!o->listen) {
 		/* serving is the default: where the peers can reach it */
-		o.listen = listen = vine_xfer_default_listen(state);
-		o.listen_default = 1;
+		o->listen = *listen = vine_xfer_default_listen(a->state);
+		o->listen_default = 1;
 	}
-	if (vine_worker_env(&o) < 0)
+}
+
+int main(int argc, char **argv)
+{
+	struct args a = { .o = { .idle = -1, .memory = -1, .gpus = -1 }, .serve = 1 };
+	char *listen;
+
+	parse_args(argc, argv, &a);
+	fill_in(&a, &listen);
+	/* on a terminal, what it does, a line at a time */
+	if (!a.o.quiet && vine_cli_tty())
+		a.o.report = vine_cli_msg;
+	if (vine_worker_env(&a.o) < 0)
 		vine_die_lib(VINE_EXIT_USAGE);
 
 	/* only vine-submit creates a state: a mistyped -s must not make an
 	 * empty one to wait on forever */
-	struct vine_state *st = vine_state_open(state, 0);
+	struct vine_state *st = vine_state_open(a.state, 0);
 	if (!st)
 		vine_die_lib(VINE_EXIT_FAIL);
-	o.warn = vine_cli_msg;
-	int rc = vine_worker_run(st, &o);
+	a.o.warn = vine_cli_msg;
+	int rc = vine_worker_run(st, &a.o);
 	if (rc < 0)
 		vine_warn("%s", vine_errmsg());
 	vine_state_close(st);
-	free(state);
-	free(cache);
-	free(node);
+	free(a.state);
+	free(a.cache);
+	free(a.node);
 	free(listen);
 	return rc < 0 ? VINE_EXIT_FAIL : 0;
 }

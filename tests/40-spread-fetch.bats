@@ -53,8 +53,10 @@ fetch() {
 	assert_file_not_exists "$B_CACHE/partial/$missing"
 }
 
-@test "a partial copy is resumed where it stopped" {
-	id=$(spread_object obj 8)
+# resumed MB: B holds the first 3,000,000 bytes of an MB MiB object in
+# partial/; fetched from A, only the rest is sent, and the copy is whole
+resumed() {
+	id=$(spread_object obj "$1")
 	cp obj "$A_CACHE/objects/$id"
 	mkdir -p "$B_CACHE/partial"
 	head -c 3000000 obj >"$B_CACHE/partial/$id"
@@ -62,7 +64,11 @@ fetch() {
 	run -0 fetch --from "$A" "$id"
 	cmp obj "$B_CACHE/objects/$id"
 	run -0 cat "$BATS_TEST_TMPDIR/A.log"
-	assert_output --partial "sent bytes 3000000-8388608 (complete)"
+	assert_output --partial "sent bytes 3000000-$(($1 * 1048576)) (complete)"
+}
+
+@test "a partial copy is resumed where it stopped" {
+	resumed 8
 }
 
 @test "a corrupt copy is found out and nothing is kept" {
@@ -226,15 +232,7 @@ full_disk_fetch() {
 
 @test "without splice (VINE_TEST_NO_SPLICE): a 100 MB object cut at 3 MB resumes there, intact" {
 	export VINE_TEST_NO_SPLICE=1
-	id=$(spread_object obj 100)
-	cp obj "$A_CACHE/objects/$id"
-	mkdir -p "$B_CACHE/partial"
-	head -c 3000000 obj >"$B_CACHE/partial/$id"
-	spread_serve A "$A_CACHE" 127.0.0.2 -v
-	run -0 fetch --from "$A" "$id"
-	cmp obj "$B_CACHE/objects/$id"
-	run -0 cat "$BATS_TEST_TMPDIR/A.log"
-	assert_output --partial "sent bytes 3000000-104857600 (complete)"
+	resumed 100
 }
 
 @test "no address space to map the copy for hashing: it is read back, and verified all the same" {

@@ -145,18 +145,21 @@ load helpers
 	assert_file_not_exists vine.db
 }
 
-@test "submit: 100,000 tasks go in in one transaction, quickly" {
+@test "submit: 100,000 tasks go in in one transaction" {
 	seq 100000 | sed 's/^/echo task /' >tasks
-	start=${EPOCHREALTIME/./}
-	vine-submit tasks >ids
-	elapsed=$(( (${EPOCHREALTIME/./} - start) / 1000 ))
-	echo "# 100,000 tasks submitted in ${elapsed} ms" >&3
+	# counted by the state itself (VINE_STATE_STATS), not timed: the
+	# benchmark (bench/tasks.sh) holds the speed bar
+	VINE_STATE_STATS=$PWD/stats vine-submit tasks >ids
 	run -0 wc -l <ids
 	assert_output 100000
 	run -0 tail -1 ids
 	assert_output 100000
-	# generous: the benchmark holds the real bar (under 2 s)
-	[ "$elapsed" -lt 20000 ]
+	# one to make the state, one for the tasks
+	run -0 cat stats
+	assert_output --regexp '^pid [0-9]+ transactions 2 '
+	seq 3 | sed 's/^/echo more /' | VINE_STATE_STATS=$PWD/stats2 vine-submit >/dev/null
+	run -0 cat stats2
+	assert_output --regexp '^pid [0-9]+ transactions 1 '
 	run -0 vine-status 99999
 	assert_line '  command: echo task 99999'
 }

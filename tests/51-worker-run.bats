@@ -77,7 +77,8 @@ EOF
 	start=${EPOCHREALTIME/./}
 	run -0 vine-worker -n 3 -i 0
 	elapsed=$(( (${EPOCHREALTIME/./} - start) / 1000 ))
-	[ "$elapsed" -lt 5000 ]
+	# far under the tasks' 30 s sleeps, however loaded the machine
+	[ "$elapsed" -lt 20000 ]
 	run -0 status_py '[(a["outcome"], a["signal"]) for a in j["attempts"]]' 1
 	assert_output "[('timeout', 15)]"
 	run -0 status_py '[(a["outcome"], a["signal"], a["ended"] - a["started"] >= 1.4) for a in j["attempts"]]' 2
@@ -139,7 +140,8 @@ EOF
 	start=${EPOCHREALTIME/./}
 	run -0 vine-worker -i 1
 	elapsed=$(( (${EPOCHREALTIME/./} - start) / 1000 ))
-	[ "$elapsed" -ge 1000 ] && [ "$elapsed" -lt 4000 ]
+	# at least the second it was told; the bound only says it did end
+	[ "$elapsed" -ge 1000 ] && [ "$elapsed" -lt 20000 ]
 	# a task submitted while it waits is picked up
 	vine-worker -i 3 &
 	pid=$!
@@ -191,7 +193,7 @@ EOF
 	assert_equal "${#lines[@]}" 1
 }
 
-@test "worker: an environment that cannot be had is handed back, and fails after $VINE_FAULT_NODES nodes, every reason kept" {
+@test "worker: an environment that cannot be had is handed back, and fails after a set number of nodes, every reason kept" {
 	head -c 4096 /dev/urandom >env.tar.gz
 	echo 'echo never' | vine-submit -e env.tar.gz -r 0
 	# the origin changes after it was registered: its id no longer matches

@@ -9,7 +9,6 @@ pools start once; the other classes need a configuration of their own."""
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -25,29 +24,15 @@ from parsl.executors.errors import InvalidResourceSpecification
 
 import funcs
 from vine_parsl import VineExecutor, VineTaskFailure
-from vinetest import worker_argv
+import vinetest
+from vinetest import stop_worker
 
 T = 60  # no future may take longer: a hang fails the test instead
 
 
 def start_worker(tmp, state, cores=2, node="node1", idle=60):
-    # no PYTHONPATH, as on a node: tasks get the path from the executor
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    err = open(os.path.join(tmp, "worker-%s.err" % node), "ab")
-    w = subprocess.Popen(worker_argv(state, node, cores, idle),
-                         stdout=subprocess.DEVNULL, stderr=err, env=env)
-    err.close()
-    return w
-
-
-def stop_worker(w):
-    if w.poll() is None:
-        w.send_signal(signal.SIGTERM)
-        try:
-            w.wait(20)
-        except subprocess.TimeoutExpired:
-            w.kill()
-            w.wait()
+    with open(os.path.join(tmp, "worker-%s.err" % node), "ab") as err:
+        return vinetest.start_worker(state, node, cores, idle, subprocess.DEVNULL, err)
 
 
 def wait_for(what, cond, timeout=T):

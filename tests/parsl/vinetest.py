@@ -37,6 +37,27 @@ def worker_argv(state, node, cores, idle):
             'sleep 0.1; i=$((i + 1)); done; exec vine-worker -s "$@"', "sh", state, "-N", node,
             "-n", str(cores), "-i", str(idle)]
 
+
+def start_worker(state, node, cores, idle, stdout, stderr):
+    """A vine-worker (worker_argv) on state.  It gets this environment
+    without PYTHONPATH, as on a node: tasks inherit it, and find modules
+    through what the executor sends."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    return subprocess.Popen(worker_argv(state, node, cores, idle),
+                            stdout=stdout, stderr=stderr, env=env)
+
+
+def stop_worker(w, timeout=20):
+    """SIGTERM, then SIGKILL if it has not ended within timeout seconds."""
+    if w.poll() is None:
+        w.send_signal(signal.SIGTERM)
+        try:
+            w.wait(timeout)
+        except subprocess.TimeoutExpired:
+            w.kill()
+            w.wait()
+
+
 class VineTestCase(unittest.TestCase):
     poll = 0.1
 
@@ -66,13 +87,7 @@ class VineTestCase(unittest.TestCase):
         for ex in self.executors:
             ex.shutdown()
         for w in self.workers:
-            if w.poll() is None:
-                w.send_signal(signal.SIGTERM)
-                try:
-                    w.wait(10)
-                except subprocess.TimeoutExpired:
-                    w.kill()
-                    w.wait()
+            stop_worker(w, 10)
 
     def log_path(self, name):
         return os.path.join(self.tmp, name + ".log")
@@ -105,13 +120,9 @@ class VineTestCase(unittest.TestCase):
         return ex
 
     def worker(self, idle=3, node="testnode", cores=2, state=None):
-        # tasks inherit the worker's environment, which has no PYTHONPATH, as
-        # on a real node: they find modules through what the executor sends
-        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         with open(os.path.join(self.tmp, "worker.out"), "ab") as out, \
                 open(os.path.join(self.tmp, "worker.err"), "ab") as err:
-            w = subprocess.Popen(worker_argv(state or self.state, node, cores, idle),
-                                 stdout=out, stderr=err, env=env)
+            w = start_worker(state or self.state, node, cores, idle, out, err)
         self.workers.append(w)
         return w
 

@@ -6,6 +6,7 @@
 #ifndef VINE_T_H
 #define VINE_T_H
 
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,6 +106,25 @@ static inline int t_str(const char *file, int line, const char *ea, const char *
 #define check_str(a, op, b) t_str(__FILE__, __LINE__, #a, #op, #b, (a), (b))
 /* the old name of check_str(a, ==, b) */
 #define CHECK_STR(a, b) check_str(a, ==, b)
+
+/* Run a shell command made as printf makes it: system()'s status, or -1
+ * (with a message) when it does not fit. */
+static inline int t_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static inline int t_sh(const char *fmt, ...)
+{
+	char cmd[4096];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(cmd)) {
+		fprintf(stderr, "t_sh: command too long: %.60s...\n", cmd);
+		return -1;
+	}
+	return system(cmd);
+}
 
 /*
  * The other end of a conversation: fork a child that runs fn on one end

@@ -27,17 +27,6 @@ static const char *clean(const char *p)
 	return last ? last : "(refused)";
 }
 
-static int sh(const char *fmt, ...)
-{
-	char cmd[4096];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	return system(cmd);
-}
-
 /* unpack dir/a.tgz into dir/NAME; returns the id, or NULL with the message in err */
 static int unpack(const char *name, int jobs, size_t stream_min, int copy, char id[65])
 {
@@ -92,7 +81,7 @@ int main(void)
 		return fprintf(stderr, "need a temporary directory and VINE_TOP\n"), 1;
 
 	/* opening beneath: never through a symlink, both ways */
-	check_int(sh("mkdir -p %s/b/d/e && echo hi >%s/b/d/e/f && ln -s d %s/b/l && ln -s e/f %s/b/d/lf",
+	check_int(t_sh("mkdir -p %s/b/d/e && echo hi >%s/b/d/e/f && ln -s d %s/b/l && ln -s e/f %s/b/d/lf",
 		dir, dir, dir, dir), ==, 0);
 	snprintf(path, sizeof(path), "%s/b", dir);
 	int root = open(path, O_RDONLY | O_DIRECTORY);
@@ -113,7 +102,7 @@ int main(void)
 	close(root);
 
 	/* one archive, unpacked every way */
-	check_int(sh("cd %s && mkdir -p src/x/y src/z && head -c 300000 /dev/urandom >src/x/big && "
+	check_int(t_sh("cd %s && mkdir -p src/x/y src/z && head -c 300000 /dev/urandom >src/x/big && "
 		"for i in $(seq 1 60); do echo file $i >src/x/y/f$i; done && ln -s y/f1 src/x/sl && "
 		"ln src/x/big src/z/hard && chmod 500 src/z && touch -d 2001-01-01 src/x/y/f7 && "
 		"python3 %s/tests/tools/mkvarchive.py --member-size 4000 -o a.tgz src", dir,
@@ -128,16 +117,16 @@ int main(void)
 		check_int(unpack(ways[i].name, ways[i].jobs, ways[i].smin, ways[i].copy, id),
 			==, 0);
 		check_str(id, ==, want);
-		CHECK(sh("cd %s && diff -r src %s -x .vine && cmp a.tgz %s.copy 2>/dev/null || [ %d = 0 ]",
+		CHECK(t_sh("cd %s && diff -r src %s -x .vine && cmp a.tgz %s.copy 2>/dev/null || [ %d = 0 ]",
 			dir, ways[i].name, ways[i].name, ways[i].copy) == 0);
-		check_int(sh("cd %s/%s && [ \"$(stat -c '%%h %%a' x/big z)\" = \"2 644\n2 500\" ] && "
+		check_int(t_sh("cd %s/%s && [ \"$(stat -c '%%h %%a' x/big z)\" = \"2 644\n2 500\" ] && "
 			"[ \"$(readlink x/sl)\" = y/f1 ] && [ \"$(stat -c %%Y x/y/f7)\" = \"$(date -d 2001-01-01 +%%s)\" ]",
 			dir, ways[i].name), ==, 0);
 	}
 	vine_fs_no_openat2 = 0;
 
 	/* a wrong crc in the index, whole and streamed */
-	check_int(sh("cd %s && python3 %s/tests/tools/mkvarchive.py --member-size 4000 --bad-crc 2 -o a.tgz src",
+	check_int(t_sh("cd %s && python3 %s/tests/tools/mkvarchive.py --member-size 4000 --bad-crc 2 -o a.tgz src",
 		dir, top), ==, 0);
 	check_int(unpack("badcrc1", 2, 0, 0, id), ==, -1);
 	CHECK(strstr(vine_errmsg(), "member 2 is corrupt: crc32"));
@@ -145,13 +134,13 @@ int main(void)
 	CHECK(strstr(vine_errmsg(), "member 2 is corrupt: crc32"));
 
 	/* a flipped byte in a member, streamed */
-	check_int(sh("cd %s && python3 %s/tests/tools/mkvarchive.py --member-size 4000 -o a.tgz src && "
+	check_int(t_sh("cd %s && python3 %s/tests/tools/mkvarchive.py --member-size 4000 -o a.tgz src && "
 		"printf '\\377\\377\\377' | dd of=a.tgz bs=1 seek=300 conv=notrunc 2>/dev/null",
 		dir, top), ==, 0);
 	check_int(unpack("flip", 2, 1, 0, id), ==, -1);
 	CHECK(strstr(vine_errmsg(), "member 0 is corrupt"));
 
 	if (!getenv("KEEP"))
-		sh("chmod -R u+rwx %s; rm -rf %s", dir, dir);
+		t_sh("chmod -R u+rwx %s; rm -rf %s", dir, dir);
 	return T_END();
 }

@@ -1,6 +1,6 @@
 /*
  * test-seed-follow.c - unpacking while fetching (seed.c's fetch_following,
- * extract.c's follow mode): the fetcher here writes the archive into
+ * extract-parallel.c's follow mode): the fetcher here writes the archive into
  * partial/<id> piece by piece, as vine_fetch does, and "verifies" it at
  * the end (SHA-256 against the id: on a mismatch the copy is removed).
  */
@@ -105,22 +105,10 @@ static int fetch(void *ctx, const char *id, const char *origin, const char *dest
 	return 0;
 }
 
-static int run(const char *fmt, ...) VINE_PRINTF(1, 2);
-static int run(const char *fmt, ...)
-{
-	char cmd[2048];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	return system(cmd);
-}
-
 /* nothing of id published or staged in cache */
 static int nothing_published(const char *cache, const char *id)
 {
-	return run("cd %s && ! test -e objects/%s && ! test -e env/%.16s && "
+	return t_sh("cd %s && ! test -e objects/%s && ! test -e env/%.16s && "
 		   "test -z \"$(find tmp -mindepth 1 2>/dev/null)\"", cache, id, id) == 0;
 }
 
@@ -148,7 +136,7 @@ int main(void)
 	if (!mkdtemp(dir) || !top)
 		return fprintf(stderr, "need a temporary directory and VINE_TOP\n"), 1;
 	/* 60 files of 20 KiB (random: they do not compress), 64 KiB members */
-	CHECK(run("cd %s && mkdir -p src/d1 src/d2 && for i in $(seq 30); do "
+	CHECK(t_sh("cd %s && mkdir -p src/d1 src/d2 && for i in $(seq 30); do "
 		  "head -c 20000 /dev/urandom >src/d1/f$i; head -c 20000 /dev/urandom >src/d2/f$i; done && "
 		  "chmod 0750 src/d2 && ln -s d1/f1 src/link && "
 		  "python3 %s/tests/tools/mkvarchive.py --member-size 65536 -o a.tgz src && "
@@ -178,9 +166,9 @@ int main(void)
 	/* (the root, .vine and symlinks are made at seed time: their times differ) */
 #define LIST "find . -mindepth 1 -path ./.vine -prune -o -type l -printf '%%p %%l\\n' -o " \
 	"-printf '%%p %%y %%m %%s %%T@\\n' | sort"
-	CHECK(run("cd %s && " LIST " >%s/t1 && cd %s && " LIST " >%s/t2 && cmp %s/t1 %s/t2 && diff -r %s %s",
+	CHECK(t_sh("cd %s && " LIST " >%s/t1 && cd %s && " LIST " >%s/t2 && cmp %s/t1 %s/t2 && diff -r %s %s",
 		  ref, dir, env, dir, dir, dir, ref, env) == 0);
-	CHECK(run("test -e %s/objects/%s && test -z \"$(find %s/tmp %s/partial -mindepth 1)\"",
+	CHECK(t_sh("test -e %s/objects/%s && test -z \"$(find %s/tmp %s/partial -mindepth 1)\"",
 		c, id, c, c) == 0);
 	free(env);
 
@@ -193,7 +181,7 @@ int main(void)
 	if (CHECK(env))
 		CHECK(s.early);
 	if (CHECK(env))
-		check_int(run("diff -r %s %s", ref, env), ==, 0);
+		check_int(t_sh("diff -r %s %s", ref, env), ==, 0);
 	free(env);
 	stream_min = 0;
 
@@ -221,7 +209,7 @@ int main(void)
 	check_int(rc, ==, 0);
 	CHECK(env);
 	if (CHECK(env))
-		check_int(run("diff -r %s %s", ref, env), ==, 0);
+		check_int(t_sh("diff -r %s %s", ref, env), ==, 0);
 	free(env);
 
 	/* the transfer is cut: nothing published, the bytes kept; the next
@@ -243,7 +231,7 @@ int main(void)
 	if (CHECK(env))
 		check_int(s.calls, ==, 2);
 	if (CHECK(env))
-		check_int(run("diff -r %s %s", ref, env), ==, 0);
+		check_int(t_sh("diff -r %s %s", ref, env), ==, 0);
 	free(env);
 
 	/* a member whose crc32 is not the index's: never published */
@@ -255,7 +243,7 @@ int main(void)
 	check_int(rc, ==, -1);
 	CHECK(!env);
 	CHECK(strstr(vine_errmsg(), "crc32"));
-	CHECK(run("cd %s && ! test -e env/%.16s && test -z \"$(find tmp -mindepth 1)\"", c,
+	CHECK(t_sh("cd %s && ! test -e env/%.16s && test -z \"$(find tmp -mindepth 1)\"", c,
 		bad) == 0);
 
 	/* not vine format (no index): unpacked again, the ordinary way */
@@ -267,11 +255,11 @@ int main(void)
 	check_int(rc, ==, 0);
 	CHECK(env);
 	if (CHECK(env))
-		check_int(run("diff -r -x .vine %s %s", ref, env), ==, 0);
+		check_int(t_sh("diff -r -x .vine %s %s", ref, env), ==, 0);
 	free(env);
 
 	free(ref);
 	if (!t_fail)
-		CHECK(run("rm -rf %s", dir) == 0);
+		CHECK(t_sh("rm -rf %s", dir) == 0);
 	return T_END();
 }

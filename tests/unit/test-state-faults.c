@@ -37,7 +37,7 @@ static int64_t worker(struct vine_state *st, const char *node)
 				       .lease = 60 };
 	int64_t id = -1;
 
-	CHECK(vine_state_register_worker(st, &wi, &id) == 0);
+	check_int(vine_state_register_worker(st, &wi, &id), ==, 0);
 	return id;
 }
 
@@ -48,7 +48,7 @@ static int64_t claim(struct vine_state *st, int64_t w, int *attempt)
 	size_t n = 0;
 	int64_t id = 0;
 
-	CHECK(vine_state_claim(st, w, 1, 1, 1, &c, &n, NULL) == 0);
+	check_int(vine_state_claim(st, w, 1, 1, 1, &c, &n, NULL), ==, 0);
 	if (n == 1) {
 		id = c[0].task;
 		*attempt = c[0].attempt;
@@ -63,7 +63,8 @@ static void fault(struct vine_state *st, int64_t w, int64_t task, int attempt, c
 				 .message = why };
 	int acc = 0;
 
-	CHECK(vine_state_finish(st, w, &r, 1, &acc) == 0 && acc == 1);
+	check_int(vine_state_finish(st, w, &r, 1, &acc), ==, 0);
+	check_int(acc, ==, 1);
 }
 
 static void test_faults(const char *path)
@@ -83,84 +84,98 @@ static void test_faults(const char *path)
 	if (!st)
 		return;
 	memcpy(obj.id, oid, sizeof(oid));
-	CHECK(vine_state_submit(st, &obj, sp, 2, ids) == 0);
+	check_int(vine_state_submit(st, &obj, sp, 2, ids), ==, 0);
 	w1 = worker(st, "n1");
 	w1b = worker(st, "n1");   /* a second worker on the same node */
 	w2 = worker(st, "n2");
 	w3 = worker(st, "n3");
 
 	/* n1 faults: the task is ready again, its retries (0) untouched */
-	CHECK(claim(st, w1, &att) == ids[0]);
+	check_int(claim(st, w1, &att), ==, ids[0]);
 	fault(st, w1, ids[0], att, "no source: n1");
-	CHECK(vine_state_list_tasks(st, 0, 1, &t, &n) == 0 && n == 1);
+	check_int(vine_state_list_tasks(st, 0, 1, &t, &n), ==, 0);
+	check_int(n, ==, 1);
 	if (n == 1) {
-		CHECK(t[0].state == VINE_TASK_READY);
-		CHECK(t[0].failures == 0 && t[0].faults == 1);
-		CHECK(t[0].last.outcome == VINE_OUT_FAULT);
-		CHECK_STR(t[0].last.message, "no source: n1");
+		check_int(t[0].state, ==, VINE_TASK_READY);
+		check_int(t[0].failures, ==, 0);
+		check_int(t[0].faults, ==, 1);
+		check_int(t[0].last.outcome, ==, VINE_OUT_FAULT);
+		check_str(t[0].last.message, ==, "no source: n1");
 	}
 	vine_state_free_tasks(t, n);
 
 	/* node n1 backs off from the object: any worker of it gets the
 	 * other task only, then nothing */
-	CHECK(claim(st, w1b, &att) == ids[1]);
-	CHECK(claim(st, w1, &att) == 0);
+	check_int(claim(st, w1b, &att), ==, ids[1]);
+	check_int(claim(st, w1, &att), ==, 0);
 
 	/* n2 faults too, n2 again (same node: counted once), then n3 */
 	got = claim(st, w2, &att);
-	CHECK(got == ids[0]);
+	check_int(got, ==, ids[0]);
 	fault(st, w2, ids[0], att, "disk full: n2");
 	/* n2 backs off now: make it claim again by expiring its backoff */
-	CHECK(sql(path, "UPDATE node_faults SET until = 0 WHERE node = 'n2'") == 0);
-	CHECK(claim(st, w2, &att) == ids[0]);
+	check_int(sql(path, "UPDATE node_faults SET until = 0 WHERE node = 'n2'"), ==, 0);
+	check_int(claim(st, w2, &att), ==, ids[0]);
 	fault(st, w2, ids[0], att, "disk full again: n2");
-	CHECK(vine_state_list_tasks(st, 0, 1, &t, &n) == 0 && n == 1);
-	if (n == 1)
-		CHECK(t[0].state == VINE_TASK_READY && t[0].faults == 2);
+	check_int(vine_state_list_tasks(st, 0, 1, &t, &n), ==, 0);
+	check_int(n, ==, 1);
+	if (n == 1) {
+		check_int(t[0].state, ==, VINE_TASK_READY);
+		check_int(t[0].faults, ==, 2);
+	}
 	vine_state_free_tasks(t, n);
 
 	/* the backoff doubles with the node's faults */
-	CHECK(vine_state_list_objects(st, &objs, &n) == 0 && n == 1);
+	check_int(vine_state_list_objects(st, &objs, &n), ==, 0);
+	check_int(n, ==, 1);
 	if (n == 1 && objs[0].nbackoffs == 2) {
 		double now = vine_now_wall();
-		CHECK_STR(objs[0].backoffs[0].node, "n1");
-		CHECK(objs[0].backoffs[0].faults == 1);
-		CHECK(objs[0].backoffs[0].until > now + VINE_FAULT_BACKOFF - 5 &&
-		      objs[0].backoffs[0].until <= now + VINE_FAULT_BACKOFF);
-		CHECK_STR(objs[0].backoffs[1].node, "n2");
-		CHECK(objs[0].backoffs[1].faults == 2);
-		CHECK(objs[0].backoffs[1].until > now + 2 * VINE_FAULT_BACKOFF - 5);
-		CHECK_STR(objs[0].backoffs[1].reason, "disk full again: n2");
-	} else {
-		CHECK(!"two backoffs");
+		check_str(objs[0].backoffs[0].node, ==, "n1");
+		check_int(objs[0].backoffs[0].faults, ==, 1);
+		check_dbl(objs[0].backoffs[0].until, >, now + VINE_FAULT_BACKOFF - 5);
+		check_dbl(objs[0].backoffs[0].until, <=, now + VINE_FAULT_BACKOFF);
+		check_str(objs[0].backoffs[1].node, ==, "n2");
+		check_int(objs[0].backoffs[1].faults, ==, 2);
+		check_dbl(objs[0].backoffs[1].until, >, now + 2 * VINE_FAULT_BACKOFF - 5);
+		check_str(objs[0].backoffs[1].reason, ==, "disk full again: n2");
+	} else if (n == 1) {
+		check_int(objs[0].nbackoffs, ==, 2);
 	}
 	vine_state_free_objects(objs, n);
 
-	CHECK(claim(st, w3, &att) == ids[0]);
+	check_int(claim(st, w3, &att), ==, ids[0]);
 	fault(st, w3, ids[0], att, "state unreachable: n3");
-	CHECK(vine_state_list_tasks(st, 0, 1, &t, &n) == 0 && n == 1);
-	if (n == 1)
-		CHECK(t[0].state == VINE_TASK_FAILED && t[0].faults == VINE_FAULT_NODES);
+	check_int(vine_state_list_tasks(st, 0, 1, &t, &n), ==, 0);
+	check_int(n, ==, 1);
+	if (n == 1) {
+		check_int(t[0].state, ==, VINE_TASK_FAILED);
+		check_int(t[0].faults, ==, VINE_FAULT_NODES);
+	}
 	vine_state_free_tasks(t, n);
 	/* every reason is on record */
-	CHECK(vine_state_list_attempts(st, ids[0], &a, &n) == 0 && n == 4);
+	check_int(vine_state_list_attempts(st, ids[0], &a, &n), ==, 0);
+	check_int(n, ==, 4);
 	if (n == 4) {
-		CHECK_STR(a[0].message, "no source: n1");
-		CHECK_STR(a[1].message, "disk full: n2");
-		CHECK_STR(a[2].message, "disk full again: n2");
-		CHECK_STR(a[3].message, "state unreachable: n3");
+		check_str(a[0].message, ==, "no source: n1");
+		check_str(a[1].message, ==, "disk full: n2");
+		check_str(a[2].message, ==, "disk full again: n2");
+		check_str(a[3].message, ==, "state unreachable: n3");
 		for (size_t i = 0; i < n; i++)
-			CHECK(a[i].outcome == VINE_OUT_FAULT);
+			check_int(a[i].outcome, ==, VINE_OUT_FAULT);
 	}
 	vine_state_free_attempts(a, n);
 
 	/* requeueing starts the count again */
 	int64_t *rq = NULL;
-	CHECK(vine_state_requeue_failed(st, -1, &rq, &n) == 0 && n == 1);
+	check_int(vine_state_requeue_failed(st, -1, &rq, &n), ==, 0);
+	check_int(n, ==, 1);
 	free(rq);
-	CHECK(vine_state_list_tasks(st, 0, 1, &t, &n) == 0 && n == 1);
-	if (n == 1)
-		CHECK(t[0].state == VINE_TASK_READY && t[0].faults == 0);
+	check_int(vine_state_list_tasks(st, 0, 1, &t, &n), ==, 0);
+	check_int(n, ==, 1);
+	if (n == 1) {
+		check_int(t[0].state, ==, VINE_TASK_READY);
+		check_int(t[0].faults, ==, 0);
+	}
 	vine_state_free_tasks(t, n);
 	vine_state_close(st);
 }
@@ -183,19 +198,21 @@ static void test_one_episode(const char *path)
 	if (!st)
 		return;
 	memcpy(obj.id, oid, sizeof(oid));
-	CHECK(vine_state_submit(st, &obj, sp, 2, ids) == 0);
-	CHECK(vine_state_register_worker(st, &wi, &w) == 0);
-	CHECK(vine_state_claim(st, w, 2, 2, 2, &c, &n, NULL) == 0 && n == 2);
+	check_int(vine_state_submit(st, &obj, sp, 2, ids), ==, 0);
+	check_int(vine_state_register_worker(st, &wi, &w), ==, 0);
+	check_int(vine_state_claim(st, w, 2, 2, 2, &c, &n, NULL), ==, 0);
+	check_int(n, ==, 2);
 	for (size_t i = 0; i < n && i < 2; i++)
 		r[i] = (struct vine_result){ .task = c[i].task, .attempt = c[i].attempt,
 					     .outcome = VINE_OUT_FAULT, .message = "gone" };
-	CHECK(vine_state_finish(st, w, r, n, acc) == 0);
+	check_int(vine_state_finish(st, w, r, n, acc), ==, 0);
 	vine_state_free_claims(c, n);
-	CHECK(vine_state_list_objects(st, &objs, &n) == 0 && n == 1);
+	check_int(vine_state_list_objects(st, &objs, &n), ==, 0);
+	check_int(n, ==, 1);
 	if (n == 1) {
-		CHECK(objs[0].nbackoffs == 1);
+		check_int(objs[0].nbackoffs, ==, 1);
 		if (objs[0].nbackoffs == 1)
-			CHECK(objs[0].backoffs[0].faults == 1);
+			check_int(objs[0].backoffs[0].faults, ==, 1);
 	}
 	vine_state_free_objects(objs, n);
 	vine_state_close(st);
@@ -214,22 +231,23 @@ static void test_migrate_v4(const char *path)
 	CHECK(st != NULL);
 	if (!st)
 		return;
-	CHECK(vine_state_submit(st, NULL, &sp, 1, &id) == 0);
+	check_int(vine_state_submit(st, NULL, &sp, 1, &id), ==, 0);
 	w = worker(st, "n1");
-	CHECK(claim(st, w, &att) == id);
+	check_int(claim(st, w, &att), ==, id);
 	vine_state_close(st);
 	/* back to version 4's tables, with an attempt on record */
-	CHECK(sql(path, "DROP TABLE node_faults; ALTER TABLE tasks DROP COLUMN faults;"
-		  " PRAGMA user_version = 4") == 0);
+	check_int(sql(path, "DROP TABLE node_faults; ALTER TABLE tasks DROP COLUMN faults;"
+			  " PRAGMA user_version = 4"), ==, 0);
 	st = vine_state_open(path, 0);
 	CHECK(st != NULL);
 	if (!st) {
 		fprintf(stderr, "open: %s\n", vine_errmsg());
 		return;
 	}
-	CHECK(vine_state_list_attempts(st, id, &a, &n) == 0 && n == 1);
+	check_int(vine_state_list_attempts(st, id, &a, &n), ==, 0);
+	check_int(n, ==, 1);
 	if (n == 1)
-		CHECK_STR(a[0].node, "n1");
+		check_str(a[0].node, ==, "n1");
 	vine_state_free_attempts(a, n);
 	fault(st, w, id, att, "after the upgrade");
 	vine_state_close(st);
