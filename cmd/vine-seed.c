@@ -70,7 +70,7 @@ static void parse_args(int argc, char **argv, struct args *a)
 			break;
 		case 's':
 			free(a->state);
-			a->state = vine_xstrdup(vine_opt_str("-s", optarg));
+			a->state = vine_xstrdup(vine_opt_state("-s", optarg));
 			break;
 		case 'N':
 			free(a->node);

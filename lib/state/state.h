@@ -136,6 +136,14 @@ enum {
  * state is an error.  Returns NULL with a message on failure.
  */
 struct vine_state *vine_state_open(const char *url, int flags);
+/*
+ * Is url a well-formed state name: not empty, a whole
+ * ssh://[user@]host[:port]/path, no other URL scheme?  0, or -1 with a
+ * message naming url.  It says nothing of whether the state exists: a
+ * program checks its -s and $VINE_STATE with it before it starts, so that
+ * a malformed name is a usage error.
+ */
+int vine_state_name_check(const char *url);
 void vine_state_close(struct vine_state *st);
 /* The url the state was opened with. */
 const char *vine_state_url(const struct vine_state *st);

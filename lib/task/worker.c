@@ -1271,6 +1271,7 @@ static void on_signal(struct worker *w)
 				    w->njobs == 1 ? "s" : "", w->o->drain);
 			else
 				say(w, "draining: nothing running");
+			vine_test_pause("drain");
 		} else {
 			w->drain_at = now;
 			if (w->njobs)
