@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "state/state.h"
+#include "util/config.h"
 #include "util/version.h"
 
 static const char *progname = "vine";
@@ -87,6 +89,26 @@ const char *vine_opt_str(const char *opt, const char *arg)
 	if (!*arg)
 		vine_usage_error("%s: the value is empty", opt);
 	return arg;
+}
+
+const char *vine_opt_state(const char *opt, const char *arg)
+{
+	vine_opt_str(opt, arg);
+	if (vine_state_name_check(arg) < 0)
+		vine_usage_error("%s: %s", opt, vine_errmsg());
+	return arg;
+}
+
+char *vine_cli_state(char *given)
+{
+	char *state = given ? given : vine_default_state();
+
+	if (vine_state_name_check(state) < 0) {
+		/* the message names the value: nothing is left to leak at exit */
+		free(state);
+		vine_usage_error("%s: %s", given ? "-s" : "VINE_STATE", vine_errmsg());
+	}
+	return state;
 }
 
 long long vine_opt_int(const char *opt, const char *arg, long long min, long long max)

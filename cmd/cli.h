@@ -58,6 +58,12 @@ _Noreturn void vine_usage_error(const char *fmt, ...) VINE_PRINTF(1, 2);
  */
 #define VINE_YEAR (86400.0 * 366)
 const char *vine_opt_str(const char *opt, const char *arg);
+/* A state name (vine_state_name_check): "-s: 'ssh://h': expected ...". */
+const char *vine_opt_state(const char *opt, const char *arg);
+/* The state given with -s (NULL: none), else $VINE_STATE, else ./vine.db,
+ * checked as vine_opt_state does; a malformed $VINE_STATE is a usage
+ * error naming it.  Returns given or a new string. */
+char *vine_cli_state(char *given);
 long long vine_opt_int(const char *opt, const char *arg, long long min, long long max);
 double vine_opt_seconds(const char *opt, const char *arg, int zero_ok, double max);
 /* A size in bytes, with an optional unit (util.h, vine_parse_size), up to max. */

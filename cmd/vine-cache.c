@@ -7,15 +7,21 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "cache/cache.h"
+#include "peer/xfer.h"
 #include "util/config.h"
 
 static const char usage_text[] =
 	"usage: vine-cache [-c CACHE] list\n"
-	"       vine-cache [-c CACHE] prune [-n] [--older-than AGE] [--max-size SIZE]\n"
+	"       vine-cache [-c CACHE] [-s STATE] [-N NODE] prune [-n] [--older-than AGE]\n"
+	"                  [--max-size SIZE]\n"
 	"  -c CACHE           the node cache (default $VINE_CACHE, else $TMPDIR/vine-$USER)\n"
+	"  -s STATE           withdraw this node's replicas of what is pruned from the state\n"
+	"                     (default $VINE_STATE; none: the state is not told)\n"
+	"  -N NODE            this node's name in the state (default $VINE_NODE, else the host name)\n"
 	"  -n, --dry-run      say what prune would remove, remove nothing\n"
 	"  --older-than AGE   prune what was last used more than AGE ago (s, m, h, d, w)\n"
 	"  --max-size SIZE    prune least recently used until at most SIZE (e.g. 50GB, 40GiB)\n"
@@ -24,6 +30,7 @@ static const char usage_text[] =
 /* What the command line asks for. */
 struct args {
 	char *cache;
+	char *state, *node;     /* prune: the state to tell (NULL: none), as whom */
 	const char *verb;       /* list, prune */
 	int dry_run, have_older, have_max;
 	int64_t older;
@@ -43,11 +50,19 @@ static void parse_args(int argc, char **argv, struct args *a)
 
 	vine_cli_start(argc, argv, usage_text);
 	/* options may come before or after the command */
-	while ((ch = getopt_long(argc, argv, "c:hn", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:hnN:s:", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			free(a->cache);
 			a->cache = vine_xstrdup(vine_opt_str("-c", optarg));
+			break;
+		case 's':
+			free(a->state);
+			a->state = vine_xstrdup(vine_opt_str("-s", optarg));
+			break;
+		case 'N':
+			free(a->node);
+			a->node = vine_xstrdup(vine_opt_str("-N", optarg));
 			break;
 		case 'h':
 			vine_usage(VINE_EXIT_OK);
@@ -81,6 +96,12 @@ static void parse_args(int argc, char **argv, struct args *a)
 	}
 	if (!a->cache)
 		a->cache = vine_default_cache();
+	/* $VINE_STATE naming no file has no replicas to withdraw */
+	const char *env = getenv("VINE_STATE");
+	if (!a->state && env && *env && (strstr(env, "://") || access(env, F_OK) == 0))
+		a->state = vine_xstrdup(env);
+	if (!a->node)
+		a->node = vine_default_node();
 }
 
 static void when(int64_t t, char buf[32])
@@ -113,17 +134,31 @@ static void list(const struct vine_cache *c)
 	free(e);
 }
 
+/* Where a prune tells the state: NULL st, nowhere. */
+struct teller {
+	struct vine_state *st;
+	const char *node;
+	int dry_run;
+};
+
 static void removed(void *ctx, const struct vine_cache_entry *e)
 {
+	const struct teller *t = ctx;
+
 	printf("%s %llu\n", e->id, (unsigned long long)(e->archive + e->env));
+	/* peers are sent here no more */
+	if (t->st && !t->dry_run && (e->has_archive || e->partial) &&
+	    vine_xfer_withdraw(t->st, t->node, e->id) < 0)
+		vine_warn("cannot withdraw the replica of %s from the state: %s", e->id, vine_errmsg());
 }
 
-static int prune(const struct vine_cache *c, int dry_run, int64_t older, int have_older, uint64_t max,
-		 int have_max)
+static int prune(const struct vine_cache *c, const struct teller *t, int64_t older, int have_older,
+		 uint64_t max, int have_max)
 {
 	struct vine_cache_entry *e;
 	size_t n;
 	int64_t now = (int64_t)time(NULL);
+	int dry_run = t->dry_run;
 
 	if (!dry_run && vine_cache_sweep_stale(c) < 0)
 		vine_die_lib(VINE_EXIT_FAIL);
@@ -137,12 +172,12 @@ static int prune(const struct vine_cache *c, int dry_run, int64_t older, int hav
 			if ((r = vine_cache_remove(c, &e[i], dry_run)) < 0)
 				vine_die_lib(VINE_EXIT_FAIL);
 			if (r)
-				removed(NULL, &e[i]);
+				removed((void *)t, &e[i]);
 		}
 		free(e);
 	}
 	if (have_max) {
-		int64_t left = vine_cache_trim(c, max, dry_run, removed, NULL);
+		int64_t left = vine_cache_trim(c, max, dry_run, removed, (void *)t);
 		if (left < 0)
 			vine_die_lib(VINE_EXIT_FAIL);
 		if ((uint64_t)left > max) {
@@ -158,16 +193,26 @@ int main(int argc, char **argv)
 {
 	struct args a = { .cache = NULL };
 	struct vine_cache c;
+	struct teller t = { NULL, NULL, 0 };
 	int rc = VINE_EXIT_OK;
 
 	parse_args(argc, argv, &a);
 	if (vine_cache_open(&c, a.cache) < 0)
 		vine_die_lib(VINE_EXIT_FAIL);
-	if (!strcmp(a.verb, "list"))
+	if (!strcmp(a.verb, "list")) {
 		list(&c);
-	else
-		rc = prune(&c, a.dry_run, a.older, a.have_older, a.max, a.have_max);
+	} else {
+		/* only vine-submit creates a state */
+		if (a.state && !(t.st = vine_state_open(a.state, 0)))
+			vine_die_lib(VINE_EXIT_FAIL);
+		t.node = a.node;
+		t.dry_run = a.dry_run;
+		rc = prune(&c, &t, a.older, a.have_older, a.max, a.have_max);
+		vine_state_close(t.st);
+	}
 	vine_cache_close(&c);
 	free(a.cache);
+	free(a.state);
+	free(a.node);
 	return rc;
 }

@@ -56,8 +56,7 @@ int main(int argc, char **argv)
 	sel.ids = want;
 	if ((sel.nids > 0) + (sel.submission != NULL) + sel.all != 1)
 		vine_usage_error("name the tasks to cancel: IDs, --submission NAME or --all");
-	if (!state)
-		state = vine_default_state();
+	state = vine_cli_state(state);
 	struct vine_state *st = vine_state_open(state, 0);
 	if (!st || vine_state_cancel(st, &sel, &ids, &n) < 0)
 		vine_die_lib(VINE_EXIT_FAIL);

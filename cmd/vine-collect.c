@@ -65,8 +65,7 @@ static void parse_args(int argc, char **argv, struct args *a)
 		vine_usage(VINE_EXIT_USAGE);
 	if (a->incremental && a->joblog && !strcmp(a->joblog, "-"))
 		vine_usage(VINE_EXIT_USAGE); /* both on stdout */
-	if (!a->state)
-		a->state = vine_default_state();
+	a->state = vine_cli_state(a->state);
 }
 
 static void pause_for(double s)

@@ -70,7 +70,7 @@ static void parse_args(int argc, char **argv, struct args *a)
 			break;
 		case 's':
 			free(a->state);
-			a->state = vine_xstrdup(vine_opt_str("-s", optarg));
+			a->state = vine_xstrdup(vine_opt_state("-s", optarg));
 			break;
 		case 'N':
 			free(a->node);
@@ -133,6 +133,9 @@ int main(int argc, char **argv)
 		xs.node = a.node ? a.node : (a.node = vine_default_node());
 		a.o.expect_id = a.archive;
 		a.o.fetcher = &fetcher;
+		/* what it removes (-d, -L) is withdrawn from the state */
+		a.o.removed = vine_xfer_seed_removed;
+		a.o.removed_ctx = &xs;
 	}
 
 	if (vine_seed(&a.o, a.archive, &env, id) < 0)

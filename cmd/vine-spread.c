@@ -107,7 +107,7 @@ static void parse_args(int argc, char **argv, struct args *a)
 		switch (c) {
 		case 's':
 			free(a->state);
-			a->state = vine_xstrdup(vine_opt_str("-s", optarg));
+			a->state = vine_xstrdup(vine_opt_state("-s", optarg));
 			break;
 		case 'c':
 			free(a->cache);

@@ -96,8 +96,7 @@ static void parse_args(int argc, char **argv, struct args *a)
 	}
 	if (a->states && a->n)
 		vine_usage_error("--state and task ids cannot go together");
-	if (!a->state)
-		a->state = vine_default_state();
+	a->state = vine_cli_state(a->state);
 }
 
 static int show_json(json_t *j, int compact)

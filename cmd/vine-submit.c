@@ -102,8 +102,7 @@ static void parse_args(int argc, char **argv, struct args *a)
 						p->timeout > 0 || p->cores != 1)))
 		vine_usage(VINE_EXIT_USAGE);
 	a->input = argc > optind ? argv[optind] : "-";
-	if (!a->state)
-		a->state = vine_default_state();
+	a->state = vine_cli_state(a->state);
 }
 
 /* Register ARCHIVE as an object: its sha256, size and absolute path. */

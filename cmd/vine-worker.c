@@ -120,8 +120,7 @@ static void parse_args(int argc, char **argv, struct args *a)
 		vine_usage(VINE_EXIT_USAGE);
 	if (vine_default_cache_limit(limit, &o->cache_limit) < 0)
 		vine_usage_error("%s%s", limit ? "-L: " : "", vine_errmsg());
-	if (!a->state)
-		a->state = vine_default_state();
+	a->state = vine_cli_state(a->state);
 	if (!a->cache)
 		a->cache = vine_default_cache();
 	if (!a->node)

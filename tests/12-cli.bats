@@ -81,3 +81,36 @@ synopsis_options() {
 	run -2 vine-spread -u 2000 --serve
 	assert_line -n 0 "vine-spread: -u: '2000' is not a number from 1 to 1024"
 }
+
+@test "a malformed state name, with -s or in VINE_STATE, is a usage error naming it" {
+	local id
+	id=$(printf '%064d' 0)
+	for v in 'ssh://' 'ssh://host' 'ssh://:/x' 'ssh://host:' 'ssh://host:/x' 'ssh://host:0/x' \
+		'ssh://host:99999/x' 'ssh://me@/x' 'ssh://host/' 'ftp://host/x'; do
+		for p in vine-cancel vine-collect vine-status vine-submit vine-worker; do
+			local args=()
+			[ "$p" = vine-cancel ] && args=(--all)
+			run -2 "$p" -s "$v" "${args[@]}"
+			assert_line -n 0 --partial "$p: -s: '$v': "
+			assert_output --partial "usage: $p "
+			VINE_STATE=$v run -2 "$p" "${args[@]}"
+			assert_line -n 0 --partial "$p: VINE_STATE: '$v': "
+		done
+		run -2 vine-seed -s "$v" "$id"
+		assert_line -n 0 --partial "vine-seed: -s: '$v': "
+		run -2 vine-spread -s "$v" "$id"
+		assert_line -n 0 --partial "vine-spread: -s: '$v': "
+	done
+	# the reason, each kind once
+	run -2 vine-status -s 'ssh://host'
+	assert_line -n 0 "vine-status: -s: 'ssh://host': expected ssh://[user@]host[:port]/absolute/path"
+	run -2 vine-status -s 'ssh://:/x'
+	assert_line -n 0 "vine-status: -s: 'ssh://:/x': empty host name"
+	run -2 vine-status -s 'ssh://host:0/x'
+	assert_line -n 0 "vine-status: -s: 'ssh://host:0/x': bad port"
+	run -2 vine-status -s 'ftp://host/x'
+	assert_line -n 0 "vine-status: -s: 'ftp://host/x': unknown URL scheme"
+	# nothing was created
+	run ls -A
+	assert_output ""
+}

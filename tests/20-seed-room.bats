@@ -139,11 +139,13 @@ build_rpath() {
 	mkdir -p "$P/bin" "$P/lib/python3.11"
 	# like CPython: the library finds its home from the executable, and the
 	# build's prefix is written into text files (sysconfig data, scripts)
+	# and keeps its compiled-in PREFIX as a fallback for when it does not
 	cat >libpy.c <<-'EOF2'
 	#include <libgen.h>
 	#include <stdio.h>
 	#include <string.h>
 	#include <unistd.h>
+	static const char prefix[] = PREFIX;
 	int py_main(const char *script)
 	{
 		char exe[4096], path[8192], line[4096];
@@ -153,18 +155,24 @@ build_rpath() {
 		char *home = dirname(dirname(exe));
 		snprintf(path, sizeof(path), "%s/lib/python3.11/%s", home, script);
 		FILE *f = fopen(path, "r");
+		if (!f) snprintf(path, sizeof(path), "%s/lib/python3.11/%s", prefix, script), f = fopen(path, "r");
 		if (!f) { perror(path); return 1; }
 		while (fgets(line, sizeof(line), f)) fputs(line, stdout);
 		return 0;
 	}
 	EOF2
 	printf 'int py_main(const char *);\nint main(void) { return py_main("sysconfigdata.py"); }\n' >python.c
-	cc -shared -fPIC -o "$P/lib/libpython3.11.so.1.0" libpy.c
+	cc -shared -fPIC -DPREFIX="\"$P\"" -o "$P/lib/libpython3.11.so.1.0" libpy.c
 	ln -s libpython3.11.so.1.0 "$P/lib/libpython3.11.so"
 	cc -o "$P/bin/python3.11" python.c -L"$P/lib" -lpython3.11 -Wl,-rpath,"$P/lib"
 	ln -s python3.11 "$P/bin/python3"
 	printf "build_time_vars = {'prefix': '%s', 'LIBDIR': '%s/lib'}\n" "$P" "$P" >"$P/lib/python3.11/sysconfigdata.py"
 	printf '#!%s/bin/python3.11\n' "$P" >"$P/bin/idle3"
+	# under any other name, the same string bounds the room
+	mv "$P/lib/libpython3.11.so.1.0" "$P/lib/libpyth0n.so"
+	run -0 vine-pack -q -o other.tgz "$P"
+	assert_output --partial "'lib/libpyth0n.so' embeds the environment's path in a binary string: it relocates into environment paths of at most 28 bytes"
+	mv "$P/lib/libpyth0n.so" "$P/lib/libpython3.11.so.1.0"
 	run -0 vine-pack -q -o py.tgz "$P"
 	refute_output --partial "relocates into"
 	rm -rf "$SHORT"
@@ -172,4 +180,37 @@ build_rpath() {
 	env=$(vine-seed py.tgz)
 	assert_output "build_time_vars = {'prefix': '$env', 'LIBDIR': '$env/lib'}"
 	[ "$(head -1 "$env/bin/idle3")" = "#!$env/bin/python3.11" ]
+	# the compiled-in prefix could not take the longer path: left as it was
+	[ ${#env} -gt ${#P} ]
+	grep -qF "$P" "$env/lib/libpython3.11.so.1.0"
+}
+
+# A real CPython build as pyenv makes it (shared libpython, its prefix under
+# the home directory compiled in), when this machine has one: its standard
+# library and extension modules (not site-packages), packed where it is
+# and run from the default cache, whose environment paths are longer.
+@test "room: a pyenv CPython runs from the default cache (skipped without a pyenv build)" {
+	local d py=
+	for d in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.*; do
+		[ -d "$d" ] || continue
+		for f in "$d"/lib/libpython3.*.so.1.0; do
+			[ -e "$f" ] || continue
+			v=${f##*/libpython}
+			v=${v%%.so.1.0}
+			v=${v%m}
+			[ -x "$d/bin/python$v" ] && py=$d && break 2
+		done
+	done
+	[ -n "$py" ] || skip "no pyenv CPython with a shared libpython under ${PYENV_ROOT:-$HOME/.pyenv}/versions"
+	run -0 vine-pack -q -o py.tgz -x site-packages -x test -x 'config-3*' -x __pycache__ -x idlelib \
+		-x tkinter -x ensurepip -x lib2to3 -x include -x share -x '*.a' "$py"
+	refute_output --partial "relocates into"
+	run -0 vine-seed py.tgz
+	env=$output
+	[ ${#env} -gt ${#py} ]
+	run -0 "$env/bin/python$v" -c 'import sys, json, math, sysconfig; print(sys.prefix); print(sys.exec_prefix); print(sysconfig.get_config_var("prefix"))'
+	assert_output "$env"$'\n'"$env"$'\n'"$env"
+	run -0 ldd "$env/bin/python$v"
+	assert_output --partial "libpython$v"
+	assert_output --partial "$env/"
 }

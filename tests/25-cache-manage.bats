@@ -149,3 +149,52 @@ age() {
 	run -2 vine-cache prune --older-than 3y
 	run -2 vine-cache list --older-than 1d
 }
+
+# worker_env CACHE [OPTION...]: run one task in a.tgz's environment on a
+# worker with cache CACHE (local state, node named after CACHE)
+worker_env() {
+	local cache=$1
+	shift
+	echo 'cat "$VINE_ENV/a" | wc -c' | vine-submit -e a.tgz >/dev/null
+	run -0 vine-worker -c "$PWD/$cache" -N "$cache" -i 0 "$@"
+	run -0 vine-collect -o "out-$cache"
+	assert_equal "$(tr -d ' ' <"out-$cache/$(ls "out-$cache" | sort -n | tail -1)/stdout")" 1000
+}
+
+@test "vine-worker --no-serve drops the archive once the environment is ready; a serving one keeps it" {
+	mk a 1000
+	worker_env quiet --no-serve
+	[ -e "quiet/env/${ID_a:0:12}/a" ]
+	[ ! -e "quiet/objects/$ID_a" ]
+	run -0 ls -A quiet/objects quiet/partial
+	refute_output --partial "$ID_a"
+	worker_env none -l none
+	[ -e "none/env/${ID_a:0:12}/a" ] && [ ! -e "none/objects/$ID_a" ]
+	# serving (the default): peers are sent to it, so it keeps it
+	worker_env served
+	[ -e "served/env/${ID_a:0:12}/a" ]
+	cmp a.tgz "served/objects/$ID_a"
+	# and the state holds the replicas that are there
+	run -0 vine-status --json
+	run -0 python3 -c 'import json, sys; print([r["node"] for o in json.load(sys.stdin)["objects"] for r in o["replicas"] if r["complete"]])' <<<"$output"
+	assert_output "['served']"
+}
+
+@test "an archive is kept while another process serves the cache (vine-worker --no-serve, vine-seed -d)" {
+	spread_setup
+	mk a 1000
+	spread_serve S "$PWD/shared" 127.0.0.1
+	worker_env shared --no-serve
+	cmp a.tgz "shared/objects/$ID_a"
+	run -0 vine-seed -c "$PWD/shared" -d -v a.tgz
+	cmp a.tgz "shared/objects/$ID_a"
+	kill "$S_pid"
+	wait "$S_pid" || true
+	# nobody serves it now
+	run -0 vine-seed -c "$PWD/shared" -d a.tgz
+	[ ! -e "shared/objects/$ID_a" ]
+}
+
+teardown() {
+	spread_stop_all
+}

@@ -238,3 +238,76 @@ print(" ".join(map(str, v)) if isinstance(v, tuple) else v)' "$1"
 	run -2 env VINE_LEASE=0 vine-spread -s "$VINE_STATE" -c n4 -N n4 --serve
 	assert_output "vine-spread: VINE_LEASE='0' is not a positive number of seconds"
 }
+
+# replicas ID: the nodes the state records with a complete replica of ID
+replicas() {
+	vine-status --json | python3 -c '
+import json, sys
+j = json.load(sys.stdin)
+print(" ".join(sorted(r["node"] for o in j["objects"] if o["id"] == sys.argv[1]
+                      for r in o["replicas"] if r["complete"])))' "$1"
+}
+
+@test "a node that pruned without telling the state stops being a source at its first 'not found'" {
+	head -c 65536 /dev/urandom >env.tar
+	id=$(register env.tar)
+	node_serve 1
+	run -0 node_fetch 1 "$id"
+	run -0 replicas "$id"
+	assert_output n1
+	# n1 prunes it, the state is not told
+	VINE_STATE= run -0 vine-cache -c n1 prune --max-size 0
+	assert_output "$id 65536"
+	# n2 is sent to n1, hears "not found", and the state drops n1's replica
+	run -0 timeout 60 vine-spread -q -s "$VINE_STATE" -c n2 -N n2 "$id"
+	cmp env.tar "n2/objects/$id"
+	run -0 js '[(x["source"], x["dest"], x["status"]) for x in t]'
+	assert_output "[(None, 'n1', 'ok'), ('n1', 'n2', 'notfound'), (None, 'n2', 'ok')]"
+	run -0 replicas "$id"
+	assert_output n2
+}
+
+@test "vine-cache prune (-s, or VINE_STATE), vine-seed -L and vine-seed -d withdraw their replicas" {
+	mkdir a b
+	echo a >a/a
+	echo b >b/b
+	vine-pack -q -o a.tgz a >/dev/null
+	vine-pack -q -o b.tgz b >/dev/null
+	ida=$(register a.tgz)
+	idb=$(register b.tgz)
+	node_serve 1
+	run -0 node_fetch 1 "$ida"
+	run -0 node_fetch 1 "$idb"
+	run -0 replicas "$ida"
+	assert_output n1
+	# a dry run changes nothing; prune tells the state given by -s
+	VINE_STATE= run -0 vine-cache -c n1 -N n1 -s "$PWD/vine.db" prune -n --max-size 0
+	run -0 replicas "$ida"
+	assert_output n1
+	run -0 vine-cache -c n1 -N n1 prune --max-size 0
+	run -0 replicas "$ida"
+	assert_output ''
+	run -0 replicas "$idb"
+	assert_output ''
+	# vine-seed -L evicts a (not in use) for b, and withdraws n3's replica of a
+	run -0 vine-seed -s "$VINE_STATE" -c n3 -N n3 "$ida"
+	run -0 replicas "$ida"
+	assert_output n3
+	run -0 vine-seed -s "$VINE_STATE" -c n3 -N n3 -L 1 "$idb"
+	run -0 replicas "$ida"
+	assert_output ''
+	run -0 replicas "$idb"
+	assert_output n3
+	# vine-seed -d drops b's archive on n4 and withdraws its replica
+	run -0 vine-seed -s "$VINE_STATE" -c n4 -N n4 -d "$idb"
+	[ ! -e "n4/objects/$idb" ]
+	run -0 replicas "$idb"
+	assert_output n3
+	# a state that cannot be opened is an error before anything goes
+	run -0 node_fetch 1 "$ida"
+	run -1 vine-cache -c n1 -s "$PWD/nothing.db" prune --max-size 0
+	[ -e "n1/objects/$ida" ]
+	# $VINE_STATE naming no file: there is nothing to tell
+	VINE_STATE=$PWD/nothing.db run -0 vine-cache -c n1 prune --max-size 0
+	[ ! -e "n1/objects/$ida" ]
+}

@@ -9,23 +9,23 @@ task_state() {
 }
 
 # overtake: worker a starts task 1 and is stopped until its lease runs out;
-# worker b reaps it and runs the task again; then a goes on.  Sets $a, $b;
-# a's standard error goes to a.err.
+# worker b reaps it and runs the task again; a stays stopped (kill -CONT $a
+# lets it go on).  Sets $a, $b; a's standard error goes to a.err, b's to
+# b.err; b runs with VINE_TEST_PAUSE=$B_PAUSE.
 overtake() {
 	vine-worker -N a -c "$PWD/ca" -n 1 -i 0 2>a.err 3>&- &
 	a=$!
 	spread_wait_for 20 task_state 1 "running 1"
 	kill -STOP $a
-	sleep 1.5
-	vine-worker -N b -c "$PWD/cb" -n 1 -i 0 3>&- &
+	spread_wait_for 20 past_lease a
+	VINE_TEST_PAUSE=${B_PAUSE-} vine-worker -N b -c "$PWD/cb" -n 1 -i 0 2>b.err 3>&- &
 	b=$!
 	spread_wait_for 20 task_state 1 "running 2"
-	kill -CONT $a
 }
 
 @test "lease: a worker killed with kill -9 loses its task, which runs elsewhere" {
 	export VINE_LEASE=1
-	echo 'sleep 1.5; echo "ran on $VINE_NODE, attempt $VINE_ATTEMPT"' | vine-submit
+	echo "$(gate); echo \"ran on \$VINE_NODE, attempt \$VINE_ATTEMPT\"" | vine-submit
 	vine-worker -N a -c "$PWD/ca" -n 1 3>&- &
 	pid=$!
 	spread_wait_for 20 task_state 1 "running 1"
@@ -34,7 +34,11 @@ overtake() {
 	# its work directory is left behind, its task held until the lease runs out
 	run -0 ls ca/tasks
 	assert_output "a.$pid"
-	run -0 vine-worker -N b -c "$PWD/cb" -n 1 -i 3
+	run -0 status_py 'j["state"]' 1
+	assert_output running
+	spread_wait_for 20 past_lease a
+	touch go
+	run -0 vine-worker -N b -c "$PWD/cb" -n 1 -i 0
 	run -0 status_py '[(a["node"], a["outcome"]) for a in j["attempts"]], j["losses"], j["failures"], j["state"]' 1
 	assert_output "[('a', 'lost'), ('b', 'exited')] 1 0 done"
 	run -0 vine-collect -o out
@@ -73,8 +77,12 @@ gone() {
 
 @test "lease: a stale result is refused, and the task is recorded once" {
 	export VINE_LEASE=1
-	echo "sleep 1; echo \$VINE_NODE >>'$PWD/ran'" | vine-submit
+	echo "$(gate); echo \$VINE_NODE >>'$PWD/ran'" | vine-submit
 	overtake
+	# a's task ends while a is stopped; a then reports it
+	touch go
+	spread_wait_for 20 grep -qx a ran
+	kill -CONT $a
 	wait $a
 	wait $b
 	run -0 cat a.err
@@ -93,14 +101,16 @@ gone() {
 	# a sleep named for this run alone: pgrep sees the whole machine
 	u=$$$RANDOM
 	echo "sleep 9.7531$u; echo finished" | vine-submit
-	overtake
+	B_PAUSE=drain overtake
+	kill -CONT $a
 	# a's heartbeat learns its attempt is stale and kills it long before it ends
 	spread_wait_for 10 sh -c '[ "$(pgrep -fc "^sleep 9\.7531$1\$")" = 1 ]' sh "$u"
 	wait $a
-	# b hands its attempt back at once
+	# b hands its attempt back at once: the second signal once it drains
 	kill -TERM $b
-	sleep 0.2
+	wait_stopped $b
 	kill -INT $b
+	kill -CONT $b
 	wait $b
 	run -0 status_py '[(a["node"], a["outcome"]) for a in j["attempts"]], j["state"]' 1
 	assert_output "[('a', 'lost'), ('b', 'released')] ready"
@@ -133,17 +143,21 @@ EOF
 }
 
 @test "drain: SIGTERM lets short tasks finish and hands long ones back" {
-	export VINE_DRAIN=2 VINE_GRACE=1
+	export VINE_DRAIN=4 VINE_GRACE=1
 	u=$$$RANDOM
-	printf '%s\n' 'sleep 0.8; echo short' "sleep 60.1234$u" 'echo never started' | vine-submit
-	vine-worker -n 2 3>&- &
+	printf '%s\n' "$(gate); echo short" "sleep 60.1234$u" 'echo never started' | vine-submit
+	VINE_TEST_PAUSE=drain vine-worker -n 2 3>&- &
 	w=$!
 	spread_wait_for 20 running_count 2
 	start=${EPOCHREALTIME/./}
 	kill -TERM $w
+	# the short task ends once the worker drains: no new task is claimed
+	wait_stopped $w
+	touch go
+	kill -CONT $w
 	wait $w
 	elapsed=$(( (${EPOCHREALTIME/./} - start) / 1000 ))
-	[ "$elapsed" -lt 5000 ]
+	[ "$elapsed" -lt 8000 ]
 	run -0 status_py '[(a["outcome"], a["exit"]) for a in j["attempts"]], j["state"]' 1
 	assert_output "[('exited', 0)] done"
 	run -0 status_py '[a["outcome"] for a in j["attempts"]], j["state"], j["failures"]' 2
@@ -159,13 +173,15 @@ EOF
 	export VINE_DRAIN=60 VINE_GRACE=1
 	u=$$$RANDOM
 	echo "sleep 60.4321$u" | vine-submit
-	vine-worker -n 1 3>&- &
+	VINE_TEST_PAUSE=drain vine-worker -n 1 3>&- &
 	w=$!
 	spread_wait_for 20 running_count 1
 	start=${EPOCHREALTIME/./}
 	kill -TERM $w
-	sleep 0.3
+	# the second signal comes once the first is taken
+	wait_stopped $w
 	kill -INT $w
+	kill -CONT $w
 	wait $w
 	elapsed=$(( (${EPOCHREALTIME/./} - start) / 1000 ))
 	[ "$elapsed" -lt 3000 ]

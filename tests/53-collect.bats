@@ -88,10 +88,16 @@ EOF
 }
 
 @test "collect -w waits for every task; running it again is harmless" {
-	printf '%s\n' 'sleep 0.5; echo one' 'sleep 0.7; echo two' | vine-submit
-	(sleep 0.5 && vine-worker -n 1 -i 0) 3>&- &
+	printf '%s\n' "$(gate); echo one" 'echo two' | vine-submit
+	vine-collect -w -o out -j jl 3>&- &
+	c=$!
+	vine-worker -n 1 -i 0 3>&- &
 	w=$!
-	run -0 vine-collect -w -o out -j jl
+	# task 1 cannot end before the gate opens: vine-collect waits for it
+	spread_wait_for 20 running_count 1
+	kill -0 $c
+	touch go
+	wait $c
 	assert_equal "$(cat out/1/stdout)" one
 	assert_equal "$(cat out/2/stdout)" two
 	wait $w
@@ -112,7 +118,7 @@ reaped() {
 
 @test "collect -w reaps the tasks of a worker that died and waits for them to run again" {
 	export VINE_LEASE=1
-	echo 'sleep 3; echo again' | vine-submit
+	echo "$(gate); echo again" | vine-submit
 	vine-worker -N a -c "$PWD/ca" -n 1 3>&- &
 	a=$!
 	spread_wait_for 20 sh -c '[ "$(vine-status --json | python3 -c "import json, sys; print(json.load(sys.stdin)[\"tasks\"][\"running\"])")" = 1 ]'
@@ -122,6 +128,7 @@ reaped() {
 	c=$!
 	spread_wait_for 20 reaped
 	kill -0 $c
+	touch go
 	vine-worker -N b -c "$PWD/cb" -n 1 -i 0
 	wait $c
 	assert_equal "$(cat out/1/stdout)" again

@@ -41,3 +41,19 @@ prune"
 	[ -z "$(find "$BATS_TEST_TMPDIR/dest" -type f -o -type l)" ]
 	[ ! -e "$p/share/vine" ]
 }
+
+@test "the Spack recipe names no made-up home, and tests every installed program" {
+	run -0 python3 - "$VINE_TOP/share/spack/package.py" "$VINE_TOP/cmd" <<'PY'
+import ast, os, sys
+tree = ast.parse(open(sys.argv[1]).read())
+cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Vine")
+attrs = {t.id: n.value for n in cls.body if isinstance(n, ast.Assign) for t in n.targets
+         if isinstance(t, ast.Name)}
+# no public home yet: a site sets git and homepage with package_attributes
+print(sorted(a for a in ("homepage", "git", "url") if a in attrs))
+progs = sorted(ast.literal_eval(attrs["programs"]))
+built = sorted(f[:-2] for f in os.listdir(sys.argv[2]) if f.startswith("vine-") and f.endswith(".c"))
+print(progs == built, set(built) - set(progs))
+PY
+	assert_output $'[]\nTrue set()'
+}

@@ -55,6 +55,19 @@ running_count() {
 	[ "$(status_py 'j["tasks"]["running"]')" = "$1" ]
 }
 
+# past_lease NODE: the lease of NODE's worker has run out (it is due to be
+# reaped: the next claim does it); for spread_wait_for
+past_lease() {
+	[ "$(status_py "[w['expires'] < __import__('time').time() for w in j['workers'] if w['node'] == '$1']")" = "[True]" ]
+}
+
+# gate [FILE]: a task command that waits until FILE (default go, in the
+# test's directory) exists, so that a task is still running, whatever the
+# load, until the test lets it end (touch go)
+gate() {
+	echo "until [ -e '$PWD/${1:-go}' ]; do sleep 0.05; done"
+}
+
 # max_rss COMMAND...: run COMMAND (it must succeed); print the largest
 # resident set size, in KiB, of it or any process it waited for.
 max_rss() {

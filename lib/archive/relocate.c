@@ -221,9 +221,38 @@ static size_t padding(const char *z, const char *end)
 	return run >= VINE_PAD_MIN ? run - 1 : 0;
 }
 
-/* The room of the strings of buf holding from, those in skip excepted. */
+static int is_python(const char *name, size_t n);
+
+/*
+ * Is the file at path CPython's runtime (libpython*.so*, a pythonX.Y
+ * executable, as a static build is, or libpython*.a, its objects)?  A string in it that is exactly the
+ * prefix is its compiled-in PREFIX or EXEC_PREFIX, which CPython's getpath
+ * uses only when it does not find its standard library from where its
+ * executable is: in an environment moved whole, it always finds it.  Such
+ * a string is relocated when the new prefix fits and is otherwise left as
+ * it was, so it does not bound the room (relocate.h).
+ */
+static int python_runtime(const char *path)
+{
+	const char *name = strrchr(path, '/');
+
+	name = name ? name + 1 : path;
+	size_t n = strlen(name);
+
+	return (!strncmp(name, "libpython", 9) && (strstr(name, ".so") || !strcmp(name + n - 2, ".a"))) ||
+	       is_python(name, n);
+}
+
+/* Is the occurrence of from (fl bytes) at hit, ending at z, a whole string? */
+static int whole_string(const char *buf, const char *hit, const char *z, size_t fl)
+{
+	return (hit == buf || hit[-1] == '\0') && (size_t)(z - hit) == fl;
+}
+
+/* The room of the strings of buf holding from, those in skip excepted, and
+ * with fallback, those that are exactly from (python_runtime). */
 static size_t room_scan(const char *buf, size_t len, const char *from, const struct vine_elf_str *skip,
-			size_t nskip)
+			size_t nskip, int fallback)
 {
 	size_t fl = strlen(from), room = VINE_ROOM_ANY;
 	const char *p = buf, *end = buf + len, *hit;
@@ -232,7 +261,7 @@ static size_t room_scan(const char *buf, size_t len, const char *from, const str
 		const char *z = memchr(hit, '\0', (size_t)(end - hit));
 		if (!z)
 			z = end;
-		if (!in_ranges((size_t)(hit - buf), skip, nskip)) {
+		if (!in_ranges((size_t)(hit - buf), skip, nskip) && !(fallback && whole_string(buf, hit, z, fl))) {
 			size_t k = 0;
 			for (const char *q = hit; (q = memmem(q, (size_t)(z - q), from, fl)); q += fl)
 				k++;
@@ -245,19 +274,24 @@ static size_t room_scan(const char *buf, size_t len, const char *from, const str
 	return room;
 }
 
-long vine_relocate_binary(char *buf, size_t len, const char *from, const char *to)
+static long relocate_binary(char *buf, size_t len, const char *from, const char *to, int fallback)
 {
 	size_t fl = strlen(from), tl = strlen(to);
 	char *p = buf, *end = buf + len, *hit;
 	struct vine_buf seg = VINE_BUF_INIT;
 	long count = 0;
 
-	if (tl > fl && room_scan(buf, len, from, NULL, 0) < tl)
+	if (tl > fl && room_scan(buf, len, from, NULL, 0, fallback) < tl)
 		return -1;
 	while ((hit = memmem(p, (size_t)(end - p), from, fl))) {
 		char *z = memchr(hit, '\0', (size_t)(end - hit));
 		if (!z)
 			z = end;
+		/* a fallback prefix that does not fit stays as it was */
+		if (fallback && tl > fl && whole_string(buf, hit, z, fl) && fl + padding(z, end) < tl) {
+			p = z;
+			continue;
+		}
 		vine_buf_reset(&seg);
 		/* the rest of this C string, with every occurrence replaced */
 		for (char *q = hit, *h; q < z; q = h + fl) {
@@ -279,6 +313,16 @@ long vine_relocate_binary(char *buf, size_t len, const char *from, const char *t
 	}
 	vine_buf_release(&seg);
 	return count;
+}
+
+long vine_relocate_binary(char *buf, size_t len, const char *from, const char *to)
+{
+	return relocate_binary(buf, len, from, to, 0);
+}
+
+long vine_relocate_binary_file(char *buf, size_t len, const char *path, const char *from, const char *to)
+{
+	return relocate_binary(buf, len, from, to, python_runtime(path));
 }
 
 static uint64_t elf_get(const unsigned char *p, int n, int be)
@@ -489,7 +533,7 @@ size_t vine_relocate_room(const char *buf, size_t len, const char *path, const c
 
 	if (vine_elf_rpaths(buf, len, &rp, &n) > 0)
 		k = rpath_plan(buf, rp, n, path, from, NULL);
-	room = room_scan(buf, len, from, rp, k);
+	room = room_scan(buf, len, from, rp, k, python_runtime(path));
 	free(rp);
 	return room;
 }
@@ -616,7 +660,7 @@ static int rewrite(int fd, const char *path, const struct stat *st, int binary, 
 		if (map == MAP_FAILED)
 			return vine_error_errno("cannot map '%s'", path);
 		vine_relocate_rpaths(map, len, path, from); /* an ELF file it cannot read: strings only */
-		if (vine_relocate_binary(map, len, from, to) < 0)
+		if (vine_relocate_binary_file(map, len, path, from, to) < 0)
 			rc = vine_error("cannot relocate '%s': '%s' does not fit", path, to);
 		if (munmap(map, len) < 0 && rc == 0)
 			rc = vine_error_errno("cannot write '%s'", path);

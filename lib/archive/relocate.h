@@ -11,8 +11,9 @@
  * run of NULs that follows it when that run is at least VINE_PAD_MIN
  * bytes long (the padding conda leaves after its 255-byte placeholder),
  * keeping one NUL as its end; otherwise the new prefix must be no longer
- * than the old one.  vine_relocate_room() says how long a prefix a file
- * can take; vine-pack records the least of them in the manifest.
+ * than the old one (CPython's compiled-in prefix excepted, see
+ * vine_relocate_binary_file).  vine_relocate_room() says how long a prefix
+ * a file can take; vine-pack records the least of them in the manifest.
  * A "#!" line that ends up longer than 127 bytes is rewritten (a Python
  * interpreter: pip's /bin/sh trampoline; anything else: /usr/bin/env).
  * Modes and times of the files are restored; a file with several names
@@ -68,6 +69,15 @@ void vine_relocate_text(const char *in, size_t len, const char *from, const char
 /* Binary, in place; returns the occurrences replaced, or -1 (and nothing
  * changed) if to does not fit in some string, padding included. */
 long vine_relocate_binary(char *buf, size_t len, const char *from, const char *to);
+/*
+ * The same for the file at path (relative to the tree): in CPython's
+ * runtime (libpython*.so*, libpython*.a, a pythonX.Y executable) a string
+ * that is exactly from is its compiled-in PREFIX/EXEC_PREFIX, a fallback getpath
+ * uses only when it cannot find the standard library from the executable:
+ * replaced when to fits, else left as it was (and vine_relocate_room does
+ * not count it).
+ */
+long vine_relocate_binary_file(char *buf, size_t len, const char *path, const char *from, const char *to);
 /* Rewrite a too-long "#!" line at the start of b; returns 1 if it did. */
 int vine_shebang_fix(struct vine_buf *b);
 

@@ -21,6 +21,9 @@
  *                       using its environment (see "in use" below); its
  *                       mtime is the last use; never removed
  *   locks/src-<key>     one per archive path being hashed
+ *   locks/serving       held shared by every cache server (peer.h) for
+ *                       its life: a node that does not serve drops an
+ *                       archive only when no server holds it
  *   sources/<key>       quick-check records: <key> is from the archive's
  *                       real path; the record holds that path, its device,
  *                       inode, size, mtime and ctime (ns) and its id
@@ -121,6 +124,15 @@ struct vine_cache_entry {
  * environment is not ready (removed meanwhile), -1 with a message.
  */
 int vine_cache_hold(const struct vine_cache *c, const char *id);
+/*
+ * Drop objects/<id> once its environment is ready, on a node that does not
+ * serve it.  The caller holds locks/<id> (shared: no one is fetching or
+ * unpacking the object meanwhile).  Kept when a cache server holds
+ * locks/serving (VINE_CACHE_SERVING), on this cache from any process, or
+ * when the environment is not ready.  1 dropped, 0 kept, -1 error.
+ */
+#define VINE_CACHE_SERVING "serving"
+int vine_cache_drop_archive(const struct vine_cache *c, const char *id);
 /* Everything the cache holds, least recently used first (*e malloc'd). */
 int vine_cache_list(const struct vine_cache *c, struct vine_cache_entry **e, size_t *n);
 /* Remove entry e unless in use: 1 removed, 0 in use, -1 error.  dry_run:

@@ -212,6 +212,34 @@ static int busy(const struct vine_cache *c, const char *id, int *keep)
 	return r;
 }
 
+int vine_cache_drop_archive(const struct vine_cache *c, const char *id)
+{
+	char rel[80];
+	int fd, r;
+
+	if ((r = vine_cache_env_ready(c, id)) != 1)
+		return r < 0 ? -1 : 0;
+	fd = openat(c->fd, "locks/" VINE_CACHE_SERVING, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 && errno != ENOENT)
+		return vine_error_errno("cannot open '%s/locks/%s'", c->dir, VINE_CACHE_SERVING);
+	/* held exclusive only for this instant: a server starting now waits */
+	if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		r = errno;
+		close(fd);
+		if (r == EWOULDBLOCK)
+			return 0;
+		errno = r;
+		return vine_error_errno("cannot lock '%s/locks/%s'", c->dir, VINE_CACHE_SERVING);
+	}
+	snprintf(rel, sizeof(rel), "objects/%s", id);
+	r = 1;
+	if (unlinkat(c->fd, rel, 0) < 0 && errno != ENOENT)
+		r = vine_error_errno("cannot remove '%s/%s'", c->dir, rel);
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
 static int by_use(const void *a, const void *b)
 {
 	const struct vine_cache_entry *x = a, *y = b;

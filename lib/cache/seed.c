@@ -654,6 +654,14 @@ out:
 	return rc;
 }
 
+static void trimmed(void *ctx, const struct vine_cache_entry *e)
+{
+	const struct vine_seed_opts *o = ctx;
+
+	if (o->removed && (e->has_archive || e->partial))
+		o->removed(o->removed_ctx, e->id);
+}
+
 /*
  * The environment is ready: hold it (seeding it again if a trim removed it
  * in between), drop the archive and trim the cache as asked.
@@ -675,14 +683,18 @@ static int hold_env(struct seed *s, const char *id, char **env)
 				return -1;
 		}
 	}
+	/* holding locks/<id> shared: no one fetches or unpacks it meanwhile */
 	if (s->o->drop_archive) {
-		char *obj = vine_cache_path(&s->c, "objects", id, NULL);
-		if (unlink(obj) < 0 && errno != ENOENT)
-			note(s, "cannot remove '%s': %s", obj, strerror(errno));
-		free(obj);
+		int r = vine_cache_drop_archive(&s->c, id);
+		if (r < 0)
+			note(s, "%s", vine_errmsg());
+		else if (r == 1 && s->o->removed)
+			s->o->removed(s->o->removed_ctx, id);
+		else if (r == 0)
+			note(s, "keeping the archive of %s: this cache is being served", id);
 	}
 	if (s->o->cache_limit && s->made) {
-		int64_t left = vine_cache_trim(&s->c, s->o->cache_limit, 0, NULL, NULL);
+		int64_t left = vine_cache_trim(&s->c, s->o->cache_limit, 0, trimmed, (void *)s->o);
 		if (left < 0)
 			note(s, "cannot trim the cache: %s", vine_errmsg());
 		else if ((uint64_t)left > s->o->cache_limit)

@@ -79,6 +79,11 @@ struct vine_seed_opts {
 				     * holds at most this many bytes */
 	int drop_archive;           /* remove objects/<id> once the environment
 				     * is ready (a node that does not serve it) */
+	/* if set, told of each id whose archive this seed removed from the
+	 * cache (dropped, or trimmed to cache_limit), so the caller can
+	 * withdraw the node's replica (vine_xfer_seed_removed) */
+	void (*removed)(void *ctx, const char *id);
+	void *removed_ctx;
 };
 
 /*

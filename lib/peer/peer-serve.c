@@ -38,6 +38,7 @@
 
 #include <openssl/crypto.h>
 
+#include "cache/cache.h"
 #include "peer/peer.h"
 #include "peer/peer-wire.h"
 #include "util/util.h"
@@ -51,9 +52,10 @@
 #define MAX_HANDSHAKING 16
 #define HANDSHAKE_TIMEOUT 5.0  /* seconds for a whole handshake, at most */
 /*
- * A client must take at least PROGRESS_MIN bytes of an upload every
- * io_timeout seconds, or loses its slot: the socket timeout bounds each
- * send only, and a reader that trickles makes every send progress.
+ * A client must take at least PROGRESS_MIN bytes (min_progress) of an
+ * upload every io_timeout seconds, or loses its slot: the socket timeout
+ * bounds each send only, and a reader that trickles makes every send
+ * progress.
  */
 #define PROGRESS_MIN ((uint64_t)64 << 10)
 #define RELAY_POLL_MS 10       /* how often a waiting upload looks at a partial object */
@@ -80,10 +82,12 @@ struct vine_peer_server {
 	int max_uploads;
 	double send_delay;
 	double io_timeout, relay_wait, hs_timeout;
+	uint64_t min_progress;
 	void (*log)(void *ctx, const char *line);
 	void *log_ctx;
 
 	int lfd, objfd, partfd, lockfd;
+	int serving;              /* locks/serving, held shared (cache.h) */
 	int wake[2];
 	pthread_t acceptor;
 	int acceptor_started;
@@ -132,6 +136,12 @@ static int open_object(struct vine_peer_server *s, const char *id, int *complete
 	*complete = fd >= 0;
 	if (fd < 0 && errno == ENOENT)
 		fd = openat(s->partfd, id, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+	/* published between the two: "not found" would cost this node its
+	 * replica in the state */
+	if (fd < 0 && errno == ENOENT) {
+		fd = openat(s->objfd, id, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+		*complete = fd >= 0;
+	}
 	if (fd < 0)
 		return errno == ELOOP ? (errno = ENOENT, -1) : -1;
 	if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode)) {
@@ -142,40 +152,71 @@ static int open_object(struct vine_peer_server *s, const char *id, int *complete
 	return fd;
 }
 
+/*
+ * Send the n bytes at pos in fd, the socket made non-blocking: a blocking
+ * sendfile(2) of a whole frame returns only when the frame is sent while
+ * the client takes a little before each socket timeout, so the progress
+ * deadline is checked between waits for room instead.  No byte taken for
+ * io_timeout is a timeout; less than min_progress taken in io_timeout
+ * loses the slot.
+ */
+static int send_body(struct conn *c, int fd, uint64_t pos, uint64_t n)
+{
+	const double limit = c->s->io_timeout;
+	off_t o = (off_t)pos;
+	uint64_t left = n, at_window = n;
+	double window = vine_now_mono(), moved_at = window;
+
+	while (left) {
+		double now = vine_now_mono();
+		if (now - window >= limit) {
+			uint64_t moved = at_window - left, min = c->s->min_progress;
+			if (moved < (at_window < min ? at_window : min))
+				return vine_error("send: the client takes less than %llu bytes in %g s",
+						  (unsigned long long)min, limit);
+			window = now;
+			at_window = left;
+		}
+		ssize_t k = sendfile(c->fd, fd, &o, left);
+		if (k > 0) {
+			left -= (uint64_t)k;
+			moved_at = now;
+			continue;
+		}
+		if (k == 0)
+			return vine_error("object shrank while being sent");
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN)
+			return vine_error_errno("send");
+		/* wait for room, at most until the window or the timeout ends */
+		double until = window + limit < moved_at + limit ? window + limit : moved_at + limit;
+		struct pollfd p = { .fd = c->fd, .events = POLLOUT };
+		int ms = (int)((until - now) * 1000) + 1;
+		if (poll(&p, 1, ms > 0 ? ms : 1) < 0 && errno != EINTR)
+			return vine_error_errno("send");
+		if (vine_now_mono() - moved_at >= limit && !(p.revents & (POLLOUT | POLLERR | POLLHUP)))
+			return vine_error("send: timed out");
+	}
+	return 0;
+}
+
 static int send_range(struct conn *c, int fd, uint64_t pos, uint64_t n)
 {
 	unsigned char h[VP_HDR_LEN];
-	off_t o = (off_t)pos;
-	uint64_t left = n;
+	int fl, rc;
 
 	h[0] = VP_DATA;
 	vp_put32(h + 1, (uint32_t)n);
 	if (vp_send_all(c->fd, h, sizeof(h), 1) < 0)
 		return -1;
-	double window = vine_now_mono();
-	uint64_t at_window = left;
-	while (left) {
-		double now = vine_now_mono();
-		if (now - window >= c->s->io_timeout) {
-			uint64_t moved = at_window - left, need = at_window < PROGRESS_MIN ? at_window : PROGRESS_MIN;
-			if (moved < need)
-				return vine_error("send: the client takes less than %llu bytes in %.0f s",
-						  (unsigned long long)PROGRESS_MIN, c->s->io_timeout);
-			window = now;
-			at_window = left;
-		}
-		ssize_t k = sendfile(c->fd, fd, &o, left);
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN)
-				return vine_error("send: timed out");
-			return vine_error_errno("send");
-		}
-		if (k == 0)
-			return vine_error("object shrank while being sent");
-		left -= (uint64_t)k;
-	}
+	if ((fl = fcntl(c->fd, F_GETFL)) < 0 || fcntl(c->fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return vine_error_errno("send");
+	rc = send_body(c, fd, pos, n);
+	if (fcntl(c->fd, F_SETFL, fl) < 0 && rc == 0)
+		rc = vine_error_errno("send");
+	if (rc < 0)
+		return -1;
 	pthread_mutex_lock(&c->s->mu);
 	c->s->st.bytes_sent += n;
 	pthread_mutex_unlock(&c->s->mu);
@@ -679,6 +720,8 @@ static void server_free(struct vine_peer_server *s)
 		close(s->partfd);
 	if (s->lockfd >= 0)
 		close(s->lockfd);
+	if (s->serving >= 0)
+		close(s->serving);
 	if (s->wake[0] >= 0)
 		close(s->wake[0]);
 	if (s->wake[1] >= 0)
@@ -698,7 +741,7 @@ struct vine_peer_server *vine_peer_server_start(const struct vine_peer_server_op
 	struct vine_peer_server *s = vine_xcalloc(1, sizeof(*s));
 	sigset_t all, old;
 
-	s->lfd = s->objfd = s->partfd = s->lockfd = s->wake[0] = s->wake[1] = -1;
+	s->lfd = s->objfd = s->partfd = s->lockfd = s->serving = s->wake[0] = s->wake[1] = -1;
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_mutex_init(&s->log_mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
@@ -708,6 +751,7 @@ struct vine_peer_server *vine_peer_server_start(const struct vine_peer_server_op
 	s->max_uploads = o->max_uploads > 0 ? o->max_uploads : 8;
 	s->send_delay = o->send_delay > 0 ? o->send_delay : 0;
 	s->io_timeout = o->io_timeout > 0 ? o->io_timeout : 30;
+	s->min_progress = o->min_progress > 0 ? o->min_progress : PROGRESS_MIN;
 	s->relay_wait = o->relay_wait > 0 ? o->relay_wait : s->io_timeout * 2 / 3;
 	s->hs_timeout = s->io_timeout < HANDSHAKE_TIMEOUT ? s->io_timeout : HANDSHAKE_TIMEOUT;
 	s->log = o->log;
@@ -719,6 +763,18 @@ struct vine_peer_server *vine_peer_server_start(const struct vine_peer_server_op
 	s->objfd = fds[0];
 	s->partfd = fds[1];
 	s->lockfd = fds[2];
+	/* while it lives, nodes sharing this cache keep their archives */
+	s->serving = openat(s->lockfd, VINE_CACHE_SERVING, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (s->serving < 0) {
+		vine_error_errno("cannot open '%s/locks/%s'", o->cache, VINE_CACHE_SERVING);
+		goto fail;
+	}
+	while (flock(s->serving, LOCK_SH) < 0) {
+		if (errno != EINTR) {
+			vine_error_errno("cannot lock '%s/locks/%s'", o->cache, VINE_CACHE_SERVING);
+			goto fail;
+		}
+	}
 	if (!o->listen)
 		return s;
 	if (open_listener(s, o->listen) < 0)

@@ -1,6 +1,6 @@
 /*
  * peer-wire.h - internal to the peer transport: the frames and the
- * handshake MACs shared by peer-serve.c and peer-fetch.c.  The format is
+ * handshake MACs shared by peer-serve.c and peer-client.c.  The format is
  * specified in vine(7), PEER PROTOCOL; keep the two in step.
  */
 #ifndef VINE_PEER_WIRE_H

@@ -64,6 +64,9 @@ struct vine_peer_server_opts {
 				     before a client waiting on it gets STALLED; 0: 2/3 io_timeout */
 	double send_delay;        /* for tests only: seconds slept after each data
 				     frame sent, to make transfers slow; 0: none */
+	uint64_t min_progress;    /* bytes of an upload a client must take every
+				     io_timeout, or it loses its slot; 0: 64 KiB
+				     (tests raise it to catch a fast trickle) */
 	/* Called from server threads, one call at a time, with one line of
 	 * text (no newline) per event; NULL: silent. */
 	vine_msg_fn log;

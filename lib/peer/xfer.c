@@ -298,6 +298,18 @@ int vine_xfer_seed_fetch(void *ctx, const char *id, const char *origin, const ch
 			       x->opts ? x->opts : &none) == VINE_PEER_OK ? 0 : -1;
 }
 
+int vine_xfer_withdraw(struct vine_state *st, const char *node, const char *id)
+{
+	return vine_state_replica_set(st, id, node, 0, 0);
+}
+
+void vine_xfer_seed_removed(void *ctx, const char *id)
+{
+	const struct vine_xfer_seed *x = ctx;
+
+	(void)vine_xfer_withdraw(x->st, x->node, id);
+}
+
 char *vine_xfer_default_listen(const char *state_url)
 {
 	struct vine_ssh_url u;

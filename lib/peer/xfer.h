@@ -42,6 +42,16 @@ struct vine_xfer_seed {
 int vine_xfer_seed_fetch(void *ctx, const char *id, const char *origin, const char *dest);
 
 /*
+ * Node no longer holds object id (it pruned or dropped it): withdraw its
+ * replica from the state (vine_state_replica_set with 0 bytes), so no peer
+ * is sent there.  vine_xfer_seed_removed is vine_seed's removed callback
+ * (seed.h) with a struct vine_xfer_seed; a failure there is let go, as
+ * fetchers that hear "not found" from the node drop the replica too.
+ */
+int vine_xfer_withdraw(struct vine_state *st, const char *node, const char *id);
+void vine_xfer_seed_removed(void *ctx, const char *id);
+
+/*
  * A cache server as vine-spread --serve runs it.  With a state, it holds
  * a lease as a worker does (a worker record with 0 cores, the node's
  * listen address set), which the caller renews with vine_xfer_server_renew

@@ -365,7 +365,7 @@ static const char *const sql[Q_N] = {
 		     " bytes_peer = bytes_peer + CASE WHEN ?3 IS NULL THEN 0 ELSE ?4 END"
 		     " WHERE id = ?1",
 	[Q_PEER_AVOID] = "UPDATE peers SET avoid_until = ?2, avoid_reason = ?3 WHERE node = ?1",
-	[Q_REPL_DROP] = "DELETE FROM replicas WHERE object = ?1 AND node = ?2 AND NOT complete",
+	[Q_REPL_DROP] = "DELETE FROM replicas WHERE object = ?1 AND node = ?2",
 	[Q_XFER_LOST] = "UPDATE transfers SET state = 'failed', status = 'lost', updated = ?2,"
 			" message = 'node lost: lease expired'"
 			" WHERE state = 'active' AND (dest = ?1 OR source = ?1)",
@@ -2521,9 +2521,20 @@ static int sq_replica_set(struct vine_state *st, const char *id, const char *nod
 
 	if (begin(s) < 0 || (r = object_known(s, id, 0, 0)) < 0)
 		return rollback(s);
-	if (r == 0) {
+	if (r == 0 && (bytes || complete)) {
 		vine_error("object %s is not registered in state '%s'", id, s->path);
 		return rollback(s);
+	}
+	if (!bytes && !complete) {
+		/* withdrawn: node holds none of it (pruned, dropped) */
+		sqlite3_stmt *q = Q(s, Q_REPL_DROP);
+		if (!q)
+			return rollback(s);
+		bind_str(q, 1, id);
+		bind_str(q, 2, node);
+		if (run(s, q) < 0 || commit(s) < 0)
+			return rollback(s);
+		return 0;
 	}
 	if (repl_set(s, id, node, bytes, complete, vine_now_wall()) < 0 || commit(s) < 0)
 		return rollback(s);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "state/ssh.h"
 #include "state/state-impl.h"
 #include "util/util.h"
 
@@ -100,22 +101,34 @@ void vine_state_set_missing(void)
 	open_missing = 1;
 }
 
-struct vine_state *vine_state_open(const char *url, int flags)
+int vine_state_name_check(const char *url)
 {
 	const char *sep = strstr(url, "://");
+	struct vine_ssh_url u;
 
-	open_missing = 0;
-	if (!*url) {
-		vine_error("empty state name");
-		return NULL;
+	if (!*url)
+		return vine_error("empty state name");
+	if (vine_ssh_is_url(url)) {
+		if (vine_ssh_url_parse(url, &u) < 0)
+			return -1;
+		vine_ssh_url_release(&u);
+		return 0;
 	}
-	if (!strncmp(url, "ssh://", 6))
-		return vine_state_remote_open(url, flags);
 	/* anything else that looks like a URL is a mistake, not a file name */
-	if (sep && sep > url && strspn(url, "abcdefghijklmnopqrstuvwxyz+") == (size_t)(sep - url)) {
-		vine_error("state '%s': unknown URL scheme", url);
+	if (sep && sep > url && strspn(url, "abcdefghijklmnopqrstuvwxyz+") == (size_t)(sep - url))
+		return vine_error("'%s': unknown URL scheme", url);
+	return 0;
+}
+
+struct vine_state *vine_state_open(const char *url, int flags)
+{
+	open_missing = 0;
+	if (vine_state_name_check(url) < 0) {
+		vine_error_prefix("state");
 		return NULL;
 	}
+	if (vine_ssh_is_url(url))
+		return vine_state_remote_open(url, flags);
 	return vine_state_sqlite_open(url, flags);
 }
 

@@ -143,6 +143,14 @@ struct vine_state *vine_state_open(const char *url, int flags);
  * that it may appear once vine-submit has made it; else 0.
  */
 int vine_state_missing(void);
+/*
+ * Is url a well-formed state name: not empty, a whole
+ * ssh://[user@]host[:port]/path, no other URL scheme?  0, or -1 with a
+ * message naming url.  It says nothing of whether the state exists: a
+ * program checks its -s and $VINE_STATE with it before it starts, so that
+ * a malformed name is a usage error.
+ */
+int vine_state_name_check(const char *url);
 void vine_state_close(struct vine_state *st);
 /* The url the state was opened with. */
 const char *vine_state_url(const struct vine_state *st);
@@ -534,7 +542,7 @@ int vine_state_transfer_progress(struct vine_state *st, int64_t xfer, int64_t by
  * served_origin counter goes up.  A failure of the source (connect,
  * timeout, stalled, remote, protocol, corrupt, auth, version) has the
  * source avoided for VINE_AVOID_SECONDS; not found drops the source's
- * replica; busy and local failures cost the source nothing.  Bytes sent
+ * replica, complete or not (the node pruned or dropped it since); busy and local failures cost the source nothing.  Bytes sent
  * are counted in either case.  Ending a transfer twice is an error.
  */
 int vine_state_transfer_end(struct vine_state *st, int64_t xfer, int status, int64_t bytes,
@@ -543,6 +551,9 @@ int vine_state_transfer_end(struct vine_state *st, int64_t xfer, int status, int
 /*
  * Record that node holds bytes of object id (complete or not), for copies
  * a node made without a transfer (from the origin path itself, say).
+ * bytes 0 and not complete withdraws the replica: node holds none of it
+ * any more (it pruned or dropped it), so no peer is sent there; the
+ * record is removed, and withdrawing from an unknown object is no error.
  */
 int vine_state_replica_set(struct vine_state *st, const char *id, const char *node,
 			   int64_t bytes, int complete);

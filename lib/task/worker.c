@@ -902,6 +902,7 @@ struct envfetch {
 	int rc;
 	char *env;              /* ready: the environment's path */
 	uint64_t cache_limit;   /* the worker's -L */
+	int drop_archive;       /* not serving: the archive goes once unpacked */
 	char msg[1024];         /* failed: why */
 };
 
@@ -912,7 +913,9 @@ static void *envfetch_run(void *arg)
 	struct vine_fetcher fetcher = { vine_xfer_seed_fetch, &xs, 1 };
 	struct vine_seed_opts so = { .cache = f->cache, .jobs = 0, .quiet = 1,
 				     .expect_id = f->id, .fetcher = &fetcher,
-				     .cache_limit = f->cache_limit };
+				     .cache_limit = f->cache_limit,
+				     .drop_archive = f->drop_archive,
+				     .removed = vine_xfer_seed_removed, .removed_ctx = &xs };
 	const char *fail = getenv("VINE_TEST_FAIL_FETCH");
 	const char *hold = getenv("VINE_TEST_FETCH_WAIT");
 	char id[VINE_ID_LEN + 1];
@@ -981,6 +984,7 @@ static int env_wait(struct worker *w, struct job *j)
 		f->cache = vine_xstrdup(w->o->cache);
 		f->node = vine_xstrdup(w->o->node);
 		f->cache_limit = w->o->cache_limit;
+		f->drop_archive = !w->o->listen;
 		f->st = w->st;
 		f->wake = fcntl(w->wake_fd, F_DUPFD_CLOEXEC, 3);
 		err = f->wake < 0 ? errno : pthread_create(&f->thread, NULL, envfetch_run, f);
@@ -1267,6 +1271,7 @@ static void on_signal(struct worker *w)
 				    w->njobs == 1 ? "s" : "", w->o->drain);
 			else
 				say(w, "draining: nothing running");
+			vine_test_pause("drain");
 		} else {
 			w->drain_at = now;
 			if (w->njobs)

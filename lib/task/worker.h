@@ -18,7 +18,9 @@
  * cores, while the loop runs the rest.  If it cannot be made ready they
  * are handed back as VINE_OUT_FAULT with the reason (state.h): the node's
  * fault, not the tasks'.  Unless o->listen is NULL the worker serves its
- * cache to peers (vine(7), ADDRESSES).
+ * cache to peers (vine(7), ADDRESSES); when it is NULL, an archive it
+ * unpacked is dropped from the cache (vine_cache_drop_archive: kept while
+ * another process serves that cache).
  *
  * A task runs in the directory it was submitted with (vine-submit -C, or
  * where vine-submit ran), or in its scratch directory when it has none.

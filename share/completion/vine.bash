@@ -15,7 +15,7 @@ _vine_opts()
 	vine-status) printf "%s\n" "-h -s= --json --watch --state= --help" ;;
 	vine-cancel) printf "%s\n" "-q -h -s= --submission= --all --help" ;;
 	vine-state) printf "%s\n" "-h -s=" ;;
-	vine-cache) printf "%s\n" "-n -h -c= --older-than= --max-size= --dry-run --help" ;;
+	vine-cache) printf "%s\n" "-n -h -c= -s= -N= --older-than= --max-size= --dry-run --help" ;;
 	esac
 }
 

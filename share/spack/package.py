@@ -4,7 +4,20 @@
 #
 #   spack repo create myrepo && mkdir -p myrepo/packages/vine
 #   cp share/spack/package.py myrepo/packages/vine/ && spack repo add myrepo
-#   spack install vine        # or: spack install vine@main
+#
+# vine has no public home yet, so the recipe names no repository: tell Spack
+# where your site keeps it in packages.yaml (Spack sets package_attributes
+# on the recipe's class), then install:
+#
+#   packages:
+#     vine:
+#       package_attributes:
+#         git: https://git.your-site.example/hpc/vine.git
+#         homepage: https://git.your-site.example/hpc/vine
+#
+#   spack install vine@main
+#
+# or build a checkout you have: spack develop --path /path/to/vine vine@main
 #
 # The Makefile links what `pkg-config --libs libarchive libssh2 zlib sqlite3
 # libcrypto jansson libdeflate` names; each is a dependency below.
@@ -17,9 +30,11 @@ class Vine(MakefilePackage):
     on every node's local storage, spread it from node to node, and run task
     lists there (TaskVine-style environment distribution for HPC)."""
 
-    # where your site keeps vine: set these two to its repository
-    homepage = "https://example.org/vine"
-    git = "https://example.org/vine.git"
+    # No homepage and no git here: vine has no public home yet, and a made-up
+    # address would send Spack (and users) somewhere wrong.  Both are
+    # optional attributes of a Spack package (None by default); a site sets
+    # them with package_attributes (see the top of this file).  Without git,
+    # fetching vine@main fails with Spack's own message, naming the package.
 
     maintainers("vine-project")
 
@@ -62,7 +77,7 @@ class Vine(MakefilePackage):
 
     programs = [
         "vine-pack", "vine-seed", "vine-spread", "vine-submit", "vine-worker",
-        "vine-collect", "vine-status", "vine-state", "vine-cache",
+        "vine-collect", "vine-status", "vine-state", "vine-cache", "vine-cancel",
     ]
 
     def test_programs(self):

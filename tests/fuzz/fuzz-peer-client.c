@@ -1,5 +1,5 @@
 /*
- * fuzz-peer-client - the peer client (peer-fetch.c) handling a server's
+ * fuzz-peer-client - the peer client (peer-client.c) handling a server's
  * bytes, in process: vine_fetch_from_fd on one end of a socketpair, a
  * thread of this harness on the other, playing the server.
  *

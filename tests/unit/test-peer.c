@@ -717,30 +717,49 @@ static void test_idle_flood(void)
 	free(b);
 }
 
-/* A client that trickles its reads loses its upload slot */
+/* The server's log lines, kept for a test to look at. */
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+static char server_log[8192];
+
+static void keep_log(void *ctx, const char *line)
+{
+	pthread_mutex_lock(&log_mu);
+	size_t n = strlen(server_log);
+	snprintf(server_log + n, sizeof(server_log) - n, "%s\n", line);
+	pthread_mutex_unlock(&log_mu);
+}
+
+/*
+ * A client that trickles its reads loses its upload slot to the
+ * whole-transfer progress deadline.  The reader takes 64 KiB every 20 ms
+ * (some 3 MB/s): fast enough that no single send waits anywhere near the
+ * 2 s socket timeout (so per-send timeouts alone never cut it), too slow
+ * for min_progress, raised to 32 MiB every 2 s.  The 64 MiB object would
+ * take it some 20 s; the deadline cuts it within two windows, and says so.
+ */
 static void test_trickle(void)
 {
-	size_t n = 8u << 20;
+	size_t n = 64u << 20;
 	unsigned char *data = random_bytes(n, 12), buf[VP_CTRL_MAX];
 	char id[65], *a = cache_dir("tr-a");
 	struct vine_peer_server_opts so = {
 		.cache = a, .node = "n1", .listen = "127.0.0.2:0", .secret = secret,
-		.max_uploads = 1, .io_timeout = 1,
+		.max_uploads = 1, .io_timeout = 2, .min_progress = 32u << 20,
+		.log = keep_log,
 	};
 	struct vine_peer_server *s;
+	struct vine_peer_server_stats st;
 	uint32_t len;
+	uint64_t got = 0;
 	int fd, cut = 0;
 
 	id_of(data, n, id);
 	put(a, "objects", id, data, n);
+	server_log[0] = '\0';
 	s = vine_peer_server_start(&so);
 	fd = raw_connect(vine_peer_server_addr(s));
 	check_int(raw_auth(fd, secret, buf, &len), ==, VP_WELCOME);
 	check_int(raw_get(fd, id, 64, 0, n), ==, 0);
-	/* 16 KiB every 500 ms (32 KiB/s, under 64 KiB a second): every send the
-	 * server makes moves a little, which per-send timeouts never stopped;
-	 * the slot must come free while the client still reads */
-	struct vine_peer_server_stats st;
 	double t0 = vine_now_mono();
 	while (vine_now_mono() - t0 < 15) {
 		vine_peer_server_stats(s, &st);
@@ -748,13 +767,20 @@ static void test_trickle(void)
 			cut = 1;
 			break;
 		}
-		static unsigned char chunk[16384];
-		if (vp_recv_all(fd, chunk, sizeof(chunk), 0) < 0)
-			break;
-		usleep(500000);
+		static unsigned char chunk[65536];
+		ssize_t k = recv(fd, chunk, sizeof(chunk), 0);
+		if (k > 0)
+			got += (uint64_t)k;
+		usleep(20000);
 	}
 	CHECK(cut);
-	check_dbl(vine_now_mono() - t0, <, 15);
+	/* it was still reading: the whole object never came */
+	check_int(got, <, n);
+	pthread_mutex_lock(&log_mu);
+	CHECK(strstr(server_log, "send: the client takes less than 33554432 bytes in 2 s") != NULL);
+	if (!strstr(server_log, "takes less than"))
+		fprintf(stderr, "server log:\n%s", server_log);
+	pthread_mutex_unlock(&log_mu);
 	close(fd);
 	vine_peer_server_stop(s);
 	free(data);

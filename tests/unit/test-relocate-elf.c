@@ -168,5 +168,24 @@ int main(void)
 	check_str(pad, ==, "/p");
 	/* no occurrence: no limit */
 	CHECK(vine_relocate_room("abc\0def", 7, "f", "/p") == VINE_ROOM_ANY);
+
+	/* CPython's runtime: a string that is exactly the prefix (PREFIX,
+	 * EXEC_PREFIX) is a fallback: no limit, kept when the new prefix does
+	 * not fit, replaced when it does; a longer string still limits */
+	char py[] = "x\0/old\0/old/lib\0\0\0\0/old\0";
+	CHECK(vine_relocate_room(py, sizeof(py) - 1, "lib/libpython3.11.so.1.0", "/old") == 4);
+	CHECK(vine_relocate_room(py, 8, "lib/libpython3.11.so.1.0", "/old") == VINE_ROOM_ANY);
+	CHECK(vine_relocate_room(py, 8, "bin/python3.11", "/old") == VINE_ROOM_ANY);
+	CHECK(vine_relocate_room(py, 8, "lib/libother.so", "/old") == 4);
+	CHECK(vine_relocate_room(py, 8, "lib/python3.11/config-3.11/libpython3.11.a", "/old") == VINE_ROOM_ANY);
+	CHECK(vine_relocate_room(py, 8, "lib/libpython3.11.la", "/old") == 4);
+	CHECK(vine_relocate_binary_file(py, 8, "lib/libpython3.11.so.1.0", "/old", "/longer") == 0);
+	CHECK_STR(py + 2, "/old");
+	CHECK(vine_relocate_binary_file(py, 8, "lib/libother.so", "/old", "/longer") == -1);
+	CHECK(vine_relocate_binary_file(py, sizeof(py) - 1, "lib/libpython3.so", "/old", "/longer") == -1);
+	CHECK(vine_relocate_binary_file(py, sizeof(py) - 1, "lib/libpython3.so", "/old", "/new") == 3);
+	CHECK_STR(py + 2, "/new");
+	CHECK_STR(py + 7, "/new/lib");
+	CHECK_STR(py + 19, "/new");
 	return T_END();
 }

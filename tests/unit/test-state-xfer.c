@@ -1,7 +1,8 @@
 /*
  * test-state-xfer.c - the spreading operations of the local backend:
  * the peer secret, settings, source choice with K and K_origin, relaying,
- * avoidance, stale replicas, and the reaper ending a lost node's transfers.
+ * avoidance, stale replicas (dropped on "not found", withdrawn by their
+ * node), and the reaper ending a lost node's transfers.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,6 +128,34 @@ int main(void)
 		"cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd", "n1", 1, 0),
 		==, -1);
 	check_int(vine_state_replica_set(st, id, "n9", 100, 1), ==, 0);
+
+	/* a complete replica whose node says "not found" (it pruned the
+	 * object) is dropped: peers are sent there no more */
+	int64_t x1, x2;
+	check_int(vine_state_submit(st2, &obj, &sp, 1, &task), ==, 0);
+	check_int(vine_state_node_listen(st2, "p1", "127.0.0.1:1"), ==, 0);
+	check_int(vine_state_node_listen(st2, "p2", "127.0.0.1:2"), ==, 0);
+	check_int(vine_state_replica_set(st2, id, "p1", 100, 1), ==, 0);
+	check_int(begin(st2, "d1", 0, src, &x1), ==, 0);
+	check_str(src, ==, "p1");
+	check_int(vine_state_transfer_end(st2, x1, VINE_PEER_ENOTFOUND, 0, "no such object"), ==, 0);
+	check_int(begin(st2, "d2", 0, src, &x2), ==, 0);
+	check_str(src, ==, "origin");
+	check_int(vine_state_transfer_end(st2, x2, VINE_PEER_ELOCAL, 0, "test"), ==, 0);
+	/* a node withdraws its replica itself (0 bytes, not complete) */
+	check_int(vine_state_replica_set(st2, id, "p2", 100, 1), ==, 0);
+	check_int(vine_state_replica_set(st2, id, "p2", 0, 0), ==, 0);
+	check_int(begin(st2, "d3", 0, src, &x2), ==, 0);
+	check_str(src, ==, "origin");
+	check_int(vine_state_list_objects(st2, &objs, &nobjs), ==, 0);
+	check_int(nobjs, ==, 1);
+	check_int(objs[0].nreplicas, >, 0);
+	for (size_t i = 0; i < objs[0].nreplicas; i++)
+		check_int(objs[0].replicas[i].node[0], ==, 'd');
+	vine_state_free_objects(objs, nobjs);
+	/* withdrawing what the state never heard of is no error */
+	check_int(vine_state_replica_set(st2,
+		"cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd", "p2", 0, 0), ==, 0);
 
 	/* a lost worker's transfers end as lost, and its node stops serving */
 	struct vine_worker_info wi = { .node = "n6", .host = "h", .pid = 1, .cores = 1, .lease = 0.05 };
