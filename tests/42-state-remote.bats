@@ -415,13 +415,12 @@ remote_py() {
 }
 
 @test "a worker over ssh stopped by SIGTERM hands its task back and exits 0" {
-	echo 'sleep 30.4242' | vine-submit -s "$DB" >/dev/null
+	# a sleep named for this run alone: pgrep sees the whole machine
+	local u=$$$RANDOM
+	echo "sleep 30.4242$u" | vine-submit -s "$DB" >/dev/null
 	VINE_DRAIN=1 VINE_GRACE=1 spawn "$BATS_TEST_TMPDIR/worker.log" vine-worker -s "$URL" -N w1 -i 0
-	local worker=$SPAWNED i rc=0
-	for i in $(seq 100); do
-		pgrep -f 'sleep 30\.4242' >/dev/null && break
-		sleep 0.1
-	done
+	local worker=$SPAWNED rc=0
+	spread_wait_for 20 pgrep -f "^sleep 30\.4242$u\$"
 	kill -TERM "$worker"
 	wait "$worker" || rc=$?
 	cat "$BATS_TEST_TMPDIR/worker.log"
@@ -429,5 +428,5 @@ remote_py() {
 	[ "$rc" = 0 ]
 	VINE_STATE=$DB run -0 status_py '"%s %s" % (j["state"], [a["outcome"] for a in j["attempts"]])' 1
 	assert_output "ready ['released']"
-	run -1 pgrep -f 'sleep 30\.4242'
+	run -1 pgrep -f "^sleep 30\.4242$u\$"
 }

@@ -72,7 +72,9 @@ EOF
 
 @test "worker: -t sends TERM to the process group, then KILL after the grace period" {
 	export VINE_GRACE=1
-	printf '%s\n' 'sleep 30.1357 & sleep 30.2468; wait' 'trap "" TERM; sleep 30.3579' 'echo quick' |
+	# sleeps named for this run alone: pgrep sees the whole machine
+	u=$$$RANDOM
+	printf '%s\n' "sleep 30.1357$u & sleep 30.2468$u; wait" "trap '' TERM; sleep 30.3579$u" 'echo quick' |
 		vine-submit -t 0.5
 	start=${EPOCHREALTIME/./}
 	run -0 vine-worker -n 3 -i 0
@@ -86,7 +88,7 @@ EOF
 	run -0 status_py 'j["state"]' 3
 	assert_output done
 	# nothing of the killed tasks is left running
-	run -1 pgrep -f 'sleep 30\.[123]'
+	run -1 pgrep -f "^sleep 30\.[0-9]{4}$u\$"
 }
 
 @test "worker: tasks start with default signal dispositions, whatever the worker inherited" {
@@ -100,9 +102,10 @@ EOF
 }
 
 @test "worker: processes a task leaves behind are killed when it ends" {
-	echo 'sleep 97.531 & echo started' | vine-submit
+	u=$$$RANDOM
+	echo "sleep 97.531$u & echo started" | vine-submit
 	vine-worker -i 0
-	run -1 pgrep -f 'sleep 97\.531'
+	run -1 pgrep -f "^sleep 97\.531$u\$"
 	run -0 status_py 'j["state"]' 1
 	assert_output done
 }

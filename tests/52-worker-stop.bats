@@ -71,13 +71,17 @@ print(time.monotonic() - t >= 3, r.ru_utime + r.ru_stime < 1)' vine-worker -i 0
 	# the lease is renewed while the result waits: a second worker's claim
 	# finds nothing to reap
 	export VINE_STOP_WAIT=120 VINE_LEASE=3
-	echo 'exec sleep 60.9753' | vine-submit
+	# a sleep named for this run alone: pgrep sees the whole machine, and
+	# another test run may be at this test too
+	u=$$$RANDOM
+	echo "exec sleep 60.9753$u" | vine-submit
 	echo 'sleep 0.1' | vine-submit
 	vine-worker -N a -c "$PWD/ca" -n 1 3>&- &
 	w=$!
-	spread_wait_for 20 running_count 1
+	# running in the state comes before the task's exec: wait for the sleep
+	spread_wait_for 20 pgrep -f "^sleep 60\.9753$u\$"
 	killed=$EPOCHREALTIME
-	pkill -TERM -f '^sleep 60\.9753'
+	pkill -TERM -f "^sleep 60\.9753$u\$"
 	# the worker renews its lease while the result waits: a heartbeat more
 	# than a lease after the task died (a lease of 3 s, as 1 s is too short
 	# for a loaded machine to renew it in time)
@@ -135,12 +139,13 @@ EOF
 
 @test "stop: a parked task whose attempt went stale is dropped, not reported" {
 	export VINE_STOP_WAIT=120 VINE_LEASE=1
-	echo '[ "$VINE_ATTEMPT" = 2 ] && echo second || exec sleep 60.3197' | vine-submit
+	u=$$$RANDOM
+	echo "[ \"\$VINE_ATTEMPT\" = 2 ] && echo second || exec sleep 60.3197$u" | vine-submit
 	vine-worker -N a -c "$PWD/ca" -n 1 -i 0 2>a.err 3>&- &
 	a=$!
-	spread_wait_for 20 task_state 1 "running 1"
-	pkill -TERM -f '^sleep 60\.3197'
-	spread_wait_for 20 sh -c '! pgrep -f "^sleep 60\.3197"'
+	spread_wait_for 20 pgrep -f "^sleep 60\.3197$u\$"
+	pkill -TERM -f "^sleep 60\.3197$u\$"
+	spread_wait_for 20 sh -c '! pgrep -f "^sleep 60\.3197$1\$"' sh "$u"
 	# a hangs until its lease is gone; b reaps it and runs the task again
 	kill -STOP $a
 	spread_wait_for 20 past_lease a
