@@ -84,10 +84,14 @@ register() {
 	echo true | vine-submit -s "$db" -e "$obj" "$@" >/dev/null
 }
 
+# $servers: the subshells that `on ... &` forks; each server is the
+# subshell's child (ip netns exec execs unshare, sh and then vine-spread),
+# so the child is what gets the signal: killing the subshell would leave
+# the server running in a namespace no one can name any more
 servers=
 stop_servers() {
 	local p
-	for p in $servers; do kill "$p" 2>/dev/null || true; done
+	for p in $servers; do pkill -TERM -P "$p" 2>/dev/null || true; done
 	for p in $servers; do wait "$p" 2>/dev/null || true; done
 	servers=
 }
